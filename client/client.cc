@@ -1,0 +1,591 @@
+#include "meridian/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/retry_policy.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "meridian/v1/admin.grpc.pb.h"
+#include "meridian/v1/cset.grpc.pb.h"
+#include "meridian/v1/kv.grpc.pb.h"
+#include "meridian/v1/txn.grpc.pb.h"
+
+namespace meridian::client {
+namespace {
+
+using internal::AttemptOutcome;
+using internal::CallKind;
+using internal::RetryAction;
+
+// One node: a channel and a stub per service. Never destroyed before the
+// Client, so a pointer stays valid once looked up.
+struct Endpoint {
+  explicit Endpoint(std::string addr, const ClientOptions& options) : address(std::move(addr)) {
+    grpc::ChannelArguments args;
+    // Reconnect soon after a node comes back, instead of gRPC's default of
+    // up to two minutes, so retries with our own backoff can reach it.
+    const int max_ms = static_cast<int>(std::max<int64_t>(options.max_backoff.count(), 100));
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    kv = v1::KV::NewStub(channel);
+    txn = v1::Txn::NewStub(channel);
+    cset = v1::Cset::NewStub(channel);
+    admin = v1::Admin::NewStub(channel);
+    health = grpc::health::v1::Health::NewStub(channel);
+  }
+
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::KV::Stub> kv;
+  std::unique_ptr<v1::Txn::Stub> txn;
+  std::unique_ptr<v1::Cset::Stub> cset;
+  std::unique_ptr<v1::Admin::Stub> admin;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
+};
+
+VersionInfo ToVersionInfo(const v1::Version& v) {
+  return VersionInfo{.hlc = v.hlc(), .site_id = v.site_id()};
+}
+
+KeyValue ToKeyValue(const v1::KeyValue& kv) {
+  return KeyValue{.key = kv.key(), .value = kv.value(), .version = ToVersionInfo(kv.version())};
+}
+
+// The transaction's snapshot at the serving site (the vector has one entry
+// per site; a transaction reads at one site).
+uint64_t SiteSnapshot(const v1::ResponseHeader& h) {
+  for (const auto& e : h.snapshot().entries()) {
+    if (e.site_id() == h.site_id()) return e.hlc();
+  }
+  return h.snapshot().entries_size() > 0 ? h.snapshot().entries(0).hlc() : 0;
+}
+
+Status ValidateScanSpec(const ScanSpec& spec) {
+  if (!spec.prefix.empty() && (!spec.start.empty() || !spec.end.empty())) {
+    return InvalidArgumentError("scan: prefix cannot be combined with start/end");
+  }
+  if (!spec.end.empty() && spec.end < spec.start) {
+    return InvalidArgumentError("scan: end is before start");
+  }
+  return absl::OkStatus();
+}
+
+bool HasWrites(const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
+  return std::any_of(ops.begin(), ops.end(), [](const v1::Op& op) { return !op.has_get(); });
+}
+
+// How one call is attempted.
+struct CallSpec {
+  CallKind kind = CallKind::kRead;
+  // Set for calls of an interactive transaction: they can only be served by
+  // the node holding it, so they never move to another endpoint.
+  std::optional<size_t> pinned;
+  // Probes of one node (health, status) report that node, and a best-effort
+  // abort is not worth waiting for: no retries.
+  bool no_retry = false;
+};
+
+}  // namespace
+
+struct Client::Impl {
+  explicit Impl(const ClientOptions& o) : options(o), rng(std::random_device{}()) {
+    for (const auto& address : options.endpoints) {
+      endpoints.push_back(std::make_unique<Endpoint>(address, options));
+    }
+  }
+
+  // Runs `fn(endpoint, context)` (one RPC attempt) until it succeeds or the
+  // failure may not or need not be retried. `*served` gets the index of the
+  // endpoint that answered.
+  template <typename Fn>
+  Status Invoke(const CallSpec& spec, Fn&& fn, size_t* served = nullptr) {
+    size_t index = spec.pinned ? *spec.pinned : Current();
+    for (int retry = 0;; ++retry) {
+      Endpoint* ep = At(index);
+      const auto deadline = Deadline();
+      AttemptOutcome out;
+      if (std::string why; !WaitConnected(*ep, deadline, &why)) {
+        // Nothing was sent, so even a write may go elsewhere.
+        out = internal::NotConnected(ep->address, why);
+      } else {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(deadline);
+        const grpc::Status gs = fn(*ep, &ctx);
+        if (gs.ok()) {
+          if (served != nullptr) *served = index;
+          return absl::OkStatus();
+        }
+        out = internal::ClassifyFailure(gs, spec.kind, ep->address);
+      }
+      if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
+        return out.status;
+      }
+      if (spec.pinned) {
+        // Another node does not hold the transaction.
+        if (out.action == RetryAction::kRetryLeader) return out.status;
+        out.action = RetryAction::kRetrySame;
+      }
+      switch (out.action) {
+        case RetryAction::kRetryNext:
+          index = MoveOff(index);
+          break;
+        case RetryAction::kRetryLeader:
+          index = Use(out.leader_hint);
+          break;
+        default:
+          break;
+      }
+      Sleep(retry);
+    }
+  }
+
+  // Waits until `ep` can take an RPC. Fails at once on a refused or broken
+  // connection (TRANSIENT_FAILURE) rather than waiting out the deadline.
+  bool WaitConnected(Endpoint& ep, std::chrono::system_clock::time_point deadline,
+                     std::string* why) {
+    grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
+    while (state != GRPC_CHANNEL_READY) {
+      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+        *why = "connection failed";
+        return false;
+      }
+      if (!ep.channel->WaitForStateChange(state, deadline)) {
+        *why = "timed out connecting";
+        return false;
+      }
+      state = ep.channel->GetState(/*try_to_connect=*/true);
+    }
+    return true;
+  }
+
+  std::chrono::system_clock::time_point Deadline() const {
+    // The clock seam: only common/clock.cc reads std::chrono clocks.
+    return std::chrono::system_clock::time_point(
+               std::chrono::milliseconds(clock->NowUnixMillis())) +
+           options.rpc_timeout;
+  }
+
+  void Sleep(int retry) {
+    std::chrono::milliseconds delay;
+    {
+      absl::MutexLock l(&mu);
+      delay = internal::BackoffDelay(retry, options.initial_backoff, options.max_backoff, rng);
+    }
+    std::this_thread::sleep_for(delay);
+  }
+
+  size_t Current() {
+    absl::MutexLock l(&mu);
+    return current;
+  }
+
+  Endpoint* At(size_t index) {
+    absl::MutexLock l(&mu);
+    return endpoints[index].get();
+  }
+
+  // Moves the shared preference off a failed endpoint. Only the first of
+  // several threads that saw the same failure moves it, so they do not skip
+  // a healthy endpoint between them.
+  size_t MoveOff(size_t failed) {
+    absl::MutexLock l(&mu);
+    if (current == failed) current = (failed + 1) % endpoints.size();
+    return current;
+  }
+
+  // Makes `address` (a leader hint) the preferred endpoint, adding it if the
+  // caller did not list it. The list only grows by leader hints, so it stays
+  // bounded by the cluster size.
+  size_t Use(const std::string& address) {
+    absl::MutexLock l(&mu);
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      if (endpoints[i]->address == address) return current = i;
+    }
+    endpoints.push_back(std::make_unique<Endpoint>(address, options));
+    return current = endpoints.size() - 1;
+  }
+
+  // Keeps the session token of a response. Tokens are opaque to clients; of
+  // two, the one with the later cluster time is the newer.
+  void Observe(const v1::ResponseHeader& h) {
+    if (!h.has_session_token()) return;
+    absl::MutexLock l(&mu);
+    if (h.session_token().cluster_time() >= token.cluster_time()) token = h.session_token();
+  }
+
+  void Stamp(v1::RequestHeader* h) {
+    absl::MutexLock l(&mu);
+    *h->mutable_session_token() = token;
+  }
+
+  const ClientOptions options;
+  Clock* const clock = SystemClock();
+
+  absl::Mutex mu;
+  // Append-only: indices (held by Txn) and pointers stay valid.
+  std::vector<std::unique_ptr<Endpoint>> endpoints ABSL_GUARDED_BY(mu);
+  size_t current ABSL_GUARDED_BY(mu) = 0;
+  v1::SessionToken token ABSL_GUARDED_BY(mu);
+  Random rng ABSL_GUARDED_BY(mu);
+};
+
+// ---------------------------------------------------------------------------
+// Client
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  if (options.endpoints.empty()) return InvalidArgumentError("no endpoints");
+  for (const auto& e : options.endpoints) {
+    if (e.empty()) return InvalidArgumentError("empty endpoint");
+  }
+  if (options.rpc_timeout.count() <= 0) return InvalidArgumentError("rpc_timeout must be > 0");
+  if (options.max_retries < 0) return InvalidArgumentError("max_retries must be >= 0");
+  if (options.initial_backoff.count() <= 0 || options.max_backoff < options.initial_backoff) {
+    return InvalidArgumentError("need 0 < initial_backoff <= max_backoff");
+  }
+  // Channels connect lazily: an unreachable cluster shows up on the first call.
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(options)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::optional<GetResult>> Client::Get(std::string_view key) {
+  v1::GetRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  v1::GetResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.kv->Get(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  if (!resp.found()) return std::optional<GetResult>();
+  return std::optional<GetResult>(
+      GetResult{.value = resp.value(), .version = ToVersionInfo(resp.version())});
+}
+
+Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
+  v1::PutRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  req.set_value(std::string(value));
+  v1::PutResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.kv->Put(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  return WriteResult{.commit_hlc = resp.header().commit_hlc()};
+}
+
+Result<bool> Client::Delete(std::string_view key) {
+  v1::DeleteRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  v1::DeleteResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.kv->Delete(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  return resp.existed();
+}
+
+Result<ScanResult> Client::Scan(const ScanSpec& spec) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
+  v1::ScanRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_start(spec.start);
+  req.set_end(spec.end);
+  req.set_prefix(spec.prefix);
+  req.set_limit(spec.limit);
+  req.set_keys_only(spec.keys_only);
+  ScanResult result;
+  v1::ResponseHeader header;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
+        // A retry restarts the scan, so the result is still one snapshot.
+        result = ScanResult();
+        header.Clear();
+        std::unique_ptr<grpc::ClientReader<v1::ScanResponse>> reader = ep.kv->Scan(ctx, req);
+        v1::ScanResponse chunk;
+        bool first = true;
+        while (reader->Read(&chunk)) {
+          if (first) header = chunk.header();
+          first = false;
+          for (const auto& kv : chunk.kvs()) result.kvs.push_back(ToKeyValue(kv));
+          result.more = chunk.more();
+        }
+        return reader->Finish();
+      }));
+  impl_->Observe(header);
+  return result;
+}
+
+Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
+  v1::ExecuteRequest req = request;
+  impl_->Stamp(req.mutable_header());
+  // Execute with only gets changes nothing and may be retried like a read.
+  const bool writes = HasWrites(req.success()) || HasWrites(req.failure());
+  v1::ExecuteResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(
+      impl_->Invoke({.kind = writes ? CallKind::kWrite : CallKind::kRead},
+                    [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                      return ep.txn->Execute(ctx, req, &resp);
+                    }));
+  impl_->Observe(resp.header());
+  ExecuteResult result;
+  result.succeeded = resp.succeeded();
+  result.results.assign(resp.results().begin(), resp.results().end());
+  result.commit_hlc = resp.header().commit_hlc();
+  return result;
+}
+
+Result<std::unique_ptr<Txn>> Client::Begin(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
+  v1::BeginRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_timeout_ms(static_cast<uint64_t>(timeout.count()));
+  v1::BeginResponse resp;
+  size_t served = 0;
+  // A retried Begin may leave an unused transaction behind on a node; it
+  // holds no locks and expires at its deadline.
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.txn->Begin(ctx, req, &resp);
+                                         },
+                                         &served));
+  impl_->Observe(resp.header());
+  std::unique_ptr<Txn> txn(new Txn(this, resp.txn_id(), SiteSnapshot(resp.header())));
+  txn->endpoint_ = served;
+  return txn;
+}
+
+Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions& options) {
+  if (options.max_attempts < 1) return InvalidArgumentError("max_attempts must be >= 1");
+  Status last;
+  for (int attempt = 0; attempt < options.max_attempts; ++attempt) {
+    if (attempt > 0) impl_->Sleep(attempt - 1);
+    MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<Txn> txn, Begin(options.timeout));
+    last = fn(*txn);
+    if (last.ok()) {
+      // fn may finish the transaction itself; then there is nothing to commit.
+      if (txn->finished_) return absl::OkStatus();
+      last = txn->Commit().status();
+      if (last.ok()) return last;
+    } else {
+      (void)txn->Abort();
+    }
+    // Only a conflict proves the attempt had no effect and may be rerun;
+    // kCommitUnknown in particular must reach the caller.
+    if (GetErrorKind(last) != ErrorKind::kConflict) return last;
+  }
+  return MakeError({.kind = ErrorKind::kConflict},
+                   absl::StrCat("transaction conflicted ", options.max_attempts,
+                                " times; last: ", last.message()));
+}
+
+Status Client::CsetAdd(std::string_view key, std::string_view element) {
+  v1::CsetAddRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  req.set_element(std::string(element));
+  v1::CsetAddResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.cset->Add(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  return absl::OkStatus();
+}
+
+Status Client::CsetRemove(std::string_view key, std::string_view element) {
+  v1::CsetRemoveRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  req.set_element(std::string(element));
+  v1::CsetRemoveResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.cset->Remove(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  return absl::OkStatus();
+}
+
+Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
+  v1::CsetReadRequest req;
+  impl_->Stamp(req.mutable_header());
+  req.set_key(std::string(key));
+  v1::CsetReadResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.cset->Read(ctx, req, &resp);
+                                         }));
+  impl_->Observe(resp.header());
+  std::map<std::string, int64_t> out;
+  for (const auto& e : resp.entries()) {
+    if (e.count() != 0) out[e.element()] = e.count();
+  }
+  return out;
+}
+
+Result<v1::StatusResponse> Client::NodeStatus() {
+  v1::StatusResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead, .no_retry = true},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.admin->Status(ctx, v1::StatusRequest(),
+                                                                   &resp);
+                                         }));
+  return resp;
+}
+
+Result<v1::MembersResponse> Client::Members() {
+  v1::MembersResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.admin->Members(ctx, v1::MembersRequest(),
+                                                                    &resp);
+                                         }));
+  return resp;
+}
+
+Result<bool> Client::Healthy(const std::string& service) {
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead, .no_retry = true},
+                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
+                                           return ep.health->Check(ctx, req, &resp);
+                                         }));
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+// ---------------------------------------------------------------------------
+// Txn
+
+Txn::Txn(Client* client, uint64_t id, uint64_t snapshot_hlc)
+    : client_(client), id_(id), snapshot_hlc_(snapshot_hlc) {}
+
+Txn::~Txn() {
+  if (!finished_) (void)Abort();
+}
+
+namespace {
+Status Finished() { return TxnNotFoundError("transaction already committed or aborted"); }
+}  // namespace
+
+Result<std::optional<GetResult>> Txn::Get(std::string_view key) {
+  if (finished_) return Finished();
+  v1::TxnGetRequest req;
+  req.set_txn_id(id_);
+  req.set_key(std::string(key));
+  v1::TxnGetResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
+      {.kind = CallKind::kRead, .pinned = endpoint_},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Get(ctx, req, &resp); }));
+  client_->impl_->Observe(resp.header());
+  if (!resp.found()) return std::optional<GetResult>();
+  return std::optional<GetResult>(
+      GetResult{.value = resp.value(), .version = ToVersionInfo(resp.version())});
+}
+
+// Buffered writes change nothing until Commit, and buffering the same write
+// twice is harmless, so they are retried like reads.
+Status Txn::Put(std::string_view key, std::string_view value) {
+  if (finished_) return Finished();
+  v1::TxnPutRequest req;
+  req.set_txn_id(id_);
+  req.set_key(std::string(key));
+  req.set_value(std::string(value));
+  v1::TxnPutResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
+      {.kind = CallKind::kRead, .pinned = endpoint_},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Put(ctx, req, &resp); }));
+  client_->impl_->Observe(resp.header());
+  return absl::OkStatus();
+}
+
+Status Txn::Delete(std::string_view key) {
+  if (finished_) return Finished();
+  v1::TxnDeleteRequest req;
+  req.set_txn_id(id_);
+  req.set_key(std::string(key));
+  v1::TxnDeleteResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
+      {.kind = CallKind::kRead, .pinned = endpoint_},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Delete(ctx, req, &resp); }));
+  client_->impl_->Observe(resp.header());
+  return absl::OkStatus();
+}
+
+Result<ScanResult> Txn::Scan(const ScanSpec& spec) {
+  if (finished_) return Finished();
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
+  v1::TxnScanRequest req;
+  req.set_txn_id(id_);
+  req.set_start(spec.start);
+  req.set_end(spec.end);
+  req.set_prefix(spec.prefix);
+  req.set_limit(spec.limit);
+  v1::TxnScanResponse resp;
+  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
+      {.kind = CallKind::kRead, .pinned = endpoint_},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Scan(ctx, req, &resp); }));
+  client_->impl_->Observe(resp.header());
+  ScanResult result;
+  result.more = resp.more();
+  for (const auto& kv : resp.kvs()) {
+    result.kvs.push_back(ToKeyValue(kv));
+    // TxnScanRequest has no keys_only, so values are dropped here.
+    if (spec.keys_only) result.kvs.back().value.clear();
+  }
+  return result;
+}
+
+Result<WriteResult> Txn::Commit() {
+  if (finished_) return Finished();
+  v1::CommitRequest req;
+  req.set_txn_id(id_);
+  v1::CommitResponse resp;
+  const Status s = client_->impl_->Invoke(
+      {.kind = CallKind::kWrite, .pinned = endpoint_},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Commit(ctx, req, &resp); });
+  if (!s.ok()) {
+    // Left open only when the server proved the commit did not happen and
+    // the transaction may still exist; the destructor then aborts it.
+    const ErrorKind kind = GetErrorKind(s);
+    finished_ = !(kind == ErrorKind::kUnavailable || kind == ErrorKind::kNotLeader ||
+                  kind == ErrorKind::kResourceExhausted);
+    return s;
+  }
+  finished_ = true;
+  client_->impl_->Observe(resp.header());
+  return WriteResult{.commit_hlc = resp.header().commit_hlc()};
+}
+
+Status Txn::Abort() {
+  if (finished_) return absl::OkStatus();
+  // Finished either way: if the abort is lost, the server expires the
+  // transaction at its deadline.
+  finished_ = true;
+  v1::AbortRequest req;
+  req.set_txn_id(id_);
+  v1::AbortResponse resp;
+  return client_->impl_->Invoke(
+      {.kind = CallKind::kRead, .pinned = endpoint_, .no_retry = true},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Abort(ctx, req, &resp); });
+}
+
+}  // namespace meridian::client

@@ -1,0 +1,81 @@
+// The commands of meridianctl, independent of flag parsing (main.cc) so that
+// they can be driven with any streams. Each returns a process exit code
+// (output.h) after printing its result to `out` and errors to `err`.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/ctl/output.h"
+#include "meridian/client.h"
+
+namespace meridian::ctl {
+
+struct GlobalOptions {
+  // host:port of each node. Non-empty.
+  std::vector<std::string> endpoints;
+  OutputFormat format = OutputFormat::kSimple;
+  // Deadline of each RPC attempt.
+  std::chrono::milliseconds timeout{5000};
+};
+
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+  // Whether `in` is a terminal: `txn -i` then prompts and keeps going after
+  // an error instead of failing fast.
+  bool in_is_tty = false;
+};
+
+// Not thread-safe: one per invocation.
+class Commands {
+ public:
+  Commands(GlobalOptions options, Io io);
+
+  // `value` nullopt reads the value from `in` (all of it, byte for byte).
+  int Put(const std::string& key, const std::optional<std::string>& value);
+  // A missing key prints nothing (simple), a header-only table, or
+  // {"key":..,"found":false}; and exits 0, or kExitNotFound with
+  // `require_exists`.
+  int Get(const std::string& key, bool require_exists);
+  int Delete(const std::string& key);
+  int Scan(const client::ScanSpec& spec);
+  // Reads a script (txn_script.h) from `in` and runs it as one Execute.
+  // A failed compare is not an error: it prints FAILURE and exits 0.
+  int Txn();
+  // Runs commands read line by line from `in` in one interactive transaction.
+  int InteractiveTxn();
+  int CsetAdd(const std::string& key, const std::string& element);
+  int CsetRemove(const std::string& key, const std::string& element);
+  int CsetRead(const std::string& key);
+  int EndpointStatus();
+  int EndpointHealth();
+  int MemberList();
+
+ private:
+  // The client for all endpoints, connected on first use.
+  Result<client::Client*> Cluster();
+  // A client for one endpoint only, for per-node probes.
+  Result<std::unique_ptr<client::Client>> Single(const std::string& endpoint);
+  // Prints ErrorLine(s) to `err` and returns ExitCodeFor(s).
+  int Fail(const Status& s);
+  // Prints a JSON document as one line.
+  void Emit(const JsonWriter& w);
+
+  // Shared by Get and the interactive `get`.
+  void PrintGet(const std::string& key, const std::optional<client::GetResult>& r);
+  void PrintScan(const client::ScanResult& r, bool keys_only);
+  // One line (or JSON document) saying a write went through.
+  void PrintOk(std::string_view what, std::string_view key, uint64_t commit_hlc);
+
+  const GlobalOptions options_;
+  Io io_;
+  std::unique_ptr<client::Client> cluster_;
+};
+
+}  // namespace meridian::ctl

@@ -1,0 +1,162 @@
+// meridianctl: the command-line client of Meridian, in the manner of
+// etcdctl. Flags and commands are documented in docs/cli.md.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "client/ctl/commands.h"
+#include "client/ctl/output.h"
+
+#ifndef MERIDIAN_VERSION
+#define MERIDIAN_VERSION "unknown"
+#endif
+
+namespace meridian::ctl {
+namespace {
+
+std::vector<std::string> SplitEndpoints(const std::string& flag) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(flag, ',', absl::SkipWhitespace())) {
+    std::string ep(absl::StripAsciiWhitespace(part));
+    if (!ep.empty()) out.push_back(std::move(ep));
+  }
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"meridianctl: the command-line client of Meridian", "meridianctl"};
+  app.set_version_flag("--version", "meridianctl " MERIDIAN_VERSION);
+  app.require_subcommand(1);
+  // Global flags are also accepted after the command: `meridianctl get k -w json`.
+  app.fallthrough();
+
+  std::string endpoints_flag = "127.0.0.1:2379";
+  std::string write_out = "simple";
+  std::string timeout_flag = "5s";
+  app.add_option("--endpoints", endpoints_flag, "comma-separated host:port of the nodes")
+      ->envname("MERIDIAN_ENDPOINTS")
+      ->capture_default_str();
+  app.add_option("-w,--write-out", write_out, "output format: simple, json or table")
+      ->check(CLI::IsMember({"simple", "json", "table"}))
+      ->capture_default_str();
+  app.add_option("--timeout", timeout_flag, "deadline of each request, e.g. 500ms, 5s, 1m")
+      ->capture_default_str();
+
+  // Each command fills `run`; it runs once flags are parsed and checked.
+  std::function<int(Commands&)> run;
+  std::string key, value, element;
+  bool require_exists = false;
+
+  CLI::App* put = app.add_subcommand("put", "write KEY=VALUE (VALUE - reads it from stdin)");
+  put->add_option("KEY", key)->required();
+  put->add_option("VALUE", value)->required();
+  put->callback([&] {
+    run = [&](Commands& c) {
+      return c.Put(key, value == "-" ? std::nullopt : std::optional<std::string>(value));
+    };
+  });
+
+  CLI::App* get = app.add_subcommand("get", "read KEY (prints nothing if it does not exist)");
+  get->add_option("KEY", key)->required();
+  get->add_flag("--require-exists", require_exists,
+                "exit with code 6 and an error if KEY does not exist");
+  get->callback([&] { run = [&](Commands& c) { return c.Get(key, require_exists); }; });
+
+  CLI::App* del = app.add_subcommand("del", "delete KEY (prints 1 if it existed, else 0)");
+  del->alias("delete");
+  del->add_option("KEY", key)->required();
+  del->callback([&] { run = [&](Commands& c) { return c.Delete(key); }; });
+
+  client::ScanSpec scan_spec;
+  CLI::App* scan = app.add_subcommand("scan", "read a range of keys at one snapshot");
+  CLI::Option* prefix_opt = scan->add_option("--prefix", scan_spec.prefix, "keys starting with P");
+  scan->add_option("--from", scan_spec.start, "first key (inclusive)")->excludes(prefix_opt);
+  scan->add_option("--to", scan_spec.end, "end key (exclusive)")->excludes(prefix_opt);
+  scan->add_option("--limit", scan_spec.limit, "at most N keys (0 = all)");
+  scan->add_flag("--keys-only", scan_spec.keys_only, "print keys without values");
+  scan->callback([&] { run = [&](Commands& c) { return c.Scan(scan_spec); }; });
+
+  bool interactive = false;
+  CLI::App* txn = app.add_subcommand(
+      "txn", "run a transaction: compares, success ops and failure ops read from stdin");
+  txn->add_flag("-i,--interactive", interactive,
+                "interactive transaction: get/put/del/scan/commit/abort, one per line");
+  txn->callback([&] {
+    run = [&](Commands& c) { return interactive ? c.InteractiveTxn() : c.Txn(); };
+  });
+
+  CLI::App* cset = app.add_subcommand("cset", "counting sets");
+  cset->require_subcommand(1);
+  CLI::App* cset_add = cset->add_subcommand("add", "add ELEM to the cset at KEY");
+  cset_add->add_option("KEY", key)->required();
+  cset_add->add_option("ELEM", element)->required();
+  cset_add->callback([&] { run = [&](Commands& c) { return c.CsetAdd(key, element); }; });
+  CLI::App* cset_rm = cset->add_subcommand("rm", "remove ELEM from the cset at KEY");
+  cset_rm->alias("remove");
+  cset_rm->add_option("KEY", key)->required();
+  cset_rm->add_option("ELEM", element)->required();
+  cset_rm->callback([&] { run = [&](Commands& c) { return c.CsetRemove(key, element); }; });
+  CLI::App* cset_read = cset->add_subcommand("read", "print the elements and counts at KEY");
+  cset_read->add_option("KEY", key)->required();
+  cset_read->callback([&] { run = [&](Commands& c) { return c.CsetRead(key); }; });
+
+  CLI::App* endpoint = app.add_subcommand("endpoint", "per-endpoint status and health");
+  endpoint->require_subcommand(1);
+  endpoint->add_subcommand("status", "status of each endpoint")->callback([&] {
+    run = [&](Commands& c) { return c.EndpointStatus(); };
+  });
+  endpoint->add_subcommand("health", "health check of each endpoint")->callback([&] {
+    run = [&](Commands& c) { return c.EndpointHealth(); };
+  });
+
+  CLI::App* member = app.add_subcommand("member", "cluster membership");
+  member->require_subcommand(1);
+  member->add_subcommand("list", "list the members")->callback([&] {
+    run = [&](Commands& c) { return c.MemberList(); };
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and --version exit 0; every other parse error is a usage error.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  GlobalOptions options;
+  options.endpoints = SplitEndpoints(endpoints_flag);
+  if (options.endpoints.empty()) {
+    std::cerr << "Error: INVALID_ARGUMENT: --endpoints is empty\n";
+    return kExitUsage;
+  }
+  Result<OutputFormat> format = ParseOutputFormat(write_out);
+  Result<std::chrono::milliseconds> timeout = ParseDuration(timeout_flag);
+  for (const Status& s : {format.status(), timeout.status()}) {
+    if (!s.ok()) {
+      std::cerr << ErrorLine(s) << "\n";
+      return kExitUsage;
+    }
+  }
+  options.format = *format;
+  options.timeout = *timeout;
+  if (!run) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  std::ios::sync_with_stdio(false);
+  Commands commands(std::move(options),
+                    Io{.in = std::cin, .out = std::cout, .err = std::cerr,
+                       .in_is_tty = isatty(STDIN_FILENO) == 1});
+  const int code = run(commands);
+  std::cout.flush();
+  return code;
+}
+
+}  // namespace
+}  // namespace meridian::ctl
+
+int main(int argc, char** argv) { return meridian::ctl::Main(argc, argv); }

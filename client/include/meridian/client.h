@@ -1,0 +1,171 @@
+// The Meridian C++ SDK.
+//
+//   auto client = meridian::client::Client::Connect({.endpoints = {"127.0.0.1:2379"}});
+//   if (!client.ok()) ...;
+//   (*client)->Put("k", "v");
+//   meridian::Status s = (*client)->RunTxn([](meridian::client::Txn& txn) -> meridian::Status {
+//     MERIDIAN_ASSIGN_OR_RETURN(auto v, txn.Get("k"));
+//     return txn.Put("k", v ? *v->value + "!" : "!");
+//   });
+//
+// Errors are meridian::Status values whose ErrorKind (common/status.h) tells
+// the caller what to do: kConflict (retry the transaction; RunTxn does it),
+// kNotLeader/kUnavailable (retried here with backoff for reads and for writes
+// that surely did not apply), kCommitUnknown (the outcome of a write or commit
+// is not known: it may or may not have applied; never retried by the SDK),
+// kInvalidArgument (fix the request), kTxnNotFound (the transaction expired
+// or was finished).
+//
+// Thread-safety: Client is thread-safe and meant to be shared. A Txn is used
+// by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "meridian/v1/admin.pb.h"
+#include "meridian/v1/txn.pb.h"
+
+namespace meridian::client {
+
+struct ClientOptions {
+  // host:port of one or more meridiand nodes. Non-empty.
+  std::vector<std::string> endpoints;
+  // Deadline of each RPC attempt.
+  std::chrono::milliseconds rpc_timeout{5000};
+  // Retries of a retryable error before giving up (backoff doubles from
+  // initial_backoff up to max_backoff, with jitter).
+  int max_retries = 8;
+  std::chrono::milliseconds initial_backoff{10};
+  std::chrono::milliseconds max_backoff{1000};
+};
+
+struct VersionInfo {
+  uint64_t hlc = 0;
+  uint32_t site_id = 0;
+};
+
+struct GetResult {
+  std::string value;
+  VersionInfo version;
+};
+
+struct WriteResult {
+  uint64_t commit_hlc = 0;
+};
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  VersionInfo version;
+};
+
+struct ScanSpec {
+  std::string start;       // inclusive
+  std::string end;         // exclusive; empty = unbounded
+  std::string prefix;      // if set, start and end must be empty
+  uint64_t limit = 0;      // 0 = all
+  bool keys_only = false;
+};
+
+struct ScanResult {
+  std::vector<KeyValue> kvs;
+  bool more = false;  // stopped at the limit with keys left
+};
+
+struct ExecuteResult {
+  bool succeeded = false;
+  std::vector<v1::OpResult> results;
+  uint64_t commit_hlc = 0;
+};
+
+class Client;
+
+// An interactive transaction. Writes are buffered on the server until Commit.
+// Destroying an unfinished Txn aborts it (best effort).
+class Txn {
+ public:
+  ~Txn();
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  uint64_t id() const { return id_; }
+  // Snapshot HLC of the transaction's (single) site.
+  uint64_t snapshot_hlc() const { return snapshot_hlc_; }
+
+  // nullopt if the key has no live value in the snapshot (+ own writes).
+  Result<std::optional<GetResult>> Get(std::string_view key);
+  Status Put(std::string_view key, std::string_view value);
+  Status Delete(std::string_view key);
+  Result<ScanResult> Scan(const ScanSpec& spec);
+  // Returns the commit HLC (0 for a read-only transaction). kConflict when a
+  // concurrent transaction committed a write to one of the same keys first;
+  // kCommitUnknown when the reply was lost.
+  Result<WriteResult> Commit();
+  Status Abort();
+
+ private:
+  friend class Client;
+  Txn(Client* client, uint64_t id, uint64_t snapshot_hlc);
+  Client* client_;
+  uint64_t id_;
+  uint64_t snapshot_hlc_;
+  bool finished_ = false;
+  // The endpoint (index into the client's endpoint list) that ran Begin. The
+  // transaction lives on that node, so every later call goes there.
+  size_t endpoint_ = 0;
+};
+
+struct RunTxnOptions {
+  int max_attempts = 10;          // attempts on kConflict before giving up
+  std::chrono::milliseconds timeout{0};  // server-side txn deadline; 0 = default
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  ~Client();
+
+  Result<std::optional<GetResult>> Get(std::string_view key);
+  Result<WriteResult> Put(std::string_view key, std::string_view value);
+  // Returns whether a live value was deleted.
+  Result<bool> Delete(std::string_view key);
+  // Reads the whole range at one snapshot (the server streams it in chunks).
+  Result<ScanResult> Scan(const ScanSpec& spec);
+
+  // One-shot transaction: compares, then success or failure ops, atomically.
+  Result<ExecuteResult> Execute(const v1::ExecuteRequest& request);
+
+  Result<std::unique_ptr<Txn>> Begin(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Runs fn in a fresh transaction and commits; on kConflict (from fn or from
+  // Commit) retries with backoff up to max_attempts. Any other error from fn
+  // aborts and is returned; kCommitUnknown is returned, never retried.
+  Status RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions& options = {});
+
+  Status CsetAdd(std::string_view key, std::string_view element);
+  Status CsetRemove(std::string_view key, std::string_view element);
+  // element -> count, elements with a zero count omitted.
+  Result<std::map<std::string, int64_t>> CsetRead(std::string_view key);
+
+  Result<v1::StatusResponse> NodeStatus();
+  Result<v1::MembersResponse> Members();
+  // grpc.health.v1 Check of the given endpoint ("" = the overall service).
+  Result<bool> Healthy(const std::string& service = "");
+
+ private:
+  friend class Txn;
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meridian::client

@@ -1,0 +1,70 @@
+// An in-memory stand-in for meridiand, for the SDK's and meridianctl's
+// tests: the KV, Txn, Cset and Admin services and grpc.health.v1 over a
+// std::map, on 127.0.0.1 at a port the OS picks. Test-only: nothing outside
+// tests links it.
+//
+// It keeps real semantics where the client depends on them (versions,
+// first-committer-wins conflicts, scan chunks and limits, compares), and
+// lets a test inject what a real cluster does under faults: typed errors
+// (CONFLICT, NOT_LEADER with a hint, ...), bare gRPC failures, and replies
+// lost after the work was done.
+//
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace meridian::client::testing {
+
+class FakeServer {
+ public:
+  // Starts serving. Aborts the test process if it cannot bind.
+  FakeServer();
+  ~FakeServer();
+  FakeServer(const FakeServer&) = delete;
+  FakeServer& operator=(const FakeServer&) = delete;
+
+  // host:port to connect to.
+  const std::string& address() const { return address_; }
+
+  // Methods are named "Service/Method", e.g. "KV/Put", "Txn/Commit",
+  // "Health/Check".
+
+  // The next `times` calls of `method` answer `error` (with its typed
+  // ErrorDetail, as meridiand would) without doing anything.
+  void InjectError(const std::string& method, const Status& error, int times = 1);
+  // The next `times` calls answer a bare gRPC status (no ErrorDetail), as
+  // a proxy or a failing transport would, without doing anything.
+  void InjectBareError(const std::string& method, grpc::StatusCode code, int times = 1);
+  // The next `times` calls do their work (a commit applies) and then never
+  // answer: the reply is held until the client's deadline passes.
+  void InjectLostReply(const std::string& method, int times = 1);
+
+  // How many calls of `method` arrived, injected failures included.
+  int Calls(const std::string& method) const;
+  // The health status reported by Health/Check.
+  void SetServing(bool serving);
+  // The cluster_time of the session token in the last request that carried
+  // a RequestHeader (0 if none). Each response carries a token with a
+  // cluster_time one higher than the last.
+  uint64_t LastTokenSeen() const;
+  // Test access to the data, bypassing the API.
+  std::optional<std::string> Value(const std::string& key) const;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+  std::shared_ptr<void> services_;  // the gRPC services; outlive server_
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+}  // namespace meridian::client::testing

@@ -1,0 +1,258 @@
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace meridian::server {
+namespace {
+
+struct OptionSpec {
+  std::string name;  // flag spelling without "--"; YAML/env derive from it
+  std::string help;
+  std::function<Status(Config&, const std::string&)> set;
+};
+
+std::string YamlKey(const std::string& name) {
+  std::string k = name;
+  for (char& c : k) if (c == '-') c = '_';
+  return k;
+}
+
+std::string EnvName(const std::string& name) {
+  std::string k = "MERIDIAN_" + YamlKey(name);
+  for (char& c : k) c = absl::ascii_toupper(static_cast<unsigned char>(c));
+  return k;
+}
+
+Status SetString(std::string* field, const std::string& v) {
+  *field = v;
+  return absl::OkStatus();
+}
+
+Status SetU64(uint64_t* field, const std::string& v) {
+  if (!absl::SimpleAtoi(v, field)) return InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+  return absl::OkStatus();
+}
+
+Status SetBytes(uint64_t* field, const std::string& v) {
+  MERIDIAN_ASSIGN_OR_RETURN(*field, ParseBytes(v));
+  return absl::OkStatus();
+}
+
+Status SetDuration(uint64_t* field, const std::string& v) {
+  MERIDIAN_ASSIGN_OR_RETURN(*field, ParseDurationMs(v));
+  return absl::OkStatus();
+}
+
+Status SetBool(bool* field, const std::string& v) {
+  std::string l = absl::AsciiStrToLower(v);
+  if (l == "true" || l == "1" || l == "yes" || l == "on") *field = true;
+  else if (l == "false" || l == "0" || l == "no" || l == "off") *field = false;
+  else return InvalidArgumentError(absl::StrCat("'", v, "' is not a boolean"));
+  return absl::OkStatus();
+}
+
+Status SetOneOf(std::string* field, const std::string& v, std::vector<std::string> allowed) {
+  for (const auto& a : allowed) {
+    if (v == a) return SetString(field, v);
+  }
+  std::string list;
+  for (const auto& a : allowed) absl::StrAppend(&list, list.empty() ? "" : "|", a);
+  return InvalidArgumentError(absl::StrCat("'", v, "' is not one of ", list));
+}
+
+std::vector<OptionSpec> Specs() {
+  using C = Config;
+  return {
+      {"dev", "single node with embedded defaults", [](C& c, auto& v) { return SetBool(&c.dev, v); }},
+      {"node-id", "this node's unique name", [](C& c, auto& v) { return SetString(&c.node_id, v); }},
+      {"site", "site (region) name", [](C& c, auto& v) { return SetString(&c.site, v); }},
+      {"site-id", "numeric site id (> 0)",
+       [](C& c, auto& v) {
+         uint64_t id = 0;
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&id, v));
+         if (id == 0 || id > UINT32_MAX) return InvalidArgumentError("must be in [1, 2^32)");
+         c.site_id = static_cast<uint32_t>(id);
+         return absl::OkStatus();
+       }},
+      {"data-dir", "directory for data files", [](C& c, auto& v) { return SetString(&c.data_dir, v); }},
+      {"listen", "gRPC listen address host:port", [](C& c, auto& v) { return SetString(&c.listen, v); }},
+      {"engine", "storage engine (rocksdb)",
+       [](C& c, auto& v) { return SetOneOf(&c.engine, v, {"rocksdb"}); }},
+      {"block-cache", "engine block cache size",
+       [](C& c, auto& v) { return SetBytes(&c.block_cache_bytes, v); }},
+      {"max-key-bytes", "largest key accepted",
+       [](C& c, auto& v) { return SetBytes(&c.limits.max_key_bytes, v); }},
+      {"max-value-bytes", "largest value accepted",
+       [](C& c, auto& v) { return SetBytes(&c.limits.max_value_bytes, v); }},
+      {"max-txn-ops", "most operations in one transaction",
+       [](C& c, auto& v) { return SetU64(&c.limits.max_txn_ops, v); }},
+      {"txn-timeout", "default interactive transaction deadline",
+       [](C& c, auto& v) { return SetDuration(&c.txn_timeout_ms, v); }},
+      {"max-txn-timeout", "largest transaction deadline a client may ask for",
+       [](C& c, auto& v) { return SetDuration(&c.max_txn_timeout_ms, v); }},
+      {"max-open-txns", "most concurrently open interactive transactions",
+       [](C& c, auto& v) { return SetU64(&c.max_open_txns, v); }},
+      {"max-clock-offset", "largest tolerated clock offset between peers",
+       [](C& c, auto& v) { return SetDuration(&c.max_clock_offset_ms, v); }},
+      {"gc-interval", "how often old versions are collected",
+       [](C& c, auto& v) { return SetDuration(&c.gc_interval_ms, v); }},
+      {"gc-retention", "how long old versions stay readable",
+       [](C& c, auto& v) { return SetDuration(&c.gc_retention_ms, v); }},
+      {"shutdown-grace", "how long in-flight requests get on SIGTERM",
+       [](C& c, auto& v) { return SetDuration(&c.shutdown_grace_ms, v); }},
+      {"log-level", "trace|debug|info|warn|error",
+       [](C& c, auto& v) { return SetOneOf(&c.log_level, v, {"trace", "debug", "info", "warn", "error"}); }},
+      {"log-format", "json|text",
+       [](C& c, auto& v) { return SetOneOf(&c.log_format, v, {"json", "text"}); }},
+      {"port-file", "write the bound gRPC port to this file",
+       [](C& c, auto& v) { return SetString(&c.port_file, v); }},
+  };
+}
+
+Status Apply(const OptionSpec& spec, Config& config, const std::string& value,
+             const std::string& source) {
+  Status s = spec.set(config, value);
+  if (!s.ok()) {
+    return InvalidArgumentError(absl::StrCat("invalid value for ", source, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+Status ApplyYaml(const std::vector<OptionSpec>& specs, Config& config, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return InvalidArgumentError(absl::StrCat("cannot read config file ", path));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(absl::StrCat("malformed config file ", path, ": line ",
+                                             e.mark.line + 1, ", column ", e.mark.column + 1,
+                                             ": ", e.msg));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // empty file
+  if (!root.IsMap()) {
+    return InvalidArgumentError(absl::StrCat("malformed config file ", path,
+                                             ": the top level must be a mapping of option: value"));
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    const OptionSpec* spec = nullptr;
+    for (const auto& s : specs) {
+      if (YamlKey(s.name) == key) spec = &s;
+    }
+    if (!spec) {
+      return InvalidArgumentError(absl::StrCat("unknown option '", key, "' in config file ", path,
+                                               " (line ", entry.first.Mark().line + 1, ")"));
+    }
+    if (!entry.second.IsScalar()) {
+      return InvalidArgumentError(absl::StrCat("option '", key, "' in config file ", path,
+                                               " must be a single value"));
+    }
+    MERIDIAN_RETURN_IF_ERROR(Apply(*spec, config, entry.second.as<std::string>(),
+                                   absl::StrCat("'", key, "' in ", path)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Result<uint64_t> ParseDurationMs(const std::string& text) {
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"ms", 1}, {"us", 0.001}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+  for (const auto& [suffix, factor] : kUnits) {
+    if (text.size() > suffix.size() && text.ends_with(suffix)) {
+      double n = 0;
+      if (absl::SimpleAtod(text.substr(0, text.size() - suffix.size()), &n) && n >= 0) {
+        return static_cast<uint64_t>(n * factor + 0.5);
+      }
+      break;
+    }
+  }
+  return InvalidArgumentError(
+      absl::StrCat("'", text, "' is not a duration (examples: 500ms, 10s, 5m, 1h)"));
+}
+
+Result<uint64_t> ParseBytes(const std::string& text) {
+  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
+      {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"B", 1}};
+  for (const auto& [suffix, factor] : kUnits) {
+    if (text.size() > suffix.size() && text.ends_with(suffix)) {
+      uint64_t n = 0;
+      if (absl::SimpleAtoi(text.substr(0, text.size() - suffix.size()), &n)) return n * factor;
+      break;
+    }
+  }
+  uint64_t n = 0;
+  if (absl::SimpleAtoi(text, &n)) return n;
+  return InvalidArgumentError(absl::StrCat("'", text, "' is not a size (examples: 4096, 4KiB, 1MiB)"));
+}
+
+Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* message) {
+  *exit_now = false;
+  const std::vector<OptionSpec> specs = Specs();
+  CLI::App app{"meridiand: the Meridian replicated transactional key-value store daemon"};
+  app.set_version_flag("--version", "meridiand 0.1.0");
+  std::string config_file;
+  app.add_option("--config", config_file, "YAML configuration file (also MERIDIAN_CONFIG)");
+  std::map<std::string, std::string> flag_values;
+  bool dev_flag = false;
+  app.add_flag("--dev", dev_flag, "single node with embedded defaults");
+  for (const auto& spec : specs) {
+    if (spec.name == "dev") continue;
+    app.add_option("--" + spec.name, flag_values[spec.name], spec.help);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    *exit_now = true;
+    *message = app.help();
+    return Config();
+  } catch (const CLI::CallForVersion& e) {
+    *exit_now = true;
+    *message = app.version();
+    return Config();
+  } catch (const CLI::ParseError& e) {
+    return InvalidArgumentError(absl::StrCat(e.what(), "\nRun with --help for usage."));
+  }
+
+  Config config;
+  if (config_file.empty()) {
+    if (const char* env = std::getenv("MERIDIAN_CONFIG")) config_file = env;
+  }
+  if (!config_file.empty()) {
+    config.config_file = config_file;
+    MERIDIAN_RETURN_IF_ERROR(ApplyYaml(specs, config, config_file));
+  }
+  for (const auto& spec : specs) {
+    if (const char* env = std::getenv(EnvName(spec.name).c_str())) {
+      MERIDIAN_RETURN_IF_ERROR(Apply(spec, config, env, EnvName(spec.name)));
+    }
+  }
+  for (const auto& spec : specs) {
+    if (spec.name == "dev") {
+      if (dev_flag) config.dev = true;
+      continue;
+    }
+    if (app.count("--" + spec.name) > 0) {
+      MERIDIAN_RETURN_IF_ERROR(Apply(spec, config, flag_values[spec.name], "--" + spec.name));
+    }
+  }
+  if (config.limits.max_key_bytes == 0) return InvalidArgumentError("max_key_bytes must be > 0");
+  if (config.limits.max_txn_ops == 0) return InvalidArgumentError("max_txn_ops must be > 0");
+  if (config.txn_timeout_ms == 0 || config.txn_timeout_ms > config.max_txn_timeout_ms) {
+    return InvalidArgumentError("need 0 < txn_timeout <= max_txn_timeout");
+  }
+  return config;
+}
+
+}  // namespace meridian::server

@@ -1,0 +1,53 @@
+// meridiand's configuration: one struct, filled from (lowest to highest
+// precedence) built-in defaults, a YAML file, MERIDIAN_* environment
+// variables and command-line flags.
+//
+// Every option has one name used in all three places: flag --max-key-bytes,
+// YAML key max_key_bytes, environment MERIDIAN_MAX_KEY_BYTES. Durations take
+// units ("500ms", "10s", "5m"); sizes take "4KiB", "1MiB" or a plain byte
+// count.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "txn/limits.h"
+
+namespace meridian::server {
+
+struct Config {
+  std::string config_file;           // YAML file; "" = none
+  bool dev = false;                  // single node, embedded defaults
+  std::string node_id = "node1";     // unique in the cluster
+  std::string site = "dc1";          // site (region / data centre) name
+  uint32_t site_id = 1;              // > 0; unique per site
+  std::string data_dir = "./data";   // engine files and the LOCK file
+  std::string listen = "127.0.0.1:2379";  // gRPC host:port; port 0 = any free port
+  std::string engine = "rocksdb";    // storage engine: rocksdb
+  uint64_t block_cache_bytes = 128ull << 20;
+  txn::Limits limits;
+  uint64_t txn_timeout_ms = 10'000;       // default interactive txn deadline
+  uint64_t max_txn_timeout_ms = 600'000;  // the largest deadline a client may ask for
+  uint64_t max_open_txns = 10'000;
+  uint64_t max_clock_offset_ms = 500;
+  uint64_t gc_interval_ms = 60'000;       // how often old versions are collected
+  uint64_t gc_retention_ms = 300'000;     // how long old versions stay readable
+  uint64_t shutdown_grace_ms = 5'000;     // in-flight RPCs get this long on SIGTERM
+  std::string log_level = "info";         // trace|debug|info|warn|error
+  std::string log_format = "json";        // json|text
+  std::string port_file;                  // if set, the bound port is written here
+};
+
+// Parses argv (flags), the environment and the YAML file named by --config or
+// MERIDIAN_CONFIG. Returns InvalidArgument with a message naming the option
+// and the source on any bad value, unknown YAML key or malformed file.
+// `*exit_now` is set when --help or --version was handled (text in *message).
+Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* message);
+
+// Exposed for tests.
+Result<uint64_t> ParseDurationMs(const std::string& text);
+Result<uint64_t> ParseBytes(const std::string& text);
+
+}  // namespace meridian::server

@@ -1,0 +1,115 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace meridian::server {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    unsetenv("MERIDIAN_LISTEN");
+    unsetenv("MERIDIAN_NODE_ID");
+    unsetenv("MERIDIAN_CONFIG");
+    unsetenv("MERIDIAN_MAX_KEY_BYTES");
+  }
+  std::string WriteFile(const std::string& text) {
+    std::string path = ::testing::TempDir() + "/meridian_config_" + std::to_string(::getpid()) +
+                       "_" + std::to_string(n_++) + ".yaml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  Result<Config> Load(std::vector<std::string> args) {
+    args.insert(args.begin(), "meridiand");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    bool exit_now = false;
+    std::string message;
+    return LoadConfig(static_cast<int>(argv.size()), argv.data(), &exit_now, &message);
+  }
+  int n_ = 0;
+};
+
+TEST_F(ConfigTest, DefaultsAreTheEmbeddedOnes) {
+  auto c = Load({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:2379");
+  EXPECT_EQ(c->limits.max_key_bytes, 4096u);
+  EXPECT_EQ(c->limits.max_value_bytes, 1u << 20);
+  EXPECT_EQ(c->limits.max_txn_ops, 10000u);
+  EXPECT_EQ(c->txn_timeout_ms, 10000u);
+}
+
+TEST_F(ConfigTest, FlagsBeatEnvBeatFile) {
+  std::string file = WriteFile("listen: 127.0.0.1:1111\nnode_id: from-file\nsite: eu\n"
+                               "max_key_bytes: 1KiB\ntxn_timeout: 2s\n");
+  setenv("MERIDIAN_LISTEN", "127.0.0.1:2222", 1);
+  setenv("MERIDIAN_NODE_ID", "from-env", 1);
+  auto c = Load({"--config", file, "--node-id", "from-flag"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->node_id, "from-flag");
+  EXPECT_EQ(c->listen, "127.0.0.1:2222");
+  EXPECT_EQ(c->site, "eu");
+  EXPECT_EQ(c->limits.max_key_bytes, 1024u);
+  EXPECT_EQ(c->txn_timeout_ms, 2000u);
+}
+
+TEST_F(ConfigTest, ConfigFileFromEnvironment) {
+  setenv("MERIDIAN_CONFIG", WriteFile("site: ap\n").c_str(), 1);
+  auto c = Load({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->site, "ap");
+}
+
+TEST_F(ConfigTest, MalformedFileIsAClearError) {
+  auto c = Load({"--config", WriteFile("listen: [unclosed\n")});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("malformed config file"), absl::string_view::npos)
+      << c.status();
+  EXPECT_NE(c.status().message().find("line"), absl::string_view::npos);
+
+  auto list = Load({"--config", WriteFile("- a\n- b\n")});
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.status().message().find("mapping"), absl::string_view::npos);
+}
+
+TEST_F(ConfigTest, UnknownKeyAndBadValuesAreNamed) {
+  auto unknown = Load({"--config", WriteFile("listne: x\n")});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("unknown option 'listne'"), absl::string_view::npos);
+
+  auto bad = Load({"--txn-timeout", "ten seconds"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--txn-timeout"), absl::string_view::npos);
+
+  setenv("MERIDIAN_MAX_KEY_BYTES", "lots", 1);
+  auto env = Load({});
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("MERIDIAN_MAX_KEY_BYTES"), absl::string_view::npos);
+
+  EXPECT_FALSE(Load({"--config", "/nonexistent/meridian.yaml"}).ok());
+  EXPECT_FALSE(Load({"--no-such-flag"}).ok());
+  EXPECT_FALSE(Load({"--engine", "leveldb"}).ok());
+}
+
+TEST_F(ConfigTest, DurationsAndSizes) {
+  EXPECT_EQ(*ParseDurationMs("500ms"), 500u);
+  EXPECT_EQ(*ParseDurationMs("10s"), 10000u);
+  EXPECT_EQ(*ParseDurationMs("1.5s"), 1500u);
+  EXPECT_EQ(*ParseDurationMs("5m"), 300000u);
+  EXPECT_EQ(*ParseDurationMs("1h"), 3600000u);
+  EXPECT_FALSE(ParseDurationMs("10").ok());
+  EXPECT_FALSE(ParseDurationMs("-1s").ok());
+  EXPECT_FALSE(ParseDurationMs("s").ok());
+  EXPECT_EQ(*ParseBytes("4096"), 4096u);
+  EXPECT_EQ(*ParseBytes("4KiB"), 4096u);
+  EXPECT_EQ(*ParseBytes("1MiB"), 1u << 20);
+  EXPECT_FALSE(ParseBytes("4KB").ok());
+}
+
+}  // namespace
+}  // namespace meridian::server

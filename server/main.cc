@@ -1,0 +1,51 @@
+// meridiand: the Meridian daemon.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "server/config.h"
+#include "server/log.h"
+#include "server/node.h"
+
+int main(int argc, char** argv) {
+  using namespace meridian::server;
+  bool exit_now = false;
+  std::string message;
+  auto config = LoadConfig(argc, argv, &exit_now, &message);
+  if (exit_now) {
+    std::fputs(message.c_str(), stdout);
+    std::fputs("\n", stdout);
+    return 0;
+  }
+  if (!config.ok()) {
+    std::fprintf(stderr, "meridiand: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  InitLogging(config->log_level, config->log_format);
+
+  // Signals are taken by one thread with sigwait, so shutdown runs as
+  // ordinary code rather than inside a handler. Block them before any thread
+  // starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = Node::Start(*config);
+  if (!node.ok()) {
+    Log(Level::kError, "cannot start", {{"error", std::string(node.status().message())}});
+    std::fprintf(stderr, "meridiand: %s\n", std::string(node.status().message()).c_str());
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    Log(Level::kInfo, "signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    (*node)->Shutdown();
+  });
+  (*node)->Wait();
+  signal_thread.join();
+  return 0;
+}

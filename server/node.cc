@@ -1,0 +1,125 @@
+#include "server/node.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/log.h"
+#include "storage/rocks/rocks_engine.h"
+
+namespace meridian::server {
+
+Node::Node(const Config& config) : config_(config) {}
+
+Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
+  std::unique_ptr<Node> node(new Node(config));
+  const Config& c = node->config_;
+  MERIDIAN_ASSIGN_OR_RETURN(node->lock_, DataDirLock::Acquire(c.data_dir));
+
+  storage::RocksEngine::Options engine_options;
+  engine_options.path = c.data_dir + "/engine";
+  engine_options.block_cache_bytes = c.block_cache_bytes;
+  auto engine = storage::RocksEngine::Open(engine_options);
+  if (!engine.ok()) {
+    return Status(engine.status().code(),
+                  absl::StrCat("cannot open the storage engine in ", engine_options.path, ": ",
+                               engine.status().message()));
+  }
+  node->engine_ = std::move(*engine);
+
+  node->hlc_ = std::make_unique<Hlc>(SystemClock(), Hlc::Options{c.max_clock_offset_ms});
+  txn::TxnStore::Options store_options;
+  store_options.site_id = c.site_id;
+  store_options.limits = c.limits;
+  store_options.default_txn_timeout_ms = c.txn_timeout_ms;
+  store_options.max_txn_timeout_ms = c.max_txn_timeout_ms;
+  store_options.max_open_txns = c.max_open_txns;
+  store_options.gc_retention_ms = c.gc_retention_ms;
+  MERIDIAN_ASSIGN_OR_RETURN(node->store_, txn::TxnStore::Open(node->engine_.get(),
+                                                              node->hlc_.get(), SystemClock(),
+                                                              store_options));
+
+  node->ctx_.config = &node->config_;
+  node->ctx_.store = node->store_.get();
+  node->ctx_.engine = node->engine_.get();
+  node->ctx_.hlc = node->hlc_.get();
+  node->ctx_.clock = SystemClock();
+  node->ctx_.start_mono_us = SystemClock()->NowMonotonicMicros();
+  node->services_ = MakeServices(&node->ctx_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(c.listen, grpc::InsecureServerCredentials(), &port);
+  // Room for the largest legal request, so that an oversized value gets our
+  // INVALID_ARGUMENT naming the limit instead of gRPC's generic refusal.
+  const uint64_t max_message = std::min<uint64_t>(
+      INT32_MAX, 2 * (c.limits.max_key_bytes + c.limits.max_value_bytes) + (64ull << 20));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message));
+  for (auto& s : node->services_) builder.RegisterService(s.get());
+  node->server_ = builder.BuildAndStart();
+  if (!node->server_ || port == 0) {
+    return UnavailableError(absl::StrCat("cannot listen on ", c.listen,
+                                         " (address in use, or not a host:port?)"));
+  }
+  node->ctx_.bound_port = port;
+  node->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!c.port_file.empty()) {
+    std::ofstream(c.port_file) << port << "\n";
+  }
+  node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
+  Log(Level::kInfo, "serving",
+      {{"node_id", c.node_id},
+       {"site", c.site},
+       {"addr", node->ctx_.ClientUrl()},
+       {"data_dir", c.data_dir},
+       {"engine", std::string(node->engine_->Name())},
+       {"applied_index", absl::StrCat(node->store_->AppliedIndex())}});
+  return node;
+}
+
+void Node::MaintenanceLoop() {
+  const absl::Duration reap_every = absl::Seconds(1);
+  uint64_t last_gc_us = ctx_.clock->NowMonotonicMicros();
+  while (!stop_.WaitForNotificationWithTimeout(reap_every)) {
+    if (size_t n = store_->ReapExpired(); n > 0) {
+      Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
+    }
+    const uint64_t now = ctx_.clock->NowMonotonicMicros();
+    if (now - last_gc_us >= config_.gc_interval_ms * 1000) {
+      last_gc_us = now;
+      if (Status s = store_->CollectGarbage(); !s.ok()) {
+        Log(Level::kError, "garbage collection failed", {{"error", std::string(s.message())}});
+      }
+    }
+  }
+}
+
+void Node::Shutdown() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (stopped_.HasBeenNotified()) return;
+  Log(Level::kInfo, "shutting down", {{"grace_ms", absl::StrCat(config_.shutdown_grace_ms)}});
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(config_.shutdown_grace_ms));
+  server_->Wait();
+  stop_.Notify();
+  if (maintenance_.joinable()) maintenance_.join();
+  if (Status s = engine_->Flush(); !s.ok()) {
+    Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
+  }
+  store_.reset();
+  engine_.reset();
+  lock_.reset();
+  Log(Level::kInfo, "stopped");
+  stopped_.Notify();
+}
+
+void Node::Wait() { stopped_.WaitForNotification(); }
+
+Node::~Node() {
+  if (server_) Shutdown();
+}
+
+}  // namespace meridian::server

@@ -1,0 +1,47 @@
+#include "server/services.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace meridian::server {
+
+void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc,
+                                uint64_t commit_hlc) const {
+  header->set_node_id(config->node_id);
+  header->set_site_id(config->site_id);
+  header->set_site_name(config->site);
+  header->set_shard_id(0);
+  if (snapshot_hlc) {
+    auto* e = header->mutable_snapshot()->add_entries();
+    e->set_site_id(config->site_id);
+    e->set_hlc(snapshot_hlc);
+  }
+  header->set_commit_hlc(commit_hlc);
+  // Unsigned until issue 7 brings signing keys; it already has the
+  // multi-site shape.
+  auto* token = header->mutable_session_token();
+  auto* seen = token->mutable_observed()->add_entries();
+  seen->set_site_id(config->site_id);
+  seen->set_hlc(std::max(snapshot_hlc, commit_hlc));
+  token->set_cluster_time(hlc->Last());
+}
+
+std::string ServiceContext::ClientUrl() const {
+  std::string host = config->listen.substr(0, config->listen.rfind(':'));
+  return absl::StrCat(host, ":", bound_port.load());
+}
+
+Result<std::optional<uint64_t>> ServiceContext::SnapshotFrom(const v1::VectorTimestamp& v) const {
+  if (v.entries().empty()) return std::optional<uint64_t>();
+  std::optional<uint64_t> out;
+  for (const auto& e : v.entries()) {
+    if (e.site_id() != config->site_id) {
+      if (e.hlc() == 0) continue;
+      return InvalidArgumentError(absl::StrCat("snapshot names site ", e.site_id(),
+                                               ", which this cluster does not have"));
+    }
+    out = e.hlc();
+  }
+  return out;
+}
+
+}  // namespace meridian::server

@@ -1,0 +1,46 @@
+// The gRPC services of meridiand (meridian.v1.KV, Txn, Cset, Admin). Each is
+// a thin translation between the wire messages and txn::TxnStore: validate
+// the shape of the request, call the store, fill the response header, and
+// map errors through ToGrpcStatus (proto/grpc_status.h).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/hlc.h"
+#include "meridian/v1/common.pb.h"
+#include "server/config.h"
+#include "storage/engine.h"
+#include "txn/txn_store.h"
+
+namespace meridian::server {
+
+// What the services share. Owned by the Node; outlives the services.
+struct ServiceContext {
+  const Config* config;
+  txn::TxnStore* store;
+  storage::Engine* engine;
+  Hlc* hlc;
+  Clock* clock;
+  uint64_t start_mono_us;
+  std::atomic<int> bound_port{0};  // set once the server has bound its port
+
+  // host:port clients reach this node at.
+  std::string ClientUrl() const;
+
+  // Fills the header every response carries. snapshot/commit 0 = none.
+  void FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc, uint64_t commit_hlc) const;
+  // The single-site snapshot HLC named by `v`, or nullopt when `v` is empty.
+  // InvalidArgument when it names another site.
+  Result<std::optional<uint64_t>> SnapshotFrom(const v1::VectorTimestamp& v) const;
+};
+
+std::vector<std::unique_ptr<grpc::Service>> MakeServices(const ServiceContext* ctx);
+
+}  // namespace meridian::server

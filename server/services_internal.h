@@ -1,0 +1,38 @@
+// Shared by the service implementations; not part of server/'s interface.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "meridian/v1/common.pb.h"
+#include "proto/grpc_status.h"
+#include "server/services.h"
+#include "storage/engine.h"
+
+namespace meridian::server {
+
+inline void ToProto(const storage::Version& v, v1::Version* out) {
+  out->set_hlc(v.hlc);
+  out->set_site_id(v.site);
+}
+
+std::unique_ptr<grpc::Service> MakeKvService(const ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeCsetService(const ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeTxnService(const ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx);
+
+}  // namespace meridian::server
+
+// Assigns a Result's value to `lhs`, or returns its error as a grpc::Status.
+#define MERIDIAN_GRPC_ASSIGN_OR_RETURN(lhs, expr) \
+  MERIDIAN_GRPC_ASSIGN_OR_RETURN_IMPL(MERIDIAN_CONCAT(_gres_, __LINE__), lhs, expr)
+#define MERIDIAN_GRPC_ASSIGN_OR_RETURN_IMPL(res, lhs, expr)          \
+  auto res = (expr);                                                \
+  if (!res.ok()) return ::meridian::ToGrpcStatus(res.status());     \
+  lhs = std::move(res).value()
+#define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
+  do {                                                              \
+    ::meridian::Status _gst = (expr);                               \
+    if (!_gst.ok()) return ::meridian::ToGrpcStatus(_gst);          \
+  } while (0)

@@ -1,0 +1,151 @@
+// meridian.v1.Txn: one-shot and interactive transactions.
+#include "meridian/v1/txn.grpc.pb.h"
+#include "server/services_internal.h"
+
+namespace meridian::server {
+namespace {
+
+txn::Compare FromProto(const v1::Compare& c) {
+  txn::Compare out;
+  switch (c.result()) {
+    case v1::Compare::NOT_EQUAL: out.op = txn::Compare::Op::kNotEqual; break;
+    case v1::Compare::GREATER: out.op = txn::Compare::Op::kGreater; break;
+    case v1::Compare::LESS: out.op = txn::Compare::Op::kLess; break;
+    default: out.op = txn::Compare::Op::kEqual; break;
+  }
+  switch (c.target()) {
+    case v1::Compare::VERSION: out.target = txn::Compare::Target::kVersion; break;
+    case v1::Compare::EXISTS: out.target = txn::Compare::Target::kExists; break;
+    default: out.target = txn::Compare::Target::kValue; break;
+  }
+  out.key = c.key();
+  out.value = c.value();
+  out.version = c.version();
+  out.exists = c.exists();
+  return out;
+}
+
+Result<std::vector<txn::Op>> FromProto(const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
+  std::vector<txn::Op> out;
+  out.reserve(ops.size());
+  for (const v1::Op& op : ops) {
+    switch (op.op_case()) {
+      case v1::Op::kGet: out.push_back({txn::Op::Kind::kGet, op.get().key(), ""}); break;
+      case v1::Op::kPut:
+        out.push_back({txn::Op::Kind::kPut, op.put().key(), op.put().value()});
+        break;
+      case v1::Op::kDelete: out.push_back({txn::Op::Kind::kDelete, op.delete_().key(), ""}); break;
+      default: return InvalidArgumentError("transaction op has no get, put or delete set");
+    }
+  }
+  return out;
+}
+
+void ToProto(const txn::OpResult& r, v1::OpResult* out) {
+  switch (r.kind) {
+    case txn::Op::Kind::kGet: {
+      auto* g = out->mutable_get();
+      g->set_found(r.found);
+      if (r.found) {
+        g->set_value(r.value);
+        server::ToProto(r.version, g->mutable_version());
+      }
+      break;
+    }
+    case txn::Op::Kind::kPut: out->mutable_put(); break;
+    case txn::Op::Kind::kDelete: out->mutable_delete_()->set_existed(r.found); break;
+  }
+}
+
+class TxnService final : public v1::Txn::Service {
+ public:
+  explicit TxnService(const ServiceContext* ctx) : ctx_(ctx) {}
+
+  grpc::Status Execute(grpc::ServerContext*, const v1::ExecuteRequest* req,
+                       v1::ExecuteResponse* resp) override {
+    std::vector<txn::Compare> compares;
+    for (const auto& c : req->compares()) compares.push_back(FromProto(c));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto failure, FromProto(req->failure()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->Execute(compares, success, failure));
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc);
+    resp->set_succeeded(r.succeeded);
+    for (const auto& res : r.results) ToProto(res, resp->add_results());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Begin(grpc::ServerContext*, const v1::BeginRequest* req,
+                     v1::BeginResponse* resp) override {
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->store->Begin(req->timeout_ms()));
+    ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
+    resp->set_txn_id(b.txn_id);
+    resp->set_deadline_unix_ms(b.deadline_unix_ms);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Get(grpc::ServerContext*, const v1::TxnGetRequest* req,
+                   v1::TxnGetResponse* resp) override {
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnGet(req->txn_id(), req->key()));
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
+    resp->set_found(r.found);
+    if (r.found) {
+      resp->set_value(std::move(r.value));
+      server::ToProto(r.version, resp->mutable_version());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Put(grpc::ServerContext*, const v1::TxnPutRequest* req,
+                   v1::TxnPutResponse* resp) override {
+    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnPut(req->txn_id(), req->key(), req->value()));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Delete(grpc::ServerContext*, const v1::TxnDeleteRequest* req,
+                      v1::TxnDeleteResponse* resp) override {
+    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnDelete(req->txn_id(), req->key()));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Scan(grpc::ServerContext*, const v1::TxnScanRequest* req,
+                    v1::TxnScanResponse* resp) override {
+    txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), false};
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnScan(req->txn_id(), range));
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
+    for (auto& kv : r.kvs) {
+      auto* out = resp->add_kvs();
+      out->set_key(std::move(kv.key));
+      out->set_value(std::move(kv.value));
+      server::ToProto(kv.version, out->mutable_version());
+    }
+    resp->set_more(r.more);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+                      v1::CommitResponse* resp) override {
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Commit(req->txn_id()));
+    ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* req,
+                     v1::AbortResponse* resp) override {
+    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const ServiceContext* ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeTxnService(const ServiceContext* ctx) {
+  return std::make_unique<TxnService>(ctx);
+}
+
+}  // namespace meridian::server

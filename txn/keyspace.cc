@@ -1,0 +1,50 @@
+#include "txn/keyspace.h"
+
+#include "common/coding.h"
+
+namespace meridian::txn::keyspace {
+
+std::string KvKey(std::string_view user_key) {
+  std::string k;
+  k.reserve(user_key.size() + 1);
+  k.push_back('k');
+  k.append(user_key);
+  return k;
+}
+
+std::string_view UserKeyOf(std::string_view kv_key) { return kv_key.substr(1); }
+
+void KvRange(std::string_view start, std::string_view end, std::string* engine_start,
+             std::string* engine_end) {
+  *engine_start = KvKey(start);
+  *engine_end = end.empty() ? std::string("l") : KvKey(end);
+}
+
+std::string CsetPrefix(std::string_view cset_key) {
+  std::string k = "c";
+  PutOrderedBytes(&k, cset_key);
+  return k;
+}
+
+std::string CsetEntryKey(std::string_view cset_key, std::string_view element) {
+  std::string k = CsetPrefix(cset_key);
+  k.append(element);
+  return k;
+}
+
+std::string LastCommitKey() { return "mlast_commit"; }
+
+std::string EncodeCount(int64_t count) {
+  std::string s;
+  PutFixed64(&s, static_cast<uint64_t>(count));
+  return s;
+}
+
+bool DecodeCount(std::string_view bytes, int64_t* count) {
+  uint64_t v = 0;
+  if (!GetFixed64(&bytes, &v) || !bytes.empty()) return false;
+  *count = static_cast<int64_t>(v);
+  return true;
+}
+
+}  // namespace meridian::txn::keyspace

@@ -1,0 +1,35 @@
+// How the transaction layer lays its objects out in the engine's single
+// ordered keyspace. The first byte of an engine key names the namespace:
+//
+//   'k' + user key                                  a KV value
+//   'c' + OrderedBytes(cset key) + element          one cset element's count
+//   'm' + name                                      txn-layer metadata
+//
+// OrderedBytes (common/coding.h) is self-delimiting, so the elements of one
+// cset form one contiguous range and never mix with another cset's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace meridian::txn::keyspace {
+
+std::string KvKey(std::string_view user_key);
+std::string_view UserKeyOf(std::string_view kv_key);  // REQUIRES: a KvKey
+// Engine range [start, end) for user keys [start, end); end "" = unbounded.
+void KvRange(std::string_view start, std::string_view end, std::string* engine_start,
+             std::string* engine_end);
+
+std::string CsetPrefix(std::string_view cset_key);
+std::string CsetEntryKey(std::string_view cset_key, std::string_view element);
+
+// Written with every commit; its newest version is the last commit's HLC, so
+// a restarted node never hands out a timestamp at or below it.
+std::string LastCommitKey();
+
+// Counts are stored as 8-byte little-endian two's complement.
+std::string EncodeCount(int64_t count);
+bool DecodeCount(std::string_view bytes, int64_t* count);
+
+}  // namespace meridian::txn::keyspace

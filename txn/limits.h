@@ -1,0 +1,25 @@
+// Request limits (DESIGN §3). A request over a limit gets INVALID_ARGUMENT
+// naming the limit, and nothing is written.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace meridian::txn {
+
+struct Limits {
+  uint64_t max_key_bytes = 4096;      // bytes; > 0
+  uint64_t max_value_bytes = 1 << 20; // bytes
+  uint64_t max_txn_ops = 10'000;      // reads + writes in one transaction; > 0
+  uint64_t max_scan_limit = 10'000;   // keys per transactional scan call; > 0
+};
+
+// Non-empty and at most max_key_bytes.
+Status ValidateKey(const Limits& limits, std::string_view key);
+Status ValidateValue(const Limits& limits, std::string_view value);
+// [start, end) is well-formed: end empty (unbounded) or end >= start.
+Status ValidateRange(std::string_view start, std::string_view end);
+
+}  // namespace meridian::txn

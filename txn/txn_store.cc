@@ -1,0 +1,558 @@
+#include "txn/txn_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/coding.h"
+#include "txn/keyspace.h"
+
+namespace meridian::txn {
+
+// An interactive transaction's private state. Its writes are buffered here
+// until Commit; a nullopt value is a buffered delete.
+struct TxnStore::OpenTxn {
+  absl::Mutex mu;
+  const uint64_t id;
+  const uint64_t snapshot_hlc;
+  const uint64_t deadline_mono_us;
+  const uint64_t timeout_ms;
+  uint64_t ops ABSL_GUARDED_BY(mu) = 0;
+  bool finished ABSL_GUARDED_BY(mu) = false;
+  std::map<std::string, std::optional<std::string>> writes ABSL_GUARDED_BY(mu);
+
+  OpenTxn(uint64_t id, uint64_t snapshot, uint64_t deadline, uint64_t timeout)
+      : id(id), snapshot_hlc(snapshot), deadline_mono_us(deadline), timeout_ms(timeout) {}
+};
+
+namespace {
+
+Status CountOp(const Limits& limits, uint64_t* ops) {
+  if (++*ops > limits.max_txn_ops) {
+    return LimitExceededError("max_txn_ops", limits.max_txn_ops,
+                              absl::StrCat("transaction has more than max_txn_ops (",
+                                           limits.max_txn_ops, ") operations"));
+  }
+  return absl::OkStatus();
+}
+
+Status TxnGone(uint64_t id) {
+  return TxnNotFoundError(absl::StrCat(
+      "unknown transaction ", id, " (never begun, already committed or aborted, or expired)"));
+}
+
+ReadResult ToReadResult(const std::optional<storage::ReadResult>& r, uint64_t snapshot) {
+  ReadResult out;
+  out.snapshot_hlc = snapshot;
+  if (r && r->value) {
+    out.found = true;
+    out.value = *r->value;
+    out.version = r->version;
+  }
+  return out;
+}
+
+bool CompareHolds(Compare::Op op, int cmp) {
+  switch (op) {
+    case Compare::Op::kEqual: return cmp == 0;
+    case Compare::Op::kNotEqual: return cmp != 0;
+    case Compare::Op::kGreater: return cmp > 0;
+    case Compare::Op::kLess: return cmp < 0;
+  }
+  return false;
+}
+
+template <typename T>
+int ThreeWay(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* hlc, Clock* clock,
+                                                 const Options& options) {
+  if (options.default_txn_timeout_ms == 0 ||
+      options.max_txn_timeout_ms < options.default_txn_timeout_ms) {
+    return InvalidArgumentError("txn timeouts: need 0 < default <= max");
+  }
+  std::unique_ptr<TxnStore> store(new TxnStore(engine, hlc, clock, options));
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<storage::Version> last,
+                            engine->LatestVersion(keyspace::LastCommitKey()));
+  if (last) {
+    // The wall clock may be behind the last commit (a restart after a clock
+    // step back); never hand out a timestamp at or below it.
+    if (!hlc->Observe(last->hlc).ok()) {
+      return UnavailableError(absl::StrCat(
+          "the last commit timestamp ", FormatHlc(last->hlc),
+          " is ahead of this node's clock by more than the max clock offset; fix the clock"));
+    }
+    store->visible_hlc_ = last->hlc;
+  }
+  absl::MutexLock lock(&store->commit_mu_);
+  store->next_log_index_ = engine->Stats().applied_index + 1;
+  return store;
+}
+
+TxnStore::TxnStore(storage::Engine* engine, Hlc* hlc, Clock* clock, const Options& options)
+    : engine_(engine), hlc_(hlc), clock_(clock), options_(options) {
+  absl::MutexLock lock(&txns_mu_);
+  // Ids differ across restarts, so a client holding an id from before a
+  // restart gets TXN_NOT_FOUND instead of someone else's transaction.
+  next_txn_id_ = clock_->NowUnixMillis() * 1000;
+}
+
+TxnStore::~TxnStore() = default;
+
+storage::Snapshot TxnStore::SnapshotAt(uint64_t hlc) const {
+  return storage::Snapshot::AtSite(options_.site_id, hlc);
+}
+
+Result<uint64_t> TxnStore::ResolveSnapshot(std::optional<uint64_t> snapshot_hlc) const {
+  const uint64_t visible = visible_hlc_.load();
+  if (!snapshot_hlc) return visible;
+  if (*snapshot_hlc > visible) {
+    return UnavailableError(absl::StrCat("snapshot ", FormatHlc(*snapshot_hlc),
+                                         " is not yet visible at this node (visible up to ",
+                                         FormatHlc(visible), ")"));
+  }
+  if (*snapshot_hlc < gc_hlc_.load()) {
+    return InvalidArgumentError(absl::StrCat("snapshot ", FormatHlc(*snapshot_hlc),
+                                             " is older than the GC horizon ",
+                                             FormatHlc(gc_hlc_.load())));
+  }
+  return *snapshot_hlc;
+}
+
+Result<std::optional<storage::ReadResult>> TxnStore::ReadKv(std::string_view key,
+                                                            uint64_t snapshot_hlc) {
+  return engine_->Get(keyspace::KvKey(key), SnapshotAt(snapshot_hlc));
+}
+
+Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
+  MERIDIAN_RETURN_IF_ERROR(storage_error_);
+  const uint64_t ts = hlc_->Now();
+  const storage::Version version{ts, options_.site_id};
+  for (storage::Record& r : records) r.version = version;
+  records.push_back({keyspace::LastCommitKey(), version, std::string()});
+  storage::WriteBatch batch{next_log_index_, std::move(records)};
+  Status s = engine_->Apply(batch, /*sync=*/true);
+  if (!s.ok()) {
+    // The engine is fail-stop after an I/O error; so is the write path here.
+    storage_error_ = UnavailableError(absl::StrCat("storage failed, writes refused: ", s.message()));
+    return storage_error_;
+  }
+  ++next_log_index_;
+  visible_hlc_.store(ts);
+  return ts;
+}
+
+Result<ReadResult> TxnStore::Get(std::string_view key, std::optional<uint64_t> snapshot_hlc) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
+  MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, snap));
+  return ToReadResult(r, snap);
+}
+
+Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_RETURN_IF_ERROR(ValidateValue(options_.limits, value));
+  absl::MutexLock lock(&commit_mu_);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      uint64_t ts, CommitLocked({{keyspace::KvKey(key), {}, std::string(value)}}));
+  return CommitInfo{ts};
+}
+
+Result<DeleteInfo> TxnStore::Delete(std::string_view key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  absl::MutexLock lock(&commit_mu_);
+  MERIDIAN_ASSIGN_OR_RETURN(auto current, ReadKv(key, visible_hlc_.load()));
+  DeleteInfo info;
+  info.existed = current && current->value;
+  if (!info.existed) return info;  // nothing to delete: no write, no timestamp
+  MERIDIAN_ASSIGN_OR_RETURN(info.commit_hlc,
+                            CommitLocked({{keyspace::KvKey(key), {}, std::nullopt}}));
+  return info;
+}
+
+Status TxnStore::ValidateScanRange(const ScanRange& range) const {
+  if (!range.prefix.empty() && (!range.start.empty() || !range.end.empty())) {
+    return InvalidArgumentError("scan: give either a prefix or a start/end range, not both");
+  }
+  return ValidateRange(range.start, range.end);
+}
+
+Status TxnStore::Scan(const ScanRange& range, std::optional<uint64_t> snapshot_hlc,
+                      const std::function<bool(const KeyValue&)>& fn, bool* more,
+                      uint64_t* snapshot_used) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanRange(range));
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
+  *snapshot_used = snap;
+  storage::ScanOptions opts;
+  if (!range.prefix.empty()) {
+    std::string succ = PrefixSuccessor(range.prefix);
+    keyspace::KvRange(range.prefix, succ, &opts.start, &opts.end);
+  } else {
+    keyspace::KvRange(range.start, range.end, &opts.start, &opts.end);
+  }
+  opts.limit = range.limit;
+  opts.keys_only = range.keys_only;
+  return engine_->Scan(
+      opts, SnapshotAt(snap),
+      [&](const storage::KeyValue& kv) {
+        return fn(KeyValue{std::string(keyspace::UserKeyOf(kv.key)), kv.value, kv.version});
+      },
+      more);
+}
+
+Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
+                                        const std::vector<Op>& success,
+                                        const std::vector<Op>& failure) {
+  const size_t total = compares.size() + std::max(success.size(), failure.size());
+  if (total > options_.limits.max_txn_ops) {
+    return LimitExceededError("max_txn_ops", options_.limits.max_txn_ops,
+                              absl::StrCat("transaction has ", total,
+                                           " compares and operations, over max_txn_ops (",
+                                           options_.limits.max_txn_ops, ")"));
+  }
+  for (const Compare& c : compares) MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, c.key));
+  for (const auto* branch : {&success, &failure}) {
+    for (const Op& op : *branch) {
+      MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, op.key));
+      if (op.kind == Op::Kind::kPut) {
+        MERIDIAN_RETURN_IF_ERROR(ValidateValue(options_.limits, op.value));
+      }
+    }
+  }
+
+  // Holding the commit lock makes compares, reads and writes one atomic step.
+  absl::MutexLock lock(&commit_mu_);
+  ExecuteResult out;
+  out.snapshot_hlc = visible_hlc_.load();
+  out.succeeded = true;
+  for (const Compare& c : compares) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(c.key, out.snapshot_hlc));
+    const bool live = r && r->value;
+    int cmp = 0;
+    switch (c.target) {
+      case Compare::Target::kValue:
+        // An absent key fails every value comparison, as in etcd.
+        if (!live) {
+          out.succeeded = false;
+          continue;
+        }
+        cmp = ThreeWay<std::string_view>(*r->value, c.value);
+        break;
+      case Compare::Target::kVersion:
+        cmp = ThreeWay<uint64_t>(live ? r->version.hlc : 0, c.version);
+        break;
+      case Compare::Target::kExists:
+        cmp = ThreeWay<int>(live ? 1 : 0, c.exists ? 1 : 0);
+        break;
+    }
+    if (!CompareHolds(c.op, cmp)) out.succeeded = false;
+  }
+
+  // Later ops in the branch see the earlier ones' writes.
+  std::map<std::string, std::optional<std::string>> writes;
+  for (const Op& op : out.succeeded ? success : failure) {
+    OpResult res;
+    res.kind = op.kind;
+    std::optional<storage::ReadResult> current;
+    if (auto it = writes.find(op.key); it != writes.end()) {
+      if (it->second) current = storage::ReadResult{{}, it->second};
+    } else {
+      MERIDIAN_ASSIGN_OR_RETURN(current, ReadKv(op.key, out.snapshot_hlc));
+    }
+    const bool live = current && current->value;
+    switch (op.kind) {
+      case Op::Kind::kGet:
+        res.found = live;
+        if (live) {
+          res.value = *current->value;
+          res.version = current->version;
+        }
+        break;
+      case Op::Kind::kPut:
+        writes[op.key] = op.value;
+        break;
+      case Op::Kind::kDelete:
+        res.found = live;
+        if (live) writes[op.key] = std::nullopt;
+        break;
+    }
+    out.results.push_back(std::move(res));
+  }
+  if (!writes.empty()) {
+    std::vector<storage::Record> records;
+    for (auto& [key, value] : writes) records.push_back({keyspace::KvKey(key), {}, value});
+    MERIDIAN_ASSIGN_OR_RETURN(out.commit_hlc, CommitLocked(std::move(records)));
+  }
+  return out;
+}
+
+Result<BeginInfo> TxnStore::Begin(uint64_t timeout_ms) {
+  if (timeout_ms == 0) timeout_ms = options_.default_txn_timeout_ms;
+  if (timeout_ms > options_.max_txn_timeout_ms) {
+    return LimitExceededError("max_txn_timeout_ms", options_.max_txn_timeout_ms,
+                              absl::StrCat("transaction timeout ", timeout_ms,
+                                           " ms is over max_txn_timeout_ms (",
+                                           options_.max_txn_timeout_ms, ")"));
+  }
+  if (OpenTxnCount() >= options_.max_open_txns) ReapExpired();
+  const uint64_t snapshot = visible_hlc_.load();
+  const uint64_t deadline = clock_->NowMonotonicMicros() + timeout_ms * 1000;
+  absl::MutexLock lock(&txns_mu_);
+  if (txns_.size() >= options_.max_open_txns) {
+    return ResourceExhaustedError(absl::StrCat("too many open transactions (max_open_txns = ",
+                                               options_.max_open_txns, "); retry later"));
+  }
+  const uint64_t id = next_txn_id_++;
+  txns_.emplace(id, std::make_shared<OpenTxn>(id, snapshot, deadline, timeout_ms));
+  return BeginInfo{id, snapshot, clock_->NowUnixMillis() + timeout_ms};
+}
+
+Result<std::shared_ptr<TxnStore::OpenTxn>> TxnStore::FindTxn(uint64_t txn_id) {
+  std::shared_ptr<OpenTxn> txn;
+  {
+    absl::MutexLock lock(&txns_mu_);
+    auto it = txns_.find(txn_id);
+    if (it == txns_.end()) return TxnGone(txn_id);
+    txn = it->second;
+  }
+  if (clock_->NowMonotonicMicros() > txn->deadline_mono_us) {
+    EraseTxn(txn_id);
+    return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " expired: its deadline of ",
+                                         txn->timeout_ms, " ms passed"));
+  }
+  return txn;
+}
+
+void TxnStore::EraseTxn(uint64_t txn_id) {
+  absl::MutexLock lock(&txns_mu_);
+  txns_.erase(txn_id);
+}
+
+Result<ReadResult> TxnStore::TxnGet(uint64_t txn_id, std::string_view key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  if (auto it = txn->writes.find(std::string(key)); it != txn->writes.end()) {
+    ReadResult r;
+    r.snapshot_hlc = txn->snapshot_hlc;
+    r.found = it->second.has_value();
+    if (r.found) r.value = *it->second;
+    return r;
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, txn->snapshot_hlc));
+  return ToReadResult(r, txn->snapshot_hlc);
+}
+
+Status TxnStore::TxnPut(uint64_t txn_id, std::string_view key, std::string_view value) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_RETURN_IF_ERROR(ValidateValue(options_.limits, value));
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  txn->writes[std::string(key)] = std::string(value);
+  return absl::OkStatus();
+}
+
+Status TxnStore::TxnDelete(uint64_t txn_id, std::string_view key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  txn->writes[std::string(key)] = std::nullopt;
+  return absl::OkStatus();
+}
+
+Result<ScanResult> TxnStore::TxnScan(uint64_t txn_id, const ScanRange& range) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanRange(range));
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+
+  const uint64_t max = options_.limits.max_scan_limit;
+  const uint64_t limit = range.limit == 0 ? max : std::min(range.limit, max);
+  std::string start = range.prefix.empty() ? range.start : range.prefix;
+  std::string end = range.prefix.empty() ? range.end : PrefixSuccessor(range.prefix);
+  auto in_range = [&](const std::string& k) { return k >= start && (end.empty() || k < end); };
+
+  ScanResult out;
+  out.snapshot_hlc = txn->snapshot_hlc;
+  auto wit = txn->writes.lower_bound(start);
+  // Emits a key unless the limit is reached, in which case it records that
+  // more remain and stops the scan.
+  auto emit = [&](KeyValue kv) {
+    if (out.kvs.size() >= limit) {
+      out.more = true;
+      return false;
+    }
+    if (range.keys_only) kv.value.clear();
+    out.kvs.push_back(std::move(kv));
+    return true;
+  };
+  // Buffered puts before `key` (or all remaining ones if key is null).
+  auto drain_writes_before = [&](const std::string* key) {
+    for (; wit != txn->writes.end() && in_range(wit->first) && (!key || wit->first < *key);
+         ++wit) {
+      if (wit->second && !emit({wit->first, *wit->second, {}})) return false;
+    }
+    return true;
+  };
+  ScanRange engine_range{start, end, "", 0, range.keys_only};
+  bool unused_more = false;
+  uint64_t unused_snap = 0;
+  bool stopped = false;
+  Status s = Scan(engine_range, txn->snapshot_hlc,
+                  [&](const KeyValue& kv) {
+                    if (!drain_writes_before(&kv.key)) return !(stopped = true);
+                    if (wit != txn->writes.end() && wit->first == kv.key) {
+                      // Our own write shadows the committed version.
+                      auto own = wit++;
+                      if (own->second && !emit({own->first, *own->second, {}})) {
+                        return !(stopped = true);
+                      }
+                      return true;
+                    }
+                    if (!emit(kv)) return !(stopped = true);
+                    return true;
+                  },
+                  &unused_more, &unused_snap);
+  MERIDIAN_RETURN_IF_ERROR(s);
+  if (!stopped) drain_writes_before(nullptr);
+  return out;
+}
+
+Result<CommitInfo> TxnStore::Commit(uint64_t txn_id) {
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock txn_lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  txn->finished = true;
+  EraseTxn(txn_id);
+  if (txn->writes.empty()) return CommitInfo{0};
+
+  absl::MutexLock lock(&commit_mu_);
+  std::vector<storage::Record> records;
+  records.reserve(txn->writes.size());
+  for (const auto& [key, value] : txn->writes) {
+    std::string engine_key = keyspace::KvKey(key);
+    MERIDIAN_ASSIGN_OR_RETURN(auto latest, engine_->LatestVersion(engine_key));
+    if (latest && latest->hlc > txn->snapshot_hlc) {
+      return ConflictError(absl::StrCat("write-write conflict: key \"", absl::CEscape(absl::string_view(key.data(), key.size())),
+                                        "\" was committed at ", FormatHlc(latest->hlc),
+                                        ", after this transaction's snapshot ",
+                                        FormatHlc(txn->snapshot_hlc), "; retry the transaction"));
+    }
+    records.push_back({std::move(engine_key), {}, value});
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked(std::move(records)));
+  return CommitInfo{ts};
+}
+
+Status TxnStore::Abort(uint64_t txn_id) {
+  MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
+  absl::MutexLock txn_lock(&txn->mu);
+  if (txn->finished) return TxnGone(txn_id);
+  txn->finished = true;
+  EraseTxn(txn_id);
+  return absl::OkStatus();
+}
+
+Result<CommitInfo> TxnStore::CsetDelta(std::string_view key, std::string_view element,
+                                       int64_t delta) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  if (element.size() > options_.limits.max_key_bytes) {
+    return LimitExceededError("max_key_bytes", options_.limits.max_key_bytes,
+                              absl::StrCat("cset element is ", element.size(),
+                                           " bytes, over max_key_bytes (",
+                                           options_.limits.max_key_bytes, ")"));
+  }
+  const std::string engine_key = keyspace::CsetEntryKey(key, element);
+  absl::MutexLock lock(&commit_mu_);
+  MERIDIAN_ASSIGN_OR_RETURN(auto current,
+                            engine_->Get(engine_key, storage::Snapshot::Latest()));
+  int64_t count = 0;
+  if (current && current->value && !keyspace::DecodeCount(*current->value, &count)) {
+    return CorruptionError(absl::StrCat("cset entry of \"", absl::CEscape(absl::string_view(key.data(), key.size())),
+                                        "\" has a malformed count"));
+  }
+  count += delta;
+  std::optional<std::string> value;
+  if (count != 0) value = keyspace::EncodeCount(count);
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked({{engine_key, {}, value}}));
+  return CommitInfo{ts};
+}
+
+Result<CommitInfo> TxnStore::CsetAdd(std::string_view key, std::string_view element) {
+  return CsetDelta(key, element, +1);
+}
+
+Result<CommitInfo> TxnStore::CsetRemove(std::string_view key, std::string_view element) {
+  return CsetDelta(key, element, -1);
+}
+
+Result<std::vector<CsetEntry>> TxnStore::CsetRead(std::string_view key, uint64_t* snapshot_used) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  const uint64_t snap = visible_hlc_.load();
+  *snapshot_used = snap;
+  const std::string prefix = keyspace::CsetPrefix(key);
+  storage::ScanOptions opts{prefix, PrefixSuccessor(prefix), 0, false};
+  std::vector<CsetEntry> out;
+  Status decode_error;
+  MERIDIAN_RETURN_IF_ERROR(engine_->Scan(
+      opts, SnapshotAt(snap),
+      [&](const storage::KeyValue& kv) {
+        CsetEntry e{kv.key.substr(prefix.size()), 0};
+        if (!keyspace::DecodeCount(kv.value, &e.count)) {
+          decode_error = CorruptionError("cset entry has a malformed count");
+          return false;
+        }
+        if (e.count != 0) out.push_back(std::move(e));
+        return true;
+      },
+      nullptr));
+  MERIDIAN_RETURN_IF_ERROR(decode_error);
+  return out;
+}
+
+size_t TxnStore::ReapExpired() {
+  const uint64_t now = clock_->NowMonotonicMicros();
+  absl::MutexLock lock(&txns_mu_);
+  return std::erase_if(txns_, [&](const auto& entry) {
+    return now > entry.second->deadline_mono_us;
+  });
+}
+
+Status TxnStore::CollectGarbage() {
+  ReapExpired();
+  uint64_t now_ms = clock_->NowUnixMillis();
+  uint64_t horizon_ms = now_ms > options_.gc_retention_ms ? now_ms - options_.gc_retention_ms : 0;
+  uint64_t watermark = std::min(MakeHlc(horizon_ms, 0), visible_hlc_.load());
+  {
+    absl::MutexLock lock(&txns_mu_);
+    for (const auto& [id, txn] : txns_) watermark = std::min(watermark, txn->snapshot_hlc);
+  }
+  if (watermark <= gc_hlc_.load()) return absl::OkStatus();
+  // Refuse explicit snapshots below the watermark before dropping versions.
+  gc_hlc_.store(watermark);
+  absl::MutexLock lock(&commit_mu_);  // GarbageCollect must not race Apply
+  return engine_->GarbageCollect(SnapshotAt(watermark));
+}
+
+uint64_t TxnStore::OpenTxnCount() {
+  absl::MutexLock lock(&txns_mu_);
+  return txns_.size();
+}
+
+uint64_t TxnStore::AppliedIndex() {
+  absl::MutexLock lock(&commit_mu_);
+  return next_log_index_ - 1;
+}
+
+}  // namespace meridian::txn

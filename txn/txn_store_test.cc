@@ -1,0 +1,369 @@
+#include "txn/txn_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "common/random.h"
+#include "storage/rocks/rocks_engine.h"
+
+namespace meridian::txn {
+namespace {
+
+class TxnStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("txn_store_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    engine_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen(TxnStore::Options options = {}) {
+    store_.reset();
+    engine_.reset();
+    auto engine = storage::RocksEngine::Open({.path = dir_.string()});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+    auto store = TxnStore::Open(engine_.get(), &hlc_, &clock_, options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  std::optional<std::string> Read(std::string_view key) {
+    auto r = store_->Get(key, std::nullopt);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || !r->found) return std::nullopt;
+    return r->value;
+  }
+  std::vector<std::string> ScanKeys(ScanRange range) {
+    std::vector<std::string> keys;
+    bool more = false;
+    uint64_t snap = 0;
+    EXPECT_TRUE(store_->Scan(range, std::nullopt,
+                             [&](const KeyValue& kv) {
+                               keys.push_back(kv.key);
+                               return true;
+                             },
+                             &more, &snap)
+                    .ok());
+    return keys;
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_{1'700'000'000'000};
+  Hlc hlc_{&clock_};
+  std::unique_ptr<storage::RocksEngine> engine_;
+  std::unique_ptr<TxnStore> store_;
+};
+
+TEST_F(TxnStoreTest, PutGetDeleteWithVersions) {
+  auto put = store_->Put("k", "v1");
+  ASSERT_TRUE(put.ok());
+  auto got = store_->Get("k", std::nullopt);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->found);
+  EXPECT_EQ(got->value, "v1");
+  EXPECT_EQ(got->version.hlc, put->commit_hlc);
+  EXPECT_GE(got->snapshot_hlc, put->commit_hlc);
+
+  auto del = store_->Delete("k");
+  ASSERT_TRUE(del.ok());
+  EXPECT_TRUE(del->existed);
+  EXPECT_FALSE(Read("k"));
+  auto del_again = store_->Delete("k");
+  ASSERT_TRUE(del_again.ok());
+  EXPECT_FALSE(del_again->existed);
+
+  // The old value is still readable at the old snapshot.
+  auto old = store_->Get("k", put->commit_hlc);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->value, "v1");
+}
+
+TEST_F(TxnStoreTest, SnapshotReadDoesNotSeeLaterCommits) {
+  ASSERT_TRUE(store_->Put("k", "before").ok());
+  auto t = store_->Begin(0);
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(store_->Put("k", "after").ok());
+  ASSERT_TRUE(store_->Put("new", "x").ok());
+  auto r = store_->TxnGet(t->txn_id, "k");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, "before");
+  auto n = store_->TxnGet(t->txn_id, "new");
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE(n->found);
+  EXPECT_EQ(Read("k"), "after");
+}
+
+TEST_F(TxnStoreTest, FirstCommitterWins) {
+  ASSERT_TRUE(store_->Put("k", "0").ok());
+  auto t1 = store_->Begin(0);
+  auto t2 = store_->Begin(0);
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  ASSERT_TRUE(store_->TxnPut(t1->txn_id, "k", "1").ok());
+  ASSERT_TRUE(store_->TxnPut(t2->txn_id, "k", "2").ok());
+  ASSERT_TRUE(store_->Commit(t1->txn_id).ok());
+  auto c2 = store_->Commit(t2->txn_id);
+  EXPECT_EQ(GetErrorKind(c2.status()), ErrorKind::kConflict) << c2.status();
+  EXPECT_EQ(Read("k"), "1");
+  // The loser is gone.
+  EXPECT_EQ(GetErrorKind(store_->Commit(t2->txn_id).status()), ErrorKind::kTxnNotFound);
+}
+
+TEST_F(TxnStoreTest, DisjointWritesBothCommit) {
+  auto t1 = store_->Begin(0);
+  auto t2 = store_->Begin(0);
+  ASSERT_TRUE(store_->TxnPut(t1->txn_id, "a", "1").ok());
+  ASSERT_TRUE(store_->TxnPut(t2->txn_id, "b", "2").ok());
+  EXPECT_TRUE(store_->Commit(t1->txn_id).ok());
+  EXPECT_TRUE(store_->Commit(t2->txn_id).ok());
+}
+
+TEST_F(TxnStoreTest, TxnSeesItsOwnWritesInGetAndScan) {
+  ASSERT_TRUE(store_->Put("a", "A").ok());
+  ASSERT_TRUE(store_->Put("c", "C").ok());
+  ASSERT_TRUE(store_->Put("e", "E").ok());
+  auto t = store_->Begin(0);
+  ASSERT_TRUE(store_->TxnPut(t->txn_id, "b", "B'").ok());
+  ASSERT_TRUE(store_->TxnDelete(t->txn_id, "c").ok());
+  ASSERT_TRUE(store_->TxnPut(t->txn_id, "e", "E'").ok());
+  ASSERT_TRUE(store_->TxnPut(t->txn_id, "z", "Z").ok());
+  auto r = store_->TxnGet(t->txn_id, "b");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, "B'");
+  EXPECT_FALSE(store_->TxnGet(t->txn_id, "c")->found);
+
+  auto scan = store_->TxnScan(t->txn_id, {.start = "a", .end = "y"});
+  ASSERT_TRUE(scan.ok());
+  std::vector<std::pair<std::string, std::string>> got;
+  for (auto& kv : scan->kvs) got.emplace_back(kv.key, kv.value);
+  std::vector<std::pair<std::string, std::string>> want = {{"a", "A"}, {"b", "B'"}, {"e", "E'"}};
+  EXPECT_EQ(got, want);
+
+  auto limited = store_->TxnScan(t->txn_id, {.start = "a", .limit = 2});
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->kvs.size(), 2u);
+  EXPECT_TRUE(limited->more);
+
+  // Nothing is visible outside before commit.
+  EXPECT_FALSE(Read("b"));
+  ASSERT_TRUE(store_->Commit(t->txn_id).ok());
+  EXPECT_EQ(Read("b"), "B'");
+  EXPECT_FALSE(Read("c"));
+}
+
+TEST_F(TxnStoreTest, ExecuteComparesAndBranches) {
+  ASSERT_TRUE(store_->Put("k", "v").ok());
+  using C = Compare;
+  auto r = store_->Execute(
+      {C{C::Op::kEqual, C::Target::kValue, "k", "v"}},
+      {Op{Op::Kind::kPut, "k", "v2"}, Op{Op::Kind::kGet, "k", ""}},
+      {Op{Op::Kind::kPut, "failed", "1"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->succeeded);
+  ASSERT_EQ(r->results.size(), 2u);
+  EXPECT_EQ(r->results[1].value, "v2");  // sees the branch's own put
+  EXPECT_GT(r->commit_hlc, 0u);
+
+  auto f = store_->Execute({C{C::Op::kEqual, C::Target::kExists, "missing", "", 0, true}},
+                           {Op{Op::Kind::kPut, "x", "1"}}, {Op{Op::Kind::kDelete, "k", ""}});
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->succeeded);
+  ASSERT_EQ(f->results.size(), 1u);
+  EXPECT_TRUE(f->results[0].found);
+  EXPECT_FALSE(Read("k"));
+  EXPECT_FALSE(Read("x"));
+
+  // Version compare: create-if-absent.
+  auto create = store_->Execute({C{C::Op::kEqual, C::Target::kVersion, "lock", "", 0}},
+                                {Op{Op::Kind::kPut, "lock", "me"}}, {});
+  ASSERT_TRUE(create.ok());
+  EXPECT_TRUE(create->succeeded);
+  auto again = store_->Execute({C{C::Op::kEqual, C::Target::kVersion, "lock", "", 0}},
+                               {Op{Op::Kind::kPut, "lock", "you"}}, {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->succeeded);
+  EXPECT_EQ(Read("lock"), "me");
+}
+
+TEST_F(TxnStoreTest, ConcurrentCsetAddsAllApplyAndNeverConflict) {
+  constexpr int kThreads = 4, kPerThread = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        ASSERT_TRUE(store_->CsetAdd("set", "e" + std::to_string(i % 5)).ok());
+        ASSERT_TRUE(store_->CsetAdd("set", "t" + std::to_string(t)).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(store_->CsetRemove("set", "t0").ok());
+  uint64_t snap = 0;
+  auto entries = store_->CsetRead("set", &snap);
+  ASSERT_TRUE(entries.ok());
+  std::map<std::string, int64_t> got;
+  for (auto& e : *entries) got[e.element] = e.count;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(got["e" + std::to_string(i)], kThreads * kPerThread / 5);
+  EXPECT_EQ(got["t0"], kPerThread - 1);
+  EXPECT_EQ(got["t3"], kPerThread);
+  // A cset and a KV key of the same name are different objects.
+  EXPECT_FALSE(Read("set"));
+}
+
+TEST_F(TxnStoreTest, CsetCountReachingZeroDisappears) {
+  ASSERT_TRUE(store_->CsetAdd("s", "x").ok());
+  ASSERT_TRUE(store_->CsetRemove("s", "x").ok());
+  ASSERT_TRUE(store_->CsetRemove("s", "y").ok());
+  uint64_t snap = 0;
+  auto entries = store_->CsetRead("s", &snap);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].element, "y");
+  EXPECT_EQ((*entries)[0].count, -1);
+}
+
+TEST_F(TxnStoreTest, LimitsRejectAndWriteNothing) {
+  Limits limits{.max_key_bytes = 8, .max_value_bytes = 16, .max_txn_ops = 3};
+  Reopen({.limits = limits});
+  EXPECT_EQ(GetErrorKind(store_->Put("", "v").status()), ErrorKind::kInvalidArgument);
+  auto big_key = store_->Put("123456789", "v");
+  EXPECT_EQ(GetErrorInfo(big_key.status()).limit_name, "max_key_bytes");
+  auto big_value = store_->Put("k", std::string(17, 'x'));
+  EXPECT_EQ(GetErrorInfo(big_value.status()).limit_name, "max_value_bytes");
+  EXPECT_FALSE(Read("k"));
+  EXPECT_EQ(store_->AppliedIndex(), 0u);
+
+  auto t = store_->Begin(0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->TxnPut(t->txn_id, "k" + std::to_string(i), "v").ok());
+  Status over = store_->TxnPut(t->txn_id, "k9", "v");
+  EXPECT_EQ(GetErrorInfo(over).limit_name, "max_txn_ops");
+
+  std::vector<Op> many(4, Op{Op::Kind::kPut, "k", "v"});
+  EXPECT_EQ(GetErrorInfo(store_->Execute({}, many, {}).status()).limit_name, "max_txn_ops");
+  EXPECT_EQ(store_->AppliedIndex(), 0u);
+}
+
+TEST_F(TxnStoreTest, ScanRangeValidation) {
+  bool more;
+  uint64_t snap;
+  auto noop = [](const KeyValue&) { return true; };
+  EXPECT_EQ(GetErrorKind(store_->Scan({.start = "b", .end = "a"}, std::nullopt, noop, &more, &snap)),
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(GetErrorKind(store_->Scan({.start = "a", .prefix = "p"}, std::nullopt, noop, &more,
+                                      &snap)),
+            ErrorKind::kInvalidArgument);
+}
+
+TEST_F(TxnStoreTest, ScanPrefixAndLimit) {
+  for (auto k : {"a/1", "a/2", "a/3", "b/1"}) ASSERT_TRUE(store_->Put(k, "v").ok());
+  EXPECT_EQ(ScanKeys({.prefix = "a/"}), (std::vector<std::string>{"a/1", "a/2", "a/3"}));
+  EXPECT_EQ(ScanKeys({.start = "a/2", .end = "b/1"}), (std::vector<std::string>{"a/2", "a/3"}));
+  EXPECT_EQ(ScanKeys({.limit = 2}), (std::vector<std::string>{"a/1", "a/2"}));
+}
+
+TEST_F(TxnStoreTest, ExpiredAndUnknownTransactions) {
+  auto t = store_->Begin(100);
+  ASSERT_TRUE(t.ok());
+  clock_.AdvanceMillis(101);
+  auto r = store_->TxnGet(t->txn_id, "k");
+  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kTxnNotFound);
+  EXPECT_NE(r.status().message().find("expired"), absl::string_view::npos);
+  EXPECT_EQ(GetErrorKind(store_->Commit(424242).status()), ErrorKind::kTxnNotFound);
+  EXPECT_EQ(GetErrorKind(store_->Abort(424242)), ErrorKind::kTxnNotFound);
+
+  auto t2 = store_->Begin(50);
+  clock_.AdvanceMillis(51);
+  EXPECT_EQ(store_->ReapExpired(), 1u);
+  EXPECT_EQ(store_->OpenTxnCount(), 0u);
+  EXPECT_EQ(GetErrorKind(store_->Begin(10'000'000).status()), ErrorKind::kInvalidArgument);
+}
+
+TEST_F(TxnStoreTest, ReopenKeepsDataAndNeverReusesTimestamps) {
+  auto put = store_->Put("k", "v");
+  ASSERT_TRUE(put.ok());
+  // A restart with the wall clock stepped back (within the max offset).
+  clock_.SetUnixMillis(clock_.NowUnixMillis() - 200);
+  Hlc fresh(&clock_);
+  store_.reset();
+  auto store = TxnStore::Open(engine_.get(), &fresh, &clock_, {});
+  ASSERT_TRUE(store.ok());
+  store_ = std::move(*store);
+  EXPECT_EQ(Read("k"), "v");
+  auto put2 = store_->Put("k", "v2");
+  ASSERT_TRUE(put2.ok());
+  EXPECT_GT(put2->commit_hlc, put->commit_hlc);
+  EXPECT_EQ(store_->AppliedIndex(), 2u);
+}
+
+TEST_F(TxnStoreTest, GarbageCollectionKeepsRetainedSnapshots) {
+  auto p1 = store_->Put("k", "1");
+  auto t = store_->Begin(600'000);
+  clock_.AdvanceMillis(400'000);
+  ASSERT_TRUE(store_->Put("k", "2").ok());
+  ASSERT_TRUE(store_->CollectGarbage().ok());
+  // The open transaction's snapshot is protected.
+  EXPECT_EQ(store_->TxnGet(t->txn_id, "k")->value, "1");
+  ASSERT_TRUE(store_->Abort(t->txn_id).ok());
+  clock_.AdvanceMillis(400'000);
+  ASSERT_TRUE(store_->Put("other", "x").ok());
+  ASSERT_TRUE(store_->CollectGarbage().ok());
+  auto old = store_->Get("k", p1->commit_hlc);
+  EXPECT_EQ(GetErrorKind(old.status()), ErrorKind::kInvalidArgument) << old.status();
+  EXPECT_EQ(Read("k"), "2");
+}
+
+// Single-key operations and one-shot transactions against a std::map model.
+TEST_F(TxnStoreTest, MatchesAMapModelOverRandomOperations) {
+  Random rnd(20261123);
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 600; ++i) {
+    std::string key = "key" + std::to_string(rnd.Uniform(20));
+    std::string value = "v" + std::to_string(i);
+    switch (rnd.Uniform(4)) {
+      case 0:
+        ASSERT_TRUE(store_->Put(key, value).ok());
+        model[key] = value;
+        break;
+      case 1: {
+        auto d = store_->Delete(key);
+        ASSERT_TRUE(d.ok());
+        EXPECT_EQ(d->existed, model.erase(key) == 1) << "seed 20261123 step " << i;
+        break;
+      }
+      case 2: {
+        auto t = store_->Begin(0);
+        ASSERT_TRUE(store_->TxnPut(t->txn_id, key, value).ok());
+        ASSERT_TRUE(store_->Commit(t->txn_id).ok());
+        model[key] = value;
+        break;
+      }
+      case 3: {
+        using C = Compare;
+        bool present = model.count(key);
+        auto r = store_->Execute({C{C::Op::kEqual, C::Target::kExists, key, "", 0, true}},
+                                 {Op{Op::Kind::kDelete, key, ""}}, {Op{Op::Kind::kPut, key, value}});
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->succeeded, present);
+        if (present) model.erase(key); else model[key] = value;
+        break;
+      }
+    }
+    if (i % 50 == 0) {
+      std::vector<std::string> want;
+      for (auto& [k, v] : model) want.push_back(k);
+      ASSERT_EQ(ScanKeys({}), want) << "seed 20261123 step " << i;
+    }
+    EXPECT_EQ(Read(key), model.count(key) ? std::optional(model[key]) : std::nullopt);
+  }
+}
+
+}  // namespace
+}  // namespace meridian::txn

@@ -265,10 +265,9 @@ Result<std::optional<GetResult>> Client::Get(std::string_view key) {
   impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   v1::GetResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.kv->Get(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kRead},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Get(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   if (!resp.found()) return std::optional<GetResult>();
   return std::optional<GetResult>(
@@ -281,10 +280,9 @@ Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
   req.set_key(std::string(key));
   req.set_value(std::string(value));
   v1::PutResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.kv->Put(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kWrite},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Put(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   return WriteResult{.commit_hlc = resp.header().commit_hlc()};
 }
@@ -294,10 +292,9 @@ Result<bool> Client::Delete(std::string_view key) {
   impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   v1::DeleteResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.kv->Delete(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kWrite},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Delete(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   return resp.existed();
 }
@@ -313,8 +310,8 @@ Result<ScanResult> Client::Scan(const ScanSpec& spec) {
   req.set_keys_only(spec.keys_only);
   ScanResult result;
   v1::ResponseHeader header;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
+  MERIDIAN_RETURN_IF_ERROR(
+      impl_->Invoke({.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
         // A retry restarts the scan, so the result is still one snapshot.
         result = ScanResult();
         header.Clear();
@@ -339,11 +336,9 @@ Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
   // Execute with only gets changes nothing and may be retried like a read.
   const bool writes = HasWrites(req.success()) || HasWrites(req.failure());
   v1::ExecuteResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(
-      impl_->Invoke({.kind = writes ? CallKind::kWrite : CallKind::kRead},
-                    [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                      return ep.txn->Execute(ctx, req, &resp);
-                    }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = writes ? CallKind::kWrite : CallKind::kRead},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Execute(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   ExecuteResult result;
   result.succeeded = resp.succeeded();
@@ -361,11 +356,10 @@ Result<std::unique_ptr<Txn>> Client::Begin(std::chrono::milliseconds timeout) {
   size_t served = 0;
   // A retried Begin may leave an unused transaction behind on a node; it
   // holds no locks and expires at its deadline.
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.txn->Begin(ctx, req, &resp);
-                                         },
-                                         &served));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kRead},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Begin(ctx, req, &resp); },
+      &served));
   impl_->Observe(resp.header());
   std::unique_ptr<Txn> txn(new Txn(this, resp.txn_id(), SiteSnapshot(resp.header())));
   txn->endpoint_ = served;
@@ -402,10 +396,9 @@ Status Client::CsetAdd(std::string_view key, std::string_view element) {
   req.set_key(std::string(key));
   req.set_element(std::string(element));
   v1::CsetAddResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.cset->Add(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kWrite},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Add(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   return absl::OkStatus();
 }
@@ -416,10 +409,9 @@ Status Client::CsetRemove(std::string_view key, std::string_view element) {
   req.set_key(std::string(key));
   req.set_element(std::string(element));
   v1::CsetRemoveResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kWrite},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.cset->Remove(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kWrite},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Remove(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   return absl::OkStatus();
 }
@@ -429,10 +421,9 @@ Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
   impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   v1::CsetReadResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.cset->Read(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kRead},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Read(ctx, req, &resp); }));
   impl_->Observe(resp.header());
   std::map<std::string, int64_t> out;
   for (const auto& e : resp.entries()) {
@@ -445,19 +436,17 @@ Result<v1::StatusResponse> Client::NodeStatus() {
   v1::StatusResponse resp;
   MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead, .no_retry = true},
                                          [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.admin->Status(ctx, v1::StatusRequest(),
-                                                                   &resp);
+                                           return ep.admin->Status(ctx, v1::StatusRequest(), &resp);
                                          }));
   return resp;
 }
 
 Result<v1::MembersResponse> Client::Members() {
   v1::MembersResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.admin->Members(ctx, v1::MembersRequest(),
-                                                                    &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(
+      impl_->Invoke({.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
+        return ep.admin->Members(ctx, v1::MembersRequest(), &resp);
+      }));
   return resp;
 }
 
@@ -465,10 +454,9 @@ Result<bool> Client::Healthy(const std::string& service) {
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead, .no_retry = true},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.health->Check(ctx, req, &resp);
-                                         }));
+  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
+      {.kind = CallKind::kRead, .no_retry = true},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.health->Check(ctx, req, &resp); }));
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
 }
 

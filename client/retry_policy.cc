@@ -81,9 +81,9 @@ AttemptOutcome ClassifyFailure(const grpc::Status& s, CallKind kind, std::string
   // Meridian server answered.
   if (!OutcomeUnknown(s.error_code())) return out;
   if (kind == CallKind::kWrite) {
-    out.status = CommitUnknownError(absl::StrCat("outcome unknown: ", AbslView(endpoint), ": ",
-                                                 CodeName(s.error_code()), ": ",
-                                                 s.error_message()));
+    out.status =
+        CommitUnknownError(absl::StrCat("outcome unknown: ", AbslView(endpoint), ": ",
+                                        CodeName(s.error_code()), ": ", s.error_message()));
     out.action = RetryAction::kFail;
     return out;
   }
@@ -98,7 +98,8 @@ AttemptOutcome ClassifyFailure(const grpc::Status& s, CallKind kind, std::string
 
 AttemptOutcome NotConnected(std::string_view endpoint, std::string_view why) {
   AttemptOutcome out;
-  out.status = UnavailableError(absl::StrCat("could not connect to ", AbslView(endpoint), ": ", AbslView(why)));
+  out.status = UnavailableError(
+      absl::StrCat("could not connect to ", AbslView(endpoint), ": ", AbslView(why)));
   out.action = RetryAction::kRetryNext;
   return out;
 }

@@ -34,17 +34,17 @@ TEST(ClassifyFailure, NotLeaderWithoutHintTriesTheNextEndpoint) {
 }
 
 TEST(ClassifyFailure, TypedRefusalsProveAWriteDidNotApply) {
-  EXPECT_EQ(ClassifyFailure(ToGrpcStatus(UnavailableError("no quorum")), CallKind::kWrite, kEp)
-                .action,
-            RetryAction::kRetryNext);
-  EXPECT_EQ(ClassifyFailure(ToGrpcStatus(ResourceExhaustedError("shed")), CallKind::kWrite, kEp)
-                .action,
-            RetryAction::kRetrySame);
+  EXPECT_EQ(
+      ClassifyFailure(ToGrpcStatus(UnavailableError("no quorum")), CallKind::kWrite, kEp).action,
+      RetryAction::kRetryNext);
+  EXPECT_EQ(
+      ClassifyFailure(ToGrpcStatus(ResourceExhaustedError("shed")), CallKind::kWrite, kEp).action,
+      RetryAction::kRetrySame);
 }
 
 TEST(ClassifyFailure, FinalErrorsAreNotRetried) {
-  for (const Status& s : {ConflictError("c"), InvalidArgumentError("bad"),
-                          TxnNotFoundError("gone"), CommitUnknownError("?")}) {
+  for (const Status& s : {ConflictError("c"), InvalidArgumentError("bad"), TxnNotFoundError("gone"),
+                          CommitUnknownError("?")}) {
     const AttemptOutcome out = ClassifyFailure(ToGrpcStatus(s), CallKind::kRead, kEp);
     EXPECT_EQ(out.action, RetryAction::kFail) << s;
     EXPECT_EQ(GetErrorKind(out.status), GetErrorKind(s)) << s;
@@ -52,9 +52,9 @@ TEST(ClassifyFailure, FinalErrorsAreNotRetried) {
 }
 
 TEST(ClassifyFailure, KeepsTheLimitOfAnInvalidArgument) {
-  const AttemptOutcome out = ClassifyFailure(
-      ToGrpcStatus(LimitExceededError("max_key_bytes", 4096, "key too long")), CallKind::kWrite,
-      kEp);
+  const AttemptOutcome out =
+      ClassifyFailure(ToGrpcStatus(LimitExceededError("max_key_bytes", 4096, "key too long")),
+                      CallKind::kWrite, kEp);
   EXPECT_EQ(out.action, RetryAction::kFail);
   EXPECT_EQ(GetErrorInfo(out.status).limit_name, "max_key_bytes");
   EXPECT_EQ(GetErrorInfo(out.status).limit_value, 4096u);

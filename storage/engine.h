@@ -12,8 +12,8 @@
 // are ordered bytewise.
 //
 // Thread-safety: all methods are safe to call concurrently, except that
-// Apply, GarbageCollect and IngestSnapshot calls must be serialized by the
-// caller (one writer). Readers never block the writer for long.
+// Apply, GarbageCollect and Ingest calls must be serialized by the caller
+// (one writer); Flush may run concurrently with them. Readers never block the writer for long.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,7 @@ namespace meridian::storage {
 using SiteId = uint32_t;
 
 // The name of one version: its commit timestamp and origin site.
+// hlc >= 1: a snapshot sees hlc 0 at every site, absent ones included.
 struct Version {
   uint64_t hlc = 0;
   SiteId site = 0;
@@ -108,9 +109,9 @@ struct KeyValue {
 };
 
 struct EngineStats {
-  uint64_t applied_index = 0;
-  uint64_t durable_index = 0;
-  uint64_t approximate_size_bytes = 0;
+  uint64_t applied_index = 0;           // log index of the last applied batch
+  uint64_t durable_index = 0;           // log index known to survive a crash
+  uint64_t approximate_size_bytes = 0;  // on-disk footprint, bytes
 };
 
 class Engine {
@@ -150,7 +151,8 @@ class Engine {
   // Drops versions no reader can need: for every key, the versions shadowed
   // by a newer version that `watermark` sees, and a tombstone that is the
   // newest version and that `watermark` sees. Reads at snapshots that see
-  // everything `watermark` sees return the same results afterwards.
+  // everything `watermark` sees return the same live values afterwards (a
+  // dropped tombstone reads as "no version" instead of a tombstone).
   virtual Status GarbageCollect(const Snapshot& watermark) = 0;
 
   // Calls `fn` for every record (all versions, tombstones included) in key

@@ -538,8 +538,11 @@ void RegisterEngineConformance(const std::string& suite, EngineOpener opener,
                                ConformanceOptions options) {
   using conformance::ConformanceTest;
   using conformance::Context;
-  // Tests outlive registration; the context lives as long as the process.
-  const Context* ctx = new Context{std::move(opener), options};
+  // Tests outlive registration: contexts live as long as the process, in a
+  // registry that is never destroyed (so tests may run until exit).
+  static auto* const contexts = new std::vector<std::unique_ptr<Context>>();
+  contexts->push_back(std::make_unique<Context>(Context{std::move(opener), options}));
+  const Context* ctx = contexts->back().get();
   const std::pair<const char*, ConformanceTest::Body> tests[] = {
       {"EmptyEngine", conformance::EmptyEngine},
       {"LogIndexMustIncrease", conformance::LogIndexMustIncrease},

@@ -109,15 +109,19 @@ void Commands::PrintGet(const std::string& key, const std::optional<client::GetR
       JsonWriter w;
       w.BeginObject().Key("key").String(key).Key("found").Bool(r.has_value());
       if (r) {
-        w.Key("value").String(r->value).Key("version");
-        WriteVersion(r->version, w);
+        w.Key("value").String(r->value);
+        // A transaction's own uncommitted write has no version yet.
+        if (r->version.hlc != 0) {
+          w.Key("version");
+          WriteVersion(r->version, w);
+        }
       }
       Emit(w.EndObject());
       break;
     }
     case OutputFormat::kTable: {
       Table t({"KEY", "VALUE", "VERSION"});
-      if (r) t.AddRow({key, r->value, VersionText(r->version)});
+      if (r) t.AddRow({key, r->value, r->version.hlc != 0 ? VersionText(r->version) : ""});
       io_.out << t.Render();
       break;
     }
@@ -364,11 +368,12 @@ int Commands::EndpointStatus() {
     const std::string leader = st->is_leader() ? "true" : "false";
     switch (options_.format) {
       case OutputFormat::kSimple:
-        io_.out << ep << ", " << h.node_id() << ", " << SiteText(h) << ", " << st->version()
-                << ", " << st->engine() << ", " << st->applied_index() << ", "
+        io_.out << ep << ", " << h.node_id() << ", " << SiteText(h) << ", " << st->version() << ", "
+                << st->engine() << ", " << st->applied_index() << ", "
                 << HumanBytes(st->db_size_bytes()) << ", " << leader << "\n";
         break;
       case OutputFormat::kJson:
+        // clang-format off
         w.BeginObject()
             .Key("endpoint").String(ep)
             .Key("node_id").String(h.node_id())
@@ -385,6 +390,7 @@ int Commands::EndpointStatus() {
             .Key("now_hlc").Uint(st->now_hlc())
             .Key("data_dir").String(st->data_dir())
             .EndObject();
+        // clang-format on
         break;
       case OutputFormat::kTable:
         t.AddRow({ep, h.node_id(), SiteText(h), st->version(), st->engine(),
@@ -427,12 +433,14 @@ int Commands::EndpointHealth() {
         }
         break;
       case OutputFormat::kJson:
+        // clang-format off
         w.BeginObject()
             .Key("endpoint").String(ep)
             .Key("health").Bool(ok)
             .Key("took_us").Uint(took)
             .Key("error").String(error)
             .EndObject();
+        // clang-format on
         break;
       case OutputFormat::kTable:
         t.AddRow({ep, ok ? "true" : "false", TookText(took), error});
@@ -461,6 +469,7 @@ int Commands::MemberList() {
       JsonWriter w;
       w.BeginObject().Key("members").BeginArray();
       for (const auto& m : r->members()) {
+        // clang-format off
         w.BeginObject()
             .Key("node_id").String(m.node_id())
             .Key("site_name").String(m.site_name())
@@ -469,6 +478,7 @@ int Commands::MemberList() {
             .Key("is_leader").Bool(m.is_leader())
             .Key("is_learner").Bool(m.is_learner())
             .EndObject();
+        // clang-format on
       }
       Emit(w.EndArray().EndObject());
       break;

@@ -1,1 +1,308 @@
+// meridianctl's commands against an in-process fake server: output formats
+// and exit codes.
+#include "client/ctl/commands.h"
+
 #include <gtest/gtest.h>
+
+#include <functional>
+#include <sstream>
+
+#include "client/testing/fake_server.h"
+
+namespace meridian::ctl {
+namespace {
+
+using client::testing::FakeServer;
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome Ctl(const std::vector<std::string>& endpoints, OutputFormat format,
+            const std::function<int(Commands&)>& fn, const std::string& in = "", bool tty = false) {
+  std::istringstream is(in);
+  std::ostringstream os, es;
+  Commands c(
+      GlobalOptions{
+          .endpoints = endpoints, .format = format, .timeout = std::chrono::milliseconds(500)},
+      Io{.in = is, .out = os, .err = es, .in_is_tty = tty});
+  const int code = fn(c);
+  return {code, os.str(), es.str()};
+}
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  Outcome Do(const std::function<int(Commands&)>& fn, OutputFormat f = OutputFormat::kSimple,
+             const std::string& in = "", bool tty = false) {
+    return Ctl({server_.address()}, f, fn, in, tty);
+  }
+  void Put(const std::string& k, const std::string& v) {
+    ASSERT_EQ(Do([&](Commands& c) { return c.Put(k, v); }).code, kExitOk);
+  }
+  FakeServer server_;
+};
+
+TEST_F(CommandsTest, PutAndGetSimple) {
+  Outcome r = Do([](Commands& c) { return c.Put("k", std::string("v")); });
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "OK\n");
+  r = Do([](Commands& c) { return c.Get("k", false); });
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "v\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CommandsTest, GetMissingKey) {
+  Outcome r = Do([](Commands& c) { return c.Get("nope", false); });
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "");
+  r = Do([](Commands& c) { return c.Get("nope", true); });
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Error: NOT_FOUND: key \"nope\" does not exist\n");
+  r = Do([](Commands& c) { return c.Get("nope", false); }, OutputFormat::kJson);
+  EXPECT_EQ(r.out, "{\"key\":\"nope\",\"found\":false}\n");
+}
+
+TEST_F(CommandsTest, PutFromStdinIsBinarySafe) {
+  const std::string value("a\0b\xff\n", 5);
+  Outcome r =
+      Do([](Commands& c) { return c.Put("bin", std::nullopt); }, OutputFormat::kJson, value);
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "{\"op\":\"put\",\"key\":\"bin\",\"commit_hlc\":1001}\n");
+  EXPECT_EQ(server_.Value("bin"), value);
+  r = Do([](Commands& c) { return c.Get("bin", false); }, OutputFormat::kJson);
+  EXPECT_EQ(r.out,
+            "{\"key\":\"bin\",\"found\":true,\"value\":\"a\\u0000b\\u00ff\\n\","
+            "\"version\":{\"hlc\":1001,\"site_id\":1}}\n");
+  r = Do([](Commands& c) { return c.Get("bin", false); });
+  EXPECT_EQ(r.out, value + "\n");
+}
+
+TEST_F(CommandsTest, GetTable) {
+  Put("k", "v");
+  Outcome r = Do([](Commands& c) { return c.Get("k", false); }, OutputFormat::kTable);
+  EXPECT_EQ(r.out,
+            "+-----+-------+---------+\n"
+            "| KEY | VALUE | VERSION |\n"
+            "+-----+-------+---------+\n"
+            "| k   | v     | 1001@1  |\n"
+            "+-----+-------+---------+\n");
+}
+
+TEST_F(CommandsTest, ServerErrorExitsOne) {
+  Outcome r = Do([](Commands& c) { return c.Put(std::string(5000, 'k'), std::string("v")); });
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: key is 5000 bytes, over max_key_bytes (4096)\n");
+}
+
+TEST_F(CommandsTest, UnreachableExitsThree) {
+  Outcome r =
+      Ctl({"127.0.0.1:1"}, OutputFormat::kSimple, [](Commands& c) { return c.Get("k", false); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_TRUE(r.err.starts_with("Error: UNAVAILABLE: could not connect to 127.0.0.1:1")) << r.err;
+}
+
+TEST_F(CommandsTest, LostWriteExitsFive) {
+  server_.InjectLostReply("KV/Put");
+  Outcome r = Do([](Commands& c) { return c.Put("k", std::string("v")); });
+  EXPECT_EQ(r.code, kExitCommitUnknown);
+  EXPECT_TRUE(r.err.starts_with("Error: COMMIT_UNKNOWN: ")) << r.err;
+}
+
+TEST_F(CommandsTest, Delete) {
+  Put("k", "v");
+  EXPECT_EQ(Do([](Commands& c) { return c.Delete("k"); }).out, "1\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.Delete("k"); }).out, "0\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.Delete("k"); }, OutputFormat::kJson).out,
+            "{\"key\":\"k\",\"deleted\":0}\n");
+}
+
+TEST_F(CommandsTest, ScanFormats) {
+  Put("a/1", "x");
+  Put("a/2", "y");
+  Put("a/3", "z");
+  Put("b", "w");
+  Outcome r = Do([](Commands& c) { return c.Scan({.prefix = "a/"}); });
+  EXPECT_EQ(r.out, "a/1\nx\na/2\ny\na/3\nz\n");
+  r = Do([](Commands& c) { return c.Scan({.start = "a/2", .keys_only = true}); });
+  EXPECT_EQ(r.out, "a/2\na/3\nb\n");
+  r = Do([](Commands& c) { return c.Scan({.prefix = "a/", .limit = 1}); }, OutputFormat::kJson);
+  EXPECT_EQ(r.out,
+            "{\"kvs\":[{\"key\":\"a/1\",\"value\":\"x\",\"version\":{\"hlc\":1001,\"site_id\":1}}"
+            "],\"count\":1,\"more\":true}\n");
+  r = Do([](Commands& c) { return c.Scan({.start = "a/3", .end = "c"}); }, OutputFormat::kTable);
+  EXPECT_EQ(r.out,
+            "+-----+-------+---------+\n"
+            "| KEY | VALUE | VERSION |\n"
+            "+-----+-------+---------+\n"
+            "| a/3 | z     | 1003@1  |\n"
+            "| b   | w     | 1004@1  |\n"
+            "+-----+-------+---------+\n");
+}
+
+constexpr char kSwap[] =
+    "value(\"k\") = \"old\"\n"
+    "\n"
+    "put k new\n"
+    "get k\n"
+    "del gone\n"
+    "\n"
+    "get k\n";
+
+TEST_F(CommandsTest, TxnSuccessAndFailure) {
+  Put("k", "old");
+  Outcome r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple, kSwap);
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "SUCCESS\n\nOK\n\nk\nnew\n\n0\n");
+  // The compare now fails: not an error.
+  r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple, kSwap);
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "FAILURE\n\nk\nnew\n");
+  r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kJson, kSwap);
+  EXPECT_EQ(r.out,
+            "{\"succeeded\":false,\"results\":[{\"op\":\"get\",\"key\":\"k\",\"found\":true,"
+            "\"value\":\"new\",\"version\":{\"hlc\":1002,\"site_id\":1}}]}\n");
+  r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kTable, kSwap);
+  EXPECT_EQ(r.out,
+            "FAILURE\n"
+            "+-----+-----+--------+\n"
+            "| OP  | KEY | RESULT |\n"
+            "+-----+-----+--------+\n"
+            "| get | k   | new    |\n"
+            "+-----+-----+--------+\n");
+}
+
+TEST_F(CommandsTest, TxnScriptErrorIsUsage) {
+  Outcome r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple,
+                 "value(\"k\") = \"v\"\n\nput k\n");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: line 3: put takes KEY VALUE, got 1 argument\n");
+  EXPECT_EQ(server_.Calls("Txn/Execute"), 0);
+}
+
+TEST_F(CommandsTest, TxnConflictExitsFour) {
+  server_.InjectError("Txn/Execute", ConflictError("concurrent write"));
+  Outcome r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple, "\nput k v\n");
+  EXPECT_EQ(r.code, kExitConflict);
+  EXPECT_EQ(r.err, "Error: CONFLICT: concurrent write\n");
+}
+
+TEST_F(CommandsTest, InteractiveTxnCommits) {
+  Put("a", "0");
+  Outcome r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple,
+                 "# comment\n"
+                 "get a\n"
+                 "put a 1\n"
+                 "put \"b c\" 'd e'\n"
+                 "\n"
+                 "get a\n"
+                 "scan --prefix b\n"
+                 "del a\n"
+                 "commit\n"
+                 "get ignored-after-commit\n");
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "0\nOK\nOK\n1\nb c\nd e\nOK\nCOMMITTED\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_FALSE(server_.Value("a").has_value());
+  EXPECT_EQ(server_.Value("b c"), "d e");
+}
+
+TEST_F(CommandsTest, InteractiveTxnJson) {
+  Outcome r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kJson,
+                 "put a 1\nget a\ncommit\n");
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "{\"op\":\"put\",\"key\":\"a\"}\n"
+            "{\"key\":\"a\",\"found\":true,\"value\":\"1\"}\n"
+            "{\"committed\":true,\"commit_hlc\":1001}\n");
+}
+
+TEST_F(CommandsTest, InteractiveTxnFailsFastWhenPiped) {
+  Outcome r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple,
+                 "put a 1\nbogus\ncommit\n");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.out, "OK\n");
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: line 2: unknown command \"bogus\" (try help)\n");
+  EXPECT_FALSE(server_.Value("a").has_value());
+  EXPECT_EQ(server_.Calls("Txn/Abort"), 1);
+}
+
+TEST_F(CommandsTest, InteractiveTxnKeepsGoingOnATerminal) {
+  Outcome r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple,
+                 "put a\nput a 1\ncommit\n", /*tty=*/true);
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "OK\nCOMMITTED\n");
+  EXPECT_NE(r.err.find("line 1: usage: put KEY VALUE"), std::string::npos) << r.err;
+  EXPECT_EQ(server_.Value("a"), "1");
+}
+
+TEST_F(CommandsTest, InteractiveTxnConflictExitsFour) {
+  server_.InjectError("Txn/Commit", ConflictError("first committer won"));
+  Outcome r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple,
+                 "put a 1\ncommit\n");
+  EXPECT_EQ(r.code, kExitConflict);
+  EXPECT_EQ(r.err, "Error: CONFLICT: first committer won\n");
+}
+
+TEST_F(CommandsTest, InteractiveTxnAbortsAtEndOfInput) {
+  Outcome r =
+      Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple, "put a 1\n");
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "OK\nABORTED\n");
+  EXPECT_EQ(r.err, "end of input before commit: transaction aborted\n");
+  EXPECT_FALSE(server_.Value("a").has_value());
+  r = Do([](Commands& c) { return c.InteractiveTxn(); }, OutputFormat::kSimple, "put a 1\nabort\n");
+  EXPECT_EQ(r.out, "OK\nABORTED\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CommandsTest, Csets) {
+  EXPECT_EQ(Do([](Commands& c) { return c.CsetAdd("s", "x"); }).out, "OK\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.CsetAdd("s", "x"); }).code, kExitOk);
+  EXPECT_EQ(Do([](Commands& c) { return c.CsetRemove("s", "y"); }).out, "OK\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.CsetRead("s"); }).out, "x\t2\ny\t-1\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.CsetRead("s"); }, OutputFormat::kJson).out,
+            "{\"key\":\"s\",\"elements\":[{\"element\":\"x\",\"count\":2},"
+            "{\"element\":\"y\",\"count\":-1}]}\n");
+}
+
+TEST_F(CommandsTest, EndpointStatusAndMembers) {
+  Outcome r = Do([](Commands& c) { return c.EndpointStatus(); });
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, server_.address() + ", fake-1, local, 0.0.0-fake, memory, 0, 12 kB, true\n");
+  r = Do([](Commands& c) { return c.EndpointStatus(); }, OutputFormat::kTable);
+  EXPECT_NE(r.out.find("| ENDPOINT "), std::string::npos);
+  EXPECT_NE(r.out.find("| fake-1  "), std::string::npos) << r.out;
+  r = Do([](Commands& c) { return c.MemberList(); });
+  EXPECT_EQ(r.out, "fake-1, local, 1, " + server_.address() + ", true, false\n");
+}
+
+TEST_F(CommandsTest, EndpointHealthReportsEachEndpoint) {
+  Outcome r = Ctl({server_.address(), "127.0.0.1:1"}, OutputFormat::kSimple,
+                  [](Commands& c) { return c.EndpointHealth(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_TRUE(r.out.starts_with(server_.address() + " is healthy: took = ")) << r.out;
+  EXPECT_TRUE(r.err.starts_with("127.0.0.1:1 is unhealthy: took = ")) << r.err;
+  server_.SetServing(false);
+  r = Ctl({server_.address()}, OutputFormat::kJson, [](Commands& c) { return c.EndpointHealth(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_NE(r.out.find("\"health\":false"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("NOT_SERVING"), std::string::npos) << r.out;
+}
+
+TEST_F(CommandsTest, EndpointStatusWithADeadEndpoint) {
+  Outcome r = Ctl({"127.0.0.1:1", server_.address()}, OutputFormat::kJson,
+                  [](Commands& c) { return c.EndpointStatus(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_TRUE(r.out.starts_with("[{\"endpoint\":\"127.0.0.1:1\",\"error\":\"Error: UNAVAILABLE"))
+      << r.out;
+  EXPECT_NE(r.out.find("\"node_id\":\"fake-1\""), std::string::npos);
+  EXPECT_NE(r.err.find("(endpoint 127.0.0.1:1)"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace meridian::ctl

@@ -86,9 +86,8 @@ int Main(int argc, char** argv) {
       "txn", "run a transaction: compares, success ops and failure ops read from stdin");
   txn->add_flag("-i,--interactive", interactive,
                 "interactive transaction: get/put/del/scan/commit/abort, one per line");
-  txn->callback([&] {
-    run = [&](Commands& c) { return interactive ? c.InteractiveTxn() : c.Txn(); };
-  });
+  txn->callback(
+      [&] { run = [&](Commands& c) { return interactive ? c.InteractiveTxn() : c.Txn(); }; });
 
   CLI::App* cset = app.add_subcommand("cset", "counting sets");
   cset->require_subcommand(1);
@@ -148,9 +147,10 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   std::ios::sync_with_stdio(false);
-  Commands commands(std::move(options),
-                    Io{.in = std::cin, .out = std::cout, .err = std::cerr,
-                       .in_is_tty = isatty(STDIN_FILENO) == 1});
+  Commands commands(std::move(options), Io{.in = std::cin,
+                                           .out = std::cout,
+                                           .err = std::cerr,
+                                           .in_is_tty = isatty(STDIN_FILENO) == 1});
   const int code = run(commands);
   std::cout.flush();
   return code;

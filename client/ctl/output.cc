@@ -11,11 +11,15 @@ namespace meridian::ctl {
 int ExitCodeFor(const Status& s) {
   if (s.ok()) return kExitOk;
   switch (GetErrorKind(s)) {
-    case ErrorKind::kConflict: return kExitConflict;
-    case ErrorKind::kCommitUnknown: return kExitCommitUnknown;
+    case ErrorKind::kConflict:
+      return kExitConflict;
+    case ErrorKind::kCommitUnknown:
+      return kExitCommitUnknown;
     case ErrorKind::kUnavailable:
-    case ErrorKind::kNotLeader: return kExitUnavailable;
-    default: return kExitError;
+    case ErrorKind::kNotLeader:
+      return kExitUnavailable;
+    default:
+      return kExitError;
   }
 }
 
@@ -33,14 +37,14 @@ Result<OutputFormat> ParseOutputFormat(std::string_view name) {
   if (name == "simple") return OutputFormat::kSimple;
   if (name == "json") return OutputFormat::kJson;
   if (name == "table") return OutputFormat::kTable;
-  return InvalidArgumentError(
-      absl::StrCat("unknown output format \"", std::string(name), "\" (want simple, json or table)"));
+  return InvalidArgumentError(absl::StrCat("unknown output format \"", std::string(name),
+                                           "\" (want simple, json or table)"));
 }
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   const auto bad = [&] {
-    return InvalidArgumentError(absl::StrCat("bad duration \"", std::string(text),
-                                             "\" (want e.g. 500ms, 5s, 1m)"));
+    return InvalidArgumentError(
+        absl::StrCat("bad duration \"", std::string(text), "\" (want e.g. 500ms, 5s, 1m)"));
   };
   double number = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);

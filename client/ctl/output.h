@@ -16,12 +16,12 @@ namespace meridian::ctl {
 // The exit codes scripts can rely on (docs/cli.md).
 enum ExitCode : int {
   kExitOk = 0,
-  kExitError = 1,           // the server refused or failed the request
-  kExitUsage = 2,           // bad flags, arguments or txn script
-  kExitUnavailable = 3,     // could not connect, or no node could serve it
-  kExitConflict = 4,        // a transaction conflicted
-  kExitCommitUnknown = 5,   // a write's outcome is unknown
-  kExitNotFound = 6,        // `get --require-exists` on a missing key
+  kExitError = 1,          // the server refused or failed the request
+  kExitUsage = 2,          // bad flags, arguments or txn script
+  kExitUnavailable = 3,    // could not connect, or no node could serve it
+  kExitConflict = 4,       // a transaction conflicted
+  kExitCommitUnknown = 5,  // a write's outcome is unknown
+  kExitNotFound = 6,       // `get --require-exists` on a missing key
 };
 
 // The exit code for a failed request (kExitOk for OK).

@@ -31,11 +31,24 @@ Status DecodeEscape(std::string_view line, size_t* pos, std::string* out) {
   const char c = line[*pos + 1];
   *pos += 2;
   switch (c) {
-    case '\\': case '"': case '\'': case ' ': out->push_back(c); return absl::OkStatus();
-    case 'n': out->push_back('\n'); return absl::OkStatus();
-    case 't': out->push_back('\t'); return absl::OkStatus();
-    case 'r': out->push_back('\r'); return absl::OkStatus();
-    case '0': out->push_back('\0'); return absl::OkStatus();
+    case '\\':
+    case '"':
+    case '\'':
+    case ' ':
+      out->push_back(c);
+      return absl::OkStatus();
+    case 'n':
+      out->push_back('\n');
+      return absl::OkStatus();
+    case 't':
+      out->push_back('\t');
+      return absl::OkStatus();
+    case 'r':
+      out->push_back('\r');
+      return absl::OkStatus();
+    case '0':
+      out->push_back('\0');
+      return absl::OkStatus();
     case 'x': {
       const int hi = *pos < line.size() ? HexDigit(line[*pos]) : -1;
       const int lo = *pos + 1 < line.size() ? HexDigit(line[*pos + 1]) : -1;
@@ -90,7 +103,8 @@ Status ReadWord(std::string_view line, size_t* pos, std::string_view stop, std::
 Status Expect(std::string_view line, size_t* pos, char c, std::string_view after) {
   SkipBlanks(line, pos);
   if (*pos >= line.size() || line[*pos] != c) {
-    return InvalidArgumentError(absl::StrCat("expected '", std::string(1, c), "' after ", client::AbslView(after)));
+    return InvalidArgumentError(
+        absl::StrCat("expected '", std::string(1, c), "' after ", client::AbslView(after)));
   }
   ++*pos;
   return absl::OkStatus();
@@ -102,12 +116,14 @@ Result<v1::Compare::Result> ReadOperator(std::string_view line, size_t* pos) {
   const struct {
     std::string_view text;
     v1::Compare::Result result;
-  } kOps[] = {{"==", v1::Compare::EQUAL},  {"!=", v1::Compare::NOT_EQUAL},
-              {"=", v1::Compare::EQUAL},   {">", v1::Compare::GREATER},
+  } kOps[] = {{"==", v1::Compare::EQUAL},
+              {"!=", v1::Compare::NOT_EQUAL},
+              {"=", v1::Compare::EQUAL},
+              {">", v1::Compare::GREATER},
               {"<", v1::Compare::LESS}};
   if (rest.starts_with(">=") || rest.starts_with("<=")) {
-    return InvalidArgumentError(
-        absl::StrCat("operator ", client::AbslView(rest.substr(0, 2)), " is not supported (use =, !=, > or <)"));
+    return InvalidArgumentError(absl::StrCat("operator ", client::AbslView(rest.substr(0, 2)),
+                                             " is not supported (use =, !=, > or <)"));
   }
   for (const auto& op : kOps) {
     if (rest.starts_with(op.text)) {
@@ -142,12 +158,12 @@ Result<v1::Compare> ParseCompare(std::string_view line) {
   size_t pos = 0;
   SkipBlanks(line, &pos);
   const size_t start = pos;
-  while (pos < line.size() && (std::isalpha(static_cast<unsigned char>(line[pos])) ||
-                               line[pos] == '_')) {
+  while (pos < line.size() &&
+         (std::isalpha(static_cast<unsigned char>(line[pos])) || line[pos] == '_')) {
     ++pos;
   }
-  const std::string target = absl::AsciiStrToLower(
-      absl::string_view(line.data() + start, pos - start));
+  const std::string target =
+      absl::AsciiStrToLower(absl::string_view(line.data() + start, pos - start));
   v1::Compare cmp;
   if (target == "value") {
     cmp.set_target(v1::Compare::VALUE);
@@ -156,10 +172,11 @@ Result<v1::Compare> ParseCompare(std::string_view line) {
   } else if (target == "exists") {
     cmp.set_target(v1::Compare::EXISTS);
   } else if (target.empty()) {
-    return InvalidArgumentError("expected a compare: value(\"k\"), version(\"k\") or exists(\"k\")");
+    return InvalidArgumentError(
+        "expected a compare: value(\"k\"), version(\"k\") or exists(\"k\")");
   } else {
-    return InvalidArgumentError(absl::StrCat("unknown compare target ", Quote(target),
-                                             " (want value, version or exists)"));
+    return InvalidArgumentError(
+        absl::StrCat("unknown compare target ", Quote(target), " (want value, version or exists)"));
   }
   MERIDIAN_RETURN_IF_ERROR(Expect(line, &pos, '(', target));
   SkipBlanks(line, &pos);
@@ -226,8 +243,8 @@ Result<v1::Op> ParseOp(std::string_view line) {
   const size_t args = words.size() - 1;
   const auto arity = [&](size_t want, std::string_view usage) -> Status {
     if (args == want) return absl::OkStatus();
-    return InvalidArgumentError(
-        absl::StrCat(verb, " takes ", client::AbslView(usage), ", got ", args, " argument", args == 1 ? "" : "s"));
+    return InvalidArgumentError(absl::StrCat(verb, " takes ", client::AbslView(usage), ", got ",
+                                             args, " argument", args == 1 ? "" : "s"));
   };
   v1::Op op;
   if (verb == "get") {

@@ -113,10 +113,10 @@ struct FakeServer::State {
   }
 
   // Live keys of a range or prefix at `snapshot`, overlaid with `writes`.
-  std::vector<v1::KeyValue> Range(const std::string& start, const std::string& end,
-                                  const std::string& prefix, uint64_t snapshot,
-                                  const std::map<std::string, std::optional<std::string>>& writes)
-      const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  std::vector<v1::KeyValue> Range(
+      const std::string& start, const std::string& end, const std::string& prefix,
+      uint64_t snapshot, const std::map<std::string, std::optional<std::string>>& writes) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::map<std::string, v1::KeyValue> view;
     const auto in_range = [&](const std::string& k) {
       if (!prefix.empty()) return k.starts_with(prefix);
@@ -170,8 +170,8 @@ namespace {
 using State = FakeServer::State;
 
 // Starts a handler: counts the call and applies an injected fault.
-#define FAKE_ENTER(method, header)                          \
-  const State::Entry entry = s_->Enter(method, header);     \
+#define FAKE_ENTER(method, header)                      \
+  const State::Entry entry = s_->Enter(method, header); \
   if (entry.answer) return *entry.answer
 
 class KvService final : public v1::KV::Service {
@@ -405,19 +405,28 @@ class TxnService final : public v1::Txn::Service {
   bool Holds(const v1::Compare& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s_->mu) {
     const auto cmp = [&](auto a, auto b) {
       switch (c.result()) {
-        case v1::Compare::EQUAL: return a == b;
-        case v1::Compare::NOT_EQUAL: return a != b;
-        case v1::Compare::GREATER: return a > b;
-        case v1::Compare::LESS: return a < b;
-        default: return false;
+        case v1::Compare::EQUAL:
+          return a == b;
+        case v1::Compare::NOT_EQUAL:
+          return a != b;
+        case v1::Compare::GREATER:
+          return a > b;
+        case v1::Compare::LESS:
+          return a < b;
+        default:
+          return false;
       }
     };
     const auto v = s_->ReadAt(c.key(), s_->hlc);
     switch (c.target()) {
-      case v1::Compare::VALUE: return v.has_value() && cmp(*v, c.value());
-      case v1::Compare::VERSION: return cmp(s_->LiveHlc(c.key()), c.version());
-      case v1::Compare::EXISTS: return cmp(v.has_value(), c.exists());
-      default: return false;
+      case v1::Compare::VALUE:
+        return v.has_value() && cmp(*v, c.value());
+      case v1::Compare::VERSION:
+        return cmp(s_->LiveHlc(c.key()), c.version());
+      case v1::Compare::EXISTS:
+        return cmp(v.has_value(), c.exists());
+      default:
+        return false;
     }
   }
   State::OpenTxn* Find(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s_->mu) {

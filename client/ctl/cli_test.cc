@@ -1,0 +1,167 @@
+// The meridianctl binary end to end (flag parsing, environment, stdin, exit
+// codes) against an in-process fake server.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "client/testing/fake_server.h"
+
+#ifndef MERIDIANCTL_PATH
+#error "MERIDIANCTL_PATH must name the meridianctl binary"
+#endif
+
+namespace meridian::ctl {
+namespace {
+
+using client::testing::FakeServer;
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/meridianctl_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { (void)std::system(("rm -rf " + ShellQuote(dir_)).c_str()); }
+
+  // Runs meridianctl with `args`, `in` on stdin and `env` (NAME=value ...)
+  // prepended, from a shell so the test reads like a script would.
+  Outcome Ctl(const std::vector<std::string>& args, const std::string& in = "",
+              const std::string& env = "") {
+    std::ofstream(dir_ + "/in", std::ios::binary) << in;
+    std::string cmd = "env -u MERIDIAN_ENDPOINTS " + env + " " + ShellQuote(MERIDIANCTL_PATH);
+    for (const auto& a : args) cmd += " " + ShellQuote(a);
+    cmd += " <" + dir_ + "/in >" + dir_ + "/out 2>" + dir_ + "/err";
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status)) << cmd;
+    return {WEXITSTATUS(status), Slurp(dir_ + "/out"), Slurp(dir_ + "/err")};
+  }
+  // Same, pointed at the fake server.
+  Outcome At(std::vector<std::string> args, const std::string& in = "") {
+    args.insert(args.begin(), "--endpoints=" + server_.address());
+    return Ctl(args, in);
+  }
+
+  FakeServer server_;
+  std::string dir_;
+};
+
+TEST_F(CliTest, PutGetDel) {
+  Outcome r = At({"put", "k", "v"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "OK\n");
+  r = At({"get", "k"});
+  EXPECT_EQ(r.out, "v\n");
+  // Global flags after the command.
+  r = At({"get", "k", "-w", "json", "--timeout", "2s"});
+  EXPECT_EQ(r.out,
+            "{\"key\":\"k\",\"found\":true,\"value\":\"v\","
+            "\"version\":{\"hlc\":1001,\"site_id\":1}}\n");
+  r = At({"del", "k"});
+  EXPECT_EQ(r.out, "1\n");
+  r = At({"get", "k", "--require-exists"});
+  EXPECT_EQ(r.code, 6);
+  EXPECT_EQ(r.err, "Error: NOT_FOUND: key \"k\" does not exist\n");
+}
+
+TEST_F(CliTest, EndpointsFromTheEnvironment) {
+  Outcome r = Ctl({"put", "k", "v"}, "", "MERIDIAN_ENDPOINTS=" + server_.address());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.Value("k"), "v");
+  // The flag wins over the environment.
+  r = Ctl({"--endpoints", server_.address(), "get", "k"}, "", "MERIDIAN_ENDPOINTS=127.0.0.1:1");
+  EXPECT_EQ(r.out, "v\n");
+}
+
+TEST_F(CliTest, ValueFromStdinAndDashKeys) {
+  Outcome r = At({"put", "k", "-"}, std::string("line 1\nline 2\0", 14));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.Value("k"), std::string("line 1\nline 2\0", 14));
+  r = At({"put", "--", "-dash", "v"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.Value("-dash"), "v");
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Ctl({}).code, 2);
+  EXPECT_EQ(Ctl({"get"}).code, 2);
+  EXPECT_EQ(Ctl({"frobnicate"}).code, 2);
+  EXPECT_EQ(Ctl({"--bogus", "get", "k"}).code, 2);
+  EXPECT_EQ(Ctl({"-w", "yaml", "get", "k"}).code, 2);
+  EXPECT_EQ(Ctl({"--timeout", "soon", "get", "k"}).code, 2);
+  EXPECT_EQ(Ctl({"scan", "--prefix", "a", "--from", "b"}).code, 2);
+  EXPECT_EQ(Ctl({"cset"}).code, 2);
+  EXPECT_EQ(Ctl({"--endpoints", ",", "get", "k"}).code, 2);
+  const Outcome help = Ctl({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("Subcommands:"), std::string::npos);
+}
+
+TEST_F(CliTest, UnreachableExitsThree) {
+  const Outcome r = Ctl({"--endpoints", "127.0.0.1:1", "--timeout", "200ms", "get", "k"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_TRUE(r.err.starts_with("Error: UNAVAILABLE: ")) << r.err;
+}
+
+TEST_F(CliTest, ScanAndTxn) {
+  At({"put", "a/1", "x"});
+  At({"put", "a/2", "y"});
+  Outcome r = At({"scan", "--prefix", "a/", "--keys-only"});
+  EXPECT_EQ(r.out, "a/1\na/2\n");
+  r = At({"scan", "--from", "a/2", "--to", "b", "--limit", "5"});
+  EXPECT_EQ(r.out, "a/2\ny\n");
+  r = At({"txn"}, "value(\"a/1\") = \"x\"\n\nput a/1 z\n\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "SUCCESS\n\nOK\n");
+  r = At({"txn", "-i"}, "get a/1\nput a/3 w\ncommit\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "z\nOK\nCOMMITTED\n");
+  EXPECT_EQ(server_.Value("a/3"), "w");
+}
+
+TEST_F(CliTest, CsetAndCluster) {
+  EXPECT_EQ(At({"cset", "add", "s", "e"}).out, "OK\n");
+  EXPECT_EQ(At({"cset", "rm", "s", "f"}).out, "OK\n");
+  EXPECT_EQ(At({"cset", "read", "s"}).out, "e\t1\nf\t-1\n");
+  Outcome r = At({"member", "list", "-w", "table"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("| fake-1 | local |"), std::string::npos) << r.out;
+  r = At({"endpoint", "status", "-w", "json"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("\"engine\":\"memory\""), std::string::npos) << r.out;
+  r = At({"endpoint", "health"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(r.out.starts_with(server_.address() + " is healthy: took = ")) << r.out;
+}
+
+}  // namespace
+}  // namespace meridian::ctl

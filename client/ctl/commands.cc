@@ -209,6 +209,10 @@ int Commands::Scan(const client::ScanSpec& spec) {
 // One-shot transactions
 
 int Commands::Txn() {
+  if (io_.in_is_tty) {
+    io_.err << "reading a transaction: compares, a blank line, success ops, a blank line, "
+               "failure ops; end with Ctrl-D\n";
+  }
   const std::string text((std::istreambuf_iterator<char>(io_.in)),
                          std::istreambuf_iterator<char>());
   Result<TxnScript> script = ParseTxnScript(text);

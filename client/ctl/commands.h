@@ -48,8 +48,10 @@ class Commands {
   // Reads a script (txn_script.h) from `in` and runs it as one Execute.
   // A failed compare is not an error: it prints FAILURE and exits 0.
   int Txn();
-  // Runs commands read line by line from `in` in one interactive transaction.
-  int InteractiveTxn();
+  // Runs commands read line by line from `in` in one interactive
+  // transaction, which the server expires after `txn_timeout` (0: the
+  // server's default).
+  int InteractiveTxn(std::chrono::milliseconds txn_timeout = std::chrono::milliseconds(0));
   int CsetAdd(const std::string& key, const std::string& element);
   int CsetRemove(const std::string& key, const std::string& element);
   int CsetRead(const std::string& key);

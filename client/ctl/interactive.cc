@@ -69,10 +69,10 @@ Result<client::ScanSpec> ParseScanWords(const std::vector<std::string>& words) {
 
 }  // namespace
 
-int Commands::InteractiveTxn() {
+int Commands::InteractiveTxn(std::chrono::milliseconds txn_timeout) {
   Result<client::Client*> c = Cluster();
   if (!c.ok()) return Fail(c.status());
-  Result<std::unique_ptr<client::Txn>> begun = (*c)->Begin();
+  Result<std::unique_ptr<client::Txn>> begun = (*c)->Begin(txn_timeout);
   if (!begun.ok()) return Fail(begun.status());
   client::Txn& txn = **begun;
   const bool tty = io_.in_is_tty;

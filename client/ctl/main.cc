@@ -82,12 +82,29 @@ int Main(int argc, char** argv) {
   scan->callback([&] { run = [&](Commands& c) { return c.Scan(scan_spec); }; });
 
   bool interactive = false;
+  std::string txn_timeout_flag;
   CLI::App* txn = app.add_subcommand(
       "txn", "run a transaction: compares, success ops and failure ops read from stdin");
   txn->add_flag("-i,--interactive", interactive,
                 "interactive transaction: get/put/del/scan/commit/abort, one per line");
-  txn->callback(
-      [&] { run = [&](Commands& c) { return interactive ? c.InteractiveTxn() : c.Txn(); }; });
+  txn->add_option("--txn-timeout", txn_timeout_flag,
+                  "with -i: the server aborts the transaction after this long (default: the "
+                  "server's, 10s)");
+  txn->callback([&] {
+    run = [&](Commands& c) {
+      if (!interactive) return c.Txn();
+      std::chrono::milliseconds txn_timeout(0);
+      if (!txn_timeout_flag.empty()) {
+        Result<std::chrono::milliseconds> d = ParseDuration(txn_timeout_flag);
+        if (!d.ok()) {
+          std::cerr << ErrorLine(d.status()) << "\n";
+          return static_cast<int>(kExitUsage);
+        }
+        txn_timeout = *d;
+      }
+      return c.InteractiveTxn(txn_timeout);
+    };
+  });
 
   CLI::App* cset = app.add_subcommand("cset", "counting sets");
   cset->require_subcommand(1);

@@ -22,11 +22,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 ./deploy/local/install-deps.sh
-echo "== building Release (first time takes several minutes)"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$(nproc)" --target meridiand meridianctl
+# MERIDIAN_UP_BUILD_DIR reuses an existing build (the integration test uses
+# the dev build rather than compiling Release a second time).
+BIN=${MERIDIAN_UP_BUILD_DIR:-build/release}
+if [[ -z "${MERIDIAN_UP_BUILD_DIR:-}" ]]; then
+  echo "== building Release (the first time takes several minutes)"
+  cmake -S . -B "$BIN" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BIN" -j "$(nproc)" --target meridiand meridianctl
+fi
 
-BIN=build/release
 mkdir -p "$DATA_DIR"
 "$BIN/server/meridiand" --dev --data-dir "$DATA_DIR" --listen "$LISTEN" --log-format text \
   "${EXTRA[@]}" &

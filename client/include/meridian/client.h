@@ -92,6 +92,7 @@ class Client;
 
 // An interactive transaction. Writes are buffered on the server until Commit.
 // Destroying an unfinished Txn aborts it (best effort).
+// REQUIRES: the Client that began it outlives it.
 class Txn {
  public:
   ~Txn();

@@ -72,7 +72,7 @@ TEST_F(BadInputTest, ValueOverTheLimit) {
 TEST_F(BadInputTest, ScanWithEndBeforeStart) {
   Status s = client_->Scan({.start = "b", .end = "a"}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  EXPECT_NE(s.message().find("range end is before range start"), absl::string_view::npos);
+  EXPECT_NE(s.message().find("before"), absl::string_view::npos) << s;
 }
 
 TEST_F(BadInputTest, TransactionOverTheOpLimit) {

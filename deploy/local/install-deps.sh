@@ -14,6 +14,8 @@ PACKAGES=(
   libbenchmark-dev
   # runtime tools used by scripts and tests
   python3 procps psmisc
+  # benchmark peer: etcd 3.4 and its API protos (tests/bench)
+  etcd-server etcd-client golang-etcd-server-dev
 )
 
 missing=()

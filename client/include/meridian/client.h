@@ -152,6 +152,15 @@ class Client {
   // aborts and is returned; kCommitUnknown is returned, never retried.
   Status RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions& options = {});
 
+  // Asynchronous single-key operations, for load generators that keep many
+  // requests in flight from few threads. `done` runs exactly once, on a gRPC
+  // thread (or inline on a local failure), and must not block. No retries:
+  // errors come back as they are, and a Put whose reply is lost is
+  // kCommitUnknown.
+  void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
+  void PutAsync(std::string key, std::string value,
+                std::function<void(Result<WriteResult>)> done);
+
   Status CsetAdd(std::string_view key, std::string_view element);
   Status CsetRemove(std::string_view key, std::string_view element);
   // element -> count, elements with a zero count omitted.

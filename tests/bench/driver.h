@@ -1,0 +1,54 @@
+// A benchmark target, as meridian-bench sees it: asynchronous key-value
+// operations with completion callbacks. One driver per target kind:
+// meridian (the SDK), etcd (its v3 gRPC API), engine (storage::Engine
+// in-process).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace meridian::bench {
+
+struct DriverOptions {
+  std::vector<std::string> endpoints;  // host:port targets (meridian, etcd)
+  std::string engine = "rocksdb";      // engine driver: which engine
+  std::string engine_dir;              // engine driver: data directory
+  uint64_t engine_memory_bytes = 256ull << 20;  // engine driver: cache budget
+  bool engine_direct_io = false;       // engine driver: O_DIRECT
+  int rpc_timeout_ms = 10'000;
+};
+
+using Done = std::function<void(Status)>;
+using ReadDone = std::function<void(Result<std::optional<std::string>>)>;
+using ScanDone = std::function<void(Result<size_t>)>;  // number of keys read
+
+// Thread-safe. Every operation calls its callback exactly once, possibly on
+// another thread and possibly before returning; callbacks must not block.
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual std::string Name() const = 0;
+  virtual void Read(const std::string& key, ReadDone done) = 0;
+  // Insert and update are both a blind write of the whole value.
+  virtual void Write(const std::string& key, const std::string& value, Done done) = 0;
+  // Up to `count` keys from `start` in key order.
+  virtual void Scan(const std::string& start, size_t count, ScanDone done) = 0;
+  // One transaction that reads every key and writes each back with `value`,
+  // atomically (read-modify-write; YCSB F uses one key).
+  virtual void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
+                               Done done) = 0;
+  // A description for the report, e.g. "meridian 1 node" or "etcd 3 members".
+  virtual std::string Describe() const = 0;
+};
+
+Result<std::unique_ptr<Driver>> MakeMeridianDriver(const DriverOptions& options);
+Result<std::unique_ptr<Driver>> MakeEtcdDriver(const DriverOptions& options);
+Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options);
+
+}  // namespace meridian::bench

@@ -169,6 +169,21 @@ struct Client::Impl {
     return true;
   }
 
+  // Whether an RPC sent to `ep` now could reach it without waiting out a
+  // failed connection: false (with the reason) only in TRANSIENT_FAILURE or
+  // SHUTDOWN. Starts connecting an idle channel.
+  bool ConnectingOrReady(Endpoint& ep, std::string* why) {
+    const grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      *why = "connection failed";
+      return false;
+    }
+    return true;
+  }
+
+  Status FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
+                     const std::string& address);
+
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.
     return std::chrono::system_clock::time_point(
@@ -388,6 +403,100 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
   return MakeError({.kind = ErrorKind::kConflict},
                    absl::StrCat("transaction conflicted ", options.max_attempts,
                                 " times; last: ", last.message()));
+}
+
+// The async calls make one attempt at the preferred endpoint. They still
+// steer the shared preference after a failure (as a retry would), so that
+// later calls reach a healthy node or the leader.
+// REQUIRES (of callers): the Client outlives every pending callback.
+namespace {
+
+// One asynchronous call: gRPC needs the context, request and response to
+// live until the callback, which frees them.
+template <typename Request, typename Response, typename Callback>
+struct AsyncCall {
+  grpc::ClientContext ctx;
+  Request req;
+  Response resp;
+  Callback done;
+  size_t endpoint = 0;
+  std::string address;
+};
+
+}  // namespace
+
+// Finishes an async call: maps a failure to a Status and moves the shared
+// endpoint preference the way Invoke would before its retry.
+Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
+                                 const std::string& address) {
+  if (gs.ok()) return absl::OkStatus();
+  AttemptOutcome out = internal::ClassifyFailure(gs, kind, address);
+  if (out.action == RetryAction::kRetryNext) {
+    MoveOff(endpoint);
+  } else if (out.action == RetryAction::kRetryLeader) {
+    Use(out.leader_hint);
+  }
+  return out.status;
+}
+
+void Client::GetAsync(std::string key,
+                      std::function<void(Result<std::optional<GetResult>>)> done) {
+  using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
+  auto call = std::make_unique<Call>();
+  call->done = std::move(done);
+  call->endpoint = impl_->Current();
+  Endpoint* ep = impl_->At(call->endpoint);
+  call->address = ep->address;
+  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
+    impl_->MoveOff(call->endpoint);
+    call->done(internal::NotConnected(ep->address, why).status);
+    return;
+  }
+  impl_->Stamp(call->req.mutable_header());
+  call->req.set_key(std::move(key));
+  call->ctx.set_deadline(impl_->Deadline());
+  Impl* impl = impl_.get();
+  Call* raw = call.release();
+  ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
+    std::unique_ptr<Call> call(raw);
+    Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address);
+    if (!s.ok()) return call->done(std::move(s));
+    impl->Observe(call->resp.header());
+    if (!call->resp.found()) return call->done(std::optional<GetResult>());
+    call->done(std::optional<GetResult>(GetResult{
+        .value = std::move(*call->resp.mutable_value()),
+        .version = ToVersionInfo(call->resp.version())}));
+  });
+}
+
+void Client::PutAsync(std::string key, std::string value,
+                      std::function<void(Result<WriteResult>)> done) {
+  using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
+  auto call = std::make_unique<Call>();
+  call->done = std::move(done);
+  call->endpoint = impl_->Current();
+  Endpoint* ep = impl_->At(call->endpoint);
+  call->address = ep->address;
+  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
+    // Nothing was sent: the write surely did not apply.
+    impl_->MoveOff(call->endpoint);
+    call->done(internal::NotConnected(ep->address, why).status);
+    return;
+  }
+  impl_->Stamp(call->req.mutable_header());
+  call->req.set_key(std::move(key));
+  call->req.set_value(std::move(value));
+  call->ctx.set_deadline(impl_->Deadline());
+  Impl* impl = impl_.get();
+  Call* raw = call.release();
+  ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
+    std::unique_ptr<Call> call(raw);
+    // A transport failure of a write classifies as kCommitUnknown.
+    Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
+    if (!s.ok()) return call->done(std::move(s));
+    impl->Observe(call->resp.header());
+    call->done(WriteResult{.commit_hlc = call->resp.header().commit_hlc()});
+  });
 }
 
 Status Client::CsetAdd(std::string_view key, std::string_view element) {

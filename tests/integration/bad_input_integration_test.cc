@@ -13,20 +13,12 @@
 namespace meridian::testing {
 namespace {
 
-class BadInputTest : public ::testing::Test {
+class BadInputTest : public SharedDaemonTest<BadInputTest> {
+ public:
+  static std::vector<std::string> DaemonArgs() { return {"--max-txn-ops", "100"}; }
  protected:
-  static void SetUpTestSuite() {
-    daemon_ = new TestDaemon("", {"--max-txn-ops", "100"});
-    Status s = daemon_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(daemon_->Stop(), 0) << daemon_->Log();
-    delete daemon_;
-  }
   void SetUp() override {
-    client_ = daemon_->Connect();
-    ASSERT_NE(client_, nullptr);
+    SharedDaemonTest::SetUp();
     ASSERT_TRUE(client_->Put("sentinel", "still-here").ok());
     applied_before_ = AppliedIndex();
   }
@@ -47,11 +39,8 @@ class BadInputTest : public ::testing::Test {
     EXPECT_EQ(GetErrorInfo(s).limit_name, limit) << s;
     EXPECT_NE(s.message().find(limit), absl::string_view::npos) << s;
   }
-  static TestDaemon* daemon_;
-  std::unique_ptr<client::Client> client_;
   uint64_t applied_before_ = 0;
 };
-TestDaemon* BadInputTest::daemon_ = nullptr;
 
 TEST_F(BadInputTest, EmptyKey) {
   Status s = client_->Put("", "v").status();

@@ -7,20 +7,7 @@
 namespace meridian::testing {
 namespace {
 
-class CtlIntegrationTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    daemon_ = new TestDaemon();
-    Status s = daemon_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(daemon_->Stop(), 0) << daemon_->Log();
-    delete daemon_;
-  }
-  static TestDaemon* daemon_;
-};
-TestDaemon* CtlIntegrationTest::daemon_ = nullptr;
+class CtlIntegrationTest : public SharedDaemonTest<CtlIntegrationTest> {};
 
 TEST_F(CtlIntegrationTest, PutGetDelScan) {
   auto put = daemon_->Ctl({"put", "fruit/apple", "red"});

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "common/status.h"
 #include "meridian/client.h"
 
@@ -60,6 +62,32 @@ class TestDaemon {
   std::string port_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+};
+
+// A fixture whose tests share one daemon, started once for the suite and
+// stopped (gracefully, checking exit code 0) after it. Derived suites may
+// define `static std::vector<std::string> DaemonArgs()` for extra flags.
+template <typename Derived>
+class SharedDaemonTest : public ::testing::Test {
+ protected:
+  static std::vector<std::string> DaemonArgs() { return {}; }
+  static void SetUpTestSuite() {
+    daemon_ = new TestDaemon("", Derived::DaemonArgs());
+    Status s = daemon_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(daemon_->Stop(), 0) << daemon_->Log();
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override {
+    client_ = daemon_->Connect();
+    ASSERT_NE(client_, nullptr);
+  }
+
+  static inline TestDaemon* daemon_ = nullptr;
+  std::unique_ptr<client::Client> client_;
 };
 
 }  // namespace meridian::testing

@@ -8,25 +8,8 @@
 namespace meridian::testing {
 namespace {
 
-class KvIntegrationTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    daemon_ = new TestDaemon();
-    Status s = daemon_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(daemon_->Stop(), 0) << daemon_->Log();
-    delete daemon_;
-  }
-  void SetUp() override {
-    client_ = daemon_->Connect();
-    ASSERT_NE(client_, nullptr);
-  }
-  static TestDaemon* daemon_;
-  std::unique_ptr<client::Client> client_;
+class KvIntegrationTest : public SharedDaemonTest<KvIntegrationTest> {
 };
-TestDaemon* KvIntegrationTest::daemon_ = nullptr;
 
 TEST_F(KvIntegrationTest, PutGetDeleteRoundTrip) {
   auto put = client_->Put("greeting", "hello");

@@ -1,0 +1,145 @@
+// The engine driver: storage::Engine in-process, without the network,
+// consensus or transaction layers, as the floor the other targets are
+// compared with. Each operation runs on a worker thread; writes are
+// serialized (the engine takes one writer) and each is its own WriteBatch.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/rocks/rocks_engine.h"
+#include "tests/bench/driver.h"
+#include "tests/bench/engine_driver.h"
+#include "tests/bench/thread_pool.h"
+
+namespace meridian::bench {
+namespace {
+
+using storage::Record;
+using storage::Snapshot;
+using storage::Version;
+using storage::WriteBatch;
+
+class EngineDriver final : public Driver {
+ public:
+  EngineDriver(std::unique_ptr<storage::Engine> engine, const EngineDriverOptions& options)
+      : engine_(std::move(engine)),
+        options_(options),
+        log_index_(engine_->Stats().applied_index),
+        pool_(static_cast<size_t>(options.threads)) {}
+
+  std::string Name() const override { return "engine"; }
+
+  std::string Describe() const override {
+    return std::string(engine_->Name()) + " in-process, " + std::to_string(options_.threads) +
+           " threads, " + (options_.sync ? "synced writes" : "unsynced writes");
+  }
+
+  void Read(const std::string& key, ReadDone done) override {
+    pool_.Submit([this, key, done = std::move(done)] { done(Get(key)); });
+  }
+
+  void Write(const std::string& key, const std::string& value, Done done) override {
+    pool_.Submit([this, key, value, done = std::move(done)] {
+      Status s;
+      {
+        absl::MutexLock l(&write_mu_);
+        s = ApplyLocked({{key, value}});
+      }
+      done(std::move(s));
+    });
+  }
+
+  void Scan(const std::string& start, size_t count, ScanDone done) override {
+    pool_.Submit([this, start, count, done = std::move(done)] {
+      size_t n = 0;
+      storage::ScanOptions options{.start = start, .limit = count};
+      Status s = engine_->Scan(options, Snapshot::Latest(),
+                               [&n](const storage::KeyValue&) {
+                                 ++n;
+                                 return true;
+                               }, nullptr);
+      if (!s.ok()) return done(s);
+      done(n);
+    });
+  }
+
+  // The engine has no transactions; holding the write lock across the reads
+  // and the write makes the pair atomic, since every write takes it.
+  void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
+                       Done done) override {
+    pool_.Submit([this, keys, value, done = std::move(done)] {
+      Status s;
+      {
+        absl::MutexLock l(&write_mu_);
+        s = ReadModifyWriteLocked(keys, value);
+      }
+      done(std::move(s));
+    });
+  }
+
+ private:
+  Status ReadModifyWriteLocked(const std::vector<std::string>& keys, const std::string& value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    std::vector<std::pair<std::string, std::string>> writes;
+    for (const auto& key : keys) {
+      MERIDIAN_RETURN_IF_ERROR(Get(key).status());
+      writes.emplace_back(key, value);
+    }
+    return ApplyLocked(writes);
+  }
+
+  Result<std::optional<std::string>> Get(const std::string& key) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::optional<storage::ReadResult> r,
+                              engine_->Get(key, Snapshot::Latest()));
+    if (!r) return std::optional<std::string>();
+    return std::move(r->value);  // nullopt for a tombstone
+  }
+
+  // Version hlc = log index: both increase with every batch, also across
+  // runs on the same directory, so the newest write is the newest version.
+  Status ApplyLocked(const std::vector<std::pair<std::string, std::string>>& writes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    WriteBatch batch;
+    batch.log_index = ++log_index_;
+    for (const auto& [key, value] : writes) {
+      batch.records.push_back(
+          Record{.key = key, .version = Version{.hlc = batch.log_index, .site = 1}, .value = value});
+    }
+    return engine_->Apply(batch, options_.sync);
+  }
+
+  const std::unique_ptr<storage::Engine> engine_;
+  const EngineDriverOptions options_;
+  absl::Mutex write_mu_;
+  uint64_t log_index_ ABSL_GUARDED_BY(write_mu_);
+  // Last: destroyed first, so queued operations finish while the engine lives.
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
+                                                 const EngineDriverOptions& engine_options) {
+  if (options.engine != "rocksdb") {
+    return InvalidArgumentError("engine driver: unknown engine \"" + options.engine +
+                                "\" (only rocksdb)");
+  }
+  if (options.engine_dir.empty()) return InvalidArgumentError("engine driver: --engine-dir is required");
+  if (engine_options.threads < 1) return InvalidArgumentError("engine driver: --threads must be >= 1");
+  storage::RocksEngine::Options ro;
+  ro.path = options.engine_dir;
+  ro.block_cache_bytes = options.engine_memory_bytes;
+  ro.use_direct_io = options.engine_direct_io;
+  MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<storage::RocksEngine> engine,
+                            storage::RocksEngine::Open(ro));
+  return std::unique_ptr<Driver>(new EngineDriver(std::move(engine), engine_options));
+}
+
+Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options) {
+  return MakeEngineDriver(options, EngineDriverOptions());
+}
+
+}  // namespace meridian::bench

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Starts or stops a local etcd 3.4 cluster on 127.0.0.1 for benchmarks.
+#
+#   tests/bench/etcd_cluster.sh start DIR [--members N] [--base-port P]
+#   tests/bench/etcd_cluster.sh stop DIR
+#   tests/bench/etcd_cluster.sh endpoints DIR
+#
+# start: N members (default 3), each with its own data dir and log under
+#   DIR/mI/ (etcd.log), wired together with --initial-cluster. Member I listens
+#   for clients on P+2I and for peers on P+2I+1; without --base-port every
+#   port is a free one the kernel picks. fsync stays on (etcd's default; no
+#   --unsafe-no-fsync). Waits until `etcdctl endpoint health` passes on every
+#   member, then prints the client endpoints, comma-separated, as the only
+#   line on stdout (also saved in DIR/endpoints). Progress goes to stderr.
+# stop: SIGTERM to every member started in DIR, then waits for them to exit
+#   (SIGKILL after 10 s). Data and logs stay in DIR.
+# endpoints: prints DIR/endpoints.
+#
+# Needs /usr/bin/etcd and etcdctl (Debian: etcd-server, etcd-client).
+set -euo pipefail
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "etcd_cluster.sh: $*" >&2; exit 1; }
+
+[[ $# -ge 1 ]] || { usage >&2; exit 2; }
+case "$1" in
+  -h|--help|help) usage; exit 0 ;;
+  start|stop|endpoints) CMD=$1; shift ;;
+  *) echo "etcd_cluster.sh: unknown command '$1' (try --help)" >&2; exit 2 ;;
+esac
+[[ $# -ge 1 && $1 != -* ]] || die "$CMD needs a directory (try --help)"
+DIR=$1; shift
+MEMBERS=3
+BASE_PORT=
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --members) [[ $# -ge 2 ]] || die "--members needs a value"; MEMBERS=$2; shift 2 ;;
+    --base-port) [[ $# -ge 2 ]] || die "--base-port needs a value"; BASE_PORT=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+  esac
+done
+[[ $MEMBERS =~ ^[1-9][0-9]*$ ]] || die "--members must be a positive integer, not '$MEMBERS'"
+[[ -z $BASE_PORT || $BASE_PORT =~ ^[1-9][0-9]*$ ]] || die "--base-port must be a port number"
+
+ETCD=${ETCD_BIN:-etcd}
+ETCDCTL=${ETCDCTL_BIN:-etcdctl}
+export ETCDCTL_API=3
+
+# A member's pid if it is still our etcd (pid files can outlive processes).
+live_pid() {
+  local f=$1/pid pid
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-dir $1/data" || return 1
+  echo "$pid"
+}
+
+stop_cluster() {
+  local pids=() m pid
+  for m in "$DIR"/m*/; do
+    m=${m%/}
+    [[ -d $m ]] || continue
+    if pid=$(live_pid "$m"); then pids+=("$pid"); fi
+  done
+  if [[ ${#pids[@]} -eq 0 ]]; then
+    echo "etcd_cluster.sh: no running members under $DIR" >&2
+    return 0
+  fi
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  local deadline=$((SECONDS + 10))
+  while [[ $SECONDS -lt $deadline ]]; do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "etcd_cluster.sh: member pid $pid ignored SIGTERM for 10 s; sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  done
+  echo "etcd_cluster.sh: stopped ${#pids[@]} member(s) under $DIR" >&2
+}
+
+case "$CMD" in
+  stop)
+    [[ -d $DIR ]] || die "no such directory: $DIR"
+    DIR=$(cd "$DIR" && pwd)
+    stop_cluster
+    exit 0 ;;
+  endpoints)
+    [[ -f $DIR/endpoints ]] || die "no cluster started in $DIR"
+    cat "$DIR/endpoints"
+    exit 0 ;;
+esac
+
+# ---- start
+command -v "$ETCD" >/dev/null || die "etcd not found; install it: sudo apt-get install -y etcd-server etcd-client"
+command -v "$ETCDCTL" >/dev/null || die "etcdctl not found; install it: sudo apt-get install -y etcd-client"
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+for ((i = 0; i < MEMBERS; i++)); do
+  [[ ! -e $DIR/m$i/data ]] || die "$DIR/m$i/data exists: stop that cluster and remove $DIR, or use a new directory"
+done
+
+# etcd 3.4 refuses to run outside amd64/ppc64le unless told otherwise.
+case "$(uname -m)" in
+  x86_64|ppc64le) ;;
+  *) export ETCD_UNSUPPORTED_ARCH=${ETCD_UNSUPPORTED_ARCH:-$(dpkg --print-architecture 2>/dev/null || uname -m)}
+     echo "etcd_cluster.sh: ETCD_UNSUPPORTED_ARCH=$ETCD_UNSUPPORTED_ARCH" >&2 ;;
+esac
+
+# Ports: client and peer per member.
+PORTS=()
+if [[ -n $BASE_PORT ]]; then
+  for ((i = 0; i < 2 * MEMBERS; i++)); do PORTS+=($((BASE_PORT + i))); done
+else
+  # Hold all sockets open at once so the kernel hands out distinct ports.
+  read -r -a PORTS < <(python3 - "$((2 * MEMBERS))" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+fi
+
+CLUSTER=""
+ENDPOINTS=""
+for ((i = 0; i < MEMBERS; i++)); do
+  CLUSTER+="${CLUSTER:+,}m$i=http://127.0.0.1:${PORTS[2 * i + 1]}"
+  ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:${PORTS[2 * i]}"
+done
+TOKEN="meridian-bench-$$-$RANDOM"
+
+started=()
+cleanup_on_failure() {
+  for m in "${started[@]}"; do
+    echo "---- $m/etcd.log (last 15 lines)" >&2
+    tail -n 15 "$m/etcd.log" >&2 || true
+  done
+  stop_cluster
+}
+
+for ((i = 0; i < MEMBERS; i++)); do
+  m=$DIR/m$i
+  mkdir -p "$m"
+  client=${PORTS[2 * i]}
+  peer=${PORTS[2 * i + 1]}
+  # stdin/stdout/stderr detached, so a caller capturing our stdout is not held
+  # open by etcd. The quota is raised from 2 GiB so long benchmark runs (etcd
+  # keeps every revision) do not hit "database space exceeded".
+  "$ETCD" \
+    --name "m$i" \
+    --data-dir "$m/data" \
+    --listen-client-urls "http://127.0.0.1:$client" \
+    --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$CLUSTER" \
+    --initial-cluster-token "$TOKEN" \
+    --initial-cluster-state new \
+    --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
+    --logger zap \
+    </dev/null >"$m/etcd.log" 2>&1 &
+  echo $! >"$m/pid"
+  started+=("$m")
+done
+
+echo "etcd_cluster.sh: started $MEMBERS member(s) in $DIR; waiting for health" >&2
+deadline=$((SECONDS + 60))
+while :; do
+  for m in "${started[@]}"; do
+    if ! live_pid "$m" >/dev/null; then
+      echo "etcd_cluster.sh: member $(basename "$m") exited during start-up" >&2
+      cleanup_on_failure
+      exit 1
+    fi
+  done
+  if "$ETCDCTL" --endpoints="$ENDPOINTS" --dial-timeout=2s --command-timeout=3s \
+       endpoint health >"$DIR/health.out" 2>&1; then
+    break
+  fi
+  if [[ $SECONDS -ge $deadline ]]; then
+    echo "etcd_cluster.sh: cluster not healthy after 60 s:" >&2
+    cat "$DIR/health.out" >&2
+    cleanup_on_failure
+    exit 1
+  fi
+  sleep 0.3
+done
+echo "$ENDPOINTS" >"$DIR/endpoints"
+echo "etcd_cluster.sh: healthy: $ENDPOINTS (logs: $DIR/m*/etcd.log)" >&2
+echo "$ENDPOINTS"

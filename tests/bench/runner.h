@@ -1,0 +1,66 @@
+// The load generator of meridian-bench: drives a Driver with a workload,
+// closed loop or open loop, and measures it.
+//
+// Closed loop: `clients` operations are always in flight; each completion
+// frees a slot for the next. A few issuing threads keep them all going
+// through the driver's asynchronous calls, so hundreds of clients need no
+// hundreds of threads.
+//
+// Open loop: operations are due at a fixed `rate`, whatever the target does.
+// Latency is measured from the time an operation was due, not from when it
+// was sent, so a stall of the target counts against every operation it
+// delayed (no coordinated omission). `clients` still caps the operations in
+// flight; one that waits for a slot waits on the clock.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/clock.h"
+#include "tests/bench/driver.h"
+#include "tests/bench/stats.h"
+#include "tests/bench/workload.h"
+
+namespace meridian::bench {
+
+struct RunOptions {
+  WorkloadSpec workload;
+  Distribution distribution = Distribution::kZipfian;  // of the keys operations pick
+  uint64_t records = 10'000;  // keys [0, records) exist (after a load); >= 1
+  size_t key_size = 24;       // bytes; >= KeyNamer::kPrefix + 1
+  size_t value_size = 100;    // bytes of every value written
+  uint64_t ops = 0;           // measured operations to run; 0 = run for duration_s
+  double duration_s = 10;     // measured seconds, after warmup; used when ops == 0
+  double warmup_s = 0;        // seconds run first and left out of the statistics
+  int clients = 16;           // operations in flight (closed) / at most in flight (open); >= 1
+  int issuer_threads = 2;     // threads issuing operations; >= 1, capped at clients
+  double rate = 0;            // target ops/s, open loop; 0 = closed loop
+  uint64_t seed = 1;          // same seed, same sequence of operations per issuer
+  int max_scan_length = 100;  // scans read uniform 1..max_scan_length keys; >= 1
+  int drain_timeout_s = 60;   // how long to wait for the last operations to finish
+  bool progress = true;       // a progress line on stderr once per second
+};
+
+struct PhaseResult {
+  RunStats stats;        // measured operations only
+  double seconds = 0;    // from the end of warmup to the last measured completion
+  // Operations still in flight after drain_timeout_s. Their callbacks may
+  // still run later (safely: they hold the state they touch).
+  uint64_t stuck = 0;
+};
+
+// Writes keys [0, records), `clients` at a time, with a progress line. Keys
+// written successfully go to `written` (may be null).
+PhaseResult Load(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock);
+
+// Runs the workload. Keys written successfully (updates, inserts,
+// transactions) go to `written` (may be null).
+PhaseResult Run(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock);
+
+// Reads back each of `keynums`, `clients` at a time. A key counts as ok when
+// it holds a value of value_size bytes; otherwise the read is an error of
+// kind NOT_FOUND, WRONG_SIZE or the read's own, with the key in the message.
+PhaseResult Verify(Driver& driver, const RunOptions& options, const std::vector<uint64_t>& keynums,
+                   Clock* clock);
+
+}  // namespace meridian::bench

@@ -90,6 +90,8 @@ std::vector<OptionSpec> Specs() {
        [](C& c, auto& v) { return SetOneOf(&c.engine, v, {"rocksdb"}); }},
       {"block-cache", "engine block cache size",
        [](C& c, auto& v) { return SetBytes(&c.block_cache_bytes, v); }},
+      {"min-free-disk", "refuse writes when the data dir's disk has less free space",
+       [](C& c, auto& v) { return SetBytes(&c.min_free_disk_bytes, v); }},
       {"max-key-bytes", "largest key accepted",
        [](C& c, auto& v) { return SetBytes(&c.limits.max_key_bytes, v); }},
       {"max-value-bytes", "largest value accepted",

@@ -27,6 +27,7 @@ struct Config {
   std::string listen = "127.0.0.1:2379";  // gRPC host:port; port 0 = any free port
   std::string engine = "rocksdb";    // storage engine: rocksdb
   uint64_t block_cache_bytes = 128ull << 20;
+  uint64_t min_free_disk_bytes = 256ull << 20;  // writes are refused below this much free disk
   txn::Limits limits;
   uint64_t txn_timeout_ms = 10'000;       // default interactive txn deadline
   uint64_t max_txn_timeout_ms = 600'000;  // the largest deadline a client may ask for

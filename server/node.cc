@@ -19,6 +19,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   storage::RocksEngine::Options engine_options;
   engine_options.path = c.data_dir + "/engine";
   engine_options.block_cache_bytes = c.block_cache_bytes;
+  engine_options.min_free_bytes = c.min_free_disk_bytes;
   auto engine = storage::RocksEngine::Open(engine_options);
   if (!engine.ok()) {
     return Status(engine.status().code(),

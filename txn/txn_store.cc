@@ -129,7 +129,6 @@ Result<std::optional<storage::ReadResult>> TxnStore::ReadKv(std::string_view key
 }
 
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
-  MERIDIAN_RETURN_IF_ERROR(storage_error_);
   const uint64_t ts = hlc_->Now();
   const storage::Version version{ts, options_.site_id};
   for (storage::Record& r : records) r.version = version;
@@ -137,9 +136,11 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   storage::WriteBatch batch{next_log_index_, std::move(records)};
   Status s = engine_->Apply(batch, /*sync=*/true);
   if (!s.ok()) {
-    // The engine is fail-stop after an I/O error; so is the write path here.
-    storage_error_ = UnavailableError(absl::StrCat("storage failed, writes refused: ", s.message()));
-    return storage_error_;
+    // Nothing was applied; the engine itself is fail-stop after an I/O error,
+    // so every later commit fails the same way. A full disk keeps its kind
+    // (RESOURCE_EXHAUSTED), and writes resume once space is freed.
+    if (s.code() == absl::StatusCode::kResourceExhausted) return ResourceExhaustedError(s.message());
+    return UnavailableError(absl::StrCat("storage failed; writes are refused: ", s.message()));
   }
   ++next_log_index_;
   visible_hlc_.store(ts);

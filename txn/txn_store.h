@@ -126,7 +126,6 @@ class TxnStore {
 
   absl::Mutex commit_mu_;
   uint64_t next_log_index_ ABSL_GUARDED_BY(commit_mu_) = 1;
-  Status storage_error_ ABSL_GUARDED_BY(commit_mu_);
   std::atomic<uint64_t> visible_hlc_{0};
   std::atomic<uint64_t> gc_hlc_{0};  // explicit snapshots below this are refused
 

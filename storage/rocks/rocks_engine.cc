@@ -1,5 +1,7 @@
 #include "storage/rocks/rocks_engine.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -168,6 +170,7 @@ uint64_t MaxVisibleHlc(const Snapshot& snapshot) {
 Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   std::string msg = absl::StrCat("rocks engine: ", what, ": ", s.ToString());
   if (s.IsCorruption()) return CorruptionError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(absl::StrCat(msg, " (disk full)"));
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
   if (s.IsNotSupported()) return absl::FailedPreconditionError(msg);
@@ -277,6 +280,8 @@ Status OpenError(const rocksdb::Status& s, const std::string& path) {
 
 struct RocksEngine::Impl {
   std::unique_ptr<rocksdb::DB> db;
+  std::string path;
+  uint64_t min_free_bytes = 0;
 
   ~Impl() {
     // Close reports a latched background error; there is nobody to tell, and
@@ -300,6 +305,8 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::Open(const Options& options) {
   if (!s.ok()) return OpenError(s, options.path);
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
+  impl->path = options.path;
+  impl->min_free_bytes = options.min_free_bytes;
   rocksdb::DB* db = raw;
   const std::string& path = options.path;
 
@@ -390,6 +397,24 @@ void RocksEngine::RaiseDurable(uint64_t index) {
   }
 }
 
+Status RocksEngine::CheckFreeSpace(const WriteBatch& batch) const {
+  if (impl_->min_free_bytes == 0) return absl::OkStatus();
+  struct statvfs fs;
+  if (::statvfs(impl_->path.c_str(), &fs) != 0) return absl::OkStatus();  // the write will tell
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  uint64_t batch_bytes = 0;
+  for (const Record& r : batch.records) {
+    batch_bytes += r.key.size() + (r.value ? r.value->size() : 0) + 32;
+  }
+  if (free_bytes < impl_->min_free_bytes + batch_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "disk full: ", free_bytes, " bytes free on the file system of ", impl_->path,
+        ", below the reserve of ", impl_->min_free_bytes,
+        " bytes (--min-free-disk); free space or grow the disk"));
+  }
+  return absl::OkStatus();
+}
+
 Status RocksEngine::Apply(const WriteBatch& batch, bool sync) {
   MERIDIAN_RETURN_IF_ERROR(Health());
   uint64_t applied = applied_index_.load();
@@ -397,6 +422,7 @@ Status RocksEngine::Apply(const WriteBatch& batch, bool sync) {
     return InvalidArgumentError(absl::StrCat("rocks engine: log index ", batch.log_index,
                                              " is not greater than the applied index ", applied));
   }
+  MERIDIAN_RETURN_IF_ERROR(CheckFreeSpace(batch));
   rocksdb::WriteBatch wb;
   for (const Record& r : batch.records) {
     rocksdb::Status s = wb.Put(RecordKey(r.key, r.version), EncodeValue(r.value));

@@ -51,6 +51,13 @@ class RocksEngine final : public Engine {
     // engine. nullptr means rocksdb::Env::Default(). Tests pass a
     // fault-injecting Env here.
     rocksdb::Env* env = nullptr;
+    // Apply refuses a batch (RESOURCE_EXHAUSTED, "disk full", nothing
+    // written, not latched) when the file system holding `path` would keep
+    // fewer than this many free bytes after it. The reserve leaves room for
+    // memtable flushes and compactions, and keeps RocksDB from ever meeting
+    // ENOSPC mid-write, a path on which Debian's RocksDB 7.8 can abort.
+    // 0 disables the check.
+    uint64_t min_free_bytes = 0;
   };
 
   // Opens (or, with create_if_missing, creates) the store at options.path.
@@ -93,6 +100,7 @@ class RocksEngine final : public Engine {
 
   // The latched error, or OK while the engine is healthy.
   Status Health() const;
+  Status CheckFreeSpace(const WriteBatch& batch) const;
   // Latches `s` (the first error wins) and returns the latched error.
   // REQUIRES: !s.ok().
   Status Fail(Status s);

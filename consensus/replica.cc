@@ -1,0 +1,489 @@
+#include "consensus/replica.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace meridian::consensus {
+
+Replica::Replica(const Options& options, Random* random, HardState hard_state,
+                 std::vector<Entry> entries)
+    : options_(options), random_(random), hard_(hard_state) {
+  for (Entry& e : entries) log_[e.index] = std::move(e);
+  // Entries at or below the persisted commit index were applied before the
+  // restart only if the state machine says so; the driver replays them.
+  ballot_ = hard_.promised;
+  ResetElectionTimer();
+}
+
+const Entry* Replica::EntryAt(uint64_t index) const {
+  auto it = log_.find(index);
+  return it == log_.end() ? nullptr : &it->second;
+}
+
+void Replica::ResetElectionTimer() {
+  election_elapsed_ = 0;
+  const int adaptive = gap_estimate_x16_ * 4 / 16;
+  const int base = std::max(options_.election_ticks, adaptive);
+  election_timeout_ = base + static_cast<int>(random_->Uniform(options_.election_ticks + 1));
+}
+
+void Replica::Send(Message m, bool after_persist) {
+  m.from = options_.id;
+  (after_persist ? ready_.messages_after_persist : ready_.messages).push_back(std::move(m));
+}
+
+void Replica::Promise(const Ballot& b) {
+  if (b > hard_.promised) {
+    hard_.promised = b;
+    hard_dirty_ = true;
+  }
+}
+
+void Replica::Store(Entry e) {
+  ready_.entries.push_back(e);
+  log_[e.index] = std::move(e);
+}
+
+void Replica::Tick() {
+  ++last_leader_contact_;
+  if (role_ == Role::kLeader) {
+    if (++heartbeat_elapsed_ >= options_.heartbeat_ticks) {
+      heartbeat_elapsed_ = 0;
+      Heartbeat();
+    }
+    // Check quorum: a leader that has not heard from a majority within an
+    // election timeout steps down, so it stops claiming leadership.
+    if (++quorum_elapsed_ >= options_.election_ticks) {
+      quorum_elapsed_ = 0;
+      if (heard_this_term_.size() + 1 < Quorum()) {
+        role_ = Role::kFollower;
+        leader_ = kNoNode;
+        ResetElectionTimer();
+      }
+      heard_this_term_.clear();
+    }
+    return;
+  }
+  if (++election_elapsed_ >= election_timeout_) StartProbe();
+}
+
+bool Replica::LeaderAlive(NodeId asking) const {
+  return role_ == Role::kLeader ||
+         (leader_ != kNoNode && leader_ != asking && last_leader_contact_ < options_.election_ticks);
+}
+
+void Replica::StartProbe() {
+  role_ = Role::kProber;
+  leader_ = kNoNode;
+  probe_ballot_ = Ballot{std::max({hard_.promised.round, ballot_.round, max_round_seen_}) + 1,
+                         options_.id};
+  probe_grants_ = {options_.id};
+  ResetElectionTimer();
+  if (probe_grants_.size() >= Quorum()) {
+    StartPhase1(/*force=*/false);
+    return;
+  }
+  for (NodeId peer : options_.members) {
+    if (peer == options_.id) continue;
+    Message m;
+    m.type = MessageType::kProbe;
+    m.to = peer;
+    m.ballot = probe_ballot_;
+    Send(std::move(m));
+  }
+}
+
+void Replica::OnProbe(const Message& m) {
+  Message reply;
+  reply.type = MessageType::kProbeReply;
+  reply.to = m.from;
+  reply.ballot = m.ballot;
+  reply.reject = LeaderAlive(m.from) || m.ballot <= hard_.promised;
+  Send(std::move(reply));
+}
+
+void Replica::OnProbeReply(const Message& m) {
+  if (role_ != Role::kProber || m.ballot != probe_ballot_ || m.reject) return;
+  probe_grants_.insert(m.from);
+  if (probe_grants_.size() >= Quorum()) StartPhase1(/*force=*/false);
+}
+
+void Replica::StartPhase1(bool force) {
+  role_ = Role::kCandidate;
+  leader_ = kNoNode;
+  const uint64_t round =
+      std::max({hard_.promised.round, ballot_.round, max_round_seen_}) + 1;
+  ballot_ = Ballot{round, options_.id};
+  Promise(ballot_);
+  promises_.clear();
+  ResetElectionTimer();
+  // Our own promise counts once it is durable (see Advance).
+  for (NodeId peer : options_.members) {
+    if (peer == options_.id) continue;
+    Message m;
+    m.type = MessageType::kPrepare;
+    m.to = peer;
+    m.ballot = ballot_;
+    m.index = hard_.commit_index + 1;
+    m.force = force;
+    Send(std::move(m));
+  }
+}
+
+void Replica::BecomeFollower(const Ballot& b) {
+  role_ = Role::kFollower;
+  ballot_ = b;
+  leader_ = b.leader;
+  promises_.clear();
+  acks_.clear();
+  unsent_.clear();
+  ResetElectionTimer();
+}
+
+void Replica::BecomeLeader() {
+  // Merge: above our commit index, each slot takes the value accepted in the
+  // highest ballot by any promiser; slots nobody accepted become no-ops.
+  const uint64_t start = hard_.commit_index + 1;
+  std::map<uint64_t, Entry> merged;
+  auto consider = [&](const Entry& e) {
+    if (e.index < start) return;
+    auto it = merged.find(e.index);
+    if (it == merged.end() || it->second.ballot < e.ballot) merged[e.index] = e;
+  };
+  for (auto it = log_.lower_bound(start); it != log_.end(); ++it) consider(it->second);
+  for (const auto& [from, promise] : promises_) {
+    for (const Entry& e : promise.entries) consider(e);
+  }
+  const uint64_t last = merged.empty() ? start - 1 : merged.rbegin()->first;
+
+  role_ = Role::kLeader;
+  leader_ = options_.id;
+  promises_.clear();
+  acks_.clear();
+  unsent_.clear();
+  peer_commit_.clear();
+  heard_this_term_.clear();
+  quorum_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  // Re-propose every slot in our ballot, so followers can tell the current
+  // leader's values from stale ones by ballot alone.
+  for (uint64_t i = start; i <= last; ++i) {
+    Entry e;
+    if (auto it = merged.find(i); it != merged.end()) {
+      e = it->second;
+    } else {
+      e.noop = true;
+    }
+    e.index = i;
+    e.ballot = ballot_;
+    Store(e);
+    unsent_.push_back(e);
+    acks_[i];
+  }
+  next_index_ = last + 1;
+  // An empty no-op in the new ballot commits the merged prefix promptly and
+  // tells followers who leads.
+  Entry noop{next_index_++, ballot_, "", true};
+  Store(noop);
+  unsent_.push_back(noop);
+  acks_[noop.index];
+  Heartbeat();
+}
+
+Status Replica::Propose(std::string command) {
+  if (role_ != Role::kLeader) {
+    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
+                          "this replica does not lead its group");
+  }
+  Entry e{next_index_++, ballot_, std::move(command), false};
+  Store(e);
+  unsent_.push_back(e);
+  acks_[e.index];
+  return absl::OkStatus();
+}
+
+Status Replica::TransferLeadership(NodeId target) {
+  if (role_ != Role::kLeader) return NotLeaderError("", "only the leader can transfer");
+  if (std::find(options_.members.begin(), options_.members.end(), target) ==
+          options_.members.end() ||
+      target == options_.id) {
+    return InvalidArgumentError("transfer target is not another member");
+  }
+  // Bring the target up to date first, so its phase 1 finds everything.
+  SendAccepts(target, peer_commit_[target] + 1, next_index_ - 1);
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.to = target;
+  m.ballot = ballot_;
+  Send(std::move(m));
+  return absl::OkStatus();
+}
+
+void Replica::SendAccepts(NodeId peer, uint64_t from, uint64_t to) {
+  if (from == 0) from = 1;
+  while (from <= to) {
+    Message m;
+    m.type = MessageType::kAccept;
+    m.to = peer;
+    m.ballot = ballot_;
+    m.commit_index = hard_.commit_index;
+    for (uint64_t i = from; i <= to && m.entries.size() < options_.max_batch_entries; ++i) {
+      auto it = log_.find(i);
+      if (it == log_.end()) break;  // never happens on a leader; be safe
+      Entry e = it->second;
+      e.ballot = ballot_;
+      m.entries.push_back(std::move(e));
+    }
+    if (m.entries.empty()) return;
+    from = m.entries.back().index + 1;
+    Send(std::move(m));
+  }
+}
+
+void Replica::Heartbeat() {
+  for (NodeId peer : options_.members) {
+    if (peer == options_.id) continue;
+    Message m;
+    m.type = MessageType::kCommit;
+    m.to = peer;
+    m.ballot = ballot_;
+    m.commit_index = hard_.commit_index;
+    Send(std::move(m));
+    // Retransmit what this peer has not acknowledged (lost Accepts).
+    for (auto& [index, acceptors] : acks_) {
+      if (!acceptors.count(peer)) {
+        SendAccepts(peer, index, std::min(next_index_ - 1, index + options_.max_batch_entries - 1));
+        break;
+      }
+    }
+  }
+}
+
+void Replica::AdvanceLeaderCommit() {
+  uint64_t commit = hard_.commit_index;
+  while (true) {
+    auto it = acks_.find(commit + 1);
+    if (it == acks_.end() || it->second.size() < Quorum()) break;
+    acks_.erase(it);
+    ++commit;
+  }
+  if (commit != hard_.commit_index) {
+    hard_.commit_index = commit;
+    hard_dirty_ = true;
+  }
+}
+
+void Replica::AdvanceFollowerCommit(uint64_t leader_commit) {
+  uint64_t commit = hard_.commit_index;
+  while (commit < leader_commit) {
+    auto it = log_.find(commit + 1);
+    // Only an entry accepted in the current leader's ballot is known to hold
+    // the value that leader committed there.
+    if (it == log_.end() || it->second.ballot != ballot_) break;
+    ++commit;
+  }
+  if (commit != hard_.commit_index) {
+    hard_.commit_index = commit;
+    hard_dirty_ = true;
+  }
+}
+
+void Replica::CollectCommitted() {
+  if (collected_ < applied_) collected_ = applied_;
+  while (collected_ < hard_.commit_index) {
+    auto it = log_.find(collected_ + 1);
+    if (it == log_.end()) break;
+    ready_.committed.push_back(it->second);
+    ++collected_;
+  }
+}
+
+Status Replica::Step(const Message& m) {
+  if (m.to != options_.id) return InvalidArgumentError("message for another node");
+  switch (m.type) {
+    case MessageType::kPrepare: OnPrepare(m); break;
+    case MessageType::kPromise: OnPromise(m); break;
+    case MessageType::kAccept: OnAccept(m); break;
+    case MessageType::kAccepted: OnAccepted(m); break;
+    case MessageType::kCommit: OnCommit(m); break;
+    case MessageType::kCommitAck: OnCommitAck(m); break;
+    case MessageType::kProbe: OnProbe(m); break;
+    case MessageType::kProbeReply: OnProbeReply(m); break;
+    case MessageType::kTimeoutNow:
+      if (m.ballot >= hard_.promised) StartPhase1(/*force=*/true);
+      break;
+  }
+  return absl::OkStatus();
+}
+
+void Replica::OnPrepare(const Message& m) {
+  // Leader stickiness: while a live leader is heard, a prepare (not forced
+  // by a transfer) is refused, so a node cut off from the majority cannot
+  // depose it by retrying with ever higher ballots.
+  const bool leader_alive = LeaderAlive(m.from);
+  Message reply;
+  reply.type = MessageType::kPromise;
+  reply.to = m.from;
+  if (m.ballot <= hard_.promised || (leader_alive && !m.force)) {
+    reply.reject = true;
+    reply.ballot = hard_.promised;
+    Send(std::move(reply));
+    return;
+  }
+  Promise(m.ballot);
+  if (role_ != Role::kFollower || ballot_ != m.ballot) {
+    role_ = Role::kFollower;
+    ballot_ = m.ballot;
+    leader_ = kNoNode;
+    acks_.clear();
+    unsent_.clear();
+    ResetElectionTimer();
+  }
+  reply.ballot = m.ballot;
+  reply.commit_index = hard_.commit_index;
+  for (auto it = log_.lower_bound(m.index); it != log_.end(); ++it) {
+    reply.entries.push_back(it->second);
+  }
+  Send(std::move(reply), /*after_persist=*/true);
+}
+
+void Replica::OnPromise(const Message& m) {
+  if (role_ != Role::kCandidate) return;
+  if (m.reject) {
+    max_round_seen_ = std::max(max_round_seen_, m.ballot.round);
+    return;
+  }
+  if (m.ballot != ballot_) return;
+  promises_[m.from] = m;
+  if (promises_.count(options_.id) && promises_.size() >= Quorum()) BecomeLeader();
+}
+
+void Replica::OnAccept(const Message& m) {
+  Message reply;
+  reply.type = MessageType::kAccepted;
+  reply.to = m.from;
+  if (m.ballot < hard_.promised) {
+    reply.reject = true;
+    reply.ballot = hard_.promised;
+    Send(std::move(reply));
+    return;
+  }
+  Promise(m.ballot);
+  if (role_ != Role::kFollower || ballot_ != m.ballot || leader_ != m.ballot.leader) {
+    BecomeFollower(m.ballot);
+  }
+  gap_estimate_x16_ = (gap_estimate_x16_ * 7 + last_leader_contact_ * 16) / 8;
+  last_leader_contact_ = 0;
+  election_elapsed_ = 0;
+  for (const Entry& e : m.entries) {
+    if (e.index <= hard_.commit_index) continue;  // chosen; ours is the same
+    Entry copy = e;
+    copy.ballot = m.ballot;
+    Store(std::move(copy));
+  }
+  if (!m.entries.empty()) {
+    reply.ballot = m.ballot;
+    reply.index = m.entries.front().index;
+    reply.last_index = m.entries.back().index;
+    Send(std::move(reply), /*after_persist=*/true);
+  }
+  AdvanceFollowerCommit(m.commit_index);
+}
+
+void Replica::OnAccepted(const Message& m) {
+  if (m.reject) {
+    if (m.ballot > ballot_) BecomeFollower(m.ballot);
+    return;
+  }
+  if (role_ != Role::kLeader || m.ballot != ballot_) return;
+  heard_this_term_.insert(m.from);
+  for (uint64_t i = m.index; i <= m.last_index; ++i) {
+    auto it = acks_.find(i);
+    if (it != acks_.end()) it->second.insert(m.from);
+  }
+  AdvanceLeaderCommit();
+}
+
+void Replica::OnCommit(const Message& m) {
+  Message reply;
+  reply.type = MessageType::kCommitAck;
+  reply.to = m.from;
+  if (m.ballot < hard_.promised) {
+    reply.reject = true;
+    reply.ballot = hard_.promised;
+    Send(std::move(reply));
+    return;
+  }
+  Promise(m.ballot);
+  if (role_ != Role::kFollower || ballot_ != m.ballot || leader_ != m.ballot.leader) {
+    BecomeFollower(m.ballot);
+  }
+  gap_estimate_x16_ = (gap_estimate_x16_ * 7 + last_leader_contact_ * 16) / 8;
+  last_leader_contact_ = 0;
+  election_elapsed_ = 0;
+  AdvanceFollowerCommit(m.commit_index);
+  reply.ballot = m.ballot;
+  reply.index = hard_.commit_index;
+  Send(std::move(reply));
+}
+
+void Replica::OnCommitAck(const Message& m) {
+  if (m.reject) {
+    if (m.ballot > ballot_) BecomeFollower(m.ballot);
+    return;
+  }
+  if (role_ != Role::kLeader || m.ballot != ballot_) return;
+  heard_this_term_.insert(m.from);
+  peer_commit_[m.from] = m.index;
+  // Catch-up: a follower behind our commit index gets the chosen entries it
+  // lacks, re-sent in our ballot.
+  if (m.index < hard_.commit_index) {
+    SendAccepts(m.from, m.index + 1,
+                std::min(hard_.commit_index, m.index + options_.max_batch_entries));
+  }
+}
+
+bool Replica::HasReady() const {
+  if (hard_dirty_ || !ready_.empty() || !unsent_.empty()) return true;
+  return collected_ < hard_.commit_index && log_.count(collected_ + 1);
+}
+
+Ready Replica::TakeReady() {
+  if (!unsent_.empty()) {
+    for (NodeId peer : options_.members) {
+      if (peer == options_.id) continue;
+      SendAccepts(peer, unsent_.front().index, unsent_.back().index);
+    }
+    unsent_.clear();
+  }
+  if (hard_dirty_) {
+    ready_.hard_state = hard_;
+    hard_dirty_ = false;
+  }
+  CollectCommitted();
+  Ready out = std::move(ready_);
+  ready_ = Ready();
+  return out;
+}
+
+void Replica::Advance(const Ready& ready) {
+  if (!ready.committed.empty()) applied_ = std::max(applied_, ready.committed.back().index);
+  // Our own promise and our own accepts count only once they are durable.
+  if (role_ == Role::kCandidate && ready.hard_state && ready.hard_state->promised == ballot_) {
+    Message self;
+    self.ballot = ballot_;
+    promises_[options_.id] = self;
+    if (promises_.size() >= Quorum()) BecomeLeader();
+  }
+  if (role_ == Role::kLeader) {
+    for (const Entry& e : ready.entries) {
+      if (e.ballot != ballot_) continue;
+      auto it = acks_.find(e.index);
+      if (it != acks_.end()) it->second.insert(options_.id);
+    }
+    AdvanceLeaderCommit();
+  }
+}
+
+}  // namespace meridian::consensus

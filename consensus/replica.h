@@ -1,0 +1,155 @@
+// Replica: the pure MultiPaxos core of one node in one group.
+//
+// It holds no threads, clocks, files or sockets. The driver feeds it
+// messages (Step), logical time (Tick) and commands (Propose), then takes a
+// Ready batch that says what to do, in order:
+//
+//   1. persist ready.hard_state (if set) and ready.entries, durably;
+//   2. send ready.messages (these could have gone before step 1);
+//   3. send ready.messages_after_persist (promises and accept replies: an
+//      acceptor must not vouch for state a crash could lose);
+//   4. apply ready.committed to the state machine, in order;
+//   5. call Advance(ready).
+//
+// Protocol (see docs/consensus.md): ballots name their leader; phase 1 runs
+// over every slot above the candidate's commit index and merges the replies
+// (highest ballot wins, gaps become no-ops); the new leader re-proposes them
+// all in its ballot; phase 2 is batched and pipelined; the leader's Commit
+// message is also the heartbeat, and followers' replies tell the leader
+// what they lack. A follower that heard from a live leader recently ignores
+// prepares (unless forced by a leadership transfer), so a node cut off from
+// the majority cannot depose a healthy leader, and a leader that cannot hear
+// a majority steps down.
+//
+// Not thread-safe: the driver serializes every call.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/random.h"
+#include "common/status.h"
+#include "consensus/types.h"
+
+namespace meridian::consensus {
+
+struct Ready {
+  std::optional<HardState> hard_state;   // persist if set
+  std::vector<Entry> entries;            // persist (overwriting the same index)
+  std::vector<Message> messages;         // may be sent at once
+  std::vector<Message> messages_after_persist;  // only after the persist
+  std::vector<Entry> committed;          // apply in order
+  bool empty() const {
+    return !hard_state && entries.empty() && messages.empty() && messages_after_persist.empty() &&
+           committed.empty();
+  }
+};
+
+class Replica {
+ public:
+  struct Options {
+    NodeId id = kNoNode;
+    std::vector<NodeId> members;   // every voter, this node included
+    int heartbeat_ticks = 1;       // the leader sends Commit every this many ticks
+    int election_ticks = 10;       // base follower timeout; > heartbeat_ticks
+    size_t max_batch_entries = 64; // entries per Accept message
+  };
+
+  // `hard_state` and `entries` are what an earlier incarnation persisted.
+  // REQUIRES: random outlives the replica; options.id is in members.
+  Replica(const Options& options, Random* random, HardState hard_state = {},
+          std::vector<Entry> entries = {});
+
+  Status Step(const Message& m);
+  void Tick();
+  // NotLeader (hint: the leader's id, if known) unless this node leads.
+  Status Propose(std::string command);
+  // Asks `target` to take over leadership. REQUIRES: this node leads.
+  Status TransferLeadership(NodeId target);
+
+  bool HasReady() const;
+  Ready TakeReady();
+  void Advance(const Ready& ready);
+
+  NodeId id() const { return options_.id; }
+  bool is_leader() const { return role_ == Role::kLeader; }
+  NodeId leader() const { return leader_; }
+  const Ballot& ballot() const { return ballot_; }
+  uint64_t commit_index() const { return hard_.commit_index; }
+  uint64_t applied_index() const { return applied_; }
+  // The entry at `index` if present (tests and invariant checkers).
+  const Entry* EntryAt(uint64_t index) const;
+
+ private:
+  // kProber asks before it runs phase 1, so that a node that cannot reach a
+  // majority never raises its promised ballot, and so never out-bids (and
+  // deposes) a healthy leader when it reconnects.
+  enum class Role { kFollower, kProber, kCandidate, kLeader };
+
+  size_t Quorum() const { return options_.members.size() / 2 + 1; }
+  void ResetElectionTimer();
+  void StartProbe();
+  void StartPhase1(bool force);
+  bool LeaderAlive(NodeId asking) const;
+  void BecomeFollower(const Ballot& b);
+  void BecomeLeader();
+  void Promise(const Ballot& b);  // raise hard_.promised and persist it
+  void Store(Entry e);            // accept into the log and persist
+  void Send(Message m, bool after_persist = false);
+  void SendAccepts(NodeId peer, uint64_t from, uint64_t to);
+  void Heartbeat();
+  void AdvanceLeaderCommit();
+  void AdvanceFollowerCommit(uint64_t leader_commit);
+  void CollectCommitted();
+
+  void OnPrepare(const Message& m);
+  void OnPromise(const Message& m);
+  void OnAccept(const Message& m);
+  void OnAccepted(const Message& m);
+  void OnCommit(const Message& m);
+  void OnCommitAck(const Message& m);
+  void OnProbe(const Message& m);
+  void OnProbeReply(const Message& m);
+
+  const Options options_;
+  Random* const random_;
+
+  HardState hard_;
+  bool hard_dirty_ = false;
+  std::map<uint64_t, Entry> log_;
+  uint64_t applied_ = 0;
+  uint64_t collected_ = 0;  // committed entries handed out in a Ready
+
+  Role role_ = Role::kFollower;
+  Ballot ballot_;             // the ballot we follow or lead
+  NodeId leader_ = kNoNode;
+  int election_elapsed_ = 0;
+  int election_timeout_ = 0;
+  int heartbeat_elapsed_ = 0;
+  // Adaptive failure detection: an estimate of the gap between leader
+  // messages, in ticks, scaled by 16 for precision. The timeout never drops
+  // below election_ticks but grows when the leader's messages arrive late.
+  int gap_estimate_x16_ = 0;
+  int last_leader_contact_ = 0;  // ticks since the last message from the leader
+
+  uint64_t max_round_seen_ = 0;  // from rejections: the next attempt outbids it
+  // Prober state.
+  std::set<NodeId> probe_grants_;
+  Ballot probe_ballot_;
+  // Candidate state.
+  std::map<NodeId, Message> promises_;
+  // Leader state.
+  uint64_t next_index_ = 1;
+  std::map<uint64_t, std::set<NodeId>> acks_;  // uncommitted slot -> acceptors
+  std::map<NodeId, uint64_t> peer_commit_;     // what each follower has committed
+  std::set<NodeId> heard_this_term_;           // check-quorum window
+  int quorum_elapsed_ = 0;
+  std::vector<Entry> unsent_;                  // proposed, not yet in an Accept
+
+  Ready ready_;
+};
+
+}  // namespace meridian::consensus

@@ -35,7 +35,10 @@ struct Endpoint {
     // up to two minutes, so retries with our own backoff can reach it.
     const int max_ms = static_cast<int>(std::max<int64_t>(options.max_backoff.count(), 100));
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+    // gRPC also uses the minimum reconnect backoff as the time a connection
+    // attempt may take; 100 ms made connects fail on a loaded machine.
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                static_cast<int>(std::max<int64_t>(options.rpc_timeout.count(), 1000)));
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
     channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     kv = v1::KV::NewStub(channel);
@@ -405,10 +408,14 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
                                 " times; last: ", last.message()));
 }
 
-// The async calls make one attempt at the preferred endpoint. They still
-// steer the shared preference after a failure (as a retry would), so that
-// later calls reach a healthy node or the leader.
-// REQUIRES (of callers): the Client outlives every pending callback.
+// ---------------------------------------------------------------------------
+// Asynchronous calls
+//
+// One attempt at the preferred endpoint, never retried (client.h). A failure
+// still steers the shared preference as a retry would, so later calls reach
+// a healthy node or the leader. The callbacks use the Client's Impl, so a
+// Client must outlive its pending callbacks.
+
 namespace {
 
 // One asynchronous call: gRPC needs the context, request and response to
@@ -439,8 +446,7 @@ Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t e
   return out.status;
 }
 
-void Client::GetAsync(std::string key,
-                      std::function<void(Result<std::optional<GetResult>>)> done) {
+void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
   using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->done = std::move(done);
@@ -459,13 +465,22 @@ void Client::GetAsync(std::string key,
   Call* raw = call.release();
   ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
-    Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address);
-    if (!s.ok()) return call->done(std::move(s));
-    impl->Observe(call->resp.header());
-    if (!call->resp.found()) return call->done(std::optional<GetResult>());
-    call->done(std::optional<GetResult>(GetResult{
-        .value = std::move(*call->resp.mutable_value()),
-        .version = ToVersionInfo(call->resp.version())}));
+    Result<std::optional<GetResult>> result = std::optional<GetResult>();
+    if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address); !s.ok()) {
+      result = std::move(s);
+    } else {
+      impl->Observe(call->resp.header());
+      if (call->resp.found()) {
+        result =
+            std::optional<GetResult>(GetResult{.value = std::move(*call->resp.mutable_value()),
+                                               .version = ToVersionInfo(call->resp.version())});
+      }
+    }
+    // The call's gRPC state goes before `done` runs: once told, the caller
+    // may destroy the Client.
+    auto done = std::move(call->done);
+    call.reset();
+    done(std::move(result));
   });
 }
 
@@ -491,11 +506,17 @@ void Client::PutAsync(std::string key, std::string value,
   Call* raw = call.release();
   ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
+    Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
     // A transport failure of a write classifies as kCommitUnknown.
-    Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
-    if (!s.ok()) return call->done(std::move(s));
-    impl->Observe(call->resp.header());
-    call->done(WriteResult{.commit_hlc = call->resp.header().commit_hlc()});
+    if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
+        !s.ok()) {
+      result = std::move(s);
+    } else {
+      impl->Observe(call->resp.header());
+    }
+    auto done = std::move(call->done);
+    call.reset();  // before `done`, as in GetAsync
+    done(std::move(result));
   });
 }
 

@@ -185,22 +185,24 @@ void Replica::BecomeLeader() {
   // An empty no-op in the new ballot commits the merged prefix promptly and
   // tells followers who leads.
   Entry noop{next_index_++, ballot_, "", true};
+  leader_start_index_ = noop.index;
   Store(noop);
   unsent_.push_back(noop);
   acks_[noop.index];
   Heartbeat();
 }
 
-Status Replica::Propose(std::string command) {
+Result<uint64_t> Replica::Propose(std::string command) {
   if (role_ != Role::kLeader) {
     return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
                           "this replica does not lead its group");
   }
   Entry e{next_index_++, ballot_, std::move(command), false};
+  const uint64_t index = e.index;
   Store(e);
   unsent_.push_back(e);
-  acks_[e.index];
-  return absl::OkStatus();
+  acks_[index];
+  return index;
 }
 
 Status Replica::TransferLeadership(NodeId target) {

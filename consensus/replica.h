@@ -65,8 +65,10 @@ class Replica {
 
   Status Step(const Message& m);
   void Tick();
-  // NotLeader (hint: the leader's id, if known) unless this node leads.
-  Status Propose(std::string command);
+  // Returns the slot the command was given, or NotLeader (hint: the
+  // leader's id, if known) unless this node leads. The command is chosen at
+  // that slot only if the entry later committed there is this command.
+  Result<uint64_t> Propose(std::string command);
   // Asks `target` to take over leadership. REQUIRES: this node leads.
   Status TransferLeadership(NodeId target);
 
@@ -78,6 +80,9 @@ class Replica {
   bool is_leader() const { return role_ == Role::kLeader; }
   NodeId leader() const { return leader_; }
   const Ballot& ballot() const { return ballot_; }
+  // The slot of the no-op a new leader proposes; once it is applied, the
+  // leader's state machine holds every command chosen before its election.
+  uint64_t leader_start_index() const { return leader_start_index_; }
   uint64_t commit_index() const { return hard_.commit_index; }
   uint64_t applied_index() const { return applied_; }
   // The entry at `index` if present (tests and invariant checkers).
@@ -143,6 +148,7 @@ class Replica {
   std::map<NodeId, Message> promises_;
   // Leader state.
   uint64_t next_index_ = 1;
+  uint64_t leader_start_index_ = 0;
   std::map<uint64_t, std::set<NodeId>> acks_;  // uncommitted slot -> acceptors
   std::map<NodeId, uint64_t> peer_commit_;     // what each follower has committed
   std::set<NodeId> heard_this_term_;           // check-quorum window

@@ -1,5 +1,7 @@
 // meridian.v1.Admin, and the list of all services.
 #include "meridian/v1/admin.grpc.pb.h"
+#include "absl/strings/str_cat.h"
+#include "server/replication.h"
 #include "server/services_internal.h"
 
 namespace meridian::server {
@@ -22,7 +24,7 @@ class AdminService final : public v1::Admin::Service {
     resp->set_db_size_bytes(stats.approximate_size_bytes);
     resp->set_data_dir(ctx_->config->data_dir);
     resp->set_open_txns(ctx_->store->OpenTxnCount());
-    resp->set_is_leader(true);  // a single node leads its only group
+    resp->set_is_leader(ctx_->CheckLeader().ok());
     auto* limits = resp->mutable_limits();
     limits->set_max_key_bytes(ctx_->config->limits.max_key_bytes);
     limits->set_max_value_bytes(ctx_->config->limits.max_value_bytes);
@@ -33,13 +35,26 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status Members(grpc::ServerContext*, const v1::MembersRequest*,
                        v1::MembersResponse* resp) override {
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
-    auto* m = resp->add_members();
-    m->set_node_id(ctx_->config->node_id);
-    m->set_site_name(ctx_->config->site);
-    m->set_site_id(ctx_->config->site_id);
-    m->set_client_url(ctx_->ClientUrl());
-    m->set_is_leader(true);
-    m->set_is_learner(false);
+    if (ctx_->replication == nullptr) {
+      auto* m = resp->add_members();
+      m->set_node_id(ctx_->config->node_id);
+      m->set_site_name(ctx_->config->site);
+      m->set_site_id(ctx_->config->site_id);
+      m->set_client_url(ctx_->ClientUrl());
+      m->set_is_leader(true);
+      return grpc::Status::OK;
+    }
+    auto members = ParseCluster(ctx_->config->cluster);
+    if (!members.ok()) return ToGrpcStatus(members.status());
+    const consensus::NodeId leader = ctx_->replication->LeaderId();
+    for (const auto& [id, addr] : *members) {
+      auto* m = resp->add_members();
+      m->set_node_id(absl::StrCat(id));
+      m->set_site_name(ctx_->config->site);
+      m->set_site_id(ctx_->config->site_id);
+      m->set_client_url(addr);
+      m->set_is_leader(id == leader);
+    }
     return grpc::Status::OK;
   }
 
@@ -53,7 +68,7 @@ std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx) {
   return std::make_unique<AdminService>(ctx);
 }
 
-std::vector<std::unique_ptr<grpc::Service>> MakeServices(const ServiceContext* ctx) {
+std::vector<std::unique_ptr<grpc::Service>> MakeServices(ServiceContext* ctx) {
   std::vector<std::unique_ptr<grpc::Service>> services;
   services.push_back(MakeKvService(ctx));
   services.push_back(MakeTxnService(ctx));

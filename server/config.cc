@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace meridian::server {
 namespace {
@@ -118,6 +119,19 @@ std::vector<OptionSpec> Specs() {
        [](C& c, auto& v) { return SetOneOf(&c.log_format, v, {"json", "text"}); }},
       {"port-file", "write the bound gRPC port to this file",
        [](C& c, auto& v) { return SetString(&c.port_file, v); }},
+      {"cluster", "replicated mode: id=host:port,... for every member",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(ParseCluster(v).status());
+         return SetString(&c.cluster, v);
+       }},
+      {"member-id", "this node's id in --cluster",
+       [](C& c, auto& v) {
+         uint64_t id = 0;
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&id, v));
+         if (id == 0 || id > 0xffff) return InvalidArgumentError("must be in [1, 65535]");
+         c.member_id = static_cast<uint32_t>(id);
+         return absl::OkStatus();
+       }},
   };
 }
 
@@ -167,6 +181,24 @@ Status ApplyYaml(const std::vector<OptionSpec>& specs, Config& config, const std
 }
 
 }  // namespace
+
+Result<std::map<uint32_t, std::string>> ParseCluster(const std::string& text) {
+  std::map<uint32_t, std::string> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    uint32_t id = 0;
+    if (kv.size() != 2 || !absl::SimpleAtoi(kv[0], &id) || id == 0 || id > 0xffff ||
+        kv[1].find(':') == std::string::npos) {
+      return InvalidArgumentError(absl::StrCat("'", std::string(part),
+                                               "' is not id=host:port (id in 1..65535)"));
+    }
+    if (!out.emplace(id, kv[1]).second) {
+      return InvalidArgumentError(absl::StrCat("member id ", id, " appears twice"));
+    }
+  }
+  if (out.empty()) return InvalidArgumentError("the cluster lists no members");
+  return out;
+}
 
 Result<uint64_t> ParseDurationMs(const std::string& text) {
   static const std::vector<std::pair<std::string, double>> kUnits = {
@@ -248,6 +280,15 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     if (app.count("--" + spec.name) > 0) {
       MERIDIAN_RETURN_IF_ERROR(Apply(spec, config, flag_values[spec.name], "--" + spec.name));
     }
+  }
+  if (!config.cluster.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto members, ParseCluster(config.cluster));
+    if (!members.count(config.member_id)) {
+      return InvalidArgumentError(absl::StrCat("--member-id ", config.member_id,
+                                               " is not one of the --cluster members"));
+    }
+    config.listen = members[config.member_id];
+    if (config.node_id == Config().node_id) config.node_id = absl::StrCat("node", config.member_id);
   }
   if (config.limits.max_key_bytes == 0) return InvalidArgumentError("max_key_bytes must be > 0");
   if (config.limits.max_txn_ops == 0) return InvalidArgumentError("max_txn_ops must be > 0");

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ struct Config {
   std::string log_level = "info";         // trace|debug|info|warn|error
   std::string log_format = "json";        // json|text
   std::string port_file;                  // if set, the bound port is written here
+  // Replicated mode: "1=host:port,2=host:port,3=host:port", every voter of
+  // the group with its address (clients and peers share the port). Empty =
+  // a single unreplicated node. In replicated mode the node listens on its
+  // own member address.
+  std::string cluster;
+  uint32_t member_id = 0;                 // this node's id in `cluster`
 };
 
 // Parses argv (flags), the environment and the YAML file named by --config or
@@ -46,6 +53,9 @@ struct Config {
 // and the source on any bad value, unknown YAML key or malformed file.
 // `*exit_now` is set when --help or --version was handled (text in *message).
 Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* message);
+
+// Parses Config::cluster into id -> address.
+Result<std::map<uint32_t, std::string>> ParseCluster(const std::string& text);
 
 // Exposed for tests.
 Result<uint64_t> ParseDurationMs(const std::string& text);

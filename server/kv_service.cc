@@ -14,10 +14,11 @@ constexpr size_t kScanChunkBytes = 1 << 20;
 
 class KvService final : public v1::KV::Service {
  public:
-  explicit KvService(const ServiceContext* ctx) : ctx_(ctx) {}
+  explicit KvService(ServiceContext* ctx) : ctx_(ctx) {}
 
   grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* req,
                    v1::GetResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto snap, ctx_->SnapshotFrom(req->snapshot()));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->Get(req->key(), snap));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
@@ -31,6 +32,7 @@ class KvService final : public v1::KV::Service {
 
   grpc::Status Put(grpc::ServerContext*, const v1::PutRequest* req,
                    v1::PutResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Put(req->key(), req->value()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
@@ -38,6 +40,7 @@ class KvService final : public v1::KV::Service {
 
   grpc::Status Delete(grpc::ServerContext*, const v1::DeleteRequest* req,
                       v1::DeleteResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto d, ctx_->store->Delete(req->key()));
     ctx_->FillHeader(resp->mutable_header(), 0, d.commit_hlc);
     resp->set_existed(d.existed);
@@ -46,6 +49,7 @@ class KvService final : public v1::KV::Service {
 
   grpc::Status Scan(grpc::ServerContext* context, const v1::ScanRequest* req,
                     grpc::ServerWriter<v1::ScanResponse>* writer) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto snap, ctx_->SnapshotFrom(req->snapshot()));
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), req->keys_only()};
     v1::ScanResponse chunk;
@@ -87,15 +91,16 @@ class KvService final : public v1::KV::Service {
   }
 
  private:
-  const ServiceContext* ctx_;
+  ServiceContext* ctx_;
 };
 
 class CsetService final : public v1::Cset::Service {
  public:
-  explicit CsetService(const ServiceContext* ctx) : ctx_(ctx) {}
+  explicit CsetService(ServiceContext* ctx) : ctx_(ctx) {}
 
   grpc::Status Add(grpc::ServerContext*, const v1::CsetAddRequest* req,
                    v1::CsetAddResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->CsetAdd(req->key(), req->element()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
@@ -103,6 +108,7 @@ class CsetService final : public v1::Cset::Service {
 
   grpc::Status Remove(grpc::ServerContext*, const v1::CsetRemoveRequest* req,
                       v1::CsetRemoveResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->CsetRemove(req->key(), req->element()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
@@ -110,6 +116,7 @@ class CsetService final : public v1::Cset::Service {
 
   grpc::Status Read(grpc::ServerContext*, const v1::CsetReadRequest* req,
                     v1::CsetReadResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     uint64_t snap = 0;
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto entries, ctx_->store->CsetRead(req->key(), &snap));
     ctx_->FillHeader(resp->mutable_header(), snap, 0);
@@ -122,15 +129,15 @@ class CsetService final : public v1::Cset::Service {
   }
 
  private:
-  const ServiceContext* ctx_;
+  ServiceContext* ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeKvService(const ServiceContext* ctx) {
+std::unique_ptr<grpc::Service> MakeKvService(ServiceContext* ctx) {
   return std::make_unique<KvService>(ctx);
 }
-std::unique_ptr<grpc::Service> MakeCsetService(const ServiceContext* ctx) {
+std::unique_ptr<grpc::Service> MakeCsetService(ServiceContext* ctx) {
   return std::make_unique<CsetService>(ctx);
 }
 

@@ -3,8 +3,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/log.h"
+#include "server/peer.h"
 #include "storage/rocks/rocks_engine.h"
 
 namespace meridian::server {
@@ -40,6 +42,25 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
                                                               node->hlc_.get(), SystemClock(),
                                                               store_options));
 
+  if (!c.cluster.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto members, ParseCluster(c.cluster));
+    Replication::Options ro;
+    ro.id = c.member_id;
+    for (const auto& [id, addr] : members) ro.members[id] = addr;
+    ro.wal_dir = c.data_dir + "/wal";
+    txn::TxnStore* store = node->store_.get();
+    MERIDIAN_ASSIGN_OR_RETURN(
+        node->replication_,
+        Replication::Start(
+            ro,
+            [store](uint64_t index, const std::string& command) {
+              return store->ApplyCommitted(index, command);
+            },
+            node->engine_->Stats().applied_index));
+    store->SetCommitLog(node->replication_.get());
+    node->ctx_.replication = node->replication_.get();
+  }
+
   node->ctx_.config = &node->config_;
   node->ctx_.store = node->store_.get();
   node->ctx_.engine = node->engine_.get();
@@ -47,6 +68,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->ctx_.clock = SystemClock();
   node->ctx_.start_mono_us = SystemClock()->NowMonotonicMicros();
   node->services_ = MakeServices(&node->ctx_);
+  if (node->replication_) node->peer_service_ = MakePeerService(node->replication_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -59,6 +81,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message));
   for (auto& s : node->services_) builder.RegisterService(s.get());
+  if (node->peer_service_) builder.RegisterService(AsGrpcService(node->peer_service_.get()));
   node->server_ = builder.BuildAndStart();
   if (!node->server_ || port == 0) {
     return UnavailableError(absl::StrCat("cannot listen on ", c.listen,
@@ -76,7 +99,8 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
        {"addr", node->ctx_.ClientUrl()},
        {"data_dir", c.data_dir},
        {"engine", std::string(node->engine_->Name())},
-       {"applied_index", absl::StrCat(node->store_->AppliedIndex())}});
+       {"applied_index", absl::StrCat(node->store_->AppliedIndex())},
+       {"mode", c.cluster.empty() ? "single node" : absl::StrCat("member ", c.member_id, " of ", c.cluster)}});
   return node;
 }
 
@@ -102,14 +126,25 @@ void Node::Shutdown() {
   if (stopped_.HasBeenNotified()) return;
   Log(Level::kInfo, "shutting down", {{"grace_ms", absl::StrCat(config_.shutdown_grace_ms)}});
   server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(config_.shutdown_grace_ms));
+  // Drain: refuse new data requests, give those in flight the grace period.
+  // (gRPC's own Shutdown deadline would also wait on idle client
+  // connections, so the drain is ours and gRPC's is short.)
+  ctx_.draining = true;
+  const uint64_t drain_until = ctx_.clock->NowMonotonicMicros() + config_.shutdown_grace_ms * 1000;
+  while (ctx_.in_flight.load() > 0 && ctx_.clock->NowMonotonicMicros() < drain_until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (replication_) replication_->Stop();  // our streams to peers end
+  if (peer_service_) ClosePeerStreams(peer_service_.get());
+  server_->Shutdown(std::chrono::system_clock::time_point(
+      std::chrono::milliseconds(ctx_.clock->NowUnixMillis() + 100)));
   server_->Wait();
   stop_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   if (Status s = engine_->Flush(); !s.ok()) {
     Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
   }
+  replication_.reset();
   store_.reset();
   engine_.reset();
   lock_.reset();

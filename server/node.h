@@ -17,6 +17,8 @@
 #include "common/hlc.h"
 #include "server/config.h"
 #include "server/data_dir.h"
+#include "server/peer.h"
+#include "server/replication.h"
 #include "server/services.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
@@ -49,8 +51,10 @@ class Node {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<Hlc> hlc_;
   std::unique_ptr<txn::TxnStore> store_;
+  std::unique_ptr<Replication> replication_;  // replicated mode; stops before store_ goes
   ServiceContext ctx_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<PeerService> peer_service_;  // replicated mode
   std::unique_ptr<grpc::Server> server_;
   absl::Notification stop_;
   absl::Notification stopped_;

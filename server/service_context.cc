@@ -1,6 +1,7 @@
 #include "server/services.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/replication.h"
 
 namespace meridian::server {
 
@@ -23,6 +24,21 @@ void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hl
   seen->set_site_id(config->site_id);
   seen->set_hlc(std::max(snapshot_hlc, commit_hlc));
   token->set_cluster_time(hlc->Last());
+}
+
+RequestGuard::RequestGuard(ServiceContext* ctx) : ctx_(ctx) {
+  ++ctx_->in_flight;
+  status_ = ctx_->draining ? UnavailableError("this node is shutting down; retry another node")
+                           : ctx_->CheckLeader();
+}
+
+Status ServiceContext::CheckLeader() const {
+  if (replication == nullptr || replication->IsLeaderReady()) return absl::OkStatus();
+  const std::string leader = replication->LeaderAddress();
+  return NotLeaderError(leader, leader.empty()
+                                    ? "this node is not the leader and no leader is known yet"
+                                    : absl::StrCat("this node is not the leader; the leader is ",
+                                                   leader));
 }
 
 std::string ServiceContext::ClientUrl() const {

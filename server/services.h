@@ -21,6 +21,8 @@
 
 namespace meridian::server {
 
+class Replication;
+
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
   const Config* config;
@@ -30,6 +32,14 @@ struct ServiceContext {
   Clock* clock;
   uint64_t start_mono_us;
   std::atomic<int> bound_port{0};  // set once the server has bound its port
+  Replication* replication = nullptr;  // replicated mode only
+  std::atomic<int> in_flight{0};       // data requests being served
+  std::atomic<bool> draining{false};   // shutting down: refuse new requests
+
+  // OK if this node may serve data requests now: always on a single node;
+  // in replicated mode only on a leader that has caught up. Otherwise
+  // NOT_LEADER with the leader's address as the hint.
+  Status CheckLeader() const;
 
   // host:port clients reach this node at.
   std::string ClientUrl() const;
@@ -41,6 +51,19 @@ struct ServiceContext {
   Result<std::optional<uint64_t>> SnapshotFrom(const v1::VectorTimestamp& v) const;
 };
 
-std::vector<std::unique_ptr<grpc::Service>> MakeServices(const ServiceContext* ctx);
+std::vector<std::unique_ptr<grpc::Service>> MakeServices(ServiceContext* ctx);
+
+// Counts one data request for the life of a handler, so shutdown can wait
+// for exactly the requests in flight, and says whether it may be served.
+class RequestGuard {
+ public:
+  explicit RequestGuard(ServiceContext* ctx);
+  ~RequestGuard() { --ctx_->in_flight; }
+  const Status& status() const { return status_; }
+
+ private:
+  ServiceContext* ctx_;
+  Status status_;
+};
 
 }  // namespace meridian::server

@@ -17,9 +17,9 @@ inline void ToProto(const storage::Version& v, v1::Version* out) {
   out->set_site_id(v.site);
 }
 
-std::unique_ptr<grpc::Service> MakeKvService(const ServiceContext* ctx);
-std::unique_ptr<grpc::Service> MakeCsetService(const ServiceContext* ctx);
-std::unique_ptr<grpc::Service> MakeTxnService(const ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeKvService(ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeCsetService(ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeTxnService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx);
 
 }  // namespace meridian::server
@@ -31,6 +31,11 @@ std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx);
   auto res = (expr);                                                \
   if (!res.ok()) return ::meridian::ToGrpcStatus(res.status());     \
   lhs = std::move(res).value()
+// First line of every data handler: counts the request and refuses it
+// (NOT_LEADER, or UNAVAILABLE while draining) when it must not be served.
+#define MERIDIAN_BEGIN_REQUEST()                       \
+  ::meridian::server::RequestGuard _request_guard(ctx_); \
+  MERIDIAN_GRPC_RETURN_IF_ERROR(_request_guard.status())
 #define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
   do {                                                              \
     ::meridian::Status _gst = (expr);                               \

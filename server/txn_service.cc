@@ -59,10 +59,11 @@ void ToProto(const txn::OpResult& r, v1::OpResult* out) {
 
 class TxnService final : public v1::Txn::Service {
  public:
-  explicit TxnService(const ServiceContext* ctx) : ctx_(ctx) {}
+  explicit TxnService(ServiceContext* ctx) : ctx_(ctx) {}
 
   grpc::Status Execute(grpc::ServerContext*, const v1::ExecuteRequest* req,
                        v1::ExecuteResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     std::vector<txn::Compare> compares;
     for (const auto& c : req->compares()) compares.push_back(FromProto(c));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
@@ -76,6 +77,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Begin(grpc::ServerContext*, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->store->Begin(req->timeout_ms()));
     ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
     resp->set_txn_id(b.txn_id);
@@ -85,6 +87,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Get(grpc::ServerContext*, const v1::TxnGetRequest* req,
                    v1::TxnGetResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnGet(req->txn_id(), req->key()));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
     resp->set_found(r.found);
@@ -97,6 +100,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Put(grpc::ServerContext*, const v1::TxnPutRequest* req,
                    v1::TxnPutResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnPut(req->txn_id(), req->key(), req->value()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
@@ -104,6 +108,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Delete(grpc::ServerContext*, const v1::TxnDeleteRequest* req,
                       v1::TxnDeleteResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnDelete(req->txn_id(), req->key()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
@@ -111,6 +116,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Scan(grpc::ServerContext*, const v1::TxnScanRequest* req,
                     v1::TxnScanResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), false};
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnScan(req->txn_id(), range));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
@@ -126,6 +132,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Commit(req->txn_id()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
@@ -133,18 +140,19 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST();
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }
 
  private:
-  const ServiceContext* ctx_;
+  ServiceContext* ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeTxnService(const ServiceContext* ctx) {
+std::unique_ptr<grpc::Service> MakeTxnService(ServiceContext* ctx) {
   return std::make_unique<TxnService>(ctx);
 }
 

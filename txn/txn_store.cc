@@ -128,13 +128,79 @@ Result<std::optional<storage::ReadResult>> TxnStore::ReadKv(std::string_view key
   return engine_->Get(keyspace::KvKey(key), SnapshotAt(snapshot_hlc));
 }
 
+namespace {
+
+// A replicated command: the commit timestamp, then the records.
+std::string EncodeCommand(uint64_t ts, const std::vector<storage::Record>& records) {
+  std::string out;
+  PutVarint64(&out, ts);
+  PutVarint64(&out, records.size());
+  for (const storage::Record& r : records) {
+    PutLengthPrefixed(&out, r.key);
+    out.push_back(r.value ? 1 : 0);
+    if (r.value) PutLengthPrefixed(&out, *r.value);
+  }
+  return out;
+}
+
+bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Record>* records) {
+  uint64_t n = 0;
+  if (!GetVarint64(&in, ts) || !GetVarint64(&in, &n) || n > in.size()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view key, value;
+    if (!GetLengthPrefixed(&in, &key) || in.empty()) return false;
+    const char has_value = in.front();
+    in.remove_prefix(1);
+    storage::Record r{std::string(key), {}, std::nullopt};
+    if (has_value) {
+      if (!GetLengthPrefixed(&in, &value)) return false;
+      r.value = std::string(value);
+    }
+    records->push_back(std::move(r));
+  }
+  return in.empty();
+}
+
+}  // namespace
+
+void TxnStore::SetCommitLog(CommitLog* log) { commit_log_ = log; }
+
+Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
+  uint64_t ts = 0;
+  std::vector<storage::Record> records;
+  if (!DecodeCommand(command, &ts, &records)) {
+    return CorruptionError(absl::StrCat("malformed replicated command at index ", index));
+  }
+  absl::MutexLock lock(&apply_mu_);
+  if (index <= engine_->Stats().applied_index) return absl::OkStatus();  // replayed
+  const storage::Version version{ts, options_.site_id};
+  for (storage::Record& r : records) r.version = version;
+  records.push_back({keyspace::LastCommitKey(), version, std::string()});
+  // The WAL made the entry durable; the engine may lag after a crash, and
+  // replay from its applied index catches it up.
+  MERIDIAN_RETURN_IF_ERROR(engine_->Apply({index, std::move(records)}, /*sync=*/false));
+  (void)hlc_->Observe(ts);
+  uint64_t visible = visible_hlc_.load();
+  while (visible < ts && !visible_hlc_.compare_exchange_weak(visible, ts)) {
+  }
+  return absl::OkStatus();
+}
+
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   const uint64_t ts = hlc_->Now();
+  if (commit_log_ != nullptr) {
+    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(EncodeCommand(ts, records)));
+    return ts;
+  }
   const storage::Version version{ts, options_.site_id};
   for (storage::Record& r : records) r.version = version;
   records.push_back({keyspace::LastCommitKey(), version, std::string()});
   storage::WriteBatch batch{next_log_index_, std::move(records)};
-  Status s = engine_->Apply(batch, /*sync=*/true);
+  Status s;
+  {
+    absl::MutexLock apply_lock(&apply_mu_);
+    s = engine_->Apply(batch, /*sync=*/true);
+  }
   if (!s.ok()) {
     // Nothing was applied; the engine itself is fail-stop after an I/O error,
     // so every later commit fails the same way. A full disk keeps its kind
@@ -542,7 +608,7 @@ Status TxnStore::CollectGarbage() {
   if (watermark <= gc_hlc_.load()) return absl::OkStatus();
   // Refuse explicit snapshots below the watermark before dropping versions.
   gc_hlc_.store(watermark);
-  absl::MutexLock lock(&commit_mu_);  // GarbageCollect must not race Apply
+  absl::MutexLock lock(&apply_mu_);  // GarbageCollect must not race Apply
   return engine_->GarbageCollect(SnapshotAt(watermark));
 }
 
@@ -551,9 +617,6 @@ uint64_t TxnStore::OpenTxnCount() {
   return txns_.size();
 }
 
-uint64_t TxnStore::AppliedIndex() {
-  absl::MutexLock lock(&commit_mu_);
-  return next_log_index_ - 1;
-}
+uint64_t TxnStore::AppliedIndex() { return engine_->Stats().applied_index; }
 
 }  // namespace meridian::txn

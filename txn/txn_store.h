@@ -32,6 +32,7 @@
 #include "common/hlc.h"
 #include "common/status.h"
 #include "storage/engine.h"
+#include "txn/commit_log.h"
 #include "txn/limits.h"
 #include "txn/types.h"
 
@@ -93,6 +94,14 @@ class TxnStore {
   Result<CommitInfo> CsetRemove(std::string_view key, std::string_view element);
   Result<std::vector<CsetEntry>> CsetRead(std::string_view key, uint64_t* snapshot_used);
 
+  // Replicated mode: from now on commits go through `log` (which outlives
+  // the store), and ApplyCommitted applies what the log commits.
+  void SetCommitLog(CommitLog* log);
+  // Applies one committed command (as produced by a leader's commit) at log
+  // position `index`. Called in log order by the replication driver, on
+  // every replica. Indexes at or below the engine's applied index are skipped.
+  Status ApplyCommitted(uint64_t index, std::string_view command);
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).
@@ -127,6 +136,8 @@ class TxnStore {
   absl::Mutex commit_mu_;
   uint64_t next_log_index_ ABSL_GUARDED_BY(commit_mu_) = 1;
   std::atomic<uint64_t> visible_hlc_{0};
+  CommitLog* commit_log_ = nullptr;  // set once, before serving
+  absl::Mutex apply_mu_;             // serializes engine writers (Apply, GC)
   std::atomic<uint64_t> gc_hlc_{0};  // explicit snapshots below this are refused
 
   absl::Mutex txns_mu_;

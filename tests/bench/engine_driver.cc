@@ -2,6 +2,8 @@
 // consensus or transaction layers, as the floor the other targets are
 // compared with. Each operation runs on a worker thread; writes are
 // serialized (the engine takes one writer) and each is its own WriteBatch.
+#include "tests/bench/engine_driver.h"
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -11,7 +13,6 @@
 #include "absl/synchronization/mutex.h"
 #include "storage/rocks/rocks_engine.h"
 #include "tests/bench/driver.h"
-#include "tests/bench/engine_driver.h"
 #include "tests/bench/thread_pool.h"
 
 namespace meridian::bench {
@@ -56,11 +57,13 @@ class EngineDriver final : public Driver {
     pool_.Submit([this, start, count, done = std::move(done)] {
       size_t n = 0;
       storage::ScanOptions options{.start = start, .limit = count};
-      Status s = engine_->Scan(options, Snapshot::Latest(),
-                               [&n](const storage::KeyValue&) {
-                                 ++n;
-                                 return true;
-                               }, nullptr);
+      Status s = engine_->Scan(
+          options, Snapshot::Latest(),
+          [&n](const storage::KeyValue&) {
+            ++n;
+            return true;
+          },
+          nullptr);
       if (!s.ok()) return done(s);
       done(n);
     });
@@ -105,8 +108,8 @@ class EngineDriver final : public Driver {
     WriteBatch batch;
     batch.log_index = ++log_index_;
     for (const auto& [key, value] : writes) {
-      batch.records.push_back(
-          Record{.key = key, .version = Version{.hlc = batch.log_index, .site = 1}, .value = value});
+      batch.records.push_back(Record{
+          .key = key, .version = Version{.hlc = batch.log_index, .site = 1}, .value = value});
     }
     return engine_->Apply(batch, options_.sync);
   }
@@ -127,8 +130,10 @@ Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
     return InvalidArgumentError("engine driver: unknown engine \"" + options.engine +
                                 "\" (only rocksdb)");
   }
-  if (options.engine_dir.empty()) return InvalidArgumentError("engine driver: --engine-dir is required");
-  if (engine_options.threads < 1) return InvalidArgumentError("engine driver: --threads must be >= 1");
+  if (options.engine_dir.empty())
+    return InvalidArgumentError("engine driver: --engine-dir is required");
+  if (engine_options.threads < 1)
+    return InvalidArgumentError("engine driver: --threads must be >= 1");
   storage::RocksEngine::Options ro;
   ro.path = options.engine_dir;
   ro.block_cache_bytes = options.engine_memory_bytes;

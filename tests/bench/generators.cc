@@ -41,8 +41,8 @@ ZipfianGenerator::ZipfianGenerator(uint64_t items, double theta, double zeta_ite
 }
 
 void ZipfianGenerator::Resize(uint64_t items) {
-  zeta_items_ = items > items_ ? Zeta(items_, items, theta_, zeta_items_)
-                               : Zeta(0, items, theta_, 0);
+  zeta_items_ =
+      items > items_ ? Zeta(items_, items, theta_, zeta_items_) : Zeta(0, items, theta_, 0);
   items_ = items;
   eta_ = (1 - std::pow(2.0 / static_cast<double>(items_), 1 - theta_)) / (1 - zeta2_ / zeta_items_);
 }
@@ -54,8 +54,8 @@ uint64_t ZipfianGenerator::Next(Random& rng, uint64_t items) {
   const double uz = u * zeta_items_;
   if (uz < 1.0) return 0;
   if (uz < 1.0 + std::pow(0.5, theta_)) return 1;
-  const auto ret = static_cast<uint64_t>(static_cast<double>(items_) *
-                                         std::pow(eta_ * u - eta_ + 1, alpha_));
+  const auto ret =
+      static_cast<uint64_t>(static_cast<double>(items_) * std::pow(eta_ * u - eta_ + 1, alpha_));
   return std::min(ret, items_ - 1);  // rounding at u close to 1
 }
 
@@ -87,9 +87,7 @@ class ScrambledZipfianChooser final : public KeyChooser {
 class LatestChooser final : public KeyChooser {
  public:
   explicit LatestChooser(uint64_t records) : zipf_(std::max<uint64_t>(records, 1)) {}
-  uint64_t Next(Random& rng, uint64_t limit) override {
-    return limit - 1 - zipf_.Next(rng, limit);
-  }
+  uint64_t Next(Random& rng, uint64_t limit) override { return limit - 1 - zipf_.Next(rng, limit); }
 
  private:
   ZipfianGenerator zipf_;

@@ -12,6 +12,7 @@
 // Not thread-safe: one writer at a time; merge copies under the caller's lock.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

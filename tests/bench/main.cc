@@ -6,7 +6,6 @@
 // the load failed, no operation succeeded, operations never completed, or
 // --verify-writes found a mismatch); 2 usage.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -71,39 +70,56 @@ int Main(int argc, char** argv) {
   app.add_option("--distribution", distribution_name,
                  "key popularity: zipfian|uniform|latest (default: the workload's)")
       ->check(CLI::IsMember({"zipfian", "uniform", "latest"}));
-  app.add_option("--records", o.records, "keys in the data set")->capture_default_str()->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+  app.add_option("--records", o.records, "keys in the data set")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
   app.add_option("--key-size", o.key_size, "bytes per key (\"user\" + zero-padded number)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{8}, size_t{1} << 16));
-  app.add_option("--value-size", o.value_size, "bytes per value")->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
-  CLI::Option* ops_opt = app.add_option("--ops", o.ops, "measured operations to run")->check(CLI::PositiveNumber);
+  app.add_option("--value-size", o.value_size, "bytes per value")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  CLI::Option* ops_opt =
+      app.add_option("--ops", o.ops, "measured operations to run")->check(CLI::PositiveNumber);
   app.add_option("--duration", o.duration_s, "measured seconds to run (default 10)")
       ->check(CLI::PositiveNumber)
       ->excludes(ops_opt);
   app.add_option("--clients", o.clients, "operations in flight (open loop: at most)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000));
-  app.add_option("--threads", e.threads, "engine driver: worker threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--threads", e.threads, "engine driver: worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   app.add_option("--issuer-threads", o.issuer_threads, "threads issuing operations")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  app.add_option("--rate", o.rate, "target ops/s, open loop; 0 = closed loop")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--warmup", o.warmup_s, "seconds run before measuring")->capture_default_str()->check(CLI::NonNegativeNumber);
-  CLI::Option* load_opt =
-      app.add_flag("--load,!--no-load", load, "load the records first (default: on if the workload reads)");
+  app.add_option("--rate", o.rate, "target ops/s, open loop; 0 = closed loop")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", o.warmup_s, "seconds run before measuring")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  CLI::Option* load_opt = app.add_flag(
+      "--load,!--no-load", load, "load the records first (default: on if the workload reads)");
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--scan-length", o.max_scan_length, "scans read uniform 1..N keys")
       ->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
-  app.add_option("--txn-keys", txn_keys, "workload txn: keys per transaction")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--txn-keys", txn_keys, "workload txn: keys per transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--json", json_path, "also write the results as JSON to FILE");
   app.add_flag("--verify-writes", verify_writes,
                "read back every key written successfully; exit 1 on any mismatch");
   app.add_flag("--quiet", quiet, "no progress line");
-  app.add_option("--rpc-timeout-ms", d.rpc_timeout_ms, "deadline per request")->capture_default_str()->check(CLI::Range(1, 3'600'000));
+  app.add_option("--rpc-timeout-ms", d.rpc_timeout_ms, "deadline per request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3'600'000));
   app.add_option("--engine", d.engine, "engine driver: which engine")->capture_default_str();
-  app.add_option("--engine-dir", d.engine_dir, "engine driver: data directory (created if missing)");
-  app.add_option("--engine-memory-mb", engine_memory_mb, "engine driver: block cache, MiB")->capture_default_str();
+  app.add_option("--engine-dir", d.engine_dir,
+                 "engine driver: data directory (created if missing)");
+  app.add_option("--engine-memory-mb", engine_memory_mb, "engine driver: block cache, MiB")
+      ->capture_default_str();
   app.add_flag("--engine-direct-io", d.engine_direct_io, "engine driver: O_DIRECT");
   app.add_flag("--engine-sync,!--no-engine-sync", e.sync,
                "engine driver: fdatasync every write (default on)");
@@ -174,7 +190,8 @@ int Main(int argc, char** argv) {
       return finish(kExitFailed);
     }
   }
-  report.run = Run(**driver, o, track, clock);
+  report.run = RunWorkload(**driver, o, track, clock);
+  report.ran = true;
   if (report.run.stuck > 0) return finish(kExitFailed);
   int code = kExitOk;
   const OpStats total = report.run.stats.Total();

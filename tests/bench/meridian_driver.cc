@@ -29,8 +29,7 @@ class MeridianDriver final : public Driver {
   std::string Describe() const override { return description_; }
 
   void Read(const std::string& key, ReadDone done) override {
-    client_->GetAsync(key, [done = std::move(done)](
-                               Result<std::optional<client::GetResult>> r) {
+    client_->GetAsync(key, [done = std::move(done)](Result<std::optional<client::GetResult>> r) {
       if (!r.ok()) return done(r.status());
       if (!r->has_value()) return done(std::optional<std::string>());
       done(std::optional<std::string>(std::move((*r)->value)));
@@ -38,9 +37,8 @@ class MeridianDriver final : public Driver {
   }
 
   void Write(const std::string& key, const std::string& value, Done done) override {
-    client_->PutAsync(key, value, [done = std::move(done)](Result<client::WriteResult> r) {
-      done(r.status());
-    });
+    client_->PutAsync(
+        key, value, [done = std::move(done)](Result<client::WriteResult> r) { done(r.status()); });
   }
 
   void Scan(const std::string& start, size_t count, ScanDone done) override {
@@ -75,7 +73,8 @@ class MeridianDriver final : public Driver {
 }  // namespace
 
 Result<std::unique_ptr<Driver>> MakeMeridianDriver(const DriverOptions& options) {
-  if (options.endpoints.empty()) return InvalidArgumentError("meridian driver: --endpoints is required");
+  if (options.endpoints.empty())
+    return InvalidArgumentError("meridian driver: --endpoints is required");
   client::ClientOptions co;
   co.endpoints = options.endpoints;
   co.rpc_timeout = std::chrono::milliseconds(options.rpc_timeout_ms);

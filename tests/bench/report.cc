@@ -1,5 +1,6 @@
 #include "tests/bench/report.h"
 
+#include <cstdarg>
 #include <cstdio>
 #include <string_view>
 
@@ -9,10 +10,17 @@ namespace {
 constexpr double kPercentiles[] = {50, 90, 99, 99.9};
 constexpr const char* kPercentileNames[] = {"p50", "p90", "p99", "p999"};
 
-std::string Format(const char* fmt, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof(buf), fmt, args...);
-  return buf;
+__attribute__((format(printf, 1, 2))) std::string Format(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
+  va_end(args);
+  std::string out(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
 }
 
 unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
@@ -60,9 +68,9 @@ std::string TableRow(std::string_view name, const OpStats& op, double seconds) {
 
 std::string JsonOp(const OpStats& op, double seconds) {
   const Histogram& h = op.latency_us;
-  std::string out = Format("{\"ops\": %llu, \"errors\": %llu, \"ops_per_sec\": %.1f, \"latency_us\": {",
-                           U(op.ok()), U(op.errors),
-                           seconds > 0 ? static_cast<double>(op.ok()) / seconds : 0.0);
+  std::string out =
+      Format("{\"ops\": %llu, \"errors\": %llu, \"ops_per_sec\": %.1f, \"latency_us\": {",
+             U(op.ok()), U(op.errors), seconds > 0 ? static_cast<double>(op.ok()) / seconds : 0.0);
   for (size_t i = 0; i < std::size(kPercentiles); ++i) {
     out += Format("\"%s\": %llu, ", kPercentileNames[i], U(h.Percentile(kPercentiles[i])));
   }
@@ -89,8 +97,9 @@ std::string ErrorLines(const RunStats& stats) {
 }
 
 std::string Mode(const RunOptions& o) {
-  std::string out = o.rate > 0 ? Format("open loop at %.0f ops/s (at most %d in flight)", o.rate, o.clients)
-                               : Format("closed loop, %d clients", o.clients);
+  std::string out =
+      o.rate > 0 ? Format("open loop at %.0f ops/s (at most %d in flight)", o.rate, o.clients)
+                 : Format("closed loop, %d clients", o.clients);
   out += Format(", %d issuer threads", o.issuer_threads);
   return out;
 }
@@ -120,7 +129,9 @@ std::string FormatTable(const Report& r) {
     const OpStats total = r.load->stats.Total();
     out += Format("load: %llu keys in %.2f s (%.0f keys/s), %llu errors\n", U(total.ok()),
                   r.load->seconds, OpsPerSecond(*r.load, total.ok()), U(total.errors));
+    out += ErrorLines(r.load->stats);
   }
+  if (!r.ran) return out + "\nno run: the load failed\n";
   out += "\n";
   out += Format("%-8s %10s %8s %11s %9s %9s %9s %9s %9s\n", "op", "ops", "errors", "ops/s",
                 "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
@@ -130,6 +141,12 @@ std::string FormatTable(const Report& r) {
   }
   out += TableRow("total", r.run.stats.Total(), r.run.seconds);
   if (!r.run.stats.errors_by_kind.empty()) out += "\nerrors by kind:\n" + ErrorLines(r.run.stats);
+  if (r.run.unsent > 0) {
+    out += Format(
+        "\n%llu operations were due but never sent: the target could not keep up with "
+        "--rate, so the percentiles above are lower bounds\n",
+        U(r.run.unsent));
+  }
   if (r.run.stuck > 0) {
     out += Format("\n%llu operations never completed\n", U(r.run.stuck));
   }
@@ -151,23 +168,28 @@ std::string FormatJson(const Report& r) {
   out += "  \"workload\": " + JsonString(o.workload.name) + ",\n";
   out += "  \"mix\": " + JsonString(o.workload.DescribeMix()) + ",\n";
   out += "  \"distribution\": " + JsonString(DistributionName(o.distribution)) + ",\n";
-  out += Format("  \"records\": %llu,\n  \"key_size\": %zu,\n  \"value_size\": %zu,\n", U(o.records),
-                o.key_size, o.value_size);
+  out += Format("  \"records\": %llu,\n  \"key_size\": %zu,\n  \"value_size\": %zu,\n",
+                U(o.records), o.key_size, o.value_size);
   out += Format("  \"clients\": %d,\n  \"issuer_threads\": %d,\n  \"engine_threads\": %d,\n",
                 o.clients, o.issuer_threads, r.engine_threads);
-  out += Format("  \"rate\": %.1f,\n  \"warmup_s\": %.3f,\n  \"seed\": %llu,\n  \"rmw_keys\": %d,\n",
-                o.rate, o.warmup_s, U(o.seed), o.workload.rmw_keys);
+  out +=
+      Format("  \"rate\": %.1f,\n  \"warmup_s\": %.3f,\n  \"seed\": %llu,\n  \"rmw_keys\": %d,\n",
+             o.rate, o.warmup_s, U(o.seed), o.workload.rmw_keys);
   out += Format("  \"loaded\": %s,\n", r.loaded ? "true" : "false");
   if (r.load) {
     const OpStats total = r.load->stats.Total();
-    out += Format("  \"load\": {\"keys\": %llu, \"errors\": %llu, \"seconds\": %.3f},\n",
-                  U(total.ok()), U(total.errors), r.load->seconds);
+    out += Format(
+        "  \"load\": {\"keys\": %llu, \"errors\": %llu, \"seconds\": %.3f, "
+        "\"errors_by_kind\": ",
+        U(total.ok()), U(total.errors), r.load->seconds);
+    out += JsonErrors(r.load->stats) + "},\n";
   }
+  out += Format("  \"ran\": %s,\n", r.ran ? "true" : "false");
   const OpStats total = r.run.stats.Total();
   out += Format("  \"seconds\": %.3f,\n  \"ops\": %llu,\n  \"errors\": %llu,\n", r.run.seconds,
                 U(total.ok()), U(total.errors));
-  out += Format("  \"ops_per_sec\": %.1f,\n  \"stuck\": %llu,\n",
-                OpsPerSecond(r.run, total.ok()), U(r.run.stuck));
+  out += Format("  \"ops_per_sec\": %.1f,\n  \"stuck\": %llu,\n  \"unsent\": %llu,\n",
+                OpsPerSecond(r.run, total.ok()), U(r.run.stuck), U(r.run.unsent));
   out += "  \"total\": " + JsonOp(total, r.run.seconds) + ",\n";
   out += "  \"by_op\": {";
   bool first = true;
@@ -182,9 +204,10 @@ std::string FormatJson(const Report& r) {
   out += "  \"errors_by_kind\": " + JsonErrors(r.run.stats);
   if (r.verify) {
     const OpStats v = r.verify->stats.Total();
-    out += Format(",\n  \"verify\": {\"written_keys\": %llu, \"intact\": %llu, \"mismatched\": %llu, "
-                  "\"errors_by_kind\": ",
-                  U(r.written_keys), U(v.ok()), U(v.errors));
+    out += Format(
+        ",\n  \"verify\": {\"written_keys\": %llu, \"intact\": %llu, \"mismatched\": %llu, "
+        "\"errors_by_kind\": ",
+        U(r.written_keys), U(v.ok()), U(v.errors));
     out += JsonErrors(r.verify->stats) + "}";
   }
   out += "\n}\n";

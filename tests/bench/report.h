@@ -20,6 +20,7 @@ struct Report {
   bool loaded = false;
 
   std::optional<PhaseResult> load;  // when records were loaded first
+  bool ran = false;                 // false: the load failed, so no run
   PhaseResult run;
   // --verify-writes: the distinct keys the run wrote successfully (load
   // included), and the read-back of each.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -31,7 +32,12 @@ class Issuer;
 // waiting still finds it alive.
 struct State {
   State(Mode m, const RunOptions& o, Driver* d, WrittenKeys* w, Clock* c)
-      : mode(m), options(o), driver(d), written(w), clock(c), namer(o.key_size),
+      : mode(m),
+        options(o),
+        driver(d),
+        written(w),
+        clock(c),
+        namer(o.key_size),
         inserts(o.records) {}
 
   // Counts a finished operation (if measured) and frees its slot.
@@ -74,6 +80,8 @@ class Issuer {
 
   void Loop(const std::shared_ptr<State>& st);
 
+  uint64_t unsent() const { return unsent_; }
+
   void Release() {
     absl::MutexLock l(&mu_);
     --inflight_;
@@ -92,6 +100,21 @@ class Issuer {
   bool HasSlot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return inflight_ < clients_; }
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return inflight_ == 0; }
 
+  // Counts this issuer's measured operations, from its k-th on, that were
+  // due before the end (in closed form: a far-behind run may owe billions).
+  void CountUnsent(const State& st, uint64_t k, double interval_us) {
+    // This issuer's first operation due at or after time t.
+    auto first_due_from = [&](uint64_t t_us) -> uint64_t {
+      if (t_us <= st.start_us) return 0;
+      const double slots = static_cast<double>(t_us - st.start_us) / interval_us;
+      const double kk = std::ceil((slots - index_) / issuers_);
+      return kk > 0 ? static_cast<uint64_t>(kk) : 0;
+    };
+    const uint64_t from = std::max(k, first_due_from(st.measure_start_us));
+    const uint64_t to = first_due_from(st.end_us);
+    unsent_ = to > from ? to - from : 0;
+  }
+
   std::string Value() { return values_.substr(rng_.Uniform(4096), values_.size() - 4096); }
   void IssueRun(const std::shared_ptr<State>& st, uint64_t intended, bool measured);
 
@@ -101,7 +124,8 @@ class Issuer {
   Random rng_;
   OpChooser ops_;
   std::unique_ptr<KeyChooser> chooser_;
-  std::string values_;  // values are slices of it
+  std::string values_;   // values are slices of it
+  uint64_t unsent_ = 0;  // written by the issuing thread, read after it joined
 
   absl::Mutex mu_;
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;
@@ -137,8 +161,14 @@ void Issuer::Loop(const std::shared_ptr<State>& st) {
       const double slot = static_cast<double>(k) * issuers_ + index_;
       intended = st->start_us + static_cast<uint64_t>(slot * interval_us);
       if (intended >= st->end_us) break;
+      if (now >= st->end_us) {
+        // Out of time with operations still due: the target fell behind.
+        CountUnsent(*st, k, interval_us);
+        break;
+      }
       if (intended > now) {
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min<uint64_t>(intended - now, 10'000)));
+        std::this_thread::sleep_for(
+            std::chrono::microseconds(std::min<uint64_t>(intended - now, 10'000)));
         continue;
       }
     } else if (now >= st->end_us) {
@@ -177,13 +207,13 @@ void Issuer::Loop(const std::shared_ptr<State>& st) {
       });
     } else if (st->mode == Mode::kVerify) {
       const uint64_t keynum = st->keynums[index];
-      st->driver->Read(st->namer.Key(keynum), [st, this, intended, keynum](
-                                                   Result<std::optional<std::string>> r) {
+      st->driver->Read(st->namer.Key(keynum), [st, this, intended,
+                                               keynum](Result<std::optional<std::string>> r) {
         if (!r.ok()) return st->Done(this, OpType::kRead, intended, true, r.status());
         const std::string key = st->namer.Key(keynum);
         if (!r->has_value()) {
           return st->Done(this, OpType::kRead, intended, true,
-                          absl::NotFoundError("written key " + key + " not found"));
+                          absl::NotFoundError("written key " + key + " not found"), "NOT_FOUND");
         }
         if ((*r)->size() != st->options.value_size) {
           return st->Done(this, OpType::kRead, intended, true,
@@ -206,10 +236,13 @@ void Issuer::IssueRun(const std::shared_ptr<State>& st, uint64_t intended, bool 
   switch (type) {
     case OpType::kRead: {
       const uint64_t k = chooser_->Next(rng_, limit);
-      driver.Read(st->namer.Key(k), [st, this, intended, measured, k](
-                                        Result<std::optional<std::string>> r) {
+      driver.Read(st->namer.Key(k), [st, this, intended, measured,
+                                     k](Result<std::optional<std::string>> r) {
         Status s = r.status();
-        if (s.ok() && !r->has_value()) s = absl::NotFoundError("no value at " + st->namer.Key(k));
+        if (s.ok() && !r->has_value()) {
+          return st->Done(this, OpType::kRead, intended, measured,
+                          absl::NotFoundError("no value at " + st->namer.Key(k)), "NOT_FOUND");
+        }
         st->Done(this, OpType::kRead, intended, measured, s);
       });
       return;
@@ -286,11 +319,11 @@ void ReportProgress(State& st) {
                     FormatMillis(p99).c_str(),
                     static_cast<unsigned long long>(st.recorder.error_count()));
     } else {
-      std::snprintf(line, sizeof(line), "%s [%6.1fs] %llu/%llu keys (%.0f%%)  %.0f keys/s  errors %llu",
-                    name, elapsed, static_cast<unsigned long long>(done),
-                    static_cast<unsigned long long>(st.total),
-                    100.0 * static_cast<double>(done) / static_cast<double>(std::max<uint64_t>(st.total, 1)),
-                    rate, static_cast<unsigned long long>(st.recorder.error_count()));
+      std::snprintf(
+          line, sizeof(line), "%s [%6.1fs] %llu/%llu keys (%.0f%%)  %.0f keys/s  errors %llu", name,
+          elapsed, static_cast<unsigned long long>(done), static_cast<unsigned long long>(st.total),
+          100.0 * static_cast<double>(done) / static_cast<double>(std::max<uint64_t>(st.total, 1)),
+          rate, static_cast<unsigned long long>(st.recorder.error_count()));
     }
     // On a terminal the line rewrites itself; in a log it is one line a second.
     std::fprintf(stderr, tty ? "\r%s\33[K" : "%s\n", line);
@@ -308,7 +341,8 @@ PhaseResult RunPhase(Mode mode, Driver& driver, const RunOptions& options, Writt
   st->measure_start_us = st->start_us;
   if (mode == Mode::kRun) {
     st->measure_start_us += static_cast<uint64_t>(options.warmup_s * 1e6);
-    if (options.ops == 0) st->end_us = st->measure_start_us + static_cast<uint64_t>(options.duration_s * 1e6);
+    if (options.ops == 0)
+      st->end_us = st->measure_start_us + static_cast<uint64_t>(options.duration_s * 1e6);
   }
 
   const int n = std::clamp(options.issuer_threads, 1, std::max(options.clients, 1));
@@ -328,8 +362,14 @@ PhaseResult RunPhase(Mode mode, Driver& driver, const RunOptions& options, Writt
   for (auto& t : threads) t.join();
 
   PhaseResult result;
-  const absl::Time deadline = absl::Now() + absl::Seconds(options.drain_timeout_s);
-  for (auto& issuer : st->issuers) result.stuck += issuer->Drain(deadline - absl::Now());
+  const uint64_t deadline_us =
+      clock->NowMonotonicMicros() + static_cast<uint64_t>(options.drain_timeout_s) * 1'000'000;
+  for (auto& issuer : st->issuers) {
+    const uint64_t now = clock->NowMonotonicMicros();
+    const uint64_t left_us = deadline_us > now ? deadline_us - now : 0;
+    result.stuck += issuer->Drain(absl::Microseconds(static_cast<int64_t>(left_us)));
+    result.unsent += issuer->unsent();
+  }
   result.stats = st->recorder.Snapshot();
   uint64_t end = st->last_completion_us.load();
   if (end <= st->measure_start_us) end = clock->NowMonotonicMicros();
@@ -343,7 +383,8 @@ PhaseResult Load(Driver& driver, const RunOptions& options, WrittenKeys* written
   return RunPhase(Mode::kLoad, driver, options, written, {}, clock);
 }
 
-PhaseResult Run(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock) {
+PhaseResult RunWorkload(Driver& driver, const RunOptions& options, WrittenKeys* written,
+                        Clock* clock) {
   return RunPhase(Mode::kRun, driver, options, written, {}, clock);
 }
 

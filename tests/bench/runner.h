@@ -10,7 +10,8 @@
 // Latency is measured from the time an operation was due, not from when it
 // was sent, so a stall of the target counts against every operation it
 // delayed (no coordinated omission). `clients` still caps the operations in
-// flight; one that waits for a slot waits on the clock.
+// flight; one that waits for a slot waits on the clock. The run ends on
+// time: operations still due then are counted as unsent, not sent late.
 #pragma once
 
 #include <cstdint>
@@ -42,11 +43,16 @@ struct RunOptions {
 };
 
 struct PhaseResult {
-  RunStats stats;        // measured operations only
-  double seconds = 0;    // from the end of warmup to the last measured completion
+  RunStats stats;      // measured operations only
+  double seconds = 0;  // from the end of warmup to the last measured completion
   // Operations still in flight after drain_timeout_s. Their callbacks may
   // still run later (safely: they hold the state they touch).
   uint64_t stuck = 0;
+  // Open loop: operations due before the end that were never sent, because
+  // the target could not keep up with the rate (the run stops on time
+  // rather than work off the backlog). Their latency would have been at
+  // least their wait, so with unsent > 0 the percentiles are lower bounds.
+  uint64_t unsent = 0;
 };
 
 // Writes keys [0, records), `clients` at a time, with a progress line. Keys
@@ -55,7 +61,8 @@ PhaseResult Load(Driver& driver, const RunOptions& options, WrittenKeys* written
 
 // Runs the workload. Keys written successfully (updates, inserts,
 // transactions) go to `written` (may be null).
-PhaseResult Run(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock);
+PhaseResult RunWorkload(Driver& driver, const RunOptions& options, WrittenKeys* written,
+                        Clock* clock);
 
 // Reads back each of `keynums`, `clients` at a time. A key counts as ok when
 // it holds a value of value_size bytes; otherwise the read is an error of

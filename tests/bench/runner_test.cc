@@ -23,8 +23,8 @@ class FakeDriver final : public Driver {
   struct Options {
     ManualClock* clock = nullptr;  // inline completion, advancing this clock
     uint64_t service_ms = 0;
-    int fail_every = 0;            // every Nth operation fails with CONFLICT
-    int lose_write_every = 0;      // every Nth write reports OK but stores nothing
+    int fail_every = 0;        // every Nth operation fails with CONFLICT
+    int lose_write_every = 0;  // every Nth write reports OK but stores nothing
   };
   explicit FakeDriver(Options o) : o_(o), pool_(4) {}
 
@@ -32,42 +32,51 @@ class FakeDriver final : public Driver {
   std::string Describe() const override { return "fake"; }
 
   void Read(const std::string& key, ReadDone done) override {
-    Complete([this, key, done = std::move(done)](bool fail) {
-      if (fail) return done(ConflictError("injected"));
-      absl::MutexLock l(&mu_);
-      auto it = data_.find(key);
-      done(it == data_.end() ? std::nullopt : std::optional<std::string>(it->second));
-    }, key);
+    Complete(
+        [this, key, done = std::move(done)](bool fail) {
+          if (fail) return done(ConflictError("injected"));
+          absl::MutexLock l(&mu_);
+          auto it = data_.find(key);
+          done(it == data_.end() ? std::nullopt : std::optional<std::string>(it->second));
+        },
+        key);
   }
   void Write(const std::string& key, const std::string& value, Done done) override {
-    Complete([this, key, value, done = std::move(done)](bool fail) {
-      if (fail) return done(ConflictError("injected"));
-      {
-        absl::MutexLock l(&mu_);
-        if (o_.lose_write_every == 0 || ++writes_ % o_.lose_write_every != 0) data_[key] = value;
-      }
-      done(absl::OkStatus());
-    }, key);
+    Complete(
+        [this, key, value, done = std::move(done)](bool fail) {
+          if (fail) return done(ConflictError("injected"));
+          {
+            absl::MutexLock l(&mu_);
+            if (o_.lose_write_every == 0 || ++writes_ % o_.lose_write_every != 0)
+              data_[key] = value;
+          }
+          done(absl::OkStatus());
+        },
+        key);
   }
   void Scan(const std::string& start, size_t count, ScanDone done) override {
-    Complete([this, start, count, done = std::move(done)](bool fail) {
-      if (fail) return done(ConflictError("injected"));
-      absl::MutexLock l(&mu_);
-      size_t n = 0;
-      for (auto it = data_.lower_bound(start); it != data_.end() && n < count; ++it) ++n;
-      done(n);
-    }, start);
+    Complete(
+        [this, start, count, done = std::move(done)](bool fail) {
+          if (fail) return done(ConflictError("injected"));
+          absl::MutexLock l(&mu_);
+          size_t n = 0;
+          for (auto it = data_.lower_bound(start); it != data_.end() && n < count; ++it) ++n;
+          done(n);
+        },
+        start);
   }
   void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
                        Done done) override {
-    Complete([this, keys, value, done = std::move(done)](bool fail) {
-      if (fail) return done(ConflictError("injected"));
-      {
-        absl::MutexLock l(&mu_);
-        for (const auto& k : keys) data_[k] = value;
-      }
-      done(absl::OkStatus());
-    }, keys.empty() ? "" : keys[0]);
+    Complete(
+        [this, keys, value, done = std::move(done)](bool fail) {
+          if (fail) return done(ConflictError("injected"));
+          {
+            absl::MutexLock l(&mu_);
+            for (const auto& k : keys) data_[k] = value;
+          }
+          done(absl::OkStatus());
+        },
+        keys.empty() ? "" : keys[0]);
   }
 
   size_t Size() {
@@ -117,15 +126,15 @@ RunOptions Options(const char* workload) {
 TEST(RunnerTest, ClosedLoopLatencyIsTheServiceTime) {
   ManualClock clock;
   FakeDriver driver({.clock = &clock, .service_ms = 10});
-  RunOptions o = Options("c");
+  RunOptions o = Options("write");
   o.clients = 1;
   o.issuer_threads = 1;
   o.ops = 100;
-  PhaseResult r = Run(driver, o, nullptr, &clock);
-  const OpStats read = r.stats.by_op[static_cast<int>(OpType::kRead)];
-  EXPECT_EQ(read.ok() + read.errors, 100u);
-  EXPECT_EQ(read.latency_us.min(), 10'000u);
-  EXPECT_EQ(read.latency_us.max(), 10'000u);
+  PhaseResult r = RunWorkload(driver, o, nullptr, &clock);
+  const OpStats& update = r.stats.by_op[static_cast<int>(OpType::kUpdate)];
+  EXPECT_EQ(update.ok(), 100u);
+  EXPECT_EQ(update.latency_us.min(), 10'000u);
+  EXPECT_EQ(update.latency_us.max(), 10'000u);
   EXPECT_DOUBLE_EQ(r.seconds, 1.0);
 }
 
@@ -140,7 +149,7 @@ TEST(RunnerTest, OpenLoopMeasuresFromTheIntendedTime) {
   o.issuer_threads = 1;
   o.rate = 1000;
   o.ops = 100;
-  PhaseResult r = Run(driver, o, nullptr, &clock);
+  PhaseResult r = RunWorkload(driver, o, nullptr, &clock);
   const Histogram& h = r.stats.by_op[static_cast<int>(OpType::kUpdate)].latency_us;
   ASSERT_EQ(h.count(), 100u);
   // Operation k is due at k ms and completes at 10 (k + 1) ms.
@@ -150,15 +159,28 @@ TEST(RunnerTest, OpenLoopMeasuresFromTheIntendedTime) {
   EXPECT_NEAR(static_cast<double>(h.Percentile(99)), 892'000, 892'000 / 128.0);
 }
 
+TEST(RunnerTest, OpenLoopEndsOnTimeAndCountsTheBacklog) {
+  ManualClock clock;
+  FakeDriver driver({.clock = &clock, .service_ms = 10});
+  RunOptions o = Options("write");
+  o.clients = 1;
+  o.issuer_threads = 1;
+  o.rate = 1000;
+  o.duration_s = 0.1;  // 100 operations due; 10 fit
+  PhaseResult r = RunWorkload(driver, o, nullptr, &clock);
+  EXPECT_EQ(r.stats.Total().ok(), 10u);
+  EXPECT_EQ(r.unsent, 90u);
+}
+
 TEST(RunnerTest, WarmupIsLeftOut) {
   ManualClock clock;
   FakeDriver driver({.clock = &clock, .service_ms = 10});
-  RunOptions o = Options("c");
+  RunOptions o = Options("write");
   o.clients = 1;
   o.issuer_threads = 1;
   o.warmup_s = 0.5;
   o.duration_s = 1;
-  PhaseResult r = Run(driver, o, nullptr, &clock);
+  PhaseResult r = RunWorkload(driver, o, nullptr, &clock);
   // 50 operations start in the warmup, 100 after it.
   EXPECT_EQ(driver.KeysSeen().size(), 150u);
   EXPECT_EQ(r.stats.Total().ok(), 100u);
@@ -174,7 +196,7 @@ TEST(RunnerTest, SameSeedSameOperations) {
     o.issuer_threads = 1;
     o.ops = 200;
     o.seed = seed;
-    Run(driver, o, nullptr, &clock);
+    RunWorkload(driver, o, nullptr, &clock);
     return driver.KeysSeen();
   };
   EXPECT_EQ(keys(7), keys(7));
@@ -189,7 +211,7 @@ TEST(RunnerTest, ManyClientsOnFewThreadsRunExactlyTheOps) {
     o.clients = 64;
     o.issuer_threads = 2;
     o.ops = 3000;
-    PhaseResult r = Run(driver, o, nullptr, SystemClock());
+    PhaseResult r = RunWorkload(driver, o, nullptr, SystemClock());
     const OpStats total = r.stats.Total();
     EXPECT_EQ(total.ok() + total.errors, 3000u);
     EXPECT_EQ(r.stuck, 0u);
@@ -201,7 +223,7 @@ TEST(RunnerTest, ErrorsAreCountedByKind) {
   FakeDriver driver({.fail_every = 10});
   RunOptions o = Options("a");
   o.ops = 1000;
-  PhaseResult r = Run(driver, o, nullptr, SystemClock());
+  PhaseResult r = RunWorkload(driver, o, nullptr, SystemClock());
   const OpStats total = r.stats.Total();
   EXPECT_EQ(total.ok() + total.errors, 1000u);
   // Reads of keys never loaded are NOT_FOUND; injected failures CONFLICT.
@@ -220,7 +242,7 @@ TEST(RunnerTest, LoadThenReadsFindEveryKey) {
   EXPECT_EQ(written.size(), 1000u);
   EXPECT_EQ(driver.Size(), 1000u);
   o.ops = 2000;
-  PhaseResult run = Run(driver, o, nullptr, SystemClock());
+  PhaseResult run = RunWorkload(driver, o, nullptr, SystemClock());
   EXPECT_EQ(run.stats.Total().ok(), 2000u);
   EXPECT_TRUE(run.stats.errors_by_kind.empty());
 }
@@ -230,7 +252,7 @@ TEST(RunnerTest, VerifyFindsEveryWrittenKey) {
   RunOptions o = Options("write");
   o.ops = 2000;
   WrittenKeys written;
-  Run(driver, o, &written, SystemClock());
+  RunWorkload(driver, o, &written, SystemClock());
   const std::vector<uint64_t> keys = written.Sorted();
   EXPECT_EQ(keys.size(), driver.Size());
   PhaseResult v = Verify(driver, o, keys, SystemClock());
@@ -244,7 +266,7 @@ TEST(RunnerTest, VerifyReportsLostWritesAndWrongSizes) {
   o.distribution = Distribution::kUniform;
   o.ops = 500;
   WrittenKeys written;
-  Run(driver, o, &written, SystemClock());
+  RunWorkload(driver, o, &written, SystemClock());
   PhaseResult v = Verify(driver, o, written.Sorted(), SystemClock());
   EXPECT_GT(v.stats.Total().errors, 0u);
   ASSERT_TRUE(v.stats.errors_by_kind.count("NOT_FOUND"));

@@ -86,7 +86,7 @@ echo "== write, 3 s, --verify-writes"
 check "$work/write.json" 0 || fail "write run"
 
 echo "== workload a, 1 s, after a load"
-"$bench" "${target[@]}" --workload a --duration 1 --records 2000 --clients 32 \
+"$bench" "${target[@]}" --workload a --duration 1 --records 500 --clients 32 \
   --verify-writes --json "$work/a.json" --quiet || fail "workload a exited $?"
 check "$work/a.json" 1 || fail "workload a"
 

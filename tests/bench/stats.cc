@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/cord.h"
+
 namespace meridian::bench {
 
 OpStats RunStats::Total() const {
@@ -20,13 +22,13 @@ void RunStats::Merge(const RunStats& other) {
 }
 
 std::string ErrorKindLabel(const Status& s) {
-  const ErrorKind kind = GetErrorKind(s);
-  if (kind == ErrorKind::kInternal && s.code() != absl::StatusCode::kInternal) {
-    // No Meridian kind fits (an engine's I/O error, a bare gRPC failure):
-    // the canonical code says more than "INTERNAL".
-    return absl::StatusCodeToString(s.code());
-  }
-  return std::string(ErrorKindName(kind));
+  // A Meridian error carries its kind as a payload. Without one the kind
+  // would only be guessed from the code (NOT_FOUND would read as
+  // TXN_NOT_FOUND), so the canonical code names it instead.
+  bool has_payload = false;
+  s.ForEachPayload([&has_payload](absl::string_view, const absl::Cord&) { has_payload = true; });
+  if (!has_payload) return absl::StatusCodeToString(s.code());
+  return std::string(ErrorKindName(GetErrorKind(s)));
 }
 
 Recorder::Shard& Recorder::Mine() {

@@ -45,7 +45,9 @@ struct RunStats {
   void Merge(const RunStats& other);
 };
 
-// The error kind a failed operation is counted under.
+// The error kind a failed operation is counted under: the Meridian
+// ErrorKind name ("CONFLICT", "COMMIT_UNKNOWN", ...) of a Meridian error,
+// else the canonical code's name ("DEADLINE_EXCEEDED", "DATA_LOSS", ...).
 std::string ErrorKindLabel(const Status& s);
 
 // Collects the results of operations completing on any thread.

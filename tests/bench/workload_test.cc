@@ -44,7 +44,9 @@ TEST(WorkloadTest, YcsbCoreMixes) {
     for (int i = 0; i < kOpTypes; ++i) {
       EXPECT_NEAR(seen[i], c.mix[i], 0.005) << OpTypeName(static_cast<OpType>(i));
       // An absent type is never chosen.
-      if (c.mix[i] == 0) EXPECT_EQ(seen[i], 0);
+      if (c.mix[i] == 0) {
+        EXPECT_EQ(seen[i], 0);
+      }
     }
   }
 }

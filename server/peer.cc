@@ -1,0 +1,98 @@
+#include "server/peer.h"
+
+#include "common/clock.h"
+
+#include <set>
+
+#include "consensus/codec.h"
+#include "meridian/v1/peer.grpc.pb.h"
+#include "server/replication.h"
+
+namespace meridian::server {
+
+namespace {
+constexpr size_t kMaxQueued = 10'000;  // beyond this, old messages are dropped
+constexpr size_t kMaxBatch = 256;
+}  // namespace
+
+PeerSender::PeerSender(consensus::NodeId self, std::string address)
+    : self_(self), address_(std::move(address)), thread_([this] { Loop(); }) {}
+
+PeerSender::~PeerSender() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    if (current_ != nullptr) current_->TryCancel();  // unblocks a stuck Write
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PeerSender::Send(std::string encoded_message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= kMaxQueued) queue_.pop_front();
+    queue_.push_back(std::move(encoded_message));
+  }
+  cv_.notify_one();
+}
+
+void PeerSender::Loop() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::Peer::NewStub(channel);
+  Clock* clock = SystemClock();
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+    }
+    // Wait for a connection in short steps, so that Stop never waits long;
+    // what queues meanwhile is dropped (consensus retransmits what matters).
+    const auto deadline = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(clock->NowUnixMillis() + 100));
+    if (!channel->WaitForConnected(deadline)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.clear();
+      continue;
+    }
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+      current_ = &ctx;
+    }
+    v1::PeerStreamSummary summary;
+    auto stream = stub->Stream(&ctx, &summary);
+    bool broken = false;
+    while (!broken) {
+      v1::PeerBatch batch;
+      batch.set_from(self_);
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) break;
+        while (!queue_.empty() && static_cast<size_t>(batch.messages_size()) < kMaxBatch) {
+          batch.add_messages(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      broken = !stream->Write(batch);
+    }
+    ctx.TryCancel();
+    (void)stream->Finish();
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = nullptr;
+  }
+}
+
+std::unique_ptr<PeerService> MakePeerService(Replication* replication) {
+  return std::make_unique<PeerService>(replication);
+}
+
+void ClosePeerStreams(PeerService* service) { service->CloseAll(); }
+grpc::Service* AsGrpcService(PeerService* service) { return service; }
+
+}  // namespace meridian::server

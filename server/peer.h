@@ -1,0 +1,100 @@
+// Node-to-node transport for consensus messages over gRPC: one client
+// stream from each node to each peer (meridian.v1.Peer/Stream), carrying
+// batches of encoded messages. Loss is fine (Paxos retransmits); the sender
+// reconnects with backoff and drops what it cannot send.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "consensus/codec.h"
+#include "consensus/types.h"
+#include "meridian/v1/peer.grpc.pb.h"
+#include "server/replication.h"
+
+namespace meridian::server {
+
+// Thread-safe.
+class PeerSender {
+ public:
+  PeerSender(consensus::NodeId self, std::string address);
+  ~PeerSender();
+  void Send(std::string encoded_message);
+
+ private:
+  void Loop();
+  const consensus::NodeId self_;
+  const std::string address_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool stop_ = false;
+  grpc::ClientContext* current_ = nullptr;  // the open stream's context
+  std::thread thread_;
+};
+
+// The receiving side: hands decoded messages to the Replication.
+class PeerService final : public v1::Peer::Service {
+ public:
+  explicit PeerService(Replication* replication) : replication_(replication) {}
+
+  void CloseAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    for (grpc::ServerContext* ctx : open_) ctx->TryCancel();
+  }
+
+  grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReader<v1::PeerBatch>* reader,
+                      v1::PeerStreamSummary* summary) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
+      open_.insert(ctx);
+    }
+    struct Unregister {
+      PeerService* self;
+      grpc::ServerContext* ctx;
+      ~Unregister() {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->open_.erase(ctx);
+      }
+    } unregister{this, ctx};
+    v1::PeerBatch batch;
+    uint64_t received = 0;
+    while (reader->Read(&batch)) {
+      for (const std::string& bytes : batch.messages()) {
+        std::string_view in = bytes;
+        consensus::Message m;
+        if (!consensus::DecodeMessage(&in, &m) || !in.empty() || m.from != batch.from()) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed peer message");
+        }
+        replication_->Receive(std::move(m));
+        ++received;
+      }
+    }
+    summary->set_received(received);
+    return grpc::Status::OK;
+  }
+
+ private:
+  Replication* replication_;
+  std::mutex mu_;
+  bool closed_ = false;
+  std::set<grpc::ServerContext*> open_;
+};
+
+std::unique_ptr<PeerService> MakePeerService(Replication* replication);
+// Ends every open incoming peer stream and refuses new ones, so a graceful
+// shutdown does not wait out its grace period on long-lived streams.
+void ClosePeerStreams(PeerService* service);
+grpc::Service* AsGrpcService(PeerService* service);
+
+}  // namespace meridian::server

@@ -1,0 +1,96 @@
+// Replication: drives one MultiPaxos group for this node. It owns the pure
+// consensus::Replica, the node WAL and the peer senders, and runs the
+// driver loop on its own thread: step messages, tick, propose; then for each
+// Ready persist (WAL, one fdatasync), send, apply committed entries through
+// the apply callback, and Advance.
+//
+// It is the txn::CommitLog of a replicated TxnStore: Commit proposes a
+// command and waits until it is applied here.
+//
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/random.h"
+#include "common/status.h"
+#include "consensus/replica.h"
+#include "consensus/wal.h"
+#include "txn/commit_log.h"
+
+namespace meridian::server {
+
+class PeerSender;
+
+class Replication final : public txn::CommitLog {
+ public:
+  struct Options {
+    consensus::NodeId id = consensus::kNoNode;
+    std::map<consensus::NodeId, std::string> members;  // id -> host:port, self included
+    std::string wal_dir;
+    int tick_ms = 50;              // one consensus tick
+    int heartbeat_ticks = 1;
+    int election_ticks = 10;
+    int commit_timeout_ms = 5000;  // Commit gives up (COMMIT_UNKNOWN) after this
+  };
+  // Applies a committed command at its log index; non-OK is fatal.
+  using ApplyFn = std::function<Status(uint64_t index, const std::string& command)>;
+
+  // Recovers from the WAL, replays committed entries above `applied_index`
+  // through `apply`, and starts the driver thread.
+  static Result<std::unique_ptr<Replication>> Start(const Options& options, ApplyFn apply,
+                                                    uint64_t applied_index);
+  ~Replication() override;
+  void Stop();
+
+  Status Commit(std::string command) override;
+  // Hands a message from a peer to the driver.
+  void Receive(consensus::Message m);
+
+  // This node leads and has applied everything chosen before its election.
+  bool IsLeaderReady();
+  // host:port of the leader as this node believes it, or "".
+  std::string LeaderAddress();
+  consensus::NodeId LeaderId();
+
+ private:
+  struct Waiter {
+    std::string command;
+    bool done = false;
+    Status result;
+  };
+  Replication(const Options& options, ApplyFn apply);
+  void Loop();
+  void Drain(std::unique_lock<std::mutex>& lock);
+  void Send(const consensus::Message& m);
+  // The leader's address from the replica's view; loop thread only.
+  std::string LeaderAddressUnlocked();
+
+  const Options options_;
+  ApplyFn apply_;
+  Random random_;
+  std::unique_ptr<consensus::Wal> wal_;
+  std::unique_ptr<consensus::Replica> replica_;  // touched only by the loop thread
+  std::map<consensus::NodeId, std::unique_ptr<PeerSender>> senders_;
+  uint64_t applied_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<consensus::Message> inbox_;
+  std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals_;
+  std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
+  bool stop_ = false;
+  bool leader_ready_ = false;
+  consensus::NodeId leader_ = consensus::kNoNode;
+  std::thread thread_;
+};
+
+}  // namespace meridian::server

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# The storage engines against each other, in-process (meridian-bench
+# --driver engine: no network, no transactions layer).
+#
+#   tests/bench/compare-engines.sh --workload NAME --records N [--threads T]
+#       [--duration S] [--memory BYTES] [--direct-io] [--clients N]
+#       [--rounds R] [--keep]
+#
+#   --workload   meridian-bench workload: a b c d e f write txn scan
+#   --records    keys in the data set
+#   --threads    engine worker threads (default: meridian-bench's, 4)
+#   --duration   measured seconds per run (default 10)
+#   --memory     engine cache budget in bytes (suffixes KiB MiB GiB allowed;
+#                default: meridian-bench's, 256 MiB)
+#   --direct-io  O_DIRECT for the engines
+#   --clients    operations in flight (default: meridian-bench's)
+#   --rounds     runs per engine, alternating engines (default 3)
+#   --keep       keep the work directory afterwards
+#
+# Engines: rocksdb always; pagestore when meridian-bench's engine driver
+# accepts --engine pagestore (probed at start, so nothing here changes when
+# PageStore lands). Each engine gets its own data directory under
+# ${TMPDIR:-/tmp}, loaded once before the rounds when the workload reads
+# existing keys. Writes are fdatasync'ed (meridian-bench's default). The last
+# line is `ratio throughput pagestore/rocksdb: X.XX`, or
+# `... n/a (pagestore not built yet)` while only RocksDB exists.
+#
+# Builds nothing: uses ${MERIDIAN_BUILD_DIR:-build/release}/tests/bench/meridian-bench.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "compare-engines.sh: $*" >&2; exit 2; }
+log() { echo "compare-engines.sh: $*" >&2; }
+
+WORKLOAD= RECORDS= THREADS= DURATION=10 MEMORY= DIRECT=0 CLIENTS= ROUNDS=3 KEEP=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --workload|--records|--threads|--duration|--memory|--clients|--rounds)
+      [[ $# -ge 2 ]] || die "$1 needs a value (try --help)" ;;&
+    --workload) WORKLOAD=$2; shift 2 ;;
+    --records) RECORDS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --memory) MEMORY=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --direct-io) DIRECT=1; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+  esac
+done
+[[ -n $WORKLOAD ]] || die "--workload is required (try --help)"
+[[ -n $RECORDS ]] || die "--records is required (try --help)"
+[[ $RECORDS =~ ^[1-9][0-9]*$ ]] || die "--records must be a positive integer"
+[[ -z $THREADS || $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+[[ -z $CLIENTS || $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "--clients must be a positive integer"
+[[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration must be a number of seconds"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+MEMORY_MB=
+if [[ -n $MEMORY ]]; then
+  case "$MEMORY" in
+    *GiB) n=${MEMORY%GiB}; mult=$((1 << 30)) ;;
+    *MiB) n=${MEMORY%MiB}; mult=$((1 << 20)) ;;
+    *KiB) n=${MEMORY%KiB}; mult=$((1 << 10)) ;;
+    *) n=$MEMORY; mult=1 ;;
+  esac
+  [[ $n =~ ^[0-9]+$ ]] || die "--memory must be bytes, optionally with KiB, MiB or GiB"
+  MEMORY_MB=$((n * mult >> 20))
+  [[ $MEMORY_MB -ge 1 ]] || die "--memory must be at least 1 MiB"
+fi
+
+BUILD=${MERIDIAN_BUILD_DIR:-build/release}
+[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+BENCH=$BUILD/tests/bench/meridian-bench
+if [[ ! -x $BENCH ]]; then
+  cat >&2 <<MSG
+compare-engines.sh: no meridian-bench in $BUILD.
+Build it (Release) first, from $ROOT:
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+  cmake --build build/release --target meridian-bench
+or point MERIDIAN_BUILD_DIR at a build that has it.
+MSG
+  exit 2
+fi
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+[[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release"
+command -v python3 >/dev/null || die "python3 not found"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-engines.XXXXXX")
+BPID=
+# stop_child PID: SIGTERM, up to 15 s to exit, then SIGKILL; reaps it.
+stop_child() {
+  local pid=$1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_child "$BPID"
+  if [[ $rc -eq 0 && $KEEP -eq 0 ]]; then rm -rf "$WORK"; else log "data, logs and JSON kept in $WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log interrupted; exit 130' INT
+trap 'log terminated; exit 143' TERM
+
+COMMON=(--driver engine --workload "$WORKLOAD" --records "$RECORDS" --quiet)
+[[ -n $THREADS ]] && COMMON+=(--threads "$THREADS")
+[[ -n $CLIENTS ]] && COMMON+=(--clients "$CLIENTS")
+[[ -n $MEMORY_MB ]] && COMMON+=(--engine-memory-mb "$MEMORY_MB")
+[[ $DIRECT -eq 1 ]] && COMMON+=(--engine-direct-io)
+
+# Which engines this build has. RocksDB always; PageStore once the engine
+# driver accepts it (it answers "unknown engine" until then).
+ENGINES=(rocksdb)
+probe_rc=0
+"$BENCH" --driver engine --engine pagestore --engine-dir "$WORK/probe" --workload write \
+  --records 1 --ops 1 --no-load --quiet >"$WORK/probe.out" 2>&1 || probe_rc=$?
+if [[ $probe_rc -eq 0 ]]; then
+  ENGINES+=(pagestore)
+elif ! grep -qi "unknown engine" "$WORK/probe.out"; then
+  cat "$WORK/probe.out" >&2
+  log "probing --engine pagestore failed unexpectedly (exit $probe_rc)"
+  exit 1
+fi
+rm -rf "$WORK/probe"
+log "engines: ${ENGINES[*]}"
+
+# bench ENGINE NAME ARGS...: one run; output in $WORK/NAME.{out,json}.
+bench() {
+  local engine=$1 name=$2
+  shift 2
+  local rc=0
+  # In the background and waited for, so Ctrl-C runs the trap at once.
+  "$BENCH" "${COMMON[@]}" --engine "$engine" --engine-dir "$WORK/$engine" "$@" \
+    --json "$WORK/$name.json" </dev/null >"$WORK/$name.out" 2>&1 &
+  BPID=$!
+  wait "$BPID" || rc=$?
+  BPID=
+  if [[ $rc -ne 0 ]]; then
+    tail -n 30 "$WORK/$name.out" >&2
+    log "meridian-bench --engine $engine failed (exit $rc) in $name; see $WORK/$name.out"
+    exit 1
+  fi
+}
+
+# meridian-bench loads by default exactly when the workload reads existing keys.
+for engine in "${ENGINES[@]}"; do
+  log "load $engine (if workload $WORKLOAD reads)"
+  bench "$engine" "load-$engine" --ops 1
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+  for engine in "${ENGINES[@]}"; do
+    log "round $r/$ROUNDS: $engine, $DURATION s"
+    bench "$engine" "$engine-$r" --no-load --duration "$DURATION"
+  done
+done
+
+python3 - "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$DIRECT" "${ENGINES[@]}" <<'PY'
+import json, os, statistics, sys
+work, rounds, workload, duration, build_type, direct = sys.argv[1:7]
+rounds = int(rounds)
+engines = sys.argv[7:]
+runs = {e: [json.load(open(os.path.join(work, f"{e}-{r}.json"))) for r in range(1, rounds + 1)]
+        for e in engines}
+def tput(r): return r["ops_per_sec"]
+def p50(r): return r["total"]["latency_us"]["p50"] / 1000
+def p99(r): return r["total"]["latency_us"]["p99"] / 1000
+def med(e, f): return statistics.median(f(r) for r in runs[e])
+first = runs[engines[0]][0]
+print(f"workload {workload}: {first['mix']}; {first['distribution']} over {first['records']} records; "
+      f"key {first['key_size']} B, value {first['value_size']} B")
+print(f"in-process engine driver, {first['engine_threads']} threads, {first['clients']} clients; "
+      f"{duration} s per run; {rounds} rounds; fdatasync per write; "
+      f"direct I/O {'on' if direct == '1' else 'off'}; {build_type} build")
+for e in engines:
+    print(f"{e}: {runs[e][0]['target']}")
+print()
+w = 12
+print(f"{'median of ' + str(rounds):<18}" + "".join(f"{e:>{w}}" for e in engines))
+print(f"{'throughput ops/s':<18}" + "".join(f"{med(e, tput):>{w}.0f}" for e in engines))
+print(f"{'p50 ms':<18}" + "".join(f"{med(e, p50):>{w}.3f}" for e in engines))
+print(f"{'p99 ms':<18}" + "".join(f"{med(e, p99):>{w}.3f}" for e in engines))
+print(f"{'errors (all)':<18}" + "".join(f"{sum(r['errors'] for r in runs[e]):>{w}}" for e in engines))
+print()
+print(f"{'round':<6} {'engine':<10} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+for i in range(rounds):
+    for e in engines:
+        r = runs[e][i]
+        print(f"{i + 1:<6} {e:<10} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+print()
+if "pagestore" in engines and med("rocksdb", tput) > 0:
+    print(f"ratio throughput pagestore/rocksdb: {med('pagestore', tput) / med('rocksdb', tput):.2f}")
+else:
+    print("ratio throughput pagestore/rocksdb: n/a (pagestore not built yet)")
+PY

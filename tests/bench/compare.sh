@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Meridian against etcd 3.4 on this machine, same workload, same client.
+#
+#   tests/bench/compare.sh --workload NAME --duration SECONDS [--clients N]
+#                          [--rounds R] [--records N] [--keep]
+#
+#   --workload   meridian-bench workload: a b c d e f write txn scan
+#   --duration   measured seconds per run
+#   --clients    operations in flight (default: meridian-bench's, 32)
+#   --rounds     runs per target, alternating meridian, etcd, meridian, ...
+#                (default 3); the table shows medians and every round
+#   --records    keys in the data set (default: meridian-bench's, 10000)
+#   --keep       keep the work directory (data, logs, JSON) afterwards
+#
+# Starts a 3-member etcd cluster (etcd_cluster.sh) and one meridiand
+# (--dev; replication arrives with issue 4) on 127.0.0.1, both with fsync on,
+# in a fresh directory under ${TMPDIR:-/tmp}. When the workload reads
+# existing keys, each target is loaded once before the rounds; the rounds
+# then run with --no-load. Everything started is stopped on exit, failure or
+# Ctrl-C. The table goes to stdout and ends with the line
+#   ratio throughput meridian/etcd: X.XX
+#
+# Builds nothing: it uses the build in ${MERIDIAN_BUILD_DIR:-build/release}
+# (relative to the repository) and, if that lacks meridiand or
+# meridian-bench, prints the commands that build them. Benchmark a Release
+# build; the table notes any other build type.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "compare.sh: $*" >&2; exit 2; }
+
+WORKLOAD= DURATION= CLIENTS= RECORDS= ROUNDS=3 KEEP=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --workload|--duration|--clients|--rounds|--records)
+      [[ $# -ge 2 ]] || die "$1 needs a value (try --help)" ;;&
+    --workload) WORKLOAD=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --records) RECORDS=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+  esac
+done
+[[ -n $WORKLOAD ]] || die "--workload is required (try --help)"
+[[ -n $DURATION ]] || die "--duration is required (try --help)"
+[[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration must be a number of seconds"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+[[ -z $CLIENTS || $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "--clients must be a positive integer"
+[[ -z $RECORDS || $RECORDS =~ ^[1-9][0-9]*$ ]] || die "--records must be a positive integer"
+
+BUILD=${MERIDIAN_BUILD_DIR:-build/release}
+[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+BENCH=$BUILD/tests/bench/meridian-bench
+MERIDIAND=$BUILD/server/meridiand
+if [[ ! -x $BENCH || ! -x $MERIDIAND ]]; then
+  cat >&2 <<MSG
+compare.sh: no meridiand and meridian-bench in $BUILD.
+Build them (Release) first, from $ROOT:
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+  cmake --build build/release --target meridiand meridian-bench
+or point MERIDIAN_BUILD_DIR at a build that has them.
+MSG
+  exit 2
+fi
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+[[ $BUILD_TYPE == Release ]] || \
+  echo "compare.sh: warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release" >&2
+for tool in etcd etcdctl python3; do
+  command -v "$tool" >/dev/null || die "$tool not found (./deploy/local/install-deps.sh installs it)"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-compare.XXXXXX")
+FSTYPE=$(stat -f -c %T "$WORK")
+if [[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]]; then
+  echo "compare.sh: warning: $WORK is on $FSTYPE, where fsync costs nothing;" \
+       "set TMPDIR to a directory on a disk" >&2
+fi
+
+MPID=
+BPID=
+# stop_child PID: SIGTERM, up to 15 s to exit, then SIGKILL; reaps it.
+stop_child() {
+  local pid=$1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_child "$BPID"
+  stop_child "$MPID"
+  if [[ -d $WORK/etcd ]]; then
+    "$ROOT/tests/bench/etcd_cluster.sh" stop "$WORK/etcd" >/dev/null 2>&1 || true
+  fi
+  if [[ $rc -eq 0 && $KEEP -eq 0 ]]; then
+    rm -rf "$WORK"
+  else
+    echo "compare.sh: data, logs and JSON kept in $WORK" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "compare.sh: interrupted" >&2; exit 130' INT
+trap 'echo "compare.sh: terminated" >&2; exit 143' TERM
+
+log() { echo "compare.sh: $*" >&2; }
+
+# ---- targets
+MACHINE="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo),"
+MACHINE+=" load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTYPE"
+log "starting a 3-member etcd cluster"
+ETCD_EPS=$("$ROOT/tests/bench/etcd_cluster.sh" start "$WORK/etcd" --members 3)
+
+log "starting meridiand (1 node)"
+# setsid: Ctrl-C reaches only this script, whose trap stops meridiand.
+setsid "$MERIDIAND" --dev --data-dir "$WORK/meridian" --listen 127.0.0.1:0 \
+  --port-file "$WORK/meridian.port" --log-format text </dev/null >"$WORK/meridiand.log" 2>&1 &
+MPID=$!
+for _ in $(seq 1 300); do
+  [[ -s $WORK/meridian.port ]] && break
+  if ! kill -0 "$MPID" 2>/dev/null; then
+    tail -n 20 "$WORK/meridiand.log" >&2
+    log "meridiand exited during start-up"
+    exit 1
+  fi
+  sleep 0.1
+done
+[[ -s $WORK/meridian.port ]] || { log "meridiand wrote no port file in 30 s"; exit 1; }
+MERIDIAN_EP=127.0.0.1:$(tr -d '[:space:]' <"$WORK/meridian.port")
+
+declare -A EP=([meridian]=$MERIDIAN_EP [etcd]=$ETCD_EPS)
+COMMON=(--workload "$WORKLOAD" --quiet)
+[[ -n $CLIENTS ]] && COMMON+=(--clients "$CLIENTS")
+[[ -n $RECORDS ]] && COMMON+=(--records "$RECORDS")
+
+# bench SIDE NAME ARGS...: one meridian-bench run; output in $WORK/NAME.{out,json}.
+bench() {
+  local side=$1 name=$2
+  shift 2
+  local rc=0
+  # In the background and waited for, so Ctrl-C runs the trap at once (bash
+  # defers traps while a foreground command runs, and skips a SIGINT trap
+  # when that command exits normally).
+  "$BENCH" --driver "$side" --endpoints "${EP[$side]}" "${COMMON[@]}" "$@" \
+    --json "$WORK/$name.json" </dev/null >"$WORK/$name.out" 2>&1 &
+  BPID=$!
+  wait "$BPID" || rc=$?
+  BPID=
+  if [[ $rc -ne 0 ]]; then
+    tail -n 30 "$WORK/$name.out" >&2
+    log "meridian-bench --driver $side failed (exit $rc) in $name; see $WORK/$name.out"
+    exit 1
+  fi
+}
+
+# ---- load: meridian-bench loads by default exactly when the workload reads
+# existing keys; one measured operation, then every round runs --no-load.
+for side in meridian etcd; do
+  log "load $side (if workload $WORKLOAD reads)"
+  bench "$side" "load-$side" --ops 1
+done
+
+# ---- rounds, alternating
+for ((r = 1; r <= ROUNDS; r++)); do
+  for side in meridian etcd; do
+    log "round $r/$ROUNDS: $side, $DURATION s"
+    bench "$side" "$side-$r" --no-load --duration "$DURATION"
+    python3 - "$WORK/$side-$r.json" <<'PY' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"compare.sh:   {r['ops_per_sec']:.0f} ops/s, p50 {r['total']['latency_us']['p50']/1000:.2f} ms, "
+      f"p99 {r['total']['latency_us']['p99']/1000:.2f} ms, {r['errors']} errors")
+PY
+  done
+done
+
+# ---- table
+python3 - "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$MACHINE" <<'PY'
+import json, os, statistics, sys
+work, workload, duration, build_type, machine = sys.argv[1], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+rounds = int(sys.argv[2])
+sides = ["meridian", "etcd"]
+runs = {s: [json.load(open(os.path.join(work, f"{s}-{r}.json"))) for r in range(1, rounds + 1)]
+        for s in sides}
+loads = {s: json.load(open(os.path.join(work, f"load-{s}.json"))) for s in sides}
+
+def tput(r): return r["ops_per_sec"]
+def p50(r): return r["total"]["latency_us"]["p50"] / 1000
+def p99(r): return r["total"]["latency_us"]["p99"] / 1000
+def med(s, f): return statistics.median(f(r) for r in runs[s])
+
+first = runs["meridian"][0]
+print(f"workload {workload}: {first['mix']}; {first['distribution']} over {first['records']} records; "
+      f"key {first['key_size']} B, value {first['value_size']} B")
+print(f"closed loop, {first['clients']} clients; {duration} s per run; {rounds} rounds, "
+      f"alternating meridian, etcd; loopback; fsync on for both; {build_type} build")
+print(f"machine: {machine}")
+print("meridian: 1 node (replication arrives with issue 4)")
+print(f"etcd:     {runs['etcd'][0]['target']} on one machine")
+loaded = [s for s in sides if loads[s].get("loaded")]
+if loaded:
+    print("loaded before the rounds: " + ", ".join(
+        f"{s} {loads[s]['load']['keys']} keys in {loads[s]['load']['seconds']:.1f} s" for s in loaded))
+print()
+print(f"{'median of ' + str(rounds):<18} {'meridian':>12} {'etcd':>12}")
+print(f"{'throughput ops/s':<18} {med('meridian', tput):>12.0f} {med('etcd', tput):>12.0f}")
+print(f"{'p50 ms':<18} {med('meridian', p50):>12.3f} {med('etcd', p50):>12.3f}")
+print(f"{'p99 ms':<18} {med('meridian', p99):>12.3f} {med('etcd', p99):>12.3f}")
+errs = {s: sum(r["errors"] for r in runs[s]) for s in sides}
+print(f"{'errors (all)':<18} {errs['meridian']:>12} {errs['etcd']:>12}")
+print()
+print(f"{'round':<6} {'target':<9} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+for i in range(rounds):
+    for s in sides:
+        r = runs[s][i]
+        print(f"{i + 1:<6} {s:<9} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+for s in sides:
+    kinds = {}
+    for r in runs[s]:
+        for k, e in r.get("errors_by_kind", {}).items():
+            kinds.setdefault(k, [0, e["first"]])[0] += e["count"]
+    for k, (n, first_msg) in kinds.items():
+        print(f"{s} errors {k}: {n} (first: {first_msg})")
+print()
+m, e = med("meridian", tput), med("etcd", tput)
+print(f"ratio throughput meridian/etcd: {m / e:.2f}" if e > 0 else
+      "ratio throughput meridian/etcd: n/a (etcd completed no operations)")
+PY

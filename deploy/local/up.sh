@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Release, and runs Meridian in the
-# foreground with embedded defaults. Ctrl-C stops it cleanly.
+# foreground with embedded defaults: a replicated group of 3 nodes on
+# 127.0.0.1 (ports 2379, 12379, 22379), data under ./data. Ctrl-C stops it
+# cleanly.
 #
-#   ./deploy/local/up.sh [--data-dir DIR] [--listen HOST:PORT] [-- extra meridiand flags]
+#   ./deploy/local/up.sh [--nodes N] [--port BASE] [--data-dir DIR] [-- extra meridiand flags]
 #
-# Today this runs one node (the replicated cluster arrives with issue 4).
+#   --nodes 1     a single unreplicated node on 127.0.0.1:BASE
+#   --port BASE   node i listens on BASE + (i-1)*10000 (default 2379)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+NODES=3
+BASE=2379
 DATA_DIR=./data
-LISTEN=127.0.0.1:2379
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --nodes) NODES=$2; shift 2 ;;
+    --port) BASE=$2; shift 2 ;;
     --data-dir) DATA_DIR=$2; shift 2 ;;
-    --listen) LISTEN=$2; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "up.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+if ! [[ "$NODES" =~ ^[0-9]+$ ]] || (( NODES < 1 || NODES > 7 )); then
+  echo "up.sh: --nodes must be 1..7" >&2; exit 2
+fi
 
 ./deploy/local/install-deps.sh
 # MERIDIAN_UP_BUILD_DIR reuses an existing build (the integration test uses
@@ -31,40 +39,57 @@ if [[ -z "${MERIDIAN_UP_BUILD_DIR:-}" ]]; then
   cmake --build "$BIN" -j "$(nproc)" --target meridiand meridianctl
 fi
 
-mkdir -p "$DATA_DIR"
-"$BIN/server/meridiand" --dev --data-dir "$DATA_DIR" --listen "$LISTEN" --log-format text \
-  "${EXTRA[@]}" &
-PID=$!
+ENDPOINTS=()
+for i in $(seq 1 "$NODES"); do ENDPOINTS+=("127.0.0.1:$((BASE + (i - 1) * 10000))"); done
+CLUSTER=""
+for i in $(seq 1 "$NODES"); do CLUSTER+="${CLUSTER:+,}$i=${ENDPOINTS[$((i - 1))]}"; done
+EP_LIST=$(IFS=,; echo "${ENDPOINTS[*]}")
+
+PIDS=()
 stop() {
   echo
-  echo "== stopping meridiand (pid $PID)"
-  kill -TERM "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
+  echo "== stopping ${#PIDS[@]} meridiand process(es)"
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   exit 0
 }
 trap stop INT TERM
 
-for _ in $(seq 1 100); do
-  if ! kill -0 "$PID" 2>/dev/null; then
-    wait "$PID" || true
-    echo "up.sh: meridiand exited during start-up; see the messages above" >&2
-    exit 1
+mkdir -p "$DATA_DIR"
+for i in $(seq 1 "$NODES"); do
+  if (( NODES == 1 )); then
+    args=(--dev --data-dir "$DATA_DIR" --listen "${ENDPOINTS[0]}")
+  else
+    args=(--cluster "$CLUSTER" --member-id "$i" --data-dir "$DATA_DIR/node$i")
   fi
-  if "$BIN/client/meridianctl" --endpoints "$LISTEN" endpoint health >/dev/null 2>&1; then
-    break
-  fi
-  sleep 0.1
+  "$BIN/server/meridiand" "${args[@]}" --log-format text "${EXTRA[@]}" \
+    2> >(sed -u "s/^/[node$i] /" >&2) &
+  PIDS+=($!)
+done
+
+CTL="$BIN/client/meridianctl --endpoints $EP_LIST"
+for _ in $(seq 1 150); do
+  for p in "${PIDS[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "up.sh: a meridiand exited during start-up; see the messages above" >&2
+      stop
+    fi
+  done
+  # Ready once the group has a leader that answers a read.
+  if $CTL get up.sh/probe >/dev/null 2>&1; then break; fi
+  sleep 0.2
 done
 
 cat <<MSG
 
-== Meridian is running
-   endpoint:  $LISTEN
+== Meridian is running: $NODES node(s)
+   endpoints: $EP_LIST
    data dir:  $DATA_DIR
-   try:       $BIN/client/meridianctl --endpoints $LISTEN put hello world
-              $BIN/client/meridianctl --endpoints $LISTEN get hello
-              $BIN/client/meridianctl --endpoints $LISTEN -w table endpoint status
+   try:       $CTL put hello world
+              $CTL get hello
+              $CTL -w table member list
+              $CTL -w table endpoint status
    stop:      Ctrl-C
 
 MSG
-wait "$PID"
+wait

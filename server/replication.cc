@@ -80,13 +80,14 @@ void Replication::Send(const consensus::Message& m) {
   it->second->Send(std::move(bytes));
 }
 
-Status Replication::Commit(std::string command) {
+Status Replication::Commit(std::string command, const std::function<void()>& queued) {
   auto waiter = std::make_shared<Waiter>();
   waiter->command = command;
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   proposals_.emplace_back(std::move(command), waiter);
   cv_.notify_all();
+  if (queued) queued();
   const bool done = cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
                                  [&] { return waiter->done || stop_; });
   if (done && waiter->done) return waiter->result;

@@ -51,7 +51,7 @@ class Replication final : public txn::CommitLog {
   ~Replication() override;
   void Stop();
 
-  Status Commit(std::string command) override;
+  Status Commit(std::string command, const std::function<void()>& queued = {}) override;
   // Hands a message from a peer to the driver.
   void Receive(consensus::Message m);
 

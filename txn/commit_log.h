@@ -2,6 +2,7 @@
 // The server implements it with MultiPaxos; txn/ does not know consensus.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -14,8 +15,10 @@ class CommitLog {
   // Replicates `command` and returns once it is durable on a majority and
   // applied to this node's store (through TxnStore::ApplyCommitted).
   // NotLeader/Unavailable: it was not committed. CommitUnknown: it may have
-  // been.
-  virtual Status Commit(std::string command) = 0;
+  // been. `queued`, if set, runs once the command has its place in the log
+  // order (before the wait), so the caller can let the next commit in while
+  // this one replicates: commits queued in order are applied in that order.
+  virtual Status Commit(std::string command, const std::function<void()>& queued = {}) = 0;
 };
 
 }  // namespace meridian::txn

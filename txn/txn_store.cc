@@ -220,18 +220,51 @@ Result<ReadResult> TxnStore::Get(std::string_view key, std::optional<uint64_t> s
   return ToReadResult(r, snap);
 }
 
+class TxnStore::ReadWriteLock {
+ public:
+  explicit ReadWriteLock(TxnStore* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->commit_mu_) : s_(s) {
+    s_->commit_mu_.Lock();
+    s_->commit_mu_.Await(absl::Condition(
+        +[](int* pending) { return *pending == 0; }, &s_->pending_));
+  }
+  ~ReadWriteLock() ABSL_UNLOCK_FUNCTION() { s_->commit_mu_.Unlock(); }
+
+ private:
+  TxnStore* s_;
+};
+
 Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   MERIDIAN_RETURN_IF_ERROR(ValidateValue(options_.limits, value));
-  absl::MutexLock lock(&commit_mu_);
-  MERIDIAN_ASSIGN_OR_RETURN(
-      uint64_t ts, CommitLocked({{keyspace::KvKey(key), {}, std::string(value)}}));
+  std::vector<storage::Record> records = {{keyspace::KvKey(key), {}, std::string(value)}};
+  if (commit_log_ == nullptr) {
+    absl::MutexLock lock(&commit_mu_);
+    MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked(std::move(records)));
+    return CommitInfo{ts};
+  }
+  // A blind write reads nothing, so it need not wait for earlier commits to
+  // apply: it takes its timestamp and its place in the log under the lock,
+  // then lets the next commit in while it replicates.
+  commit_mu_.Lock();
+  const uint64_t ts = hlc_->Now();
+  bool queued = false;
+  Status s = commit_log_->Commit(EncodeCommand(ts, records), [&] {
+    ++pending_;
+    queued = true;
+    commit_mu_.Unlock();
+  });
+  if (queued) {
+    commit_mu_.Lock();
+    --pending_;
+  }
+  commit_mu_.Unlock();
+  MERIDIAN_RETURN_IF_ERROR(s);
   return CommitInfo{ts};
 }
 
 Result<DeleteInfo> TxnStore::Delete(std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
-  absl::MutexLock lock(&commit_mu_);
+  ReadWriteLock lock(this);
   MERIDIAN_ASSIGN_OR_RETURN(auto current, ReadKv(key, visible_hlc_.load()));
   DeleteInfo info;
   info.existed = current && current->value;
@@ -292,7 +325,7 @@ Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
   }
 
   // Holding the commit lock makes compares, reads and writes one atomic step.
-  absl::MutexLock lock(&commit_mu_);
+  ReadWriteLock lock(this);
   ExecuteResult out;
   out.snapshot_hlc = visible_hlc_.load();
   out.succeeded = true;
@@ -504,7 +537,7 @@ Result<CommitInfo> TxnStore::Commit(uint64_t txn_id) {
   EraseTxn(txn_id);
   if (txn->writes.empty()) return CommitInfo{0};
 
-  absl::MutexLock lock(&commit_mu_);
+  ReadWriteLock lock(this);
   std::vector<storage::Record> records;
   records.reserve(txn->writes.size());
   for (const auto& [key, value] : txn->writes) {
@@ -541,7 +574,7 @@ Result<CommitInfo> TxnStore::CsetDelta(std::string_view key, std::string_view el
                                            options_.limits.max_key_bytes, ")"));
   }
   const std::string engine_key = keyspace::CsetEntryKey(key, element);
-  absl::MutexLock lock(&commit_mu_);
+  ReadWriteLock lock(this);
   MERIDIAN_ASSIGN_OR_RETURN(auto current,
                             engine_->Get(engine_key, storage::Snapshot::Latest()));
   int64_t count = 0;

@@ -121,6 +121,9 @@ class TxnStore {
   Result<std::shared_ptr<OpenTxn>> FindTxn(uint64_t txn_id);
   void EraseTxn(uint64_t txn_id);
   Status ValidateScanRange(const ScanRange& range) const;
+  // Locks commit_mu_ and waits until no pipelined commit is in flight, so the
+  // engine reflects every commit ordered before this one.
+  class ReadWriteLock;
   Result<CommitInfo> CsetDelta(std::string_view key, std::string_view element, int64_t delta);
 
   // Applies `records` as one synced batch at a fresh commit timestamp,
@@ -133,7 +136,11 @@ class TxnStore {
   Clock* const clock_;
   const Options options_;
 
+  // Taken by every commit. Blind writes in replicated mode release it once
+  // their command is queued (pipelining); anything that reads before it
+  // writes first waits, holding it, until those are applied (pending_ == 0).
   absl::Mutex commit_mu_;
+  int pending_ ABSL_GUARDED_BY(commit_mu_) = 0;
   uint64_t next_log_index_ ABSL_GUARDED_BY(commit_mu_) = 1;
   std::atomic<uint64_t> visible_hlc_{0};
   CommitLog* commit_log_ = nullptr;  // set once, before serving

@@ -157,6 +157,7 @@ class Client {
   // thread (or inline on a local failure), and must not block. No retries:
   // errors come back as they are, and a Put whose reply is lost is
   // kCommitUnknown.
+  // REQUIRES: the Client outlives every pending callback.
   void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
   void PutAsync(std::string key, std::string value,
                 std::function<void(Result<WriteResult>)> done);

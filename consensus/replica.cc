@@ -270,10 +270,9 @@ void Replica::AdvanceLeaderCommit() {
     acks_.erase(it);
     ++commit;
   }
-  if (commit != hard_.commit_index) {
-    hard_.commit_index = commit;
-    hard_dirty_ = true;
-  }
+  // The commit index is not made durable on its own (it can be relearned
+  // from the leader); it rides along whenever the promise is persisted.
+  hard_.commit_index = commit;
 }
 
 void Replica::AdvanceFollowerCommit(uint64_t leader_commit) {
@@ -285,10 +284,7 @@ void Replica::AdvanceFollowerCommit(uint64_t leader_commit) {
     if (it == log_.end() || it->second.ballot != ballot_) break;
     ++commit;
   }
-  if (commit != hard_.commit_index) {
-    hard_.commit_index = commit;
-    hard_dirty_ = true;
-  }
+  hard_.commit_index = commit;
 }
 
 void Replica::CollectCommitted() {

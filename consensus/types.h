@@ -59,7 +59,9 @@ struct Message {
 };
 
 // What must survive a crash for the acceptor to stay safe: the highest
-// ballot promised. Entries are persisted separately (Ready::entries).
+// ballot promised. Entries are persisted separately (Ready::entries). The
+// commit index is a hint persisted alongside: after a restart it may be
+// behind, and the leader's commit messages bring it forward again.
 struct HardState {
   Ballot promised;
   uint64_t commit_index = 0;

@@ -12,8 +12,8 @@
 #   --records    keys in the data set (default: meridian-bench's, 10000)
 #   --keep       keep the work directory (data, logs, JSON) afterwards
 #
-# Starts a 3-member etcd cluster (etcd_cluster.sh) and one meridiand
-# (--dev; replication arrives with issue 4) on 127.0.0.1, both with fsync on,
+# Starts a 3-member etcd cluster (etcd_cluster.sh) and a 3-node replicated
+# meridiand group (--cluster) on 127.0.0.1, both with fsync on,
 # in a fresh directory under ${TMPDIR:-/tmp}. When the workload reads
 # existing keys, each target is loaded once before the rounds; the rounds
 # then run with --no-load. Everything started is stopped on exit, failure or
@@ -56,12 +56,12 @@ BUILD=${MERIDIAN_BUILD_DIR:-build/release}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
 BENCH=$BUILD/tests/bench/meridian-bench
 MERIDIAND=$BUILD/server/meridiand
-if [[ ! -x $BENCH || ! -x $MERIDIAND ]]; then
+if [[ ! -x $BENCH || ! -x $MERIDIAND || ! -x $BUILD/client/meridianctl ]]; then
   cat >&2 <<MSG
-compare.sh: no meridiand and meridian-bench in $BUILD.
+compare.sh: no meridiand, meridianctl and meridian-bench in $BUILD.
 Build them (Release) first, from $ROOT:
   cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-  cmake --build build/release --target meridiand meridian-bench
+  cmake --build build/release --target meridiand meridianctl meridian-bench
 or point MERIDIAN_BUILD_DIR at a build that has them.
 MSG
   exit 2
@@ -74,13 +74,13 @@ for tool in etcd etcdctl python3; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-compare.XXXXXX")
-FSTYPE=$(stat -f -c %T "$WORK")
+FSTYPE=$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
 if [[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]]; then
   echo "compare.sh: warning: $WORK is on $FSTYPE, where fsync costs nothing;" \
        "set TMPDIR to a directory on a disk" >&2
 fi
 
-MPID=
+MPIDS=()
 BPID=
 # stop_child PID: SIGTERM, up to 15 s to exit, then SIGKILL; reaps it.
 stop_child() {
@@ -95,7 +95,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_child "$BPID"
-  stop_child "$MPID"
+  for p in "${MPIDS[@]}"; do stop_child "$p"; done
   if [[ -d $WORK/etcd ]]; then
     "$ROOT/tests/bench/etcd_cluster.sh" stop "$WORK/etcd" >/dev/null 2>&1 || true
   fi
@@ -118,22 +118,41 @@ MACHINE+=" load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTY
 log "starting a 3-member etcd cluster"
 ETCD_EPS=$("$ROOT/tests/bench/etcd_cluster.sh" start "$WORK/etcd" --members 3)
 
-log "starting meridiand (1 node)"
-# setsid: Ctrl-C reaches only this script, whose trap stops meridiand.
-setsid "$MERIDIAND" --dev --data-dir "$WORK/meridian" --listen 127.0.0.1:0 \
-  --port-file "$WORK/meridian.port" --log-format text </dev/null >"$WORK/meridiand.log" 2>&1 &
-MPID=$!
+log "starting a 3-node meridian group"
+PORTS=($(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+))
+CLUSTER="1=127.0.0.1:${PORTS[0]},2=127.0.0.1:${PORTS[1]},3=127.0.0.1:${PORTS[2]}"
+MERIDIAN_EP="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
+MPIDS=()
+for i in 1 2 3; do
+  # setsid: Ctrl-C reaches only this script, whose trap stops meridiand.
+  setsid "$MERIDIAND" --cluster "$CLUSTER" --member-id "$i" --data-dir "$WORK/meridian/node$i" \
+    --log-format text </dev/null >"$WORK/meridiand-$i.log" 2>&1 &
+  MPIDS+=($!)
+done
+ready=0
 for _ in $(seq 1 300); do
-  [[ -s $WORK/meridian.port ]] && break
-  if ! kill -0 "$MPID" 2>/dev/null; then
-    tail -n 20 "$WORK/meridiand.log" >&2
-    log "meridiand exited during start-up"
-    exit 1
+  for p in "${MPIDS[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      tail -n 20 "$WORK"/meridiand-*.log >&2
+      log "a meridiand exited during start-up"
+      exit 1
+    fi
+  done
+  if "$BUILD/client/meridianctl" --endpoints "$MERIDIAN_EP" --timeout 1s get compare/probe \
+      >/dev/null 2>&1; then
+    ready=1
+    break
   fi
   sleep 0.1
 done
-[[ -s $WORK/meridian.port ]] || { log "meridiand wrote no port file in 30 s"; exit 1; }
-MERIDIAN_EP=127.0.0.1:$(tr -d '[:space:]' <"$WORK/meridian.port")
+[[ $ready -eq 1 ]] || { log "the meridian group elected no leader in 30 s"; exit 1; }
 
 declare -A EP=([meridian]=$MERIDIAN_EP [etcd]=$ETCD_EPS)
 COMMON=(--workload "$WORKLOAD" --quiet)
@@ -202,7 +221,7 @@ print(f"workload {workload}: {first['mix']}; {first['distribution']} over {first
 print(f"closed loop, {first['clients']} clients; {duration} s per run; {rounds} rounds, "
       f"alternating meridian, etcd; loopback; fsync on for both; {build_type} build")
 print(f"machine: {machine}")
-print("meridian: 1 node (replication arrives with issue 4)")
+print("meridian: 3-node MultiPaxos group on one machine (WAL fdatasync on a majority per commit)")
 print(f"etcd:     {runs['etcd'][0]['target']} on one machine")
 loaded = [s for s in sides if loads[s].get("loaded")]
 if loaded:
@@ -213,6 +232,14 @@ print(f"{'median of ' + str(rounds):<18} {'meridian':>12} {'etcd':>12}")
 print(f"{'throughput ops/s':<18} {med('meridian', tput):>12.0f} {med('etcd', tput):>12.0f}")
 print(f"{'p50 ms':<18} {med('meridian', p50):>12.3f} {med('etcd', p50):>12.3f}")
 print(f"{'p99 ms':<18} {med('meridian', p99):>12.3f} {med('etcd', p99):>12.3f}")
+ops = list(first.get("by_op", {}))
+if len(ops) > 1:
+    for op in ops:
+        def op_ms(pct, op=op):
+            return lambda r: r["by_op"][op]["latency_us"][pct] / 1000
+        for pct in ("p50", "p99"):
+            label = f"  {op} {pct} ms"
+            print(f"{label:<18} {med('meridian', op_ms(pct)):>12.3f} {med('etcd', op_ms(pct)):>12.3f}")
 errs = {s: sum(r["errors"] for r in runs[s]) for s in sides}
 print(f"{'errors (all)':<18} {errs['meridian']:>12} {errs['etcd']:>12}")
 print()

@@ -188,7 +188,9 @@ class EtcdDriver final : public Driver {
     KV::Stub* stub = Next();
     Unary<PutRequest, PutResponse>(
         timeout_ms_, std::move(req),
-        [stub](auto* ctx, auto* q, auto* r, auto cb) { stub->async()->Put(ctx, q, r, std::move(cb)); },
+        [stub](auto* ctx, auto* q, auto* r, auto cb) {
+          stub->async()->Put(ctx, q, r, std::move(cb));
+        },
         [done = std::move(done)](grpc::Status s, PutResponse&) { done(ToStatus(s, true)); });
   }
 
@@ -237,8 +239,7 @@ class EtcdDriver final : public Driver {
 
   std::chrono::microseconds Jitter(std::chrono::microseconds cap) {
     std::lock_guard<std::mutex> l(rng_mu_);
-    return std::chrono::microseconds(
-        std::uniform_int_distribution<int64_t>(0, cap.count())(rng_));
+    return std::chrono::microseconds(std::uniform_int_distribution<int64_t>(0, cap.count())(rng_));
   }
 
   KV::Stub* Next() {
@@ -267,18 +268,20 @@ class EtcdDriver final : public Driver {
     for (size_t i = 0; i < op->keys.size(); ++i) {
       RangeRequest req;
       req.set_key(op->keys[i]);
-      op->driver->StartRange(op->stub, std::move(req), [op, i](grpc::Status s, RangeResponse& resp) {
-        bool last = false;
-        {
-          std::lock_guard<std::mutex> l(op->mu);
-          if (!s.ok() && op->error.ok()) op->error = ToStatus(s, false);
-          if (s.ok() && resp.kvs_size() > 0) op->seen[i] = resp.kvs(0).mod_revision();
-          last = --op->pending == 0;
-        }
-        if (!last) return;
-        if (!op->error.ok()) return op->done(op->error);
-        Commit(op);
-      });
+      op->driver->StartRange(op->stub, std::move(req),
+                             [op, i](grpc::Status s, RangeResponse& resp) {
+                               bool last = false;
+                               {
+                                 std::lock_guard<std::mutex> l(op->mu);
+                                 if (!s.ok() && op->error.ok()) op->error = ToStatus(s, false);
+                                 if (s.ok() && resp.kvs_size() > 0)
+                                   op->seen[i] = resp.kvs(0).mod_revision();
+                                 last = --op->pending == 0;
+                               }
+                               if (!last) return;
+                               if (!op->error.ok()) return op->done(op->error);
+                               Commit(op);
+                             });
     }
   }
 
@@ -298,14 +301,16 @@ class EtcdDriver final : public Driver {
     KV::Stub* stub = op->stub;
     Unary<TxnRequest, TxnResponse>(
         op->driver->timeout_ms_, std::move(req),
-        [stub](auto* ctx, auto* q, auto* r, auto cb) { stub->async()->Txn(ctx, q, r, std::move(cb)); },
+        [stub](auto* ctx, auto* q, auto* r, auto cb) {
+          stub->async()->Txn(ctx, q, r, std::move(cb));
+        },
         [op](grpc::Status s, TxnResponse& resp) {
           if (!s.ok()) return op->done(ToStatus(s, true));
           if (resp.succeeded()) return op->done(absl::OkStatus());
           if (++op->attempt >= kMaxRmwAttempts) {
-            return op->done(ConflictError(absl::StrCat(
-                "etcd: read-modify-write of ", op->keys.size(), " key(s) lost the compare ",
-                kMaxRmwAttempts, " times in a row")));
+            return op->done(ConflictError(absl::StrCat("etcd: read-modify-write of ",
+                                                       op->keys.size(), " key(s) lost the compare ",
+                                                       kMaxRmwAttempts, " times in a row")));
           }
           const auto cap = std::min<std::chrono::microseconds>(
               kRmwBackoffBase * (int64_t{1} << std::min(op->attempt - 1, 20)), kRmwBackoffMax);
@@ -359,15 +364,15 @@ Result<std::unique_ptr<Driver>> MakeEtcdDriver(const DriverOptions& options) {
   // which also fails fast when etcd is not running.
   std::vector<std::string> errors;
   for (const auto& ep : endpoints) {
-    const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(
-                                                                  std::min(timeout_ms, 5'000));
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::milliseconds(std::min(timeout_ms, 5'000));
     etcdserverpb::StatusResponse status;
     {
       grpc::ClientContext ctx;
       ctx.set_deadline(deadline);
       ctx.set_wait_for_ready(true);  // ride out the first connect
-      grpc::Status s = etcdserverpb::Maintenance::NewStub(ep.channel)->Status(
-          &ctx, etcdserverpb::StatusRequest(), &status);
+      grpc::Status s = etcdserverpb::Maintenance::NewStub(ep.channel)
+                           ->Status(&ctx, etcdserverpb::StatusRequest(), &status);
       if (!s.ok()) {
         errors.push_back(absl::StrCat(ep.address, ": ", s.error_message()));
         continue;
@@ -376,20 +381,19 @@ Result<std::unique_ptr<Driver>> MakeEtcdDriver(const DriverOptions& options) {
     etcdserverpb::MemberListResponse members;
     grpc::ClientContext ctx;
     ctx.set_deadline(deadline);
-    grpc::Status s = etcdserverpb::Cluster::NewStub(ep.channel)->MemberList(
-        &ctx, etcdserverpb::MemberListRequest(), &members);
+    grpc::Status s = etcdserverpb::Cluster::NewStub(ep.channel)
+                         ->MemberList(&ctx, etcdserverpb::MemberListRequest(), &members);
     if (!s.ok()) {
       errors.push_back(absl::StrCat(ep.address, ": ", s.error_message()));
       continue;
     }
     const int n = members.members_size();
     std::string description = absl::StrCat("etcd ", MajorMinor(status.version()), ", ", n,
-                                            n == 1 ? " member" : " members");
+                                           n == 1 ? " member" : " members");
     return std::unique_ptr<Driver>(
         std::make_unique<EtcdDriver>(std::move(endpoints), std::move(description), timeout_ms));
   }
-  return UnavailableError(
-      absl::StrCat("cannot reach etcd (", absl::StrJoin(errors, "; "), ")"));
+  return UnavailableError(absl::StrCat("cannot reach etcd (", absl::StrJoin(errors, "; "), ")"));
 }
 
 }  // namespace meridian::bench

@@ -446,7 +446,29 @@ Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t e
   return out.status;
 }
 
+namespace {
+constexpr int kMaxAsyncRedirects = 4;
+
+// Whether an async attempt's error proves the request was not executed and
+// names a better place to send it.
+bool IsRedirect(const Status& s) {
+  const ErrorKind kind = GetErrorKind(s);
+  return kind == ErrorKind::kNotLeader;
+}
+}  // namespace
+
 void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
+  GetAsyncAttempt(std::move(key), std::move(done), 0);
+}
+
+void Client::PutAsync(std::string key, std::string value,
+                      std::function<void(Result<WriteResult>)> done) {
+  PutAsyncAttempt(std::move(key), std::move(value), std::move(done), 0);
+}
+
+void Client::GetAsyncAttempt(std::string key,
+                             std::function<void(Result<std::optional<GetResult>>)> done,
+                             int attempt) {
   using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->done = std::move(done);
@@ -455,6 +477,10 @@ void Client::GetAsync(std::string key, std::function<void(Result<std::optional<G
   call->address = ep->address;
   if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
     impl_->MoveOff(call->endpoint);
+    if (attempt < kMaxAsyncRedirects) {
+      GetAsyncAttempt(std::move(key), std::move(call->done), attempt + 1);
+      return;
+    }
     call->done(internal::NotConnected(ep->address, why).status);
     return;
   }
@@ -463,10 +489,18 @@ void Client::GetAsync(std::string key, std::function<void(Result<std::optional<G
   call->ctx.set_deadline(impl_->Deadline());
   Impl* impl = impl_.get();
   Call* raw = call.release();
-  ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
+  ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
+                                                             grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
     Result<std::optional<GetResult>> result = std::optional<GetResult>();
     if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address); !s.ok()) {
+      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+        std::string key = std::move(*call->req.mutable_key());
+        auto done = std::move(call->done);
+        call.reset();
+        GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
+        return;
+      }
       result = std::move(s);
     } else {
       impl->Observe(call->resp.header());
@@ -484,8 +518,8 @@ void Client::GetAsync(std::string key, std::function<void(Result<std::optional<G
   });
 }
 
-void Client::PutAsync(std::string key, std::string value,
-                      std::function<void(Result<WriteResult>)> done) {
+void Client::PutAsyncAttempt(std::string key, std::string value,
+                             std::function<void(Result<WriteResult>)> done, int attempt) {
   using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->done = std::move(done);
@@ -495,6 +529,10 @@ void Client::PutAsync(std::string key, std::string value,
   if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
     // Nothing was sent: the write surely did not apply.
     impl_->MoveOff(call->endpoint);
+    if (attempt < kMaxAsyncRedirects) {
+      PutAsyncAttempt(std::move(key), std::move(value), std::move(call->done), attempt + 1);
+      return;
+    }
     call->done(internal::NotConnected(ep->address, why).status);
     return;
   }
@@ -504,12 +542,22 @@ void Client::PutAsync(std::string key, std::string value,
   call->ctx.set_deadline(impl_->Deadline());
   Impl* impl = impl_.get();
   Call* raw = call.release();
-  ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [impl, raw](grpc::Status gs) {
+  ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
+                                                             grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
     Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
     // A transport failure of a write classifies as kCommitUnknown.
     if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
         !s.ok()) {
+      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+        // NOT_LEADER is the server's word that nothing was written.
+        std::string key = std::move(*call->req.mutable_key());
+        std::string value = std::move(*call->req.mutable_value());
+        auto done = std::move(call->done);
+        call.reset();
+        PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
+        return;
+      }
       result = std::move(s);
     } else {
       impl->Observe(call->resp.header());

@@ -154,9 +154,10 @@ class Client {
 
   // Asynchronous single-key operations, for load generators that keep many
   // requests in flight from few threads. `done` runs exactly once, on a gRPC
-  // thread (or inline on a local failure), and must not block. No retries:
-  // errors come back as they are, and a Put whose reply is lost is
-  // kCommitUnknown.
+  // thread (or inline on a local failure), and must not block. Only
+  // redirects are retried (NOT_LEADER, or an endpoint that cannot be
+  // reached); other errors come back as they are, and a Put whose reply is
+  // lost is kCommitUnknown.
   // REQUIRES: the Client outlives every pending callback.
   void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
   void PutAsync(std::string key, std::string value,
@@ -175,6 +176,13 @@ class Client {
  private:
   friend class Txn;
   struct Impl;
+  // One attempt of GetAsync/PutAsync; a NOT_LEADER answer, or an endpoint
+  // that cannot be reached, is retried at once (up to a few times) at the
+  // leader or the next endpoint: neither proves anything was written.
+  void GetAsyncAttempt(std::string key,
+                       std::function<void(Result<std::optional<GetResult>>)> done, int attempt);
+  void PutAsyncAttempt(std::string key, std::string value,
+                       std::function<void(Result<WriteResult>)> done, int attempt);
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -58,7 +58,8 @@ void Replication::Stop() {
     if (stop_) return;
     stop_ = true;
   }
-  cv_.notify_all();
+  loop_cv_.notify_all();
+  done_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   senders_.clear();
 }
@@ -69,7 +70,7 @@ void Replication::Receive(consensus::Message m) {
     if (inbox_.size() > 100'000) return;  // overload: drop, consensus retransmits
     inbox_.push_back(std::move(m));
   }
-  cv_.notify_all();
+  loop_cv_.notify_one();
 }
 
 void Replication::Send(const consensus::Message& m) {
@@ -86,9 +87,9 @@ Status Replication::Commit(std::string command, const std::function<void()>& que
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   proposals_.emplace_back(std::move(command), waiter);
-  cv_.notify_all();
+  loop_cv_.notify_one();
   if (queued) queued();
-  const bool done = cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
+  const bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
                                  [&] { return waiter->done || stop_; });
   if (done && waiter->done) return waiter->result;
   // Not proposed yet: it never will be, so it surely did not commit.
@@ -162,6 +163,7 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
                 ? absl::OkStatus()
                 : UnavailableError("leadership changed before the commit; nothing was written");
         waiting_.erase(it);
+        results_ready_ = true;
       }
       lock.unlock();
     }
@@ -177,7 +179,7 @@ void Replication::Loop() {
   while (!stop_) {
     const uint64_t now = clock->NowMonotonicMicros();
     if (now < next_tick && inbox_.empty() && proposals_.empty()) {
-      cv_.wait_for(lock, std::chrono::microseconds(next_tick - now));
+      loop_cv_.wait_for(lock, std::chrono::microseconds(next_tick - now));
       continue;
     }
     std::deque<consensus::Message> inbox;
@@ -196,6 +198,7 @@ void Replication::Loop() {
       } else {
         waiter->done = true;
         waiter->result = NotLeaderError(hint, "this node does not lead; retry at the leader");
+        results_ready_ = true;
       }
       lock.unlock();
     }
@@ -214,7 +217,10 @@ void Replication::Loop() {
       Log(Level::kInfo, "leader changed",
           {{"leader", absl::StrCat(leader_)}, {"ballot_round", absl::StrCat(replica_->ballot().round)}});
     }
-    cv_.notify_all();
+    if (results_ready_) {
+      results_ready_ = false;
+      done_cv_.notify_all();
+    }
   }
 }
 

@@ -83,12 +83,14 @@ class Replication final : public txn::CommitLog {
   uint64_t applied_ = 0;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable loop_cv_;  // wakes the driver loop: input arrived
+  std::condition_variable done_cv_;  // wakes Commit callers: a result is in
   std::deque<consensus::Message> inbox_;
   std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals_;
   std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
   bool stop_ = false;
   bool leader_ready_ = false;
+  bool results_ready_ = false;  // some waiter got its result this round
   consensus::NodeId leader_ = consensus::kNoNode;
   std::thread thread_;
 };

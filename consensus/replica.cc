@@ -357,15 +357,15 @@ void Replica::OnPromise(const Message& m) {
   if (promises_.count(options_.id) && promises_.size() >= Quorum()) BecomeLeader();
 }
 
-void Replica::OnAccept(const Message& m) {
-  Message reply;
-  reply.type = MessageType::kAccepted;
-  reply.to = m.from;
+bool Replica::FollowLeader(const Message& m, MessageType reply_type) {
   if (m.ballot < hard_.promised) {
+    Message reply;
+    reply.type = reply_type;
+    reply.to = m.from;
     reply.reject = true;
     reply.ballot = hard_.promised;
     Send(std::move(reply));
-    return;
+    return false;
   }
   Promise(m.ballot);
   if (role_ != Role::kFollower || ballot_ != m.ballot || leader_ != m.ballot.leader) {
@@ -374,6 +374,14 @@ void Replica::OnAccept(const Message& m) {
   gap_estimate_x16_ = (gap_estimate_x16_ * 7 + last_leader_contact_ * 16) / 8;
   last_leader_contact_ = 0;
   election_elapsed_ = 0;
+  return true;
+}
+
+void Replica::OnAccept(const Message& m) {
+  if (!FollowLeader(m, MessageType::kAccepted)) return;
+  Message reply;
+  reply.type = MessageType::kAccepted;
+  reply.to = m.from;
   for (const Entry& e : m.entries) {
     if (e.index <= hard_.commit_index) continue;  // chosen; ours is the same
     Entry copy = e;
@@ -404,22 +412,10 @@ void Replica::OnAccepted(const Message& m) {
 }
 
 void Replica::OnCommit(const Message& m) {
+  if (!FollowLeader(m, MessageType::kCommitAck)) return;
   Message reply;
   reply.type = MessageType::kCommitAck;
   reply.to = m.from;
-  if (m.ballot < hard_.promised) {
-    reply.reject = true;
-    reply.ballot = hard_.promised;
-    Send(std::move(reply));
-    return;
-  }
-  Promise(m.ballot);
-  if (role_ != Role::kFollower || ballot_ != m.ballot || leader_ != m.ballot.leader) {
-    BecomeFollower(m.ballot);
-  }
-  gap_estimate_x16_ = (gap_estimate_x16_ * 7 + last_leader_contact_ * 16) / 8;
-  last_leader_contact_ = 0;
-  election_elapsed_ = 0;
   AdvanceFollowerCommit(m.commit_index);
   reply.ballot = m.ballot;
   reply.index = hard_.commit_index;

@@ -110,6 +110,11 @@ class Replica {
   void AdvanceFollowerCommit(uint64_t leader_commit);
   void CollectCommitted();
 
+  // What Accept and Commit from a leader share: a stale ballot is refused
+  // (the sender learns ours, as a `reply_type` reject) and false returned;
+  // otherwise we adopt the ballot, follow its leader and feed the failure
+  // detector.
+  bool FollowLeader(const Message& m, MessageType reply_type);
   void OnPrepare(const Message& m);
   void OnPromise(const Message& m);
   void OnAccept(const Message& m);

@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   // Signals are taken by one thread with sigwait, so shutdown runs as
   // ordinary code rather than inside a handler. Block them before any thread
   // starts so every thread inherits the mask.
+  // A shell that starts us in the background may have set SIGINT to ignored;
+  // an ignored signal never reaches sigwait, so take both back first.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -17,7 +17,7 @@ std::string CodeName(grpc::StatusCode code) {
 
 // Transport-level codes after which a write may or may not have applied: the
 // request may have reached the server before the reply was lost. Other bare
-// codes (INVALID_ARGUMENT, UNIMPLEMENTED, RESOURCE_EXHAUSTED for an oversized
+// codes (an invalid argument, a method the server lacks, an oversized
 // message, ...) are produced before the handler runs.
 bool OutcomeUnknown(grpc::StatusCode code) {
   switch (code) {

@@ -25,8 +25,8 @@ int ExitCodeFor(const Status& s) {
 
 std::string ErrorLine(const Status& s) {
   const ErrorKind kind = GetErrorKind(s);
-  // A bare gRPC error (UNIMPLEMENTED, ...) says more by its code than as
-  // the catch-all INTERNAL kind.
+  // A bare gRPC error (say, a method the server lacks) says more by its
+  // code than as the catch-all INTERNAL kind.
   const std::string name = kind == ErrorKind::kInternal && s.code() != absl::StatusCode::kInternal
                                ? absl::StatusCodeToString(s.code())
                                : std::string(ErrorKindName(kind));

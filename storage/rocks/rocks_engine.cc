@@ -451,21 +451,43 @@ Status RocksEngine::Flush() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// An iterator over the versions of one key, newest first, positioned at the
+// first version not newer than `from`. It seeks to a full version key, not
+// the bare prefix: prefix seeks need a target inside the prefix extractor's
+// domain. Not movable: the iterator points at `end`.
+struct KeyVersions {
+  KeyVersions(rocksdb::DB* db, std::string_view key, Version from)
+      : prefix(RecordPrefix(key)), end(PrefixEnd(prefix)), upper(end) {
+    rocksdb::ReadOptions ro;
+    ro.prefix_same_as_start = true;
+    ro.iterate_upper_bound = &upper;
+    it.reset(db->NewIterator(ro));
+    std::string target = prefix;
+    AppendVersion(&target, from);
+    it->Seek(target);
+  }
+  KeyVersions(const KeyVersions&) = delete;
+  KeyVersions& operator=(const KeyVersions&) = delete;
+
+  const std::string prefix;
+  const std::string end;
+  const rocksdb::Slice upper;
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+}  // namespace
+
 Result<std::optional<ReadResult>> RocksEngine::Get(std::string_view key,
                                                    const Snapshot& snapshot) {
   MERIDIAN_RETURN_IF_ERROR(Health());
-  const std::string prefix = RecordPrefix(key);
-  const std::string end = PrefixEnd(prefix);
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions ro;
-  ro.prefix_same_as_start = true;
-  ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
   // Versions are newest first; skip straight past those newer than anything
   // the snapshot can see.
-  std::string target = prefix;
-  AppendVersion(&target, Version{MaxVisibleHlc(snapshot), UINT32_MAX});
-  for (it->Seek(target); it->Valid(); it->Next()) {
+  KeyVersions versions(impl_->db.get(), key, Version{MaxVisibleHlc(snapshot), UINT32_MAX});
+  const std::string& prefix = versions.prefix;
+  rocksdb::Iterator* it = versions.it.get();
+  for (; it->Valid(); it->Next()) {
     std::string_view k = View(it->key());
     if (k.size() != prefix.size() + kVersionBytes) return Fail(CorruptKey(k));
     Version v = DecodeVersion(k, prefix.size());
@@ -481,18 +503,9 @@ Result<std::optional<ReadResult>> RocksEngine::Get(std::string_view key,
 
 Result<std::optional<Version>> RocksEngine::LatestVersion(std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(Health());
-  const std::string prefix = RecordPrefix(key);
-  const std::string end = PrefixEnd(prefix);
-  rocksdb::Slice upper(end);
-  rocksdb::ReadOptions ro;
-  ro.prefix_same_as_start = true;
-  ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
-  // Seek to the smallest possible version key rather than the bare prefix:
-  // prefix seeks need a target inside the prefix extractor's domain.
-  std::string target = prefix;
-  AppendVersion(&target, Version{UINT64_MAX, UINT32_MAX});
-  it->Seek(target);
+  KeyVersions versions(impl_->db.get(), key, Version{UINT64_MAX, UINT32_MAX});
+  const std::string& prefix = versions.prefix;
+  rocksdb::Iterator* it = versions.it.get();
   if (it->Valid()) {
     std::string_view k = View(it->key());
     if (k.size() != prefix.size() + kVersionBytes) return Fail(CorruptKey(k));

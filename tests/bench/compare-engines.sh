@@ -129,18 +129,8 @@ log "engines: ${ENGINES[*]}"
 bench() {
   local engine=$1 name=$2
   shift 2
-  local rc=0
-  # In the background and waited for, so Ctrl-C runs the trap at once.
-  "$BENCH" "${COMMON[@]}" --engine "$engine" --engine-dir "$WORK/$engine" "$@" \
-    --json "$WORK/$name.json" </dev/null >"$WORK/$name.out" 2>&1 &
-  BPID=$!
-  wait "$BPID" || rc=$?
-  BPID=
-  if [[ $rc -ne 0 ]]; then
-    tail -n 30 "$WORK/$name.out" >&2
-    log "meridian-bench --engine $engine failed (exit $rc) in $name; see $WORK/$name.out"
-    exit 1
-  fi
+  run_bench "$name" "$BENCH" "${COMMON[@]}" --engine "$engine" --engine-dir "$WORK/$engine" "$@" \
+    --json "$WORK/$name.json"
 }
 
 # meridian-bench loads by default exactly when the workload reads existing keys.

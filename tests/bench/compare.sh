@@ -156,20 +156,8 @@ COMMON=(--workload "$WORKLOAD" --quiet)
 bench() {
   local side=$1 name=$2
   shift 2
-  local rc=0
-  # In the background and waited for, so Ctrl-C runs the trap at once (bash
-  # defers traps while a foreground command runs, and skips a SIGINT trap
-  # when that command exits normally).
-  "$BENCH" --driver "$side" --endpoints "${EP[$side]}" "${COMMON[@]}" "$@" \
-    --json "$WORK/$name.json" </dev/null >"$WORK/$name.out" 2>&1 &
-  BPID=$!
-  wait "$BPID" || rc=$?
-  BPID=
-  if [[ $rc -ne 0 ]]; then
-    tail -n 30 "$WORK/$name.out" >&2
-    log "meridian-bench --driver $side failed (exit $rc) in $name; see $WORK/$name.out"
-    exit 1
-  fi
+  run_bench "$name" "$BENCH" --driver "$side" --endpoints "${EP[$side]}" "${COMMON[@]}" "$@" \
+    --json "$WORK/$name.json"
 }
 
 # ---- load: meridian-bench loads by default exactly when the workload reads

@@ -53,6 +53,7 @@ void EncodeMessage(std::string* out, const Message& m) {
   PutVarint64(out, m.index);
   PutVarint64(out, m.last_index);
   PutVarint64(out, m.commit_index);
+  PutVarint64(out, m.seq);
   out->push_back(static_cast<char>((m.reject ? 1 : 0) | (m.force ? 2 : 0)));
   PutVarint64(out, m.entries.size());
   for (const Entry& e : m.entries) EncodeEntry(out, e);
@@ -67,7 +68,7 @@ bool DecodeMessage(std::string_view* in, Message* m) {
   uint64_t from = 0, to = 0, n = 0;
   if (!GetVarint64(in, &from) || !GetVarint64(in, &to) || from > kMaxNodeId || to > kMaxNodeId ||
       !DecodeBallot(in, &m->ballot) || !GetVarint64(in, &m->index) ||
-      !GetVarint64(in, &m->last_index) || !GetVarint64(in, &m->commit_index) || in->empty()) {
+      !GetVarint64(in, &m->last_index) || !GetVarint64(in, &m->commit_index) || !GetVarint64(in, &m->seq) || in->empty()) {
     return false;
   }
   m->from = static_cast<NodeId>(from);

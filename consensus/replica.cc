@@ -46,6 +46,7 @@ void Replica::Store(Entry e) {
 }
 
 void Replica::Tick() {
+  ++now_ticks_;
   ++last_leader_contact_;
   if (role_ == Role::kLeader) {
     if (++heartbeat_elapsed_ >= options_.heartbeat_ticks) {
@@ -69,8 +70,75 @@ void Replica::Tick() {
 }
 
 bool Replica::LeaderAlive(NodeId asking) const {
-  return role_ == Role::kLeader ||
-         (leader_ != kNoNode && leader_ != asking && last_leader_contact_ < options_.election_ticks);
+  if (role_ == Role::kLeader) return true;
+  // Before the crash this node may have acknowledged a heartbeat that gave
+  // some leader its lease; it keeps that promise for its first election
+  // timeout after a restart.
+  if (now_ticks_ < static_cast<uint64_t>(options_.election_ticks)) return true;
+  return leader_ != kNoNode && leader_ != asking && last_leader_contact_ < options_.election_ticks;
+}
+
+int Replica::LeaseTicks() const {
+  const int safe = (options_.election_ticks - 1) * 4 / 5;
+  return options_.lease_ticks > 0 ? std::min(options_.lease_ticks, safe) : safe;
+}
+
+bool Replica::HasLease() const {
+  return role_ == Role::kLeader && !lease_blocked_ && now_ticks_ < lease_expiry_ &&
+         hard_.commit_index >= leader_start_index_;
+}
+
+Status Replica::ReadIndex(uint64_t id) {
+  if (role_ != Role::kLeader) {
+    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
+                          "this replica does not lead its group");
+  }
+  // Everything committed when the read arrived; at least the new leader's
+  // own no-op, below which lie all values chosen before its election.
+  const uint64_t index = std::max(hard_.commit_index, leader_start_index_);
+  if (HasLease() || Quorum() == 1) {
+    ready_.reads.push_back({id, index, true});
+    return absl::OkStatus();
+  }
+  // Confirm leadership with a heartbeat round sent after this request; all
+  // reads arriving before the next TakeReady share it.
+  pending_reads_.push_back({id, index, hb_seq_ + 1});
+  read_round_due_ = true;
+  return absl::OkStatus();
+}
+
+void Replica::OnHeartbeatAcked(NodeId peer, uint64_t seq) {
+  if (peer != options_.id) {
+    uint64_t& acked = peer_acked_seq_[peer];
+    acked = std::max(acked, seq);
+  }
+  // The newest round a majority (this leader included) acknowledged.
+  std::vector<uint64_t> acks;
+  for (NodeId m : options_.members) {
+    if (m == options_.id) continue;
+    auto it = peer_acked_seq_.find(m);
+    acks.push_back(it == peer_acked_seq_.end() ? 0 : it->second);
+  }
+  std::sort(acks.rbegin(), acks.rend());
+  const size_t others = Quorum() - 1;
+  const uint64_t round = others == 0 ? hb_seq_ : acks[others - 1];
+  if (round == 0) return;
+  if (auto it = hb_sent_tick_.find(round); it != hb_sent_tick_.end() && !lease_blocked_) {
+    lease_expiry_ = std::max(lease_expiry_, it->second + LeaseTicks());
+  }
+  hb_sent_tick_.erase(hb_sent_tick_.begin(), hb_sent_tick_.lower_bound(round));
+  auto confirmed = std::stable_partition(pending_reads_.begin(), pending_reads_.end(),
+                                         [&](const PendingRead& r) { return r.seq > round; });
+  for (auto it = confirmed; it != pending_reads_.end(); ++it) {
+    ready_.reads.push_back({it->id, it->index, true});
+  }
+  pending_reads_.erase(confirmed, pending_reads_.end());
+}
+
+void Replica::FailPendingReads() {
+  for (const PendingRead& r : pending_reads_) ready_.reads.push_back({r.id, 0, false});
+  pending_reads_.clear();
+  read_round_due_ = false;
 }
 
 void Replica::StartProbe() {
@@ -164,6 +232,10 @@ void Replica::BecomeLeader() {
   unsent_.clear();
   peer_commit_.clear();
   heard_this_term_.clear();
+  hb_sent_tick_.clear();
+  peer_acked_seq_.clear();
+  lease_expiry_ = 0;
+  lease_blocked_ = false;
   quorum_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
   // Re-propose every slot in our ballot, so followers can tell the current
@@ -212,6 +284,9 @@ Status Replica::TransferLeadership(NodeId target) {
       target == options_.id) {
     return InvalidArgumentError("transfer target is not another member");
   }
+  // The target's forced phase 1 ignores the followers' lease promises, so
+  // this leader stops reading locally from now on.
+  lease_blocked_ = true;
   // Bring the target up to date first, so its phase 1 finds everything.
   SendAccepts(target, peer_commit_[target] + 1, next_index_ - 1);
   Message m;
@@ -244,6 +319,9 @@ void Replica::SendAccepts(NodeId peer, uint64_t from, uint64_t to) {
 }
 
 void Replica::Heartbeat() {
+  hb_sent_tick_[++hb_seq_] = now_ticks_;
+  if (hb_sent_tick_.size() > 1024) hb_sent_tick_.erase(hb_sent_tick_.begin());
+  OnHeartbeatAcked(options_.id, hb_seq_);  // a group of one needs nobody else
   for (NodeId peer : options_.members) {
     if (peer == options_.id) continue;
     Message m;
@@ -251,6 +329,7 @@ void Replica::Heartbeat() {
     m.to = peer;
     m.ballot = ballot_;
     m.commit_index = hard_.commit_index;
+    m.seq = hb_seq_;
     Send(std::move(m));
     // Retransmit what this peer has not acknowledged (lost Accepts).
     for (auto& [index, acceptors] : acks_) {
@@ -419,6 +498,7 @@ void Replica::OnCommit(const Message& m) {
   AdvanceFollowerCommit(m.commit_index);
   reply.ballot = m.ballot;
   reply.index = hard_.commit_index;
+  reply.seq = m.seq;
   Send(std::move(reply));
 }
 
@@ -430,6 +510,7 @@ void Replica::OnCommitAck(const Message& m) {
   if (role_ != Role::kLeader || m.ballot != ballot_) return;
   heard_this_term_.insert(m.from);
   peer_commit_[m.from] = m.index;
+  OnHeartbeatAcked(m.from, m.seq);
   // Catch-up: a follower behind our commit index gets the chosen entries it
   // lacks, re-sent in our ballot.
   if (m.index < hard_.commit_index) {
@@ -439,11 +520,17 @@ void Replica::OnCommitAck(const Message& m) {
 }
 
 bool Replica::HasReady() const {
-  if (hard_dirty_ || !ready_.empty() || !unsent_.empty()) return true;
+  if (hard_dirty_ || !ready_.empty() || !unsent_.empty() || read_round_due_) return true;
+  if (role_ != Role::kLeader && !pending_reads_.empty()) return true;
   return collected_ < hard_.commit_index && log_.count(collected_ + 1);
 }
 
 Ready Replica::TakeReady() {
+  if (role_ != Role::kLeader) FailPendingReads();
+  if (read_round_due_) {
+    read_round_due_ = false;
+    Heartbeat();
+  }
   if (!unsent_.empty()) {
     for (NodeId peer : options_.members) {
       if (peer == options_.id) continue;

@@ -9,7 +9,9 @@
 //   3. send ready.messages_after_persist (promises and accept replies: an
 //      acceptor must not vouch for state a crash could lose);
 //   4. apply ready.committed to the state machine, in order;
-//   5. call Advance(ready).
+//   5. call Advance(ready);
+//   6. serve each ok ready.reads[i] once the state machine has applied its
+//      index (a read-index read is then linearizable).
 //
 // Protocol (see docs/consensus.md): ballots name their leader; phase 1 runs
 // over every slot above the candidate's commit index and merges the replies
@@ -20,6 +22,16 @@
 // prepares (unless forced by a leadership transfer), so a node cut off from
 // the majority cannot depose a healthy leader, and a leader that cannot hear
 // a majority steps down.
+//
+// Leases: time is counted in ticks. A follower that heard the leader refuses
+// to promise another candidate for election_ticks of its own ticks (and a
+// restarted node for its first election_ticks, since it may have vouched for
+// a lease before the crash). So once a majority acknowledged a heartbeat the
+// leader sent at tick t, no other leader can exist before the follower
+// windows end, and the leader may serve reads locally until tick
+// t + lease_ticks, where lease_ticks leaves a margin for clocks that tick at
+// different rates. Without a lease (just elected, transferring, lost acks)
+// reads use read-index: a fresh heartbeat round confirmed by a majority.
 //
 // Not thread-safe: the driver serializes every call.
 #pragma once
@@ -36,15 +48,24 @@
 
 namespace meridian::consensus {
 
+// A read-index request that became safe (ok: serve it once the state
+// machine applied `index`) or failed (this replica lost leadership).
+struct ReadState {
+  uint64_t id = 0;
+  uint64_t index = 0;
+  bool ok = false;
+};
+
 struct Ready {
   std::optional<HardState> hard_state;   // persist if set
   std::vector<Entry> entries;            // persist (overwriting the same index)
   std::vector<Message> messages;         // may be sent at once
   std::vector<Message> messages_after_persist;  // only after the persist
   std::vector<Entry> committed;          // apply in order
+  std::vector<ReadState> reads;          // read-index results
   bool empty() const {
     return !hard_state && entries.empty() && messages.empty() && messages_after_persist.empty() &&
-           committed.empty();
+           committed.empty() && reads.empty();
   }
 };
 
@@ -56,6 +77,10 @@ class Replica {
     int heartbeat_ticks = 1;       // the leader sends Commit every this many ticks
     int election_ticks = 10;       // base follower timeout; > heartbeat_ticks
     size_t max_batch_entries = 64; // entries per Accept message
+    // How long a majority-acknowledged heartbeat lets the leader read
+    // locally; 0 derives it: (election_ticks - 1) * 4 / 5, which stays safe
+    // while the nodes' tick rates differ by up to 10%.
+    int lease_ticks = 0;
   };
 
   // `hard_state` and `entries` are what an earlier incarnation persisted.
@@ -71,6 +96,16 @@ class Replica {
   Result<uint64_t> Propose(std::string command);
   // Asks `target` to take over leadership. REQUIRES: this node leads.
   Status TransferLeadership(NodeId target);
+  // Asks for a linearizable read: the answer comes as Ready::reads[id] —
+  // at once while the lease holds, else after a heartbeat round a majority
+  // acknowledged. NotLeader unless this node leads.
+  Status ReadIndex(uint64_t id);
+  // True while this leader may serve reads from its state machine without
+  // asking the others (it must also have applied leader_start_index()).
+  bool HasLease() const;
+  // Ticks so far, and the tick at which the current lease ends (0: none).
+  uint64_t now_ticks() const { return now_ticks_; }
+  uint64_t lease_expiry_tick() const { return HasLease() ? lease_expiry_ : 0; }
 
   bool HasReady() const;
   Ready TakeReady();
@@ -95,6 +130,9 @@ class Replica {
   enum class Role { kFollower, kProber, kCandidate, kLeader };
 
   size_t Quorum() const { return options_.members.size() / 2 + 1; }
+  int LeaseTicks() const;
+  void OnHeartbeatAcked(NodeId peer, uint64_t seq);
+  void FailPendingReads();
   void ResetElectionTimer();
   void StartProbe();
   void StartPhase1(bool force);
@@ -159,6 +197,19 @@ class Replica {
   std::set<NodeId> heard_this_term_;           // check-quorum window
   int quorum_elapsed_ = 0;
   std::vector<Entry> unsent_;                  // proposed, not yet in an Accept
+  // Leases and read-index: heartbeat rounds, their send ticks, and what
+  // each follower acknowledged.
+  uint64_t now_ticks_ = 0;
+  uint64_t hb_seq_ = 0;
+  std::map<uint64_t, uint64_t> hb_sent_tick_;  // round -> tick it was sent
+  std::map<NodeId, uint64_t> peer_acked_seq_;
+  uint64_t lease_expiry_ = 0;
+  bool lease_blocked_ = false;  // a transfer is under way: no lease
+  bool read_round_due_ = false;  // a read-index request awaits a heartbeat round
+  struct PendingRead {
+    uint64_t id, index, seq;
+  };
+  std::vector<PendingRead> pending_reads_;
 
   Ready ready_;
 };

@@ -53,6 +53,7 @@ struct Message {
   uint64_t index = 0;
   uint64_t last_index = 0;  // kAccepted: the batch accepted was [index, last_index]
   uint64_t commit_index = 0;
+  uint64_t seq = 0;         // kCommit/kCommitAck: the leader's heartbeat round
   bool reject = false;
   bool force = false;       // kPrepare after kTimeoutNow: ignore leader stickiness
   std::vector<Entry> entries;

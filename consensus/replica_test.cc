@@ -1,0 +1,283 @@
+// Unit tests of the Replica core's leases and read-index, on a tiny
+// lock-step harness: every node ticks together, messages are delivered
+// instantly unless a link is cut, and a Ready is persisted whole. The
+// randomized protocol checks live in tests/sim.
+#include "consensus/replica.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace meridian::consensus {
+namespace {
+
+class Group {
+ public:
+  explicit Group(int n, int election_ticks = 10) : election_ticks_(n > 0 ? election_ticks : 1) {
+    for (NodeId id = 1; id <= static_cast<NodeId>(n); ++id) members_.push_back(id);
+    for (NodeId id : members_) Start(id);
+  }
+
+  Replica& at(NodeId id) { return *nodes_.at(id).replica; }
+
+  void Start(NodeId id) {
+    Node& node = nodes_[id];
+    node.random = std::make_unique<Random>(id * 7919);
+    Replica::Options o;
+    o.id = id;
+    o.members = members_;
+    o.election_ticks = election_ticks_;
+    std::vector<Entry> entries;
+    for (const auto& [index, e] : node.log) entries.push_back(e);
+    node.replica = std::make_unique<Replica>(o, node.random.get(), node.hard, entries);
+  }
+  void Crash(NodeId id) { nodes_.at(id).replica.reset(); }
+  void Cut(NodeId id) { cut_.insert(id); }
+  void Heal() { cut_.clear(); }
+
+  // Delivers messages until the group is quiet.
+  void Settle() {
+    for (int rounds = 0; rounds < 1000; ++rounds) {
+      bool any = false;
+      for (auto& [id, node] : nodes_) {
+        if (!node.replica || !node.replica->HasReady()) continue;
+        any = true;
+        Ready ready = node.replica->TakeReady();
+        if (ready.hard_state) node.hard = *ready.hard_state;
+        for (const Entry& e : ready.entries) node.log[e.index] = e;
+        for (const ReadState& r : ready.reads) reads_[id].push_back(r);
+        for (const Message& m : ready.messages) queue_.push_back(m);
+        for (const Message& m : ready.messages_after_persist) queue_.push_back(m);
+        node.replica->Advance(ready);
+      }
+      while (!queue_.empty()) {
+        Message m = queue_.front();
+        queue_.pop_front();
+        any = true;
+        if (cut_.count(m.from) || cut_.count(m.to)) continue;
+        auto it = nodes_.find(m.to);
+        if (it != nodes_.end() && it->second.replica) (void)it->second.replica->Step(m);
+      }
+      if (!any) return;
+    }
+    FAIL() << "the group never went quiet";
+  }
+
+  void Tick(int ticks = 1) {
+    for (int i = 0; i < ticks; ++i) {
+      for (auto& [id, node] : nodes_) {
+        if (node.replica) node.replica->Tick();
+      }
+      Settle();
+    }
+  }
+
+  // Ticks until some node leads; returns it.
+  NodeId ElectLeader() {
+    for (int i = 0; i < 200; ++i) {
+      for (auto& [id, node] : nodes_) {
+        if (node.replica && node.replica->is_leader() && !cut_.count(id)) return id;
+      }
+      Tick();
+    }
+    return kNoNode;
+  }
+
+  std::vector<ReadState> TakeReads(NodeId id) {
+    std::vector<ReadState> out;
+    out.swap(reads_[id]);
+    return out;
+  }
+
+ private:
+  struct Node {
+    std::unique_ptr<Random> random;
+    std::unique_ptr<Replica> replica;
+    HardState hard;
+    std::map<uint64_t, Entry> log;
+  };
+  const int election_ticks_;
+  std::vector<NodeId> members_;
+  std::map<NodeId, Node> nodes_;
+  std::deque<Message> queue_;
+  std::set<NodeId> cut_;
+  std::map<NodeId, std::vector<ReadState>> reads_;
+};
+
+TEST(ReplicaLeaseTest, LeaderGetsALeaseThatEndsWhenAcksStop) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  ASSERT_NE(leader, kNoNode);
+  g.Tick(2);
+  ASSERT_TRUE(g.at(leader).HasLease());
+  // (election_ticks - 1) * 4 / 5 = 7 ticks after the last acknowledged round.
+  EXPECT_LE(g.at(leader).lease_expiry_tick(), g.at(leader).now_ticks() + 7);
+  g.Cut(leader);
+  int held = 0;
+  while (g.at(leader).HasLease()) {
+    g.Tick();
+    ASSERT_LE(++held, 7);
+  }
+  EXPECT_GE(held, 5);
+}
+
+// The safety property: while the old leader may still read locally, nobody
+// else leads.
+TEST(ReplicaLeaseTest, NoOtherLeaderWhileTheLeaseHolds) {
+  for (int trial = 0; trial < 20; ++trial) {
+    Group g(3);
+    const NodeId old_leader = g.ElectLeader();
+    ASSERT_NE(old_leader, kNoNode);
+    g.Tick(1 + trial % 3);
+    ASSERT_TRUE(g.at(old_leader).HasLease());
+    g.Cut(old_leader);
+    bool replaced = false;
+    for (int i = 0; i < 100 && !replaced; ++i) {
+      g.Tick();
+      for (NodeId id : {1u, 2u, 3u}) {
+        if (id != old_leader && g.at(id).is_leader()) {
+          replaced = true;
+          EXPECT_FALSE(g.at(old_leader).HasLease()) << "trial " << trial;
+        }
+      }
+    }
+    EXPECT_TRUE(replaced) << "the majority never elected a new leader";
+  }
+}
+
+// A follower that crashes and restarts at once forgets when it last heard
+// the leader; it must still not help elect another leader during the lease.
+TEST(ReplicaLeaseTest, ARestartedFollowerHonoursTheLease) {
+  Group g(3);
+  const NodeId old_leader = g.ElectLeader();
+  ASSERT_NE(old_leader, kNoNode);
+  g.Tick(1);
+  ASSERT_TRUE(g.at(old_leader).HasLease());
+  const NodeId a = old_leader == 1 ? 2 : 1;
+  const NodeId b = 6 - old_leader - a;
+  g.Cut(old_leader);
+  g.Crash(a);
+  g.Crash(b);
+  g.Start(a);
+  g.Start(b);
+  for (int i = 0; i < 60; ++i) {
+    g.Tick();
+    if (g.at(a).is_leader() || g.at(b).is_leader()) {
+      EXPECT_FALSE(g.at(old_leader).HasLease());
+      return;
+    }
+  }
+  FAIL() << "no new leader after the restart";
+}
+
+// The lease rests on one follower's acks (the other is cut off and keeps
+// timing out); that follower restarts and the cut-off node asks it for
+// votes at once. The restarted node must refuse until the lease is over.
+TEST(ReplicaLeaseTest, ARestartedVoucherRefusesOthersDuringTheLease) {
+  for (int offset = 0; offset < 20; ++offset) {
+    Group g(3);
+    const NodeId old_leader = g.ElectLeader();
+    ASSERT_NE(old_leader, kNoNode);
+    const NodeId voucher = old_leader == 1 ? 2 : 1;
+    const NodeId lagger = 6 - old_leader - voucher;
+    g.Cut(lagger);
+    g.Tick(30 + offset);
+    ASSERT_TRUE(g.at(old_leader).HasLease());
+    g.Crash(voucher);
+    g.Start(voucher);
+    g.Heal();
+    g.Cut(old_leader);
+    for (int i = 0; i < 60; ++i) {
+      g.Tick();
+      if (g.at(voucher).is_leader() || g.at(lagger).is_leader()) {
+        ASSERT_FALSE(g.at(old_leader).HasLease()) << "offset " << offset;
+      }
+    }
+  }
+}
+
+TEST(ReplicaLeaseTest, TransferEndsTheLease) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  g.Tick(2);
+  ASSERT_TRUE(g.at(leader).HasLease());
+  const NodeId target = leader == 3 ? 1 : leader + 1;
+  ASSERT_TRUE(g.at(leader).TransferLeadership(target).ok());
+  EXPECT_FALSE(g.at(leader).HasLease());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_TRUE(g.at(target).is_leader());
+}
+
+TEST(ReplicaReadIndexTest, LeaseReadsAnswerAtOnce) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  g.Tick(2);
+  ASSERT_TRUE(g.at(leader).HasLease());
+  ASSERT_TRUE(g.at(leader).Propose("x").ok());
+  g.Settle();
+  ASSERT_TRUE(g.at(leader).ReadIndex(7).ok());
+  Ready ready = g.at(leader).TakeReady();
+  ASSERT_EQ(ready.reads.size(), 1u);
+  EXPECT_TRUE(ready.reads[0].ok);
+  EXPECT_EQ(ready.reads[0].id, 7u);
+  EXPECT_EQ(ready.reads[0].index, g.at(leader).commit_index());
+  g.at(leader).Advance(ready);
+}
+
+TEST(ReplicaReadIndexTest, WithoutALeaseAMajorityMustConfirm) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  g.Tick(2);
+  const NodeId target = leader == 3 ? 1 : leader + 1;
+  // Block the lease by starting a transfer the target never hears of.
+  g.Cut(target);
+  ASSERT_TRUE(g.at(leader).TransferLeadership(target).ok());
+  g.Settle();
+  ASSERT_FALSE(g.at(leader).HasLease());
+  ASSERT_TRUE(g.at(leader).ReadIndex(1).ok());
+  // One follower is cut: the other one plus the leader make a majority.
+  g.Settle();
+  std::vector<ReadState> reads = g.TakeReads(leader);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_TRUE(reads[0].ok);
+  EXPECT_GE(reads[0].index, g.at(leader).leader_start_index());
+
+  // With both followers cut, no answer comes, and stepping down fails it.
+  const NodeId other = 6 - leader - target;
+  g.Cut(other);
+  ASSERT_TRUE(g.at(leader).ReadIndex(2).ok());
+  g.Settle();
+  EXPECT_TRUE(g.TakeReads(leader).empty());
+  for (int i = 0; i < 30 && g.at(leader).is_leader(); ++i) g.Tick();
+  ASSERT_FALSE(g.at(leader).is_leader());
+  reads = g.TakeReads(leader);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_FALSE(reads[0].ok);
+}
+
+TEST(ReplicaReadIndexTest, FollowersRefuse) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  const NodeId follower = leader == 1 ? 2 : 1;
+  Status s = g.at(follower).ReadIndex(1);
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kNotLeader) << s;
+}
+
+TEST(ReplicaReadIndexTest, AGroupOfOneNeedsNobody) {
+  Group g(1);
+  ASSERT_EQ(g.ElectLeader(), 1u);
+  g.Tick();
+  EXPECT_TRUE(g.at(1).HasLease());
+  ASSERT_TRUE(g.at(1).ReadIndex(3).ok());
+  g.Settle();
+  std::vector<ReadState> reads = g.TakeReads(1);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_TRUE(reads[0].ok);
+}
+
+}  // namespace
+}  // namespace meridian::consensus

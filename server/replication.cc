@@ -110,6 +110,60 @@ Status Replication::Commit(std::string command, const std::function<void()>& que
       "may or may not have been applied");
 }
 
+Status Replication::ReadBarrier() {
+  auto waiter = std::make_shared<Waiter>();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return UnavailableError("replication is stopping");
+  if (leader_ready_ && SystemClock()->NowMonotonicMicros() < lease_deadline_us_) {
+    ++read_stats_.lease_reads;
+    return absl::OkStatus();
+  }
+  if (leader_ != options_.id) return NotLeaderError("", "this node does not lead");
+  read_requests_.push_back(waiter);
+  loop_cv_.notify_one();
+  const bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
+                                      [&] { return waiter->done || stop_; });
+  if (done && waiter->done) {
+    if (waiter->result.ok()) ++read_stats_.index_reads;
+    return waiter->result;
+  }
+  // The loop drops abandoned waiters when their round ends.
+  return UnavailableError(
+      "leadership could not be confirmed in time (no majority reachable?); retry");
+}
+
+Replication::ReadStats Replication::read_stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return read_stats_;
+}
+
+void Replication::Finish(Waiter* w, Status s) {
+  w->done = true;
+  w->result = std::move(s);
+  results_ready_ = true;
+}
+
+void Replication::StartReads(std::deque<std::shared_ptr<Waiter>> reads,
+                             std::unique_lock<std::mutex>& lock) {
+  for (auto& waiter : reads) {
+    const uint64_t id = next_read_id_++;
+    Status s = replica_->ReadIndex(id);
+    lock.lock();
+    if (s.ok()) {
+      reads_in_flight_[id] = std::move(waiter);
+    } else {
+      Finish(waiter.get(), NotLeaderError(LeaderAddressUnlocked(), "this node does not lead"));
+    }
+    lock.unlock();
+  }
+}
+
+void Replication::FinishReads() {
+  auto end = reads_to_apply_.upper_bound(applied_);
+  for (auto it = reads_to_apply_.begin(); it != end; ++it) Finish(it->second.get(), absl::OkStatus());
+  reads_to_apply_.erase(reads_to_apply_.begin(), end);
+}
+
 bool Replication::IsLeaderReady() {
   std::lock_guard<std::mutex> lock(mu_);
   return leader_ready_;
@@ -156,6 +210,7 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
       }
       applied_ = e.index;
       lock.lock();
+      FinishReads();
       if (auto it = waiting_.find(e.index); it != waiting_.end()) {
         it->second->done = true;
         it->second->result =
@@ -167,6 +222,19 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
       }
       lock.unlock();
     }
+    lock.lock();
+    for (const consensus::ReadState& r : ready.reads) {
+      auto it = reads_in_flight_.find(r.id);
+      if (it == reads_in_flight_.end()) continue;
+      if (!r.ok) {
+        Finish(it->second.get(), NotLeaderError("", "leadership was lost before the read"));
+      } else {
+        reads_to_apply_.emplace(r.index, std::move(it->second));
+      }
+      reads_in_flight_.erase(it);
+    }
+    FinishReads();
+    lock.unlock();
     replica_->Advance(ready);
   }
 }
@@ -174,11 +242,16 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
 void Replication::Loop() {
   Clock* clock = SystemClock();
   const uint64_t tick_us = static_cast<uint64_t>(options_.tick_ms) * 1000;
-  uint64_t next_tick = clock->NowMonotonicMicros() + tick_us;
+  // Tick k is due at start + k * tick_us, and every due tick is delivered
+  // even after a stall: the lease (see Replica) is counted in ticks, so a
+  // leader must never count fewer ticks than time passed.
+  const uint64_t start = clock->NowMonotonicMicros();
+  uint64_t ticks = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     const uint64_t now = clock->NowMonotonicMicros();
-    if (now < next_tick && inbox_.empty() && proposals_.empty()) {
+    const uint64_t next_tick = start + (ticks + 1) * tick_us;
+    if (now < next_tick && inbox_.empty() && proposals_.empty() && read_requests_.empty()) {
       loop_cv_.wait_for(lock, std::chrono::microseconds(next_tick - now));
       continue;
     }
@@ -186,8 +259,16 @@ void Replication::Loop() {
     inbox.swap(inbox_);
     std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals;
     proposals.swap(proposals_);
+    std::deque<std::shared_ptr<Waiter>> reads;
+    reads.swap(read_requests_);
     lock.unlock();
 
+    // Ticks before messages: a heartbeat that waited in the inbox during a
+    // stall then counts as heard late, which errs on the safe side.
+    while (clock->NowMonotonicMicros() >= start + (ticks + 1) * tick_us) {
+      replica_->Tick();
+      ++ticks;
+    }
     for (const auto& m : inbox) (void)replica_->Step(m);
     const std::string hint = LeaderAddressUnlocked();
     for (auto& [command, waiter] : proposals) {
@@ -202,17 +283,16 @@ void Replication::Loop() {
       }
       lock.unlock();
     }
-    if (clock->NowMonotonicMicros() >= next_tick) {
-      replica_->Tick();
-      next_tick += tick_us;
-      if (next_tick < clock->NowMonotonicMicros()) next_tick = clock->NowMonotonicMicros() + tick_us;
-    }
+    StartReads(std::move(reads), lock);
     Drain(lock);
 
     lock.lock();
     const consensus::NodeId was = leader_;
     leader_ = replica_->is_leader() ? options_.id : replica_->leader();
     leader_ready_ = replica_->is_leader() && applied_ >= replica_->leader_start_index();
+    // The replica's tick k is due at start + k * tick_us.
+    lease_deadline_us_ =
+        replica_->HasLease() ? start + replica_->lease_expiry_tick() * tick_us : 0;
     if (leader_ != was) {
       Log(Level::kInfo, "leader changed",
           {{"leader", absl::StrCat(leader_)}, {"ballot_round", absl::StrCat(replica_->ballot().round)}});

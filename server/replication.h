@@ -57,6 +57,16 @@ class Replication final : public txn::CommitLog {
 
   // This node leads and has applied everything chosen before its election.
   bool IsLeaderReady();
+  // Returns once a read of this node's state machine is linearizable: at
+  // once while the leader lease holds, else after a read-index round and the
+  // apply it needs. NotLeader (hint: the leader's address) on a follower;
+  // UNAVAILABLE if leadership cannot be confirmed within commit_timeout_ms.
+  Status ReadBarrier();
+  struct ReadStats {
+    uint64_t lease_reads = 0;  // answered from the lease
+    uint64_t index_reads = 0;  // answered after a read-index round
+  };
+  ReadStats read_stats();
   // host:port of the leader as this node believes it, or "".
   std::string LeaderAddress();
   consensus::NodeId LeaderId();
@@ -70,6 +80,12 @@ class Replication final : public txn::CommitLog {
   Replication(const Options& options, ApplyFn apply);
   void Loop();
   void Drain(std::unique_lock<std::mutex>& lock);
+  // Loop thread: hands `reads` to the replica, or refuses them.
+  void StartReads(std::deque<std::shared_ptr<Waiter>> reads, std::unique_lock<std::mutex>& lock);
+  // Loop thread, `lock` held: finishes reads whose index is applied.
+  void FinishReads();
+  // `lock` held: hands a waiter its result.
+  void Finish(Waiter* w, Status s);
   void Send(const consensus::Message& m);
   // The leader's address from the replica's view; loop thread only.
   std::string LeaderAddressUnlocked();
@@ -88,6 +104,12 @@ class Replication final : public txn::CommitLog {
   std::deque<consensus::Message> inbox_;
   std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals_;
   std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
+  std::deque<std::shared_ptr<Waiter>> read_requests_;    // not yet given to the replica
+  std::map<uint64_t, std::shared_ptr<Waiter>> reads_in_flight_;  // read id -> waiter (loop)
+  std::multimap<uint64_t, std::shared_ptr<Waiter>> reads_to_apply_;  // index -> waiter
+  uint64_t next_read_id_ = 1;
+  uint64_t lease_deadline_us_ = 0;  // monotonic time the lease ends; 0: no lease
+  ReadStats read_stats_;
   bool stop_ = false;
   bool leader_ready_ = false;
   bool results_ready_ = false;  // some waiter got its result this round

@@ -29,16 +29,28 @@ void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hl
 RequestGuard::RequestGuard(ServiceContext* ctx) : ctx_(ctx) {
   ++ctx_->in_flight;
   status_ = ctx_->draining ? UnavailableError("this node is shutting down; retry another node")
-                           : ctx_->CheckLeader();
+                           : ctx_->ReadBarrier();
 }
 
-Status ServiceContext::CheckLeader() const {
-  if (replication == nullptr || replication->IsLeaderReady()) return absl::OkStatus();
-  const std::string leader = replication->LeaderAddress();
+namespace {
+Status NotLeaderHere(const std::string& leader) {
   return NotLeaderError(leader, leader.empty()
                                     ? "this node is not the leader and no leader is known yet"
                                     : absl::StrCat("this node is not the leader; the leader is ",
                                                    leader));
+}
+}  // namespace
+
+Status ServiceContext::CheckLeader() const {
+  if (replication == nullptr || replication->IsLeaderReady()) return absl::OkStatus();
+  return NotLeaderHere(replication->LeaderAddress());
+}
+
+Status ServiceContext::ReadBarrier() const {
+  if (replication == nullptr) return absl::OkStatus();
+  Status s = replication->ReadBarrier();
+  if (GetErrorKind(s) == ErrorKind::kNotLeader) return NotLeaderHere(replication->LeaderAddress());
+  return s;
 }
 
 std::string ServiceContext::ClientUrl() const {

@@ -40,6 +40,9 @@ struct ServiceContext {
   // in replicated mode only on a leader that has caught up. Otherwise
   // NOT_LEADER with the leader's address as the hint.
   Status CheckLeader() const;
+  // OK once this node may serve a linearizable read (leader lease, or a
+  // read-index round); NOT_LEADER with the leader's address otherwise.
+  Status ReadBarrier() const;
 
   // host:port clients reach this node at.
   std::string ClientUrl() const;

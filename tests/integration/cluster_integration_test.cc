@@ -178,6 +178,41 @@ TEST_F(ClusterTest, KillDashNineOfAllThreeMidLoadLosesNoAcknowledgedWrite) {
   }
 }
 
+// A leader frozen past its lease is replaced; when it wakes up it still
+// believes it leads. Its first read must not return the old value: the lease
+// has run out in real time, so it has to confirm leadership (read-index),
+// fails, and the read goes to the new leader.
+TEST_F(ClusterTest, AnOldLeaderWakingFromAPauseNeverServesAStaleRead) {
+  for (int round = 0; round < 3; ++round) {
+    const std::string old_value = absl::StrCat("old", round);
+    const std::string new_value = absl::StrCat("new", round);
+    ASSERT_TRUE(client_->Put("reg", old_value).ok());
+    const int old_leader = LeaderIndex();
+    ASSERT_GE(old_leader, 0);
+    auto via_old = nodes_[old_leader]->Connect();
+    auto warm = via_old->Get("reg");
+    ASSERT_TRUE(warm.ok() && warm->has_value()) << warm.status();
+    ASSERT_EQ((*warm)->value, old_value);
+
+    nodes_[old_leader]->Pause();
+    client::ClientOptions o;
+    for (int i = 0; i < 3; ++i) {
+      if (i != old_leader) o.endpoints.push_back(endpoints_[i]);
+    }
+    o.max_retries = 60;
+    o.max_backoff = std::chrono::milliseconds(100);
+    auto others = std::move(*client::Client::Connect(o));
+    auto put = others->Put("reg", new_value);
+    nodes_[old_leader]->Resume();
+    ASSERT_TRUE(put.ok()) << put.status();
+
+    auto got = via_old->Get("reg");
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->value, new_value) << "round " << round << ": a stale read";
+  }
+}
+
 TEST_F(ClusterTest, TransactionsConflictAcrossTheGroup) {
   ASSERT_TRUE(client_->Put("acct", "0").ok());
   auto t1 = client_->Begin();

@@ -166,6 +166,14 @@ void TestDaemon::Kill() {
   pid_ = -1;
 }
 
+void TestDaemon::Pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void TestDaemon::Resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+}
+
 bool TestDaemon::Running() {
   if (pid_ <= 0) return false;
   int status = 0;

@@ -45,6 +45,10 @@ class TestDaemon {
   int Stop();
   // SIGKILL and wait.
   void Kill();
+  // SIGSTOP / SIGCONT: the process freezes with its sockets open, as a node
+  // stalled by GC, swap or a VM pause would.
+  void Pause();
+  void Resume();
   bool Running();
 
   std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }

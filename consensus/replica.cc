@@ -7,13 +7,58 @@
 namespace meridian::consensus {
 
 Replica::Replica(const Options& options, Random* random, HardState hard_state,
-                 std::vector<Entry> entries)
+                 std::vector<Entry> entries, uint64_t applied_index)
     : options_(options), random_(random), hard_(hard_state) {
-  for (Entry& e : entries) log_[e.index] = std::move(e);
-  // Entries at or below the persisted commit index were applied before the
-  // restart only if the state machine says so; the driver replays them.
+  // What the state machine holds is chosen: commit it, and keep only the
+  // entries after it (the persisted commit index may lag, since it is not
+  // synced on its own; the driver replays committed entries above
+  // applied_index).
+  hard_.commit_index = std::max(hard_.commit_index, applied_index);
+  applied_ = collected_ = compacted_ = applied_index;
+  for (Entry& e : entries) {
+    if (e.index > applied_index) log_[e.index] = std::move(e);
+  }
   ballot_ = hard_.promised;
   ResetElectionTimer();
+}
+
+void Replica::Compact(uint64_t through) {
+  through = std::min(through, applied_);
+  if (through <= compacted_) return;
+  log_.erase(log_.begin(), log_.upper_bound(through));
+  compacted_ = through;
+  ready_.compacted_through = through;
+}
+
+void Replica::InstallSnapshot(uint64_t index) {
+  if (index <= applied_) return;
+  log_.erase(log_.begin(), log_.upper_bound(index));
+  compacted_ = applied_ = collected_ = index;
+  if (index > hard_.commit_index) {
+    hard_.commit_index = index;
+    hard_dirty_ = true;
+  }
+  ready_.compacted_through = index;
+}
+
+uint64_t Replica::LowestPeerCommit() const {
+  if (role_ != Role::kLeader) return applied_;
+  uint64_t lowest = applied_;
+  for (NodeId peer : options_.members) {
+    if (peer == options_.id) continue;
+    auto it = peer_commit_.find(peer);
+    lowest = std::min(lowest, it == peer_commit_.end() ? 0 : it->second);
+  }
+  return lowest;
+}
+
+void Replica::RequestSnapshot(NodeId peer) {
+  auto [it, fresh] = snapshot_asked_tick_.emplace(peer, now_ticks_);
+  if (!fresh) {
+    if (now_ticks_ - it->second < static_cast<uint64_t>(options_.snapshot_retry_ticks)) return;
+    it->second = now_ticks_;
+  }
+  ready_.snapshots.push_back({peer, compacted_});
 }
 
 const Entry* Replica::EntryAt(uint64_t index) const {
@@ -288,7 +333,7 @@ Status Replica::TransferLeadership(NodeId target) {
   // this leader stops reading locally from now on.
   lease_blocked_ = true;
   // Bring the target up to date first, so its phase 1 finds everything.
-  SendAccepts(target, peer_commit_[target] + 1, next_index_ - 1);
+  SendAccepts(target, std::max(peer_commit_[target], compacted_) + 1, next_index_ - 1);
   Message m;
   m.type = MessageType::kTimeoutNow;
   m.to = target;
@@ -299,6 +344,10 @@ Status Replica::TransferLeadership(NodeId target) {
 
 void Replica::SendAccepts(NodeId peer, uint64_t from, uint64_t to) {
   if (from == 0) from = 1;
+  if (from <= compacted_) {
+    RequestSnapshot(peer);
+    return;
+  }
   while (from <= to) {
     Message m;
     m.type = MessageType::kAccept;
@@ -419,6 +468,7 @@ void Replica::OnPrepare(const Message& m) {
   }
   reply.ballot = m.ballot;
   reply.commit_index = hard_.commit_index;
+  reply.index = compacted_;
   for (auto it = log_.lower_bound(m.index); it != log_.end(); ++it) {
     reply.entries.push_back(it->second);
   }
@@ -432,6 +482,16 @@ void Replica::OnPromise(const Message& m) {
     return;
   }
   if (m.ballot != ballot_) return;
+  if (m.index > hard_.commit_index) {
+    // This acceptor compacted chosen entries we lack and cannot send them:
+    // our merge would miss them. Leave leadership to a replica that is not
+    // so far behind (it will time out and run); we catch up from it.
+    role_ = Role::kFollower;
+    leader_ = kNoNode;
+    promises_.clear();
+    ResetElectionTimer();
+    return;
+  }
   promises_[m.from] = m;
   if (promises_.count(options_.id) && promises_.size() >= Quorum()) BecomeLeader();
 }
@@ -510,6 +570,7 @@ void Replica::OnCommitAck(const Message& m) {
   if (role_ != Role::kLeader || m.ballot != ballot_) return;
   heard_this_term_.insert(m.from);
   peer_commit_[m.from] = m.index;
+  if (m.index >= compacted_) snapshot_asked_tick_.erase(m.from);
   OnHeartbeatAcked(m.from, m.seq);
   // Catch-up: a follower behind our commit index gets the chosen entries it
   // lacks, re-sent in our ballot.

@@ -56,16 +56,28 @@ struct ReadState {
   bool ok = false;
 };
 
+// The leader cannot catch `to` up from its log (the entries it needs were
+// compacted away): the driver streams it a snapshot of the state machine,
+// taken at any applied index >= min_index, and the peer installs it with
+// Replica::InstallSnapshot.
+struct SnapshotRequest {
+  NodeId to = kNoNode;
+  uint64_t min_index = 0;
+};
+
 struct Ready {
   std::optional<HardState> hard_state;   // persist if set
+  uint64_t compacted_through = 0;        // if > 0: persist "log starts after this index"
   std::vector<Entry> entries;            // persist (overwriting the same index)
   std::vector<Message> messages;         // may be sent at once
   std::vector<Message> messages_after_persist;  // only after the persist
   std::vector<Entry> committed;          // apply in order
   std::vector<ReadState> reads;          // read-index results
+  std::vector<SnapshotRequest> snapshots;  // peers to send a snapshot to
   bool empty() const {
-    return !hard_state && entries.empty() && messages.empty() && messages_after_persist.empty() &&
-           committed.empty() && reads.empty();
+    return !hard_state && compacted_through == 0 && entries.empty() && messages.empty() &&
+           messages_after_persist.empty() && committed.empty() && reads.empty() &&
+           snapshots.empty();
   }
 };
 
@@ -81,12 +93,17 @@ class Replica {
     // locally; 0 derives it: (election_ticks - 1) * 4 / 5, which stays safe
     // while the nodes' tick rates differ by up to 10%.
     int lease_ticks = 0;
+    // A peer that needs a snapshot is asked again after this many ticks if
+    // it has not caught up.
+    int snapshot_retry_ticks = 100;
   };
 
-  // `hard_state` and `entries` are what an earlier incarnation persisted.
+  // `hard_state` and `entries` are what an earlier incarnation persisted;
+  // the state machine already holds every entry through `applied_index`
+  // (those are chosen, so the log may start after it).
   // REQUIRES: random outlives the replica; options.id is in members.
   Replica(const Options& options, Random* random, HardState hard_state = {},
-          std::vector<Entry> entries = {});
+          std::vector<Entry> entries = {}, uint64_t applied_index = 0);
 
   Status Step(const Message& m);
   void Tick();
@@ -103,6 +120,18 @@ class Replica {
   // True while this leader may serve reads from its state machine without
   // asking the others (it must also have applied leader_start_index()).
   bool HasLease() const;
+  // Log compaction: forget entries through `through`, which the state
+  // machine has applied durably (through <= applied_index()). Peers that
+  // still need them get a snapshot instead.
+  void Compact(uint64_t through);
+  // The state machine now holds a snapshot taken at `index` (installed by
+  // the driver): everything through it is chosen and applied.
+  void InstallSnapshot(uint64_t index);
+  uint64_t compacted_through() const { return compacted_; }
+  // On a leader, the lowest commit index any peer reported (0 if one never
+  // answered): compacting above it costs that peer a snapshot. Elsewhere,
+  // applied_index().
+  uint64_t LowestPeerCommit() const;
   // Ticks so far, and the tick at which the current lease ends (0: none).
   uint64_t now_ticks() const { return now_ticks_; }
   uint64_t lease_expiry_tick() const { return HasLease() ? lease_expiry_ : 0; }
@@ -147,6 +176,7 @@ class Replica {
   void AdvanceLeaderCommit();
   void AdvanceFollowerCommit(uint64_t leader_commit);
   void CollectCommitted();
+  void RequestSnapshot(NodeId peer);
 
   // What Accept and Commit from a leader share: a stale ballot is refused
   // (the sender learns ours, as a `reply_type` reject) and false returned;
@@ -170,6 +200,7 @@ class Replica {
   std::map<uint64_t, Entry> log_;
   uint64_t applied_ = 0;
   uint64_t collected_ = 0;  // committed entries handed out in a Ready
+  uint64_t compacted_ = 0;  // the log holds no entry at or below this
 
   Role role_ = Role::kFollower;
   Ballot ballot_;             // the ballot we follow or lead
@@ -210,6 +241,7 @@ class Replica {
     uint64_t id, index, seq;
   };
   std::vector<PendingRead> pending_reads_;
+  std::map<NodeId, uint64_t> snapshot_asked_tick_;  // peer -> when we last asked
 
   Ready ready_;
 };

@@ -32,7 +32,8 @@ class Group {
     o.election_ticks = election_ticks_;
     std::vector<Entry> entries;
     for (const auto& [index, e] : node.log) entries.push_back(e);
-    node.replica = std::make_unique<Replica>(o, node.random.get(), node.hard, entries);
+    node.replica =
+        std::make_unique<Replica>(o, node.random.get(), node.hard, entries, node.applied.size());
   }
   void Crash(NodeId id) { nodes_.at(id).replica.reset(); }
   void Cut(NodeId id) { cut_.insert(id); }
@@ -49,6 +50,10 @@ class Group {
         if (ready.hard_state) node.hard = *ready.hard_state;
         for (const Entry& e : ready.entries) node.log[e.index] = e;
         for (const ReadState& r : ready.reads) reads_[id].push_back(r);
+        for (const Entry& e : ready.committed) {
+          if (e.index > node.applied.size()) node.applied.push_back(e.noop ? "" : e.command);
+        }
+        for (const SnapshotRequest& r : ready.snapshots) snapshot_requests_.push_back(r);
         for (const Message& m : ready.messages) queue_.push_back(m);
         for (const Message& m : ready.messages_after_persist) queue_.push_back(m);
         node.replica->Advance(ready);
@@ -86,6 +91,20 @@ class Group {
     return kNoNode;
   }
 
+  // The state machine: command per applied index (no-ops as "").
+  const std::vector<std::string>& applied(NodeId id) { return nodes_.at(id).applied; }
+  std::vector<SnapshotRequest> TakeSnapshotRequests() {
+    std::vector<SnapshotRequest> out;
+    out.swap(snapshot_requests_);
+    return out;
+  }
+  // What the driver does for a snapshot request: copy the state machine.
+  void SendSnapshot(NodeId from, NodeId to) {
+    nodes_.at(to).applied = nodes_.at(from).applied;
+    nodes_.at(to).replica->InstallSnapshot(nodes_.at(to).applied.size());
+    Settle();
+  }
+
   std::vector<ReadState> TakeReads(NodeId id) {
     std::vector<ReadState> out;
     out.swap(reads_[id]);
@@ -98,6 +117,7 @@ class Group {
     std::unique_ptr<Replica> replica;
     HardState hard;
     std::map<uint64_t, Entry> log;
+    std::vector<std::string> applied;
   };
   const int election_ticks_;
   std::vector<NodeId> members_;
@@ -105,6 +125,7 @@ class Group {
   std::deque<Message> queue_;
   std::set<NodeId> cut_;
   std::map<NodeId, std::vector<ReadState>> reads_;
+  std::vector<SnapshotRequest> snapshot_requests_;
 };
 
 TEST(ReplicaLeaseTest, LeaderGetsALeaseThatEndsWhenAcksStop) {
@@ -277,6 +298,99 @@ TEST(ReplicaReadIndexTest, AGroupOfOneNeedsNobody) {
   std::vector<ReadState> reads = g.TakeReads(1);
   ASSERT_EQ(reads.size(), 1u);
   EXPECT_TRUE(reads[0].ok);
+}
+
+TEST(ReplicaCompactionTest, AFollowerBehindTheCompactedLogGetsASnapshotThenTheTail) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  ASSERT_NE(leader, kNoNode);
+  const NodeId lagger = leader == 1 ? 2 : 1;
+  g.Cut(lagger);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(g.at(leader).Propose("a" + std::to_string(i)).ok());
+  g.Settle();
+  const uint64_t applied = g.at(leader).applied_index();
+  ASSERT_GE(applied, 50u);
+  g.at(leader).Compact(applied);
+  EXPECT_EQ(g.at(leader).compacted_through(), applied);
+  EXPECT_EQ(g.at(leader).EntryAt(applied), nullptr);
+  Ready ready = g.at(leader).TakeReady();
+  EXPECT_EQ(ready.compacted_through, applied);
+  g.at(leader).Advance(ready);
+
+  g.Heal();
+  g.Tick(2);
+  std::vector<SnapshotRequest> requests = g.TakeSnapshotRequests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].to, lagger);
+  EXPECT_EQ(requests[0].min_index, applied);
+  // Not asked again while the first one is under way.
+  g.Tick(3);
+  EXPECT_TRUE(g.TakeSnapshotRequests().empty());
+
+  g.SendSnapshot(leader, lagger);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(g.at(leader).Propose("b" + std::to_string(i)).ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_EQ(g.at(lagger).commit_index(), g.at(leader).commit_index());
+  EXPECT_EQ(g.applied(lagger), g.applied(leader));
+  EXPECT_EQ(g.applied(lagger).back(), "b9");
+}
+
+TEST(ReplicaCompactionTest, ARestartedReplicaStartsAfterWhatItsStateMachineHolds) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(g.at(leader).Propose("x").ok());
+  g.Settle();
+  g.Tick(2);
+  const NodeId follower = leader == 1 ? 2 : 1;
+  const uint64_t applied = g.applied(follower).size();
+  ASSERT_GE(applied, 20u);
+  g.Crash(follower);
+  g.Start(follower);  // with applied_index = what its state machine holds
+  EXPECT_EQ(g.at(follower).applied_index(), applied);
+  EXPECT_GE(g.at(follower).commit_index(), applied);
+  EXPECT_EQ(g.at(follower).EntryAt(applied), nullptr);
+  ASSERT_TRUE(g.at(leader).Propose("y").ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_EQ(g.applied(follower), g.applied(leader));
+}
+
+// A replica far behind must not lead: a promiser compacted chosen entries
+// the candidate lacks and could not report them to its merge.
+TEST(ReplicaCompactionTest, ACandidateBehindAPromisersCompactionStandsDown) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  const NodeId lagger = leader == 1 ? 2 : 1;
+  const NodeId other = 6 - leader - lagger;
+  g.Cut(lagger);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(g.at(leader).Propose("c" + std::to_string(i)).ok());
+  g.Settle();
+  g.Tick(2);
+  g.at(other).Compact(g.at(other).applied_index());
+  g.Settle();
+  ASSERT_GT(g.at(other).compacted_through(), g.at(lagger).commit_index());
+  // The leader dies; the lagger and the compacted replica are left.
+  g.Crash(leader);
+  g.Heal();
+  for (int i = 0; i < 200 && !g.at(other).is_leader(); ++i) {
+    g.Tick();
+    ASSERT_FALSE(g.at(lagger).is_leader()) << "a replica missing chosen entries took over";
+  }
+  ASSERT_TRUE(g.at(other).is_leader());
+  g.Tick(2);
+  // 30 commands between the first leader's no-op and the new leader's.
+  ASSERT_EQ(g.applied(other).size(), 32u);
+  EXPECT_EQ(g.applied(other)[30], "c29");
+  // The lagger is caught up by a snapshot.
+  bool asked = false;
+  for (const SnapshotRequest& r : g.TakeSnapshotRequests()) asked |= r.to == lagger;
+  ASSERT_TRUE(asked);
+  g.SendSnapshot(other, lagger);
+  ASSERT_TRUE(g.at(other).Propose("d").ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_EQ(g.applied(lagger), g.applied(other));
 }
 
 }  // namespace

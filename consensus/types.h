@@ -35,7 +35,8 @@ struct Entry {
 
 enum class MessageType {
   kPrepare,      // phase 1a: ballot, index (first slot the candidate wants)
-  kPromise,      // phase 1b: ballot, entries (accepted at >= index), reject
+  kPromise,      // phase 1b: ballot, entries (accepted at >= the prepare's index),
+                 // index (the acceptor's log starts after it), reject
   kAccept,       // phase 2a: ballot, entries, commit_index
   kAccepted,     // phase 2b: ballot, index (highest contiguous accepted), reject
   kCommit,       // heartbeat: ballot, commit_index

@@ -132,6 +132,34 @@ std::vector<OptionSpec> Specs() {
          c.member_id = static_cast<uint32_t>(id);
          return absl::OkStatus();
        }},
+      {"tick", "consensus tick (heartbeat and election timing unit)",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetDuration(&c.tick_ms, v));
+         if (c.tick_ms == 0 || c.tick_ms > 10'000) return InvalidArgumentError("must be in [1ms, 10s]");
+         return absl::OkStatus();
+       }},
+      {"heartbeat-ticks", "ticks between leader heartbeats",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.heartbeat_ticks, v));
+         if (c.heartbeat_ticks == 0) return InvalidArgumentError("must be >= 1");
+         return absl::OkStatus();
+       }},
+      {"election-ticks", "ticks without a leader before a follower runs (>= 3 x heartbeat-ticks)",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.election_ticks, v));
+         if (c.election_ticks < 3 || c.election_ticks > 10'000) {
+           return InvalidArgumentError("must be in [3, 10000]");
+         }
+         return absl::OkStatus();
+       }},
+      {"compact-every", "applied entries between log compactions",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.compact_every_entries, v));
+         if (c.compact_every_entries < 2) return InvalidArgumentError("must be >= 2");
+         return absl::OkStatus();
+       }},
+      {"max-log-lag", "entries kept for a lagging peer; beyond, it is sent a snapshot",
+       [](C& c, auto& v) { return SetU64(&c.max_log_lag_entries, v); }},
   };
 }
 
@@ -289,6 +317,11 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     }
     config.listen = members[config.member_id];
     if (config.node_id == Config().node_id) config.node_id = absl::StrCat("node", config.member_id);
+  }
+  if (config.election_ticks < 3 * config.heartbeat_ticks) {
+    return InvalidArgumentError(absl::StrCat("election_ticks (", config.election_ticks,
+                                             ") must be at least 3 x heartbeat_ticks (",
+                                             config.heartbeat_ticks, ")"));
   }
   if (config.limits.max_key_bytes == 0) return InvalidArgumentError("max_key_bytes must be > 0");
   if (config.limits.max_txn_ops == 0) return InvalidArgumentError("max_txn_ops must be > 0");

@@ -46,6 +46,11 @@ struct Config {
   // own member address.
   std::string cluster;
   uint32_t member_id = 0;                 // this node's id in `cluster`
+  uint64_t tick_ms = 50;                  // one consensus tick
+  uint64_t heartbeat_ticks = 1;           // the leader heartbeats every this many ticks
+  uint64_t election_ticks = 10;           // follower timeout base; the lease derives from it
+  uint64_t compact_every_entries = 10'000;  // trim the log after this many applied entries
+  uint64_t max_log_lag_entries = 100'000;   // log kept for a lagging peer before it needs a snapshot
 };
 
 // Parses argv (flags), the environment and the YAML file named by --config or

@@ -48,15 +48,13 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
     ro.id = c.member_id;
     for (const auto& [id, addr] : members) ro.members[id] = addr;
     ro.wal_dir = c.data_dir + "/wal";
+    ro.tick_ms = static_cast<int>(c.tick_ms);
+    ro.heartbeat_ticks = static_cast<int>(c.heartbeat_ticks);
+    ro.election_ticks = static_cast<int>(c.election_ticks);
+    ro.compact_every_entries = c.compact_every_entries;
+    ro.max_lag_entries = c.max_log_lag_entries;
     txn::TxnStore* store = node->store_.get();
-    MERIDIAN_ASSIGN_OR_RETURN(
-        node->replication_,
-        Replication::Start(
-            ro,
-            [store](uint64_t index, const std::string& command) {
-              return store->ApplyCommitted(index, command);
-            },
-            node->engine_->Stats().applied_index));
+    MERIDIAN_ASSIGN_OR_RETURN(node->replication_, Replication::Start(ro, store));
     store->SetCommitLog(node->replication_.get());
     node->ctx_.replication = node->replication_.get();
   }

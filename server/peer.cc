@@ -6,7 +6,10 @@
 
 #include "consensus/codec.h"
 #include "meridian/v1/peer.grpc.pb.h"
+#include "absl/cleanup/cleanup.h"
+#include "proto/grpc_status.h"
 #include "server/replication.h"
+#include "server/snapshot_transfer.h"
 
 namespace meridian::server {
 
@@ -86,6 +89,54 @@ void PeerSender::Loop() {
     std::lock_guard<std::mutex> lock(mu_);
     current_ = nullptr;
   }
+}
+
+bool PeerService::Open(grpc::ServerContext* ctx) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return false;
+  open_.insert(ctx);
+  return true;
+}
+
+void PeerService::Close(grpc::ServerContext* ctx) {
+  std::lock_guard<std::mutex> lock(mu_);
+  open_.erase(ctx);
+}
+
+grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
+                                 grpc::ServerReader<v1::PeerBatch>* reader,
+                                 v1::PeerStreamSummary* summary) {
+  if (!Open(ctx)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
+  absl::Cleanup close = [&] { Close(ctx); };
+  v1::PeerBatch batch;
+  uint64_t received = 0;
+  while (reader->Read(&batch)) {
+    for (const std::string& bytes : batch.messages()) {
+      std::string_view in = bytes;
+      consensus::Message m;
+      if (!consensus::DecodeMessage(&in, &m) || !in.empty() || m.from != batch.from()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed peer message");
+      }
+      replication_->Receive(std::move(m));
+      ++received;
+    }
+  }
+  summary->set_received(received);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::InstallSnapshot(grpc::ServerContext* ctx,
+                                          grpc::ServerReader<v1::SnapshotChunk>* reader,
+                                          v1::SnapshotInstalled* reply) {
+  if (!Open(ctx)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
+  absl::Cleanup close = [&] { Close(ctx); };
+  std::vector<storage::Record> records;
+  uint64_t index = 0;
+  consensus::NodeId from = consensus::kNoNode;
+  Status s = ReceiveSnapshot(reader, replication_->max_snapshot_bytes(), &from, &records, &index);
+  if (s.ok()) s = replication_->InstallSnapshot(std::move(records), index);
+  reply->set_index(index);
+  return ToGrpcStatus(s);
 }
 
 std::unique_ptr<PeerService> MakePeerService(Replication* replication) {

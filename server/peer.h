@@ -53,38 +53,16 @@ class PeerService final : public v1::Peer::Service {
   }
 
   grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReader<v1::PeerBatch>* reader,
-                      v1::PeerStreamSummary* summary) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (closed_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "shutting down");
-      open_.insert(ctx);
-    }
-    struct Unregister {
-      PeerService* self;
-      grpc::ServerContext* ctx;
-      ~Unregister() {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->open_.erase(ctx);
-      }
-    } unregister{this, ctx};
-    v1::PeerBatch batch;
-    uint64_t received = 0;
-    while (reader->Read(&batch)) {
-      for (const std::string& bytes : batch.messages()) {
-        std::string_view in = bytes;
-        consensus::Message m;
-        if (!consensus::DecodeMessage(&in, &m) || !in.empty() || m.from != batch.from()) {
-          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed peer message");
-        }
-        replication_->Receive(std::move(m));
-        ++received;
-      }
-    }
-    summary->set_received(received);
-    return grpc::Status::OK;
-  }
+                      v1::PeerStreamSummary* summary) override;
+  grpc::Status InstallSnapshot(grpc::ServerContext* ctx,
+                               grpc::ServerReader<v1::SnapshotChunk>* reader,
+                               v1::SnapshotInstalled* reply) override;
 
  private:
+  // Tracks an incoming stream so CloseAll can end it; false once closed.
+  bool Open(grpc::ServerContext* ctx);
+  void Close(grpc::ServerContext* ctx);
+
   Replication* replication_;
   std::mutex mu_;
   bool closed_ = false;

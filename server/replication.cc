@@ -8,6 +8,7 @@
 #include "consensus/codec.h"
 #include "server/log.h"
 #include "server/peer.h"
+#include "server/snapshot_transfer.h"
 
 namespace meridian::server {
 
@@ -15,20 +16,34 @@ namespace {
 constexpr consensus::GroupId kGroup = 1;  // one group per node until shards (issue 6)
 }
 
-Replication::Replication(const Options& options, ApplyFn apply)
-    : options_(options), apply_(std::move(apply)), random_(SystemClock()->NowMonotonicMicros() ^
+struct Replication::SnapshotInstall {
+  std::vector<storage::Record> records;
+  uint64_t index = 0;
+  bool done = false;
+  Status result;
+};
+
+Replication::Replication(const Options& options, txn::TxnStore* store)
+    : options_(options), store_(store), random_(SystemClock()->NowMonotonicMicros() ^
                                                            (uint64_t{options.id} << 32)) {}
 
-Result<std::unique_ptr<Replication>> Replication::Start(const Options& options, ApplyFn apply,
-                                                        uint64_t applied_index) {
+Result<std::unique_ptr<Replication>> Replication::Start(const Options& options,
+                                                        txn::TxnStore* store) {
   if (!options.members.count(options.id)) {
     return InvalidArgumentError(absl::StrCat("member id ", options.id, " is not in the cluster"));
   }
-  std::unique_ptr<Replication> r(new Replication(options, std::move(apply)));
+  std::unique_ptr<Replication> r(new Replication(options, store));
   std::map<consensus::GroupId, consensus::RecoveredGroup> recovered;
   MERIDIAN_ASSIGN_OR_RETURN(
       r->wal_, consensus::Wal::Open(PosixFileSystem(), options.wal_dir, {}, &recovered));
   consensus::RecoveredGroup& g = recovered[kGroup];
+  const uint64_t applied_index = store->AppliedIndex();
+  if (g.trimmed_through > applied_index) {
+    return CorruptionError(absl::StrCat(
+        "the WAL in ", options.wal_dir, " was compacted through index ", g.trimmed_through,
+        " but the store holds only ", applied_index,
+        "; the engine directory lost data. Restore from a backup or re-seed this member."));
+  }
   std::vector<consensus::Entry> entries;
   for (auto& [index, e] : g.entries) entries.push_back(std::move(e));
   consensus::Replica::Options ro;
@@ -36,7 +51,8 @@ Result<std::unique_ptr<Replication>> Replication::Start(const Options& options, 
   for (const auto& [id, addr] : options.members) ro.members.push_back(id);
   ro.heartbeat_ticks = options.heartbeat_ticks;
   ro.election_ticks = options.election_ticks;
-  r->replica_ = std::make_unique<consensus::Replica>(ro, &r->random_, g.hard_state, entries);
+  r->replica_ =
+      std::make_unique<consensus::Replica>(ro, &r->random_, g.hard_state, entries, applied_index);
   r->applied_ = applied_index;
   for (const auto& [id, addr] : options.members) {
     if (id != options.id) r->senders_[id] = std::make_unique<PeerSender>(options.id, addr);
@@ -45,6 +61,7 @@ Result<std::unique_ptr<Replication>> Replication::Start(const Options& options, 
       {{"member_id", absl::StrCat(options.id)},
        {"members", absl::StrCat(options.members.size())},
        {"recovered_commit_index", absl::StrCat(g.hard_state.commit_index)},
+       {"wal_compacted_through", absl::StrCat(g.trimmed_through)},
        {"engine_applied_index", absl::StrCat(applied_index)}});
   r->thread_ = std::thread([p = r.get()] { p->Loop(); });
   return r;
@@ -62,6 +79,110 @@ void Replication::Stop() {
   done_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   senders_.clear();
+  std::map<consensus::NodeId, Transfer> transfers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [to, t] : transfers_) t.ctx->TryCancel();
+    transfers.swap(transfers_);
+  }
+  for (auto& [to, t] : transfers) t.thread.join();
+}
+
+Status Replication::InstallSnapshot(std::vector<storage::Record> records, uint64_t index) {
+  auto install = std::make_shared<SnapshotInstall>();
+  install->records = std::move(records);
+  install->index = index;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return UnavailableError("replication is stopping");
+  snapshot_installs_.push_back(install);
+  loop_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return install->done || stop_; });
+  return install->done ? install->result : UnavailableError("replication is stopping");
+}
+
+void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs,
+                                   std::unique_lock<std::mutex>& lock) {
+  for (auto& install : installs) {
+    Status s;
+    if (install->index > applied_) {
+      s = store_->InstallSnapshot(install->records, install->index);
+      if (s.ok()) {
+        Log(Level::kInfo, "installed a snapshot",
+            {{"index", absl::StrCat(install->index)},
+             {"records", absl::StrCat(install->records.size())},
+             {"previous_applied_index", absl::StrCat(applied_)}});
+        applied_ = install->index;
+        replica_->InstallSnapshot(install->index);
+      } else {
+        Log(Level::kError, "installing a snapshot failed",
+            {{"index", absl::StrCat(install->index)}, {"error", std::string(s.message())}});
+      }
+    }
+    install->records.clear();
+    lock.lock();
+    install->done = true;
+    install->result = s;
+    results_ready_ = true;
+    lock.unlock();
+  }
+}
+
+void Replication::StartSnapshotTransfer(consensus::NodeId to) {
+  auto address = options_.members.find(to);
+  if (address == options_.members.end()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = transfers_.find(to);
+  if (it != transfers_.end()) {
+    if (!it->second.done) return;  // one at a time per peer
+    it->second.thread.join();
+    transfers_.erase(it);
+  }
+  Transfer& t = transfers_[to];
+  t.ctx = std::make_shared<grpc::ClientContext>();
+  t.thread = std::thread([this, to, addr = address->second, ctx = t.ctx] {
+    auto stub = v1::Peer::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    const uint64_t started = SystemClock()->NowMonotonicMicros();
+    uint64_t index = 0;
+    Status s = SendSnapshot(stub.get(), ctx.get(), options_.id, store_, &index);
+    const uint64_t ms = (SystemClock()->NowMonotonicMicros() - started) / 1000;
+    if (s.ok()) {
+      Log(Level::kInfo, "sent a snapshot",
+          {{"to", absl::StrCat(to)}, {"index", absl::StrCat(index)}, {"ms", absl::StrCat(ms)}});
+    } else {
+      Log(Level::kWarn, "sending a snapshot failed; it will be retried",
+          {{"to", absl::StrCat(to)}, {"error", std::string(s.message())}});
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    transfers_[to].done = true;
+  });
+}
+
+void Replication::MaybeCompact() {
+  const uint64_t applied = replica_->applied_index();
+  const uint64_t compacted = replica_->compacted_through();
+  if (applied < compacted + options_.compact_every_entries) return;
+  uint64_t target = applied;
+  // Keep what a lagging peer still needs, unless it lags so far that a
+  // snapshot is cheaper than the memory its tail would hold.
+  const uint64_t lowest = replica_->LowestPeerCommit();
+  if (applied - lowest <= options_.max_lag_entries) target = std::min(target, lowest);
+  if (target < compacted + options_.compact_every_entries / 2) return;
+  Result<uint64_t> durable = store_->FlushApplied();
+  if (!durable.ok()) {
+    Log(Level::kWarn, "flushing the store for compaction failed",
+        {{"error", std::string(durable.status().message())}});
+    return;
+  }
+  replica_->Compact(std::min(target, *durable));
+}
+
+void Replication::Apply(const consensus::Entry& e) {
+  if (e.noop) return;
+  if (Status s = store_->ApplyCommitted(e.index, e.command); !s.ok()) {
+    Log(Level::kError, "applying a committed entry failed; stopping",
+        {{"index", absl::StrCat(e.index)}, {"error", std::string(s.message())}});
+    std::abort();
+  }
 }
 
 void Replication::Receive(consensus::Message m) {
@@ -191,7 +312,9 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
   while (replica_->HasReady()) {
     consensus::Ready ready = replica_->TakeReady();
     for (const auto& m : ready.messages) Send(m);
+    for (const consensus::SnapshotRequest& r : ready.snapshots) StartSnapshotTransfer(r.to);
     if (ready.hard_state) wal_->AppendHardState(kGroup, *ready.hard_state);
+    if (ready.compacted_through) wal_->AppendTrim(kGroup, ready.compacted_through);
     wal_->AppendEntries(kGroup, ready.entries);
     if (Status s = wal_->Sync(); !s.ok()) {
       // Fail-stop: an acceptor that cannot persist must not keep talking.
@@ -201,13 +324,7 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
     for (const auto& m : ready.messages_after_persist) Send(m);
     for (const consensus::Entry& e : ready.committed) {
       if (e.index <= applied_) continue;
-      if (!e.noop) {
-        if (Status s = apply_(e.index, e.command); !s.ok()) {
-          Log(Level::kError, "applying a committed entry failed; stopping",
-              {{"index", absl::StrCat(e.index)}, {"error", std::string(s.message())}});
-          std::abort();
-        }
-      }
+      Apply(e);
       applied_ = e.index;
       lock.lock();
       FinishReads();
@@ -251,7 +368,8 @@ void Replication::Loop() {
   while (!stop_) {
     const uint64_t now = clock->NowMonotonicMicros();
     const uint64_t next_tick = start + (ticks + 1) * tick_us;
-    if (now < next_tick && inbox_.empty() && proposals_.empty() && read_requests_.empty()) {
+    if (now < next_tick && inbox_.empty() && proposals_.empty() && read_requests_.empty() &&
+        snapshot_installs_.empty()) {
       loop_cv_.wait_for(lock, std::chrono::microseconds(next_tick - now));
       continue;
     }
@@ -261,6 +379,8 @@ void Replication::Loop() {
     proposals.swap(proposals_);
     std::deque<std::shared_ptr<Waiter>> reads;
     reads.swap(read_requests_);
+    std::deque<std::shared_ptr<SnapshotInstall>> installs;
+    installs.swap(snapshot_installs_);
     lock.unlock();
 
     // Ticks before messages: a heartbeat that waited in the inbox during a
@@ -269,6 +389,7 @@ void Replication::Loop() {
       replica_->Tick();
       ++ticks;
     }
+    InstallSnapshots(std::move(installs), lock);
     for (const auto& m : inbox) (void)replica_->Step(m);
     const std::string hint = LeaderAddressUnlocked();
     for (auto& [command, waiter] : proposals) {
@@ -285,6 +406,7 @@ void Replication::Loop() {
     }
     StartReads(std::move(reads), lock);
     Drain(lock);
+    MaybeCompact();
 
     lock.lock();
     const consensus::NodeId was = leader_;

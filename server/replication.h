@@ -7,8 +7,17 @@
 // It is the txn::CommitLog of a replicated TxnStore: Commit proposes a
 // command and waits until it is applied here.
 //
+// Compaction: once compact_every_entries entries were applied since the
+// last compaction, the store is flushed and the log (in memory and in the
+// WAL) is trimmed through the durable applied index, but on a leader not
+// beyond what every peer has committed unless a peer lags by more than
+// max_lag_entries (then it gets a snapshot: meridian.v1.Peer/InstallSnapshot,
+// sent from a thread of its own).
+//
 // Thread-safe.
 #pragma once
+
+#include <grpcpp/grpcpp.h>
 
 #include <condition_variable>
 #include <deque>
@@ -24,7 +33,9 @@
 #include "common/status.h"
 #include "consensus/replica.h"
 #include "consensus/wal.h"
+#include "storage/engine.h"
 #include "txn/commit_log.h"
+#include "txn/txn_store.h"
 
 namespace meridian::server {
 
@@ -40,20 +51,25 @@ class Replication final : public txn::CommitLog {
     int heartbeat_ticks = 1;
     int election_ticks = 10;
     int commit_timeout_ms = 5000;  // Commit gives up (COMMIT_UNKNOWN) after this
+    uint64_t compact_every_entries = 10'000;
+    uint64_t max_lag_entries = 100'000;  // log kept for a lagging peer; bounds memory
+    uint64_t max_snapshot_bytes = 8ull << 30;  // a bigger incoming snapshot is refused
   };
-  // Applies a committed command at its log index; non-OK is fatal.
-  using ApplyFn = std::function<Status(uint64_t index, const std::string& command)>;
 
-  // Recovers from the WAL, replays committed entries above `applied_index`
-  // through `apply`, and starts the driver thread.
-  static Result<std::unique_ptr<Replication>> Start(const Options& options, ApplyFn apply,
-                                                    uint64_t applied_index);
+  // Recovers from the WAL, replays committed entries above the store's
+  // applied index into it, and starts the driver thread.
+  // REQUIRES: store outlives the Replication (Stop it first).
+  static Result<std::unique_ptr<Replication>> Start(const Options& options, txn::TxnStore* store);
   ~Replication() override;
   void Stop();
 
   Status Commit(std::string command, const std::function<void()>& queued = {}) override;
   // Hands a message from a peer to the driver.
   void Receive(consensus::Message m);
+  // Installs a snapshot a leader sent (taken at applied index `index`);
+  // returns once it is durable, or why it was refused.
+  Status InstallSnapshot(std::vector<storage::Record> records, uint64_t index);
+  uint64_t max_snapshot_bytes() const { return options_.max_snapshot_bytes; }
 
   // This node leads and has applied everything chosen before its election.
   bool IsLeaderReady();
@@ -77,7 +93,17 @@ class Replication final : public txn::CommitLog {
     bool done = false;
     Status result;
   };
-  Replication(const Options& options, ApplyFn apply);
+  Replication(const Options& options, txn::TxnStore* store);
+  // Loop thread: applies one committed entry (fatal on error).
+  void Apply(const consensus::Entry& e);
+  // Loop thread: trims the log if enough was applied since the last time.
+  void MaybeCompact();
+  // Loop thread: starts a snapshot transfer to `to` unless one is running.
+  void StartSnapshotTransfer(consensus::NodeId to);
+  struct SnapshotInstall;
+  // Loop thread: installs snapshots that arrived.
+  void InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs,
+                        std::unique_lock<std::mutex>& lock);
   void Loop();
   void Drain(std::unique_lock<std::mutex>& lock);
   // Loop thread: hands `reads` to the replica, or refuses them.
@@ -91,7 +117,7 @@ class Replication final : public txn::CommitLog {
   std::string LeaderAddressUnlocked();
 
   const Options options_;
-  ApplyFn apply_;
+  txn::TxnStore* const store_;
   Random random_;
   std::unique_ptr<consensus::Wal> wal_;
   std::unique_ptr<consensus::Replica> replica_;  // touched only by the loop thread
@@ -105,6 +131,13 @@ class Replication final : public txn::CommitLog {
   std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals_;
   std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
   std::deque<std::shared_ptr<Waiter>> read_requests_;    // not yet given to the replica
+  std::deque<std::shared_ptr<SnapshotInstall>> snapshot_installs_;
+  struct Transfer {
+    std::thread thread;
+    std::shared_ptr<grpc::ClientContext> ctx;
+    bool done = false;
+  };
+  std::map<consensus::NodeId, Transfer> transfers_;  // guarded by mu_
   std::map<uint64_t, std::shared_ptr<Waiter>> reads_in_flight_;  // read id -> waiter (loop)
   std::multimap<uint64_t, std::shared_ptr<Waiter>> reads_to_apply_;  // index -> waiter
   uint64_t next_read_id_ = 1;

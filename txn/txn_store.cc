@@ -186,6 +186,34 @@ Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
   return absl::OkStatus();
 }
 
+Result<uint64_t> TxnStore::FlushApplied() {
+  MERIDIAN_RETURN_IF_ERROR(engine_->Flush());
+  return engine_->Stats().durable_index;
+}
+
+Status TxnStore::ExportSnapshot(const std::function<Status(const storage::Record&)>& fn,
+                                uint64_t* index) {
+  return engine_->Export(fn, index);
+}
+
+Status TxnStore::InstallSnapshot(const std::vector<storage::Record>& records, uint64_t index) {
+  absl::MutexLock lock(&apply_mu_);
+  if (index <= engine_->Stats().applied_index) {
+    return InvalidArgumentError(absl::StrCat("snapshot at index ", index,
+                                             " is not ahead of the applied index"));
+  }
+  uint64_t newest = 0;
+  for (const storage::Record& r : records) {
+    if (r.version.site == options_.site_id) newest = std::max(newest, r.version.hlc);
+  }
+  MERIDIAN_RETURN_IF_ERROR(engine_->Ingest(records, index));
+  (void)hlc_->Observe(newest);
+  uint64_t visible = visible_hlc_.load();
+  while (visible < newest && !visible_hlc_.compare_exchange_weak(visible, newest)) {
+  }
+  return absl::OkStatus();
+}
+
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   const uint64_t ts = hlc_->Now();
   if (commit_log_ != nullptr) {

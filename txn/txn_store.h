@@ -102,6 +102,17 @@ class TxnStore {
   // every replica. Indexes at or below the engine's applied index are skipped.
   Status ApplyCommitted(uint64_t index, std::string_view command);
 
+  // Replicated mode, for log compaction and snapshot catch-up:
+  // Makes every applied commit durable; returns the durable applied index.
+  Result<uint64_t> FlushApplied();
+  // Calls fn with every stored version of the applied state, as of one
+  // applied index (set in *index before the first call).
+  Status ExportSnapshot(const std::function<Status(const storage::Record&)>& fn,
+                        uint64_t* index);
+  // Replaces the whole state, durably, with a snapshot taken at `index`
+  // (> AppliedIndex()), as ExportSnapshot produced it on another replica.
+  Status InstallSnapshot(const std::vector<storage::Record>& records, uint64_t index);
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).

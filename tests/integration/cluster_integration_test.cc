@@ -37,8 +37,9 @@ class ClusterTest : public ::testing::Test {
       absl::StrAppend(&cluster, i > 1 ? "," : "", i, "=", endpoints_.back());
     }
     for (int i = 1; i <= 3; ++i) {
-      nodes_.push_back(std::make_unique<TestDaemon>(
-          "", std::vector<std::string>{"--cluster", cluster, "--member-id", std::to_string(i)}));
+      std::vector<std::string> args{"--cluster", cluster, "--member-id", std::to_string(i)};
+      for (const std::string& a : ExtraArgs()) args.push_back(a);
+      nodes_.push_back(std::make_unique<TestDaemon>("", args));
     }
     for (auto& n : nodes_) ASSERT_TRUE(n->Start().ok()) << n->Log();
     client::ClientOptions o;
@@ -47,6 +48,7 @@ class ClusterTest : public ::testing::Test {
     o.max_backoff = std::chrono::milliseconds(200);
     client_ = std::move(*client::Client::Connect(o));
   }
+  virtual std::vector<std::string> ExtraArgs() const { return {}; }
   void TearDown() override {
     for (auto& n : nodes_) {
       if (n->Running()) {
@@ -222,6 +224,59 @@ TEST_F(ClusterTest, TransactionsConflictAcrossTheGroup) {
   ASSERT_TRUE((*t2)->Put("acct", "2").ok());
   ASSERT_TRUE((*t1)->Commit().ok());
   EXPECT_EQ(GetErrorKind((*t2)->Commit().status()), ErrorKind::kConflict);
+}
+
+// Small compaction thresholds, so a short test goes past them.
+class CompactingClusterTest : public ClusterTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--compact-every", "100", "--max-log-lag", "150"};
+  }
+};
+
+TEST_F(CompactingClusterTest, AMemberBehindTheCompactedLogCatchesUpFromASnapshot) {
+  ASSERT_TRUE(client_->Put("seed", "0").ok());
+  const int leader = LeaderIndex();
+  ASSERT_GE(leader, 0);
+  const int lagger = (leader + 1) % 3;
+  const int other = (leader + 2) % 3;
+  nodes_[lagger]->Kill();
+
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 600; ++i) {
+    std::string key = absl::StrCat("k", i % 250);
+    std::string value = absl::StrCat("v", i);
+    ASSERT_TRUE(client_->Put(key, value).ok()) << i;
+    acked[key] = value;
+  }
+  ASSERT_TRUE(client_->Delete("k7").ok());
+  acked.erase("k7");
+
+  ASSERT_TRUE(nodes_[lagger]->Start().ok()) << nodes_[lagger]->Log();
+  WaitForApplied(lagger, Applied(leader));
+  EXPECT_NE(nodes_[lagger]->Log().find("installed a snapshot"), std::string::npos)
+      << "the member caught up without a snapshot; the test did not test it";
+  EXPECT_NE(nodes_[leader]->Log().find("sent a snapshot"), std::string::npos);
+
+  // The caught-up member now carries the group: with the other follower
+  // dead, every write needs it, then it and the other one must hold all.
+  nodes_[other]->Kill();
+  for (int i = 0; i < 50; ++i) {
+    std::string key = absl::StrCat("after", i);
+    ASSERT_TRUE(client_->Put(key, "x").ok()) << i;
+    acked[key] = "x";
+  }
+  nodes_[leader]->Kill();
+  ASSERT_TRUE(nodes_[other]->Start().ok()) << nodes_[other]->Log();
+  for (const auto& [key, value] : acked) {
+    auto got = client_->Get(key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->has_value()) << "acknowledged " << key << " lost";
+    EXPECT_EQ((*got)->value, value) << key;
+  }
+  auto gone = client_->Get("k7");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value()) << "a deletion was lost in the snapshot";
 }
 
 }  // namespace

@@ -68,6 +68,7 @@ class PosixFile final : public File {
     if (::fstat(fd_, &st) != 0) return PosixError("stat", path_, errno);
     return static_cast<uint64_t>(st.st_size);
   }
+  int fd() const override { return fd_; }
 
  private:
   int fd_;

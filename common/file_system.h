@@ -35,6 +35,10 @@ class File {
   // change the file's metadata and a full disk shows up early.
   virtual Status Allocate(uint64_t size) = 0;
   virtual Result<uint64_t> Size() = 0;
+  // The operating system's descriptor for the file, or -1 when it is not an
+  // OS file (in memory, or wrapped to inject faults). Owned by the File and
+  // valid while it lives; lets the WAL issue its own I/O through io_uring.
+  virtual int fd() const { return -1; }
 };
 
 class FileSystem {

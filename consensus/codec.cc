@@ -30,17 +30,18 @@ bool DecodeHardState(std::string_view* in, HardState* h) {
 void EncodeEntry(std::string* out, const Entry& e) {
   PutVarint64(out, e.index);
   EncodeBallot(out, e.ballot);
-  out->push_back(e.noop ? 1 : 0);
+  out->push_back(e.config ? 2 : e.noop ? 1 : 0);  // the entry's kind
   PutLengthPrefixed(out, e.command);
 }
 
 bool DecodeEntry(std::string_view* in, Entry* e) {
   std::string_view command;
   if (!GetVarint64(in, &e->index) || !DecodeBallot(in, &e->ballot) || in->empty()) return false;
-  const char noop = in->front();
+  const char kind = in->front();
   in->remove_prefix(1);
-  if ((noop != 0 && noop != 1) || !GetLengthPrefixed(in, &command)) return false;
-  e->noop = noop == 1;
+  if (kind < 0 || kind > 2 || !GetLengthPrefixed(in, &command)) return false;
+  e->noop = kind == 1;
+  e->config = kind == 2;
   e->command = std::string(command);
   return true;
 }

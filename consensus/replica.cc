@@ -15,11 +15,84 @@ Replica::Replica(const Options& options, Random* random, HardState hard_state,
   // applied_index).
   hard_.commit_index = std::max(hard_.commit_index, applied_index);
   applied_ = collected_ = compacted_ = applied_index;
+  if (!options_.config.voters.empty() || !options_.config.learners.empty()) {
+    config_ = options_.config;
+    config_index_ = options_.config_index;
+  } else {
+    for (NodeId id : options_.members) config_.voters[id] = "";
+  }
   for (Entry& e : entries) {
-    if (e.index > applied_index) log_[e.index] = std::move(e);
+    if (e.index <= applied_index) continue;
+    NotePendingConfig(e);
+    log_[e.index] = std::move(e);
   }
   ballot_ = hard_.promised;
   ResetElectionTimer();
+}
+
+template <typename Set>
+bool Replica::IsQuorum(const Set& yes, const std::vector<Membership>& extra) const {
+  if (!config_.IsMajority(yes)) return false;
+  for (const auto& [index, m] : pending_configs_) {
+    if (!m.IsMajority(yes)) return false;
+  }
+  for (const Membership& m : extra) {
+    if (!m.IsMajority(yes)) return false;
+  }
+  return true;
+}
+
+std::vector<NodeId> Replica::Peers() const {
+  std::set<NodeId> all;
+  auto add = [&](const Membership& m) {
+    for (const auto& [id, address] : m.voters) all.insert(id);
+    for (const auto& [id, address] : m.learners) all.insert(id);
+  };
+  add(config_);
+  for (const auto& [index, m] : pending_configs_) add(m);
+  all.erase(options_.id);
+  return {all.begin(), all.end()};
+}
+
+void Replica::NotePendingConfig(const Entry& e) {
+  if (e.index <= config_index_) return;
+  Membership m;
+  if (e.config && DecodeMembership(e.command, &m)) {
+    pending_configs_[e.index] = std::move(m);
+  } else {
+    pending_configs_.erase(e.index);
+  }
+}
+
+void Replica::CommitConfig(const Entry& e) {
+  Membership m;
+  if (!DecodeMembership(e.command, &m)) return;  // never proposed so
+  config_ = std::move(m);
+  config_index_ = e.index;
+  pending_configs_.erase(pending_configs_.begin(), pending_configs_.upper_bound(e.index));
+  if (role_ == Role::kLeader && !config_.IsVoter(options_.id)) {
+    // Removed: stop leading; the remaining voters elect one of their own.
+    role_ = Role::kFollower;
+    leader_ = kNoNode;
+    ResetElectionTimer();
+  }
+}
+
+Result<uint64_t> Replica::ProposeConfig(const Membership& next) {
+  if (role_ != Role::kLeader) {
+    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
+                          "this replica does not lead its group");
+  }
+  if (hard_.commit_index < leader_start_index_ || !pending_configs_.empty()) {
+    return UnavailableError("another membership change is in progress; retry when it commits");
+  }
+  MERIDIAN_RETURN_IF_ERROR(ValidateChange(config_, next));
+  Entry e{next_index_++, ballot_, EncodeMembership(next), false, true};
+  const uint64_t index = e.index;
+  Store(e);
+  unsent_.push_back(e);
+  acks_[index];
+  return index;
 }
 
 void Replica::Compact(uint64_t through) {
@@ -30,9 +103,14 @@ void Replica::Compact(uint64_t through) {
   ready_.compacted_through = through;
 }
 
-void Replica::InstallSnapshot(uint64_t index) {
+void Replica::InstallSnapshot(uint64_t index, const Membership& config, uint64_t config_index) {
   if (index <= applied_) return;
   log_.erase(log_.begin(), log_.upper_bound(index));
+  if (!config.voters.empty()) {
+    config_ = config;
+    config_index_ = config_index;
+  }
+  pending_configs_.erase(pending_configs_.begin(), pending_configs_.upper_bound(index));
   compacted_ = applied_ = collected_ = index;
   if (index > hard_.commit_index) {
     hard_.commit_index = index;
@@ -44,8 +122,7 @@ void Replica::InstallSnapshot(uint64_t index) {
 uint64_t Replica::LowestPeerCommit() const {
   if (role_ != Role::kLeader) return applied_;
   uint64_t lowest = applied_;
-  for (NodeId peer : options_.members) {
-    if (peer == options_.id) continue;
+  for (NodeId peer : Peers()) {
     auto it = peer_commit_.find(peer);
     lowest = std::min(lowest, it == peer_commit_.end() ? 0 : it->second);
   }
@@ -86,6 +163,7 @@ void Replica::Promise(const Ballot& b) {
 }
 
 void Replica::Store(Entry e) {
+  NotePendingConfig(e);
   ready_.entries.push_back(e);
   log_[e.index] = std::move(e);
 }
@@ -102,7 +180,9 @@ void Replica::Tick() {
     // election timeout steps down, so it stops claiming leadership.
     if (++quorum_elapsed_ >= options_.election_ticks) {
       quorum_elapsed_ = 0;
-      if (heard_this_term_.size() + 1 < Quorum()) {
+      std::set<NodeId> heard = heard_this_term_;
+      heard.insert(options_.id);
+      if (!IsQuorum(heard)) {
         role_ = Role::kFollower;
         leader_ = kNoNode;
         ResetElectionTimer();
@@ -111,7 +191,7 @@ void Replica::Tick() {
     }
     return;
   }
-  if (++election_elapsed_ >= election_timeout_) StartProbe();
+  if (++election_elapsed_ >= election_timeout_ && CanRun()) StartProbe();
 }
 
 bool Replica::LeaderAlive(NodeId asking) const {
@@ -141,7 +221,7 @@ Status Replica::ReadIndex(uint64_t id) {
   // Everything committed when the read arrived; at least the new leader's
   // own no-op, below which lie all values chosen before its election.
   const uint64_t index = std::max(hard_.commit_index, leader_start_index_);
-  if (HasLease() || Quorum() == 1) {
+  if (HasLease() || IsQuorum(std::set<NodeId>{options_.id})) {
     ready_.reads.push_back({id, index, true});
     return absl::OkStatus();
   }
@@ -157,16 +237,21 @@ void Replica::OnHeartbeatAcked(NodeId peer, uint64_t seq) {
     uint64_t& acked = peer_acked_seq_[peer];
     acked = std::max(acked, seq);
   }
-  // The newest round a majority (this leader included) acknowledged.
-  std::vector<uint64_t> acks;
-  for (NodeId m : options_.members) {
-    if (m == options_.id) continue;
-    auto it = peer_acked_seq_.find(m);
-    acks.push_back(it == peer_acked_seq_.end() ? 0 : it->second);
+  // The newest round a quorum (this leader included) acknowledged: try the
+  // rounds peers reported, newest first.
+  std::set<uint64_t> rounds = {hb_seq_};
+  for (const auto& [id, acked] : peer_acked_seq_) rounds.insert(acked);
+  uint64_t round = 0;
+  for (auto r = rounds.rbegin(); r != rounds.rend() && *r > 0; ++r) {
+    std::set<NodeId> yes = {options_.id};
+    for (const auto& [id, acked] : peer_acked_seq_) {
+      if (acked >= *r) yes.insert(id);
+    }
+    if (IsQuorum(yes)) {
+      round = *r;
+      break;
+    }
   }
-  std::sort(acks.rbegin(), acks.rend());
-  const size_t others = Quorum() - 1;
-  const uint64_t round = others == 0 ? hb_seq_ : acks[others - 1];
   if (round == 0) return;
   if (auto it = hb_sent_tick_.find(round); it != hb_sent_tick_.end() && !lease_blocked_) {
     lease_expiry_ = std::max(lease_expiry_, it->second + LeaseTicks());
@@ -193,12 +278,11 @@ void Replica::StartProbe() {
                          options_.id};
   probe_grants_ = {options_.id};
   ResetElectionTimer();
-  if (probe_grants_.size() >= Quorum()) {
+  if (IsQuorum(probe_grants_)) {
     StartPhase1(/*force=*/false);
     return;
   }
-  for (NodeId peer : options_.members) {
-    if (peer == options_.id) continue;
+  for (NodeId peer : Peers()) {
     Message m;
     m.type = MessageType::kProbe;
     m.to = peer;
@@ -219,7 +303,7 @@ void Replica::OnProbe(const Message& m) {
 void Replica::OnProbeReply(const Message& m) {
   if (role_ != Role::kProber || m.ballot != probe_ballot_ || m.reject) return;
   probe_grants_.insert(m.from);
-  if (probe_grants_.size() >= Quorum()) StartPhase1(/*force=*/false);
+  if (IsQuorum(probe_grants_)) StartPhase1(/*force=*/false);
 }
 
 void Replica::StartPhase1(bool force) {
@@ -230,18 +314,49 @@ void Replica::StartPhase1(bool force) {
   ballot_ = Ballot{round, options_.id};
   Promise(ballot_);
   promises_.clear();
+  prepared_.clear();
+  phase1_force_ = force;
   ResetElectionTimer();
   // Our own promise counts once it is durable (see Advance).
-  for (NodeId peer : options_.members) {
-    if (peer == options_.id) continue;
-    Message m;
-    m.type = MessageType::kPrepare;
-    m.to = peer;
-    m.ballot = ballot_;
-    m.index = hard_.commit_index + 1;
-    m.force = force;
-    Send(std::move(m));
+  for (NodeId peer : Peers()) SendPrepare(peer);
+}
+
+void Replica::SendPrepare(NodeId peer) {
+  prepared_.insert(peer);
+  Message m;
+  m.type = MessageType::kPrepare;
+  m.to = peer;
+  m.ballot = ballot_;
+  m.index = hard_.commit_index + 1;
+  m.force = phase1_force_;
+  Send(std::move(m));
+}
+
+std::vector<Membership> Replica::PromisedConfigs() const {
+  std::vector<Membership> out;
+  for (const auto& [from, promise] : promises_) {
+    for (const Entry& e : promise.entries) {
+      Membership m;
+      if (e.config && e.index > config_index_ && DecodeMembership(e.command, &m)) {
+        out.push_back(std::move(m));
+      }
+    }
   }
+  return out;
+}
+
+void Replica::MaybeWin() {
+  if (role_ != Role::kCandidate || !promises_.count(options_.id)) return;
+  // A config the promises carry (perhaps chosen, perhaps not) may hold
+  // voters we never asked: ask them, and win only with a majority of them
+  // too, so we intersect every quorum that could have chosen a value.
+  const std::vector<Membership> extra = PromisedConfigs();
+  for (const Membership& m : extra) {
+    for (const auto& [id, address] : m.voters) {
+      if (id != options_.id && !prepared_.count(id)) SendPrepare(id);
+    }
+  }
+  if (IsQuorum(promises_, extra)) BecomeLeader();
 }
 
 void Replica::BecomeFollower(const Ballot& b) {
@@ -324,10 +439,8 @@ Result<uint64_t> Replica::Propose(std::string command) {
 
 Status Replica::TransferLeadership(NodeId target) {
   if (role_ != Role::kLeader) return NotLeaderError("", "only the leader can transfer");
-  if (std::find(options_.members.begin(), options_.members.end(), target) ==
-          options_.members.end() ||
-      target == options_.id) {
-    return InvalidArgumentError("transfer target is not another member");
+  if (!config_.IsVoter(target) || target == options_.id) {
+    return InvalidArgumentError("transfer target is not another voter");
   }
   // The target's forced phase 1 ignores the followers' lease promises, so
   // this leader stops reading locally from now on.
@@ -371,8 +484,7 @@ void Replica::Heartbeat() {
   hb_sent_tick_[++hb_seq_] = now_ticks_;
   if (hb_sent_tick_.size() > 1024) hb_sent_tick_.erase(hb_sent_tick_.begin());
   OnHeartbeatAcked(options_.id, hb_seq_);  // a group of one needs nobody else
-  for (NodeId peer : options_.members) {
-    if (peer == options_.id) continue;
+  for (NodeId peer : Peers()) {
     Message m;
     m.type = MessageType::kCommit;
     m.to = peer;
@@ -394,7 +506,7 @@ void Replica::AdvanceLeaderCommit() {
   uint64_t commit = hard_.commit_index;
   while (true) {
     auto it = acks_.find(commit + 1);
-    if (it == acks_.end() || it->second.size() < Quorum()) break;
+    if (it == acks_.end() || !IsQuorum(it->second)) break;
     acks_.erase(it);
     ++commit;
   }
@@ -420,6 +532,7 @@ void Replica::CollectCommitted() {
   while (collected_ < hard_.commit_index) {
     auto it = log_.find(collected_ + 1);
     if (it == log_.end()) break;
+    if (it->second.config) CommitConfig(it->second);
     ready_.committed.push_back(it->second);
     ++collected_;
   }
@@ -493,7 +606,7 @@ void Replica::OnPromise(const Message& m) {
     return;
   }
   promises_[m.from] = m;
-  if (promises_.count(options_.id) && promises_.size() >= Quorum()) BecomeLeader();
+  MaybeWin();
 }
 
 bool Replica::FollowLeader(const Message& m, MessageType reply_type) {
@@ -593,8 +706,7 @@ Ready Replica::TakeReady() {
     Heartbeat();
   }
   if (!unsent_.empty()) {
-    for (NodeId peer : options_.members) {
-      if (peer == options_.id) continue;
+    for (NodeId peer : Peers()) {
       SendAccepts(peer, unsent_.front().index, unsent_.back().index);
     }
     unsent_.clear();
@@ -616,7 +728,7 @@ void Replica::Advance(const Ready& ready) {
     Message self;
     self.ballot = ballot_;
     promises_[options_.id] = self;
-    if (promises_.size() >= Quorum()) BecomeLeader();
+    MaybeWin();
   }
   if (role_ == Role::kLeader) {
     for (const Entry& e : ready.entries) {

@@ -44,6 +44,7 @@
 
 #include "common/random.h"
 #include "common/status.h"
+#include "consensus/membership.h"
 #include "consensus/types.h"
 
 namespace meridian::consensus {
@@ -85,7 +86,13 @@ class Replica {
  public:
   struct Options {
     NodeId id = kNoNode;
-    std::vector<NodeId> members;   // every voter, this node included
+    // The membership in effect when the replica starts: `config` if it has
+    // any node (the state machine's, set at `config_index`), else `members`
+    // as voters (the bootstrap list). Neither: a node joining an existing
+    // group, which learns its membership from the log and never runs first.
+    std::vector<NodeId> members;
+    Membership config;
+    uint64_t config_index = 0;
     int heartbeat_ticks = 1;       // the leader sends Commit every this many ticks
     int election_ticks = 10;       // base follower timeout; > heartbeat_ticks
     size_t max_batch_entries = 64; // entries per Accept message
@@ -113,6 +120,14 @@ class Replica {
   Result<uint64_t> Propose(std::string command);
   // Asks `target` to take over leadership. REQUIRES: this node leads.
   Status TransferLeadership(NodeId target);
+  // Proposes a membership change (see membership.h); returns its slot. The
+  // leader must have committed its first entry, no other change may be
+  // pending, and at most one voter may change.
+  Result<uint64_t> ProposeConfig(const Membership& next);
+  // The committed membership, and the slot it was committed at (0: initial).
+  const Membership& config() const { return config_; }
+  uint64_t config_index() const { return config_index_; }
+  bool config_pending() const { return !pending_configs_.empty(); }
   // Asks for a linearizable read: the answer comes as Ready::reads[id] —
   // at once while the lease holds, else after a heartbeat round a majority
   // acknowledged. NotLeader unless this node leads.
@@ -125,8 +140,9 @@ class Replica {
   // still need them get a snapshot instead.
   void Compact(uint64_t through);
   // The state machine now holds a snapshot taken at `index` (installed by
-  // the driver): everything through it is chosen and applied.
-  void InstallSnapshot(uint64_t index);
+  // the driver): everything through it is chosen and applied. `config` is
+  // the membership the snapshot holds, committed at `config_index`.
+  void InstallSnapshot(uint64_t index, const Membership& config, uint64_t config_index);
   uint64_t compacted_through() const { return compacted_; }
   // On a leader, the lowest commit index any peer reported (0 if one never
   // answered): compacting above it costs that peer a snapshot. Elsewhere,
@@ -158,7 +174,20 @@ class Replica {
   // deposes) a healthy leader when it reconnects.
   enum class Role { kFollower, kProber, kCandidate, kLeader };
 
-  size_t Quorum() const { return options_.members.size() / 2 + 1; }
+  // True if `yes` (ids) holds a majority of the committed voters and of
+  // each pending config's, and of `extra`'s (a candidate's view).
+  template <typename Set>
+  bool IsQuorum(const Set& yes, const std::vector<Membership>& extra = {}) const;
+  // Everyone the log goes to: members of the committed and pending
+  // configs, this node excluded.
+  std::vector<NodeId> Peers() const;
+  bool CanRun() const { return config_.IsVoter(options_.id); }
+  void NotePendingConfig(const Entry& e);
+  void CommitConfig(const Entry& e);
+  // Configs in promises the candidate has not seen in its own log.
+  std::vector<Membership> PromisedConfigs() const;
+  void MaybeWin();
+  void SendPrepare(NodeId peer);
   int LeaseTicks() const;
   void OnHeartbeatAcked(NodeId peer, uint64_t seq);
   void FailPendingReads();
@@ -198,6 +227,9 @@ class Replica {
   HardState hard_;
   bool hard_dirty_ = false;
   std::map<uint64_t, Entry> log_;
+  Membership config_;
+  uint64_t config_index_ = 0;
+  std::map<uint64_t, Membership> pending_configs_;  // config entries in the log above config_index_
   uint64_t applied_ = 0;
   uint64_t collected_ = 0;  // committed entries handed out in a Ready
   uint64_t compacted_ = 0;  // the log holds no entry at or below this
@@ -220,6 +252,8 @@ class Replica {
   Ballot probe_ballot_;
   // Candidate state.
   std::map<NodeId, Message> promises_;
+  std::set<NodeId> prepared_;  // nodes sent our Prepare
+  bool phase1_force_ = false;
   // Leader state.
   uint64_t next_index_ = 1;
   uint64_t leader_start_index_ = 0;

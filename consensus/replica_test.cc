@@ -23,12 +23,15 @@ class Group {
 
   Replica& at(NodeId id) { return *nodes_.at(id).replica; }
 
-  void Start(NodeId id) {
+  // A node that joins the running group: it knows no membership.
+  void Join(NodeId id) { Start(id, /*joining=*/true); }
+
+  void Start(NodeId id, bool joining = false) {
     Node& node = nodes_[id];
     node.random = std::make_unique<Random>(id * 7919);
     Replica::Options o;
     o.id = id;
-    o.members = members_;
+    if (!joining) o.members = members_;
     o.election_ticks = election_ticks_;
     std::vector<Entry> entries;
     for (const auto& [index, e] : node.log) entries.push_back(e);
@@ -101,7 +104,9 @@ class Group {
   // What the driver does for a snapshot request: copy the state machine.
   void SendSnapshot(NodeId from, NodeId to) {
     nodes_.at(to).applied = nodes_.at(from).applied;
-    nodes_.at(to).replica->InstallSnapshot(nodes_.at(to).applied.size());
+    nodes_.at(to).replica->InstallSnapshot(nodes_.at(to).applied.size(),
+                                           nodes_.at(from).replica->config(),
+                                           nodes_.at(from).replica->config_index());
     Settle();
   }
 
@@ -391,6 +396,152 @@ TEST(ReplicaCompactionTest, ACandidateBehindAPromisersCompactionStandsDown) {
   g.Settle();
   g.Tick(2);
   EXPECT_EQ(g.applied(lagger), g.applied(other));
+}
+
+Membership Voters(std::initializer_list<NodeId> voters,
+                  std::initializer_list<NodeId> learners = {}) {
+  Membership m;
+  for (NodeId id : voters) m.voters[id] = "";
+  for (NodeId id : learners) m.learners[id] = "";
+  return m;
+}
+
+TEST(ReplicaMembershipTest, AddALearnerCatchItUpPromoteItThenRemoveTheOldLeader) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  ASSERT_NE(leader, kNoNode);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(g.at(leader).Propose("a" + std::to_string(i)).ok());
+  g.Settle();
+  g.Join(4);
+  g.Tick(20);
+  EXPECT_FALSE(g.at(4).is_leader());
+  EXPECT_TRUE(g.applied(4).empty()) << "a node outside the membership got the log";
+
+  ASSERT_TRUE(g.at(leader).ProposeConfig(Voters({1, 2, 3}, {4})).ok());
+  g.Settle();
+  g.Tick(3);
+  EXPECT_EQ(g.at(4).config(), Voters({1, 2, 3}, {4}));
+  EXPECT_EQ(g.applied(4), g.applied(leader)) << "the learner did not catch up";
+
+  // A learner does not vote: with two voters cut, nothing commits.
+  const NodeId a = leader == 1 ? 2 : 1;
+  const NodeId b = 6 - leader - a;
+  g.Cut(a);
+  g.Cut(b);
+  const uint64_t commit = g.at(leader).commit_index();
+  ASSERT_TRUE(g.at(leader).Propose("blocked").ok());
+  g.Settle();
+  EXPECT_EQ(g.at(leader).commit_index(), commit);
+  g.Heal();
+  g.Tick(3);
+  EXPECT_GT(g.at(leader).commit_index(), commit);
+
+  // Two voters at once is refused; one at a time works.
+  EXPECT_FALSE(g.at(leader).ProposeConfig(Voters({1, 2, 3, 4, 5})).ok());
+  ASSERT_TRUE(g.at(leader).ProposeConfig(Voters({1, 2, 3, 4})).ok());
+  EXPECT_FALSE(g.at(leader).ProposeConfig(Voters({1, 2, 3})).ok()) << "two changes in flight";
+  g.Settle();
+  g.Tick(3);
+  EXPECT_TRUE(g.at(4).config().IsVoter(4));
+
+  // Remove the leader: it steps down and the other three go on.
+  std::initializer_list<NodeId> rest = {1, 2, 3, 4};
+  Membership without = Voters(rest);
+  without.voters.erase(leader);
+  ASSERT_TRUE(g.at(leader).ProposeConfig(without).ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_FALSE(g.at(leader).is_leader());
+  NodeId next = kNoNode;
+  for (int i = 0; i < 200 && next == kNoNode; ++i) {
+    g.Tick();
+    for (NodeId id : {1u, 2u, 3u, 4u}) {
+      if (id != leader && g.at(id).is_leader()) next = id;
+    }
+  }
+  ASSERT_NE(next, kNoNode);
+  ASSERT_TRUE(g.at(next).Propose("after").ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_EQ(g.applied(next).back(), "after");
+  EXPECT_NE(g.applied(leader).back(), "after") << "a removed member still gets the log";
+  EXPECT_FALSE(g.at(leader).is_leader());
+}
+
+TEST(ReplicaMembershipTest, ARestartedReplicaTakesTheMembershipItsStateMachineHolds) {
+  Random random(1);
+  Replica::Options o;
+  o.id = 2;
+  o.members = {1, 2, 3};  // the bootstrap list, superseded
+  o.config = Voters({2, 3, 4});
+  o.config_index = 40;
+  Replica r(o, &random, {}, {}, 50);
+  EXPECT_EQ(r.config(), Voters({2, 3, 4}));
+  EXPECT_EQ(r.config_index(), 40u);
+}
+
+// A pending change counts in every quorum: adding a voter that is down
+// leaves 3 of 4 needed, so one more failure stops commits, rather than the
+// old config's 2 of 3 going on without the new voter ever seeing them.
+TEST(ReplicaMembershipTest, APendingConfigJoinsEveryQuorum) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  g.Tick(2);
+  ASSERT_TRUE(g.at(leader).ProposeConfig(Voters({1, 2, 3, 4})).ok());  // 4 never runs
+  const NodeId a = leader == 1 ? 2 : 1;
+  g.Cut(a);
+  g.Settle();
+  g.Tick(3);
+  EXPECT_TRUE(g.at(leader).config_pending());
+  EXPECT_FALSE(g.at(leader).config().IsVoter(4));
+  g.Heal();
+  g.Tick(3);
+  EXPECT_FALSE(g.at(leader).config_pending());
+  EXPECT_TRUE(g.at(leader).config().IsVoter(4));
+}
+
+// A candidate that missed two changes runs with its old config, {1,2,3}.
+// The promise it gets from 2 carries the newer configs; it must then win a
+// majority of those too, or it could miss a value chosen by {1,4,5}.
+TEST(ReplicaMembershipTest, ACandidateMustWinTheConfigsItsPromisesReveal) {
+  Group g(3);
+  g.Join(4);
+  g.Join(5);
+  NodeId leader = kNoNode;
+  for (int i = 0; i < 200 && leader != 1; ++i) {
+    leader = g.ElectLeader();
+    if (leader != 1) {  // make node 1 the leader, for a simple script
+      ASSERT_TRUE(g.at(leader).TransferLeadership(1).ok());
+      g.Settle();
+      g.Tick(2);
+      leader = g.at(1).is_leader() ? 1 : kNoNode;
+    }
+  }
+  ASSERT_EQ(leader, 1u);
+  g.Tick(2);
+  g.Cut(3);
+  ASSERT_TRUE(g.at(1).ProposeConfig(Voters({1, 2, 3, 4})).ok());
+  g.Tick(3);
+  ASSERT_TRUE(g.at(1).ProposeConfig(Voters({1, 2, 3, 4, 5})).ok());
+  g.Tick(3);
+  ASSERT_TRUE(g.at(1).config().IsVoter(5));
+  ASSERT_FALSE(g.at(3).config().IsVoter(4));
+  g.Heal();
+  g.Cut(3);
+  g.Cut(2);
+  ASSERT_TRUE(g.at(1).Propose("X").ok());
+  g.Tick(3);
+  ASSERT_EQ(g.applied(4).back(), "X");  // chosen by 1, 4 and 5
+
+  g.Heal();
+  g.Cut(1);
+  g.Cut(4);
+  g.Cut(5);
+  for (int i = 0; i < 300; ++i) {
+    g.Tick();
+    ASSERT_FALSE(g.at(3).is_leader()) << "won with {2,3}: a majority of its stale config only";
+    ASSERT_FALSE(g.at(2).is_leader());
+  }
 }
 
 }  // namespace

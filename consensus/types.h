@@ -24,12 +24,14 @@ struct Ballot {
 };
 
 // One slot of the replicated log. An empty command with noop set fills a
-// gap found during phase 1.
+// gap found during phase 1; with config set, the command is an encoded
+// Membership (consensus/membership.h) that takes effect when committed.
 struct Entry {
   uint64_t index = 0;   // >= 1
   Ballot ballot;        // the ballot it was accepted in
   std::string command;
   bool noop = false;
+  bool config = false;
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 

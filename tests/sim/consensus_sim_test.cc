@@ -1,16 +1,30 @@
 // MultiPaxos in deterministic simulation: the invariants of sim_cluster.h
 // hold after every event, under message loss, duplication, reordering,
-// partitions and crashes; and the group makes progress once faults stop.
-// A failure prints the seed and the last events; MERIDIAN_SIM_SEEDS=N runs
-// more seeds.
+// partitions, targeted accept loss, leader churn and crashes (also in the
+// middle of handling a Ready); and the group makes progress once faults stop.
+//
+//   consensus_sim_test                 the sweep over MERIDIAN_SIM_SEEDS seeds (500)
+//   consensus_sim_test --seed 1234     one seed, with the full event trace
+//                                      on failure (or MERIDIAN_SIM_SEED=1234)
+//
+// A failing seed prints the command that replays it.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "tests/sim/sim_cluster.h"
 
 namespace meridian::sim {
+
+// Set by main from --seed or MERIDIAN_SIM_SEED: replay that one seed.
+std::optional<uint64_t> replay_seed;
+std::string program = "consensus_sim_test";
+
 namespace {
 
 int Seeds(int fallback) {
@@ -87,54 +101,198 @@ TEST(ConsensusSimTest, PartitionedLeaderStepsDownAndMajorityContinues) {
   EXPECT_EQ(c.Applied(leader), c.Applied(*c.Leader())) << c.Trace();
 }
 
-// Random faults over many seeds: the invariants are checked after every
-// event; at the end, faults stop and every node converges.
+using consensus::NodeId;
+
+// Who is not `id`, picked at random among 1..nodes.
+NodeId Other(Random& r, int nodes, NodeId id) {
+  NodeId o = static_cast<NodeId>(1 + r.Uniform(nodes - 1));
+  return o >= id ? o + 1 : o;
+}
+
+// A random nonempty subset of the nodes other than `id`, smaller than a
+// majority of the whole group (so the rest can still make progress).
+std::set<NodeId> Minority(Random& r, int nodes, NodeId id) {
+  std::set<NodeId> out;
+  const size_t size = 1 + r.Uniform(static_cast<uint64_t>(nodes / 2));
+  while (out.size() < size) out.insert(Other(r, nodes, id));
+  return out;
+}
+
+// One seed of the random sweep. Faults aim at the leader: crashes (also in
+// the middle of a batch and of a Ready), isolation with partial delivery of
+// its last accepts, accepts to some followers lost or held back and
+// delivered late, transfers; proposals go to every node that thinks it
+// leads, stale ones included, so logs diverge. OK, or what broke with the
+// trace.
+Status RunSeed(uint64_t seed, bool full_trace) {
+  const int nodes = seed % 2 ? 3 : 5;
+  SimOptions o{.nodes = nodes,
+               .seed = seed,
+               .max_delay_ticks = 4,
+               .drop_per_mille = 50,
+               .dup_per_mille = 30,
+               .crash_mid_ready_per_mille = 4,
+               .full_trace = full_trace};
+  SimCluster c(o);
+  Random faults(seed * 7919);
+  int proposed = 0;
+  auto propose_burst = [&](NodeId at) {
+    std::vector<std::string> batch;
+    for (uint64_t k = 1 + faults.Uniform(4); k > 0; --k) {
+      batch.push_back(absl::StrCat("s", seed, "-", proposed++));
+    }
+    (void)c.ProposeAt(at, batch);  // a stale leader may refuse part of it
+  };
+  const MessageFilter accepts{.types = {consensus::MessageType::kAccept}};
+  for (int step = 0; step < 300; ++step) {
+    for (NodeId leader : c.Leaders()) propose_burst(leader);
+    const std::optional<NodeId> leader = c.Leader();
+    const NodeId any = static_cast<NodeId>(1 + faults.Uniform(nodes));
+    switch (faults.Uniform(48)) {
+      case 0: c.Crash(any); break;
+      case 1: c.Partition({any}); break;
+      case 2:
+      case 3: c.Heal(); break;
+      case 4:
+        // The leader dies in the middle of a batch: some accepts are out.
+        if (leader) {
+          propose_burst(*leader);
+          MERIDIAN_RETURN_IF_ERROR(c.Run(1));
+          c.Crash(*leader);
+        }
+        break;
+      case 5:
+        // The leader (with a minority) is cut off right after a batch
+        // reached only some followers; it keeps taking proposals until
+        // check-quorum demotes it.
+        if (leader) {
+          MessageFilter f = accepts;
+          f.from = {*leader};
+          f.to = Minority(faults, nodes, *leader);
+          c.Drop(f);
+          propose_burst(*leader);
+          std::set<NodeId> side = {*leader};
+          if (nodes == 5 && faults.OneIn(2)) side.insert(Other(faults, nodes, *leader));
+          MERIDIAN_RETURN_IF_ERROR(c.Run(1 + static_cast<int>(faults.Uniform(2))));
+          c.Partition(side);
+        }
+        break;
+      case 6:
+        // Accepts from the leader to some followers are lost for a while.
+        if (leader) {
+          MessageFilter f = accepts;
+          f.from = {*leader};
+          f.to = Minority(faults, nodes, *leader);
+          c.Drop(f);
+        }
+        break;
+      case 7:
+        // ... or held back, to be delivered (late, maybe to a new leader's
+        // followers) or lost later.
+        if (leader) {
+          MessageFilter f = accepts;
+          f.from = {*leader};
+          f.to = Minority(faults, nodes, *leader);
+          c.Hold(f);
+        }
+        break;
+      case 8:
+        c.ClearRules();
+        if (faults.OneIn(2)) {
+          c.Release({});
+        } else {
+          c.Discard({});
+        }
+        break;
+      case 9:
+        if (leader) (void)c.Transfer(*leader, Other(faults, nodes, *leader));
+        break;
+      case 10:
+        if (leader) c.Crash(*leader);
+        break;
+      default: break;
+    }
+    for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
+      if (!c.Alive(id) && faults.OneIn(8)) c.Restart(id);
+    }
+    MERIDIAN_RETURN_IF_ERROR(c.Run(3));
+  }
+  // Faults stop: everyone restarts, the network heals, the group converges.
+  c.StopFaults();
+  c.ClearRules();
+  c.Release({});
+  for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) c.Restart(id);
+  c.Heal();
+  MERIDIAN_RETURN_IF_ERROR(c.Run(400));
+  const std::string final_cmd = absl::StrCat("final-", seed);
+  bool proposed_after = false;
+  for (int i = 0; i < 100 && !proposed_after; ++i) {
+    proposed_after = c.Propose(final_cmd);
+    MERIDIAN_RETURN_IF_ERROR(c.Run(5));
+  }
+  auto fail = [&](std::string what) { return absl::InternalError(what + "\n" + c.Trace()); };
+  if (!proposed_after) return fail("no leader after faults stopped");
+  MERIDIAN_RETURN_IF_ERROR(c.Run(400));
+  if (!c.Leader()) return fail("leadership lost after faults stopped");
+  const auto& reference = c.Applied(*c.Leader());
+  if (reference.empty() || reference.back() != final_cmd) {
+    return fail(absl::StrCat("the leader did not apply ", final_cmd, " last"));
+  }
+  for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
+    if (c.Applied(id) != reference) return fail(absl::StrCat("node ", id, " diverged"));
+  }
+  return absl::OkStatus();
+}
+
+// Random faults over many seeds (or the one from --seed): the invariants are
+// checked after every event; at the end, faults stop and every node
+// converges.
 TEST(ConsensusSimTest, RandomFaultsKeepInvariantsAndConverge) {
-  const int seeds = Seeds(500);  // the CI sweep; MERIDIAN_SIM_SEEDS overrides
-  for (int seed = 1; seed <= seeds; ++seed) {
-    SimOptions o{.nodes = seed % 2 ? 3 : 5,
-                 .seed = static_cast<uint64_t>(seed),
-                 .max_delay_ticks = 4,
-                 .drop_per_mille = 50,
-                 .dup_per_mille = 30,
-                 .crash_mid_ready_per_mille = 2};
-    SimCluster c(o);
-    Random faults(seed * 7919);
-    int proposed = 0;
-    for (int step = 0; step < 300; ++step) {
-      if (c.Propose(absl::StrCat("s", seed, "-", proposed))) ++proposed;
-      switch (faults.Uniform(40)) {
-        case 0: c.Crash(1 + faults.Uniform(o.nodes)); break;
-        case 1: c.Partition({static_cast<consensus::NodeId>(1 + faults.Uniform(o.nodes))}); break;
-        case 2: c.Heal(); break;
-        default: break;
-      }
-      for (int id = 1; id <= o.nodes; ++id) {
-        if (!c.Alive(id) && faults.OneIn(10)) c.Restart(id);
-      }
-      Status s = c.Run(3);
-      ASSERT_TRUE(s.ok()) << s;
-    }
-    // Faults stop: everyone restarts, the network heals, the group converges.
-    c.StopFaults();
-    for (int id = 1; id <= o.nodes; ++id) c.Restart(id);
-    c.Heal();
-    ASSERT_TRUE(c.Run(400).ok());
-    bool proposed_after = false;
-    for (int i = 0; i < 100 && !proposed_after; ++i) {
-      proposed_after = c.Propose(absl::StrCat("final-", seed));
-      ASSERT_TRUE(c.Run(5).ok());
-    }
-    ASSERT_TRUE(proposed_after) << "no leader after faults stopped\n" << c.Trace();
-    ASSERT_TRUE(c.Run(400).ok());
-    ASSERT_TRUE(c.Leader().has_value()) << "seed " << seed << ": leadership lost\n" << c.Trace();
-    const auto& reference = c.Applied(*c.Leader());
-    EXPECT_EQ(reference.back(), absl::StrCat("final-", seed)) << c.Trace();
-    for (int id = 1; id <= o.nodes; ++id) {
-      EXPECT_EQ(c.Applied(id), reference) << "node " << id << " diverged\n" << c.Trace();
+  const uint64_t first = replay_seed ? *replay_seed : 1;
+  const uint64_t last = replay_seed ? *replay_seed : static_cast<uint64_t>(Seeds(500));
+  for (uint64_t seed = first; seed <= last; ++seed) {
+    Status s = RunSeed(seed, /*full_trace=*/replay_seed.has_value());
+    if (!s.ok()) {
+      FAIL() << "seed " << seed << ": " << s.message() << "\nreplay it with: " << program
+             << " --seed " << seed;
     }
   }
 }
 
 }  // namespace
 }  // namespace meridian::sim
+
+// gtest's own flags pass through; ours is --seed N (or --seed=N), which wins
+// over MERIDIAN_SIM_SEED.
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  using meridian::sim::replay_seed;
+  meridian::sim::program = argv[0];
+  if (const char* env = std::getenv("MERIDIAN_SIM_SEED"); env && *env) {
+    replay_seed = std::strtoull(env, nullptr, 10);
+  }
+  for (int i = 1; i < argc; ++i) {
+    const char* value = nullptr;
+    if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      value = argv[++i];
+    } else if (std::strncmp(argv[i], "--seed=", 7) == 0) {
+      value = argv[i] + 7;
+    } else {
+      std::fprintf(stderr, "unknown argument %s (usage: %s [--seed N] [gtest flags])\n",
+                   argv[i], argv[0]);
+      return 2;
+    }
+    char* end = nullptr;
+    replay_seed = std::strtoull(value, &end, 10);
+    if (*value == '\0' || *end != '\0') {
+      std::fprintf(stderr, "--seed wants a number, got '%s'\n", value);
+      return 2;
+    }
+  }
+  if (replay_seed) {
+    // Only the sweep, for that one seed.
+    testing::GTEST_FLAG(filter) = "ConsensusSimTest.RandomFaultsKeepInvariantsAndConverge";
+    std::printf("replaying seed %llu\n", static_cast<unsigned long long>(*replay_seed));
+  }
+  return RUN_ALL_TESTS();
+}

@@ -149,10 +149,16 @@ Status RunSeed(uint64_t seed, bool full_trace) {
     const std::optional<NodeId> leader = c.Leader();
     const NodeId any = static_cast<NodeId>(1 + faults.Uniform(nodes));
     switch (faults.Uniform(48)) {
-      case 0: c.Crash(any); break;
-      case 1: c.Partition({any}); break;
+      case 0:
+        c.Crash(any);
+        break;
+      case 1:
+        c.Partition({any});
+        break;
       case 2:
-      case 3: c.Heal(); break;
+      case 3:
+        c.Heal();
+        break;
       case 4:
         // The leader dies in the middle of a batch: some accepts are out.
         if (leader) {
@@ -210,7 +216,8 @@ Status RunSeed(uint64_t seed, bool full_trace) {
       case 10:
         if (leader) c.Crash(*leader);
         break;
-      default: break;
+      default:
+        break;
     }
     for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
       if (!c.Alive(id) && faults.OneIn(8)) c.Restart(id);
@@ -278,8 +285,8 @@ int main(int argc, char** argv) {
     } else if (std::strncmp(argv[i], "--seed=", 7) == 0) {
       value = argv[i] + 7;
     } else {
-      std::fprintf(stderr, "unknown argument %s (usage: %s [--seed N] [gtest flags])\n",
-                   argv[i], argv[0]);
+      std::fprintf(stderr, "unknown argument %s (usage: %s [--seed N] [gtest flags])\n", argv[i],
+                   argv[0]);
       return 2;
     }
     char* end = nullptr;

@@ -116,8 +116,8 @@ Status Scenario::Run(bool full_trace) {
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::vector<std::string> words = absl::StrSplit(line, absl::ByAnyChar(" \t\r"),
-                                                    absl::SkipEmpty());
+    std::vector<std::string> words =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (words.empty()) continue;
     if (cluster_) cluster_->Note(absl::StrCat(name_, ":", number, ": ", absl::StrJoin(words, " ")));
     Status s = Execute(words);
@@ -292,10 +292,9 @@ Status Scenario::Execute(const std::vector<std::string>& words) {
       MERIDIAN_RETURN_IF_ERROR(Check(cond, 0, &holds, &actual));
       if (holds) return absl::OkStatus();
       if (waited == within) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("expected ", absl::StrJoin(cond, " "),
-                         op == "await" ? absl::StrCat(" within ", within, " ticks") : "",
-                         "; actual: ", actual));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "expected ", absl::StrJoin(cond, " "),
+            op == "await" ? absl::StrCat(" within ", within, " ticks") : "", "; actual: ", actual));
       }
       MERIDIAN_RETURN_IF_ERROR(c.Run(1));
     }
@@ -359,7 +358,8 @@ Status Scenario::Check(const std::vector<std::string>& words, size_t first, bool
         got = c.Applied(id);
       } else {
         const consensus::Replica* r = c.replica(id);
-        if (r == nullptr) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is down"));
+        if (r == nullptr)
+          return absl::FailedPreconditionError(absl::StrCat("node ", id, " is down"));
         // The log up to its last entry (the sim never compacts): _ is a
         // no-op, ? a slot the node holds nothing for.
         uint64_t last = 0;
@@ -435,8 +435,7 @@ Status Scenario::Check(const std::vector<std::string>& words, size_t first, bool
     for (NodeId id : c.ids()) {
       if (!c.Alive(id)) continue;
       absl::StrAppend(actual, actual->empty() ? "" : "; ", "node ", id, " committed ",
-                      c.CommitIndex(id), " applied ", c.AppliedIndex(id), " ",
-                      Show(c.Applied(id)));
+                      c.CommitIndex(id), " applied ", c.AppliedIndex(id), " ", Show(c.Applied(id)));
       if (!first_live) first_live = id;
       if (c.AppliedIndex(id) != c.CommitIndex(id) ||
           c.CommitIndex(id) != c.CommitIndex(*first_live) ||

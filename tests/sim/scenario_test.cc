@@ -1,14 +1,14 @@
 // Golden scenarios: every tests/sim/scenarios/*.scn is one test, run by
 // tests/sim/scenario.h. A failing scenario reports file:line and the
 // simulator's full event trace.
+#include "tests/sim/scenario.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include "tests/sim/scenario.h"
 
 namespace meridian::sim {
 namespace {
@@ -32,8 +32,9 @@ TEST_P(ScenarioTest, Runs) {
 INSTANTIATE_TEST_SUITE_P(Golden, ScenarioTest, testing::ValuesIn(ScenarioFiles()),
                          [](const testing::TestParamInfo<std::string>& info) {
                            std::string name = std::filesystem::path(info.param).stem().string();
-                           std::replace_if(name.begin(), name.end(),
-                                           [](char ch) { return !std::isalnum(ch); }, '_');
+                           std::replace_if(
+                               name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); },
+                               '_');
                            return name;
                          });
 
@@ -48,8 +49,7 @@ TEST(ScenarioLanguageTest, ReportsTheLineOfABadCommand) {
 TEST(ScenarioLanguageTest, ReportsTheLineOfAFailedExpectation) {
   Status s = Scenario("x.scn", "seed 3\nrun 100\npropose a\nrun 20\nexpect applied * b\n").Run();
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("x.scn:5: expected applied * b; actual: node 1: a"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("x.scn:5: expected applied * b; actual: node 1: a"), std::string::npos)
       << s.message();
 }
 
@@ -87,7 +87,8 @@ TEST(ScenarioLanguageTest, HoldAndReleaseTargetMessages) {
     run 20
     expect applied * x
     expect converged
-  )").Run();
+  )")
+                 .Run();
   EXPECT_TRUE(s.ok()) << s.message();
 }
 

@@ -29,7 +29,9 @@ consensus::Replica::Options ReplicaOptions(NodeId id, const std::vector<NodeId>&
   return o;
 }
 
-std::string BallotString(const consensus::Ballot& b) { return absl::StrCat(b.round, ".", b.leader); }
+std::string BallotString(const consensus::Ballot& b) {
+  return absl::StrCat(b.round, ".", b.leader);
+}
 
 }  // namespace
 
@@ -67,8 +69,8 @@ std::optional<consensus::MessageType> ParseMessageType(const std::string& name) 
 }
 
 std::string Describe(const Message& m) {
-  std::string out = absl::StrCat(m.from, "->", m.to, " ", MessageTypeName(m.type), " b=",
-                                 BallotString(m.ballot));
+  std::string out =
+      absl::StrCat(m.from, "->", m.to, " ", MessageTypeName(m.type), " b=", BallotString(m.ballot));
   if (m.reject) absl::StrAppend(&out, " reject");
   switch (m.type) {
     case consensus::MessageType::kAccepted:
@@ -115,8 +117,8 @@ void SimCluster::Note(std::string event) {
 }
 
 std::string SimCluster::Trace() const {
-  std::string out = absl::StrCat("seed ", options_.seed, options_.full_trace ? "; events:\n" :
-                                 "; last events:\n");
+  std::string out = absl::StrCat("seed ", options_.seed,
+                                 options_.full_trace ? "; events:\n" : "; last events:\n");
   for (const auto& e : trace_) absl::StrAppend(&out, "  ", e, "\n");
   return out;
 }
@@ -415,8 +417,8 @@ Status SimCluster::CheckInvariants() {
     checked = r.commit_index();
     auto [it, inserted] = state_at_.emplace(n.applied_index, n.state_hash);
     if (!inserted && it->second != n.state_hash) {
-      return fail(absl::StrCat("node ", id, " has a different state at applied index ",
-                               n.applied_index));
+      return fail(
+          absl::StrCat("node ", id, " has a different state at applied index ", n.applied_index));
     }
   }
   return absl::OkStatus();

@@ -34,9 +34,9 @@ namespace meridian::sim {
 struct SimOptions {
   int nodes = 3;
   uint64_t seed = 1;
-  int max_delay_ticks = 3;     // messages arrive 1..max_delay ticks after sending; >= 1
-  int drop_per_mille = 0;      // chance a message is lost
-  int dup_per_mille = 0;       // chance a message is delivered twice
+  int max_delay_ticks = 3;  // messages arrive 1..max_delay ticks after sending; >= 1
+  int drop_per_mille = 0;   // chance a message is lost
+  int dup_per_mille = 0;    // chance a message is delivered twice
   // Chance, per Ready, that the node crashes while handling it: before the
   // persist, after the persist but before sending, or after applying but
   // before Advance (each a third of the time).
@@ -124,7 +124,7 @@ class SimCluster {
   size_t held() const { return held_.size(); }
   uint64_t now() const { return now_; }
   uint64_t seed() const { return options_.seed; }
-  std::string Trace() const;  // the last events (all with full_trace)
+  std::string Trace() const;     // the last events (all with full_trace)
   void Note(std::string event);  // adds an event to the trace
   // The invariants above; Run checks them after every event.
   Status CheckInvariants();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -48,6 +49,23 @@ struct Endpoint {
     health = grpc::health::v1::Health::NewStub(channel);
   }
 
+  // The stub of the service whose generated Stub class is S.
+  template <typename S>
+  S& StubOf() const {
+    if constexpr (std::is_same_v<S, v1::KV::Stub>) {
+      return *kv;
+    } else if constexpr (std::is_same_v<S, v1::Txn::Stub>) {
+      return *txn;
+    } else if constexpr (std::is_same_v<S, v1::Cset::Stub>) {
+      return *cset;
+    } else if constexpr (std::is_same_v<S, v1::Admin::Stub>) {
+      return *admin;
+    } else {
+      static_assert(std::is_same_v<S, grpc::health::v1::Health::Stub>, "not a Meridian service");
+      return *health;
+    }
+  }
+
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::KV::Stub> kv;
@@ -59,6 +77,14 @@ struct Endpoint {
 
 VersionInfo ToVersionInfo(const v1::Version& v) {
   return VersionInfo{.hlc = v.hlc(), .site_id = v.site_id()};
+}
+
+// A Get or TxnGet reply: nullopt when nothing was found.
+template <typename Response>
+std::optional<GetResult> ToGetResult(Response resp) {
+  if (!resp.found()) return std::nullopt;
+  return GetResult{.value = std::move(*resp.mutable_value()),
+                   .version = ToVersionInfo(resp.version())};
 }
 
 KeyValue ToKeyValue(const v1::KeyValue& kv) {
@@ -151,6 +177,28 @@ struct Client::Impl {
       }
       Sleep(retry);
     }
+  }
+
+  // One unary RPC, `method` of some service's Stub, attempted as Invoke
+  // does. The session token is sent and kept where the messages carry a
+  // header, so each wrapper only builds its request and reads its reply.
+  template <typename Stub, typename Request, typename Response>
+  Result<Response> Unary(const CallSpec& spec,
+                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                      Response*),
+                         Request req, size_t* served = nullptr) {
+    if constexpr (requires { req.mutable_header()->mutable_session_token(); }) {
+      Stamp(req.mutable_header());
+    }
+    Response resp;
+    MERIDIAN_RETURN_IF_ERROR(Invoke(
+        spec,
+        [&](Endpoint& ep, grpc::ClientContext* ctx) {
+          return (ep.StubOf<Stub>().*method)(ctx, req, &resp);
+        },
+        served));
+    if constexpr (requires { resp.header().session_token(); }) Observe(resp.header());
+    return resp;
   }
 
   // Waits until `ep` can take an RPC. Fails at once on a refused or broken
@@ -280,40 +328,27 @@ Client::~Client() = default;
 
 Result<std::optional<GetResult>> Client::Get(std::string_view key) {
   v1::GetRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
-  v1::GetResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kRead},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Get(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
-  if (!resp.found()) return std::optional<GetResult>();
-  return std::optional<GetResult>(
-      GetResult{.value = resp.value(), .version = ToVersionInfo(resp.version())});
+  MERIDIAN_ASSIGN_OR_RETURN(v1::GetResponse resp, impl_->Unary({.kind = CallKind::kRead},
+                                                               &v1::KV::Stub::Get, std::move(req)));
+  return ToGetResult(std::move(resp));
 }
 
 Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
   v1::PutRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   req.set_value(std::string(value));
-  v1::PutResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kWrite},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Put(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
+  MERIDIAN_ASSIGN_OR_RETURN(v1::PutResponse resp, impl_->Unary({.kind = CallKind::kWrite},
+                                                               &v1::KV::Stub::Put, std::move(req)));
   return WriteResult{.commit_hlc = resp.header().commit_hlc()};
 }
 
 Result<bool> Client::Delete(std::string_view key) {
   v1::DeleteRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
-  v1::DeleteResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kWrite},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.kv->Delete(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::DeleteResponse resp,
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::KV::Stub::Delete, std::move(req)));
   return resp.existed();
 }
 
@@ -349,15 +384,11 @@ Result<ScanResult> Client::Scan(const ScanSpec& spec) {
 }
 
 Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
-  v1::ExecuteRequest req = request;
-  impl_->Stamp(req.mutable_header());
   // Execute with only gets changes nothing and may be retried like a read.
-  const bool writes = HasWrites(req.success()) || HasWrites(req.failure());
-  v1::ExecuteResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = writes ? CallKind::kWrite : CallKind::kRead},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Execute(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
+  const bool writes = HasWrites(request.success()) || HasWrites(request.failure());
+  MERIDIAN_ASSIGN_OR_RETURN(v1::ExecuteResponse resp,
+                            impl_->Unary({.kind = writes ? CallKind::kWrite : CallKind::kRead},
+                                         &v1::Txn::Stub::Execute, request));
   ExecuteResult result;
   result.succeeded = resp.succeeded();
   result.results.assign(resp.results().begin(), resp.results().end());
@@ -368,17 +399,13 @@ Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
 Result<std::unique_ptr<Txn>> Client::Begin(std::chrono::milliseconds timeout) {
   if (timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
   v1::BeginRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_timeout_ms(static_cast<uint64_t>(timeout.count()));
-  v1::BeginResponse resp;
   size_t served = 0;
   // A retried Begin may leave an unused transaction behind on a node; it
   // holds no locks and expires at its deadline.
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kRead},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Begin(ctx, req, &resp); },
-      &served));
-  impl_->Observe(resp.header());
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::BeginResponse resp,
+      impl_->Unary({.kind = CallKind::kRead}, &v1::Txn::Stub::Begin, std::move(req), &served));
   std::unique_ptr<Txn> txn(new Txn(this, resp.txn_id(), SiteSnapshot(resp.header())));
   txn->endpoint_ = served;
   return txn;
@@ -504,11 +531,7 @@ void Client::GetAsyncAttempt(std::string key,
       result = std::move(s);
     } else {
       impl->Observe(call->resp.header());
-      if (call->resp.found()) {
-        result =
-            std::optional<GetResult>(GetResult{.value = std::move(*call->resp.mutable_value()),
-                                               .version = ToVersionInfo(call->resp.version())});
-      }
+      result = ToGetResult(std::move(call->resp));
     }
     // The call's gRPC state goes before `done` runs: once told, the caller
     // may destroy the Client.
@@ -570,39 +593,24 @@ void Client::PutAsyncAttempt(std::string key, std::string value,
 
 Status Client::CsetAdd(std::string_view key, std::string_view element) {
   v1::CsetAddRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  v1::CsetAddResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kWrite},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Add(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
-  return absl::OkStatus();
+  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Add, std::move(req)).status();
 }
 
 Status Client::CsetRemove(std::string_view key, std::string_view element) {
   v1::CsetRemoveRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  v1::CsetRemoveResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kWrite},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Remove(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
-  return absl::OkStatus();
+  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Remove, std::move(req)).status();
 }
 
 Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
   v1::CsetReadRequest req;
-  impl_->Stamp(req.mutable_header());
   req.set_key(std::string(key));
-  v1::CsetReadResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kRead},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.cset->Read(ctx, req, &resp); }));
-  impl_->Observe(resp.header());
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::CsetReadResponse resp,
+      impl_->Unary({.kind = CallKind::kRead}, &v1::Cset::Stub::Read, std::move(req)));
   std::map<std::string, int64_t> out;
   for (const auto& e : resp.entries()) {
     if (e.count() != 0) out[e.element()] = e.count();
@@ -611,30 +619,53 @@ Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
 }
 
 Result<v1::StatusResponse> Client::NodeStatus() {
-  v1::StatusResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke({.kind = CallKind::kRead, .no_retry = true},
-                                         [&](Endpoint& ep, grpc::ClientContext* ctx) {
-                                           return ep.admin->Status(ctx, v1::StatusRequest(), &resp);
-                                         }));
-  return resp;
+  return impl_->Unary({.kind = CallKind::kRead, .no_retry = true}, &v1::Admin::Stub::Status,
+                      v1::StatusRequest());
 }
 
 Result<v1::MembersResponse> Client::Members() {
-  v1::MembersResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(
-      impl_->Invoke({.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
-        return ep.admin->Members(ctx, v1::MembersRequest(), &resp);
-      }));
-  return resp;
+  return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Members, v1::MembersRequest());
+}
+
+namespace {
+Result<v1::MembersResponse> Membership(Result<v1::MemberChangeResponse> r) {
+  if (!r.ok()) return r.status();
+  return std::move(*r->mutable_membership());
+}
+}  // namespace
+
+// A membership change is a write (client.h): once sent, a lost reply is
+// kCommitUnknown, never a retry.
+Result<v1::MembersResponse> Client::MemberAdd(uint32_t member_id, const std::string& address,
+                                              bool as_voter) {
+  v1::MemberAddRequest req;
+  req.set_member_id(member_id);
+  req.set_address(address);
+  req.set_as_voter(as_voter);
+  return Membership(
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::MemberAdd, std::move(req)));
+}
+
+Result<v1::MembersResponse> Client::MemberPromote(uint32_t member_id) {
+  v1::MemberPromoteRequest req;
+  req.set_member_id(member_id);
+  return Membership(
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::MemberPromote, std::move(req)));
+}
+
+Result<v1::MembersResponse> Client::MemberRemove(uint32_t member_id) {
+  v1::MemberRemoveRequest req;
+  req.set_member_id(member_id);
+  return Membership(
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::MemberRemove, std::move(req)));
 }
 
 Result<bool> Client::Healthy(const std::string& service) {
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
-  grpc::health::v1::HealthCheckResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(impl_->Invoke(
-      {.kind = CallKind::kRead, .no_retry = true},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.health->Check(ctx, req, &resp); }));
+  MERIDIAN_ASSIGN_OR_RETURN(grpc::health::v1::HealthCheckResponse resp,
+                            impl_->Unary({.kind = CallKind::kRead, .no_retry = true},
+                                         &grpc::health::v1::Health::Stub::Check, std::move(req)));
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
 }
 
@@ -657,14 +688,10 @@ Result<std::optional<GetResult>> Txn::Get(std::string_view key) {
   v1::TxnGetRequest req;
   req.set_txn_id(id_);
   req.set_key(std::string(key));
-  v1::TxnGetResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
-      {.kind = CallKind::kRead, .pinned = endpoint_},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Get(ctx, req, &resp); }));
-  client_->impl_->Observe(resp.header());
-  if (!resp.found()) return std::optional<GetResult>();
-  return std::optional<GetResult>(
-      GetResult{.value = resp.value(), .version = ToVersionInfo(resp.version())});
+  MERIDIAN_ASSIGN_OR_RETURN(v1::TxnGetResponse resp,
+                            client_->impl_->Unary({.kind = CallKind::kRead, .pinned = endpoint_},
+                                                  &v1::Txn::Stub::Get, std::move(req)));
+  return ToGetResult(std::move(resp));
 }
 
 // Buffered writes change nothing until Commit, and buffering the same write
@@ -675,12 +702,9 @@ Status Txn::Put(std::string_view key, std::string_view value) {
   req.set_txn_id(id_);
   req.set_key(std::string(key));
   req.set_value(std::string(value));
-  v1::TxnPutResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
-      {.kind = CallKind::kRead, .pinned = endpoint_},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Put(ctx, req, &resp); }));
-  client_->impl_->Observe(resp.header());
-  return absl::OkStatus();
+  return client_->impl_
+      ->Unary({.kind = CallKind::kRead, .pinned = endpoint_}, &v1::Txn::Stub::Put, std::move(req))
+      .status();
 }
 
 Status Txn::Delete(std::string_view key) {
@@ -688,12 +712,10 @@ Status Txn::Delete(std::string_view key) {
   v1::TxnDeleteRequest req;
   req.set_txn_id(id_);
   req.set_key(std::string(key));
-  v1::TxnDeleteResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
-      {.kind = CallKind::kRead, .pinned = endpoint_},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Delete(ctx, req, &resp); }));
-  client_->impl_->Observe(resp.header());
-  return absl::OkStatus();
+  return client_->impl_
+      ->Unary({.kind = CallKind::kRead, .pinned = endpoint_}, &v1::Txn::Stub::Delete,
+              std::move(req))
+      .status();
 }
 
 Result<ScanResult> Txn::Scan(const ScanSpec& spec) {
@@ -705,11 +727,9 @@ Result<ScanResult> Txn::Scan(const ScanSpec& spec) {
   req.set_end(spec.end);
   req.set_prefix(spec.prefix);
   req.set_limit(spec.limit);
-  v1::TxnScanResponse resp;
-  MERIDIAN_RETURN_IF_ERROR(client_->impl_->Invoke(
-      {.kind = CallKind::kRead, .pinned = endpoint_},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Scan(ctx, req, &resp); }));
-  client_->impl_->Observe(resp.header());
+  MERIDIAN_ASSIGN_OR_RETURN(v1::TxnScanResponse resp,
+                            client_->impl_->Unary({.kind = CallKind::kRead, .pinned = endpoint_},
+                                                  &v1::Txn::Stub::Scan, std::move(req)));
   ScanResult result;
   result.more = resp.more();
   for (const auto& kv : resp.kvs()) {
@@ -724,11 +744,10 @@ Result<WriteResult> Txn::Commit() {
   if (finished_) return Finished();
   v1::CommitRequest req;
   req.set_txn_id(id_);
-  v1::CommitResponse resp;
-  const Status s = client_->impl_->Invoke(
-      {.kind = CallKind::kWrite, .pinned = endpoint_},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Commit(ctx, req, &resp); });
-  if (!s.ok()) {
+  Result<v1::CommitResponse> resp = client_->impl_->Unary(
+      {.kind = CallKind::kWrite, .pinned = endpoint_}, &v1::Txn::Stub::Commit, std::move(req));
+  if (!resp.ok()) {
+    const Status& s = resp.status();
     // Left open only when the server proved the commit did not happen and
     // the transaction may still exist; the destructor then aborts it.
     const ErrorKind kind = GetErrorKind(s);
@@ -737,8 +756,7 @@ Result<WriteResult> Txn::Commit() {
     return s;
   }
   finished_ = true;
-  client_->impl_->Observe(resp.header());
-  return WriteResult{.commit_hlc = resp.header().commit_hlc()};
+  return WriteResult{.commit_hlc = resp->header().commit_hlc()};
 }
 
 Status Txn::Abort() {
@@ -748,10 +766,10 @@ Status Txn::Abort() {
   finished_ = true;
   v1::AbortRequest req;
   req.set_txn_id(id_);
-  v1::AbortResponse resp;
-  return client_->impl_->Invoke(
-      {.kind = CallKind::kRead, .pinned = endpoint_, .no_retry = true},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) { return ep.txn->Abort(ctx, req, &resp); });
+  return client_->impl_
+      ->Unary({.kind = CallKind::kRead, .pinned = endpoint_, .no_retry = true},
+              &v1::Txn::Stub::Abort, std::move(req))
+      .status();
 }
 
 }  // namespace meridian::client

@@ -224,6 +224,114 @@ TEST(Client, HealthAndAdmin) {
   EXPECT_EQ(GetErrorKind(down->Healthy().status()), ErrorKind::kUnavailable);
 }
 
+// --- membership -------------------------------------------------------------
+
+// "id:role" per member, in the order listed.
+std::string Roles(const v1::MembersResponse& m) {
+  std::string out;
+  for (const v1::Member& member : m.members()) {
+    if (!out.empty()) out += " ";
+    out += std::to_string(member.member_id()) + (member.is_learner() ? ":learner" : ":voter");
+  }
+  return out;
+}
+
+TEST(Membership, AddPromoteRemove) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  Result<v1::MembersResponse> m = c->Members();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Roles(*m), "1:voter");
+  EXPECT_EQ(m->config_index(), 0u);
+
+  m = c->MemberAdd(2, "127.0.0.1:2390");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Roles(*m), "1:voter 2:learner");
+  EXPECT_EQ(m->members(1).client_url(), "127.0.0.1:2390");
+  EXPECT_EQ(m->config_index(), 1u);
+  m = c->MemberPromote(2);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Roles(*m), "1:voter 2:voter");
+  m = c->MemberAdd(3, "127.0.0.1:2391", /*as_voter=*/true);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Roles(*m), "1:voter 2:voter 3:voter");
+  m = c->MemberRemove(1);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(Roles(*m), "2:voter 3:voter");
+  EXPECT_EQ(m->config_index(), 4u);
+  // What a change returns is what Members reads afterwards.
+  m = c->Members();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(Roles(*m), "2:voter 3:voter");
+  EXPECT_EQ(m->config_index(), 4u);
+}
+
+TEST(Membership, RefusedChangesKeepTheirKindAndAreNotRetried) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  ASSERT_TRUE(c->MemberAdd(2, "127.0.0.1:2390").ok());
+  Status s = c->MemberAdd(2, "127.0.0.1:2390").status();
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kInvalidArgument) << s;
+  EXPECT_EQ(s.message(), "member 2 is already in the group");
+  EXPECT_EQ(server.Calls("Admin/MemberAdd"), 2);
+  s = c->MemberPromote(1).status();
+  EXPECT_EQ(s.message(), "member 1 is not a learner") << s;
+  s = c->MemberRemove(9).status();
+  EXPECT_EQ(s.message(), "member 9 is not in the group") << s;
+  s = c->MemberRemove(1).status();
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kInvalidArgument) << s;
+  EXPECT_EQ(s.message(), "a group needs at least one voter");
+  EXPECT_EQ(server.Calls("Admin/MemberRemove"), 2);
+  EXPECT_EQ(Roles(c->Members().value()), "1:voter 2:learner");
+}
+
+TEST(Membership, ChangeFollowsNotLeaderToTheLeader) {
+  FakeServer follower, leader;
+  auto c = Client::Connect(Options({follower.address()})).value();
+  follower.InjectError("Admin/MemberAdd", NotLeaderError(leader.address(), "not the leader"));
+  Result<v1::MembersResponse> m = c->MemberAdd(2, "127.0.0.1:2390");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(follower.Calls("Admin/MemberAdd"), 1);
+  EXPECT_EQ(leader.Calls("Admin/MemberAdd"), 1);
+  EXPECT_EQ(Roles(*m), "1:voter 2:learner");
+  // The hint sticks for the next change.
+  ASSERT_TRUE(c->MemberPromote(2).ok());
+  EXPECT_EQ(leader.Calls("Admin/MemberPromote"), 1);
+  EXPECT_EQ(follower.Calls("Admin/MemberPromote"), 0);
+}
+
+// UNAVAILABLE from the server (another change still pending) proves this
+// one was not made, so it is retried like a refused write.
+TEST(Membership, ChangeRetriesWhileAnotherIsPending) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  ASSERT_TRUE(c->MemberAdd(2, "127.0.0.1:2390").ok());
+  server.InjectError("Admin/MemberPromote",
+                     UnavailableError("another membership change is in progress"), 2);
+  Result<v1::MembersResponse> m = c->MemberPromote(2);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(server.Calls("Admin/MemberPromote"), 3);
+  EXPECT_EQ(Roles(*m), "1:voter 2:voter");
+}
+
+// Regression: a change whose reply is lost may have committed; sending it
+// again would fail ("already in the group") or, for a remove-then-add
+// replacement, undo work.
+TEST(Membership, ChangeWithALostReplyIsCommitUnknownAndNotRetried) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  server.InjectLostReply("Admin/MemberAdd");
+  Status s = c->MemberAdd(2, "127.0.0.1:2390").status();
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kCommitUnknown) << s;
+  EXPECT_EQ(server.Calls("Admin/MemberAdd"), 1);
+  EXPECT_EQ(Roles(c->Members().value()), "1:voter 2:learner");  // it did commit
+
+  server.InjectBareError("Admin/MemberRemove", grpc::StatusCode::UNAVAILABLE);
+  s = c->MemberRemove(2).status();
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kCommitUnknown) << s;
+  EXPECT_EQ(server.Calls("Admin/MemberRemove"), 1);
+}
+
 // --- interactive transactions ---------------------------------------------
 
 TEST(Txn, ReadsItsOwnWritesAndCommits) {

@@ -154,13 +154,63 @@ TEST_F(CliTest, CsetAndCluster) {
   EXPECT_EQ(At({"cset", "read", "s"}).out, "e\t1\nf\t-1\n");
   Outcome r = At({"member", "list", "-w", "table"});
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.out.find("| fake-1 | local |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 1         | fake-1  | local |"), std::string::npos) << r.out;
   r = At({"endpoint", "status", "-w", "json"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("\"engine\":\"memory\""), std::string::npos) << r.out;
   r = At({"endpoint", "health"});
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(r.out.starts_with(server_.address() + " is healthy: took = ")) << r.out;
+}
+
+TEST_F(CliTest, MemberAddPromoteRemove) {
+  Outcome r = At({"member", "add", "2", "127.0.0.1:2390", "-w", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("{\"config_index\":1,\"members\":[")) << r.out;
+  EXPECT_NE(r.out.find("{\"member_id\":2,\"node_id\":\"fake-2\",\"site_name\":\"local\","
+                       "\"site_id\":1,\"client_url\":\"127.0.0.1:2390\",\"role\":\"learner\","
+                       "\"is_leader\":false,\"is_learner\":true}"),
+            std::string::npos)
+      << r.out;
+  r = At({"member", "promote", "2"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n2, fake-2, local, 1, 127.0.0.1:2390, voter, false\n"), std::string::npos)
+      << r.out;
+  r = At({"member", "add", "--voter", "3", "127.0.0.1:2391"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\n3, fake-3, local, 1, 127.0.0.1:2391, voter, false\n"), std::string::npos)
+      << r.out;
+  r = At({"member", "rm", "3"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("fake-3"), std::string::npos) << r.out;
+  r = At({"member", "remove", "2", "-w", "table"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| MEMBER ID | NODE ID | SITE  | SITE ID | CLIENT URL "), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("fake-2"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, MemberUsageAndServerErrors) {
+  Outcome r = At({"member", "add", "0", "127.0.0.1:2390"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: member ID must be a number in 1..65535, got \"0\"\n");
+  r = At({"member", "add", "2", "localhost"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "Error: INVALID_ARGUMENT: ADDRESS must be host:port (e.g. 10.0.0.4:2379), got "
+            "\"localhost\"\n");
+  EXPECT_EQ(At({"member", "add", "2"}).code, 2);
+  EXPECT_EQ(At({"member", "promote"}).code, 2);
+  EXPECT_EQ(At({"member", "remove", "1", "2"}).code, 2);
+  EXPECT_EQ(At({"member", "frobnicate"}).code, 2);
+  EXPECT_EQ(server_.Calls("Admin/MemberAdd"), 0);
+  r = At({"member", "remove", "9"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: member 9 is not in the group\n");
+  server_.InjectError("Admin/MemberPromote", UnavailableError("no quorum"), 100);
+  r = At({"--timeout", "200ms", "member", "promote", "2"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "Error: UNAVAILABLE: no quorum\n");
 }
 
 }  // namespace

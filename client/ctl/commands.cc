@@ -65,6 +65,12 @@ int Commands::Fail(const Status& s) {
   return ExitCodeFor(s);
 }
 
+int Commands::Usage(const Status& s) {
+  io_.err << ErrorLine(s) << "\n";
+  io_.err.flush();
+  return kExitUsage;
+}
+
 void Commands::Emit(const JsonWriter& w) {
   io_.out << w.str() << "\n";
   io_.out.flush();
@@ -216,10 +222,7 @@ int Commands::Txn() {
   const std::string text((std::istreambuf_iterator<char>(io_.in)),
                          std::istreambuf_iterator<char>());
   Result<TxnScript> script = ParseTxnScript(text);
-  if (!script.ok()) {
-    io_.err << ErrorLine(script.status()) << "\n";
-    return kExitUsage;
-  }
+  if (!script.ok()) return Usage(script.status());
   v1::ExecuteRequest req;
   for (auto& cmp : script->compares) *req.add_compares() = std::move(cmp);
   for (auto& op : script->success) *req.add_success() = std::move(op);
@@ -456,29 +459,29 @@ int Commands::EndpointHealth() {
   return code;
 }
 
-int Commands::MemberList() {
-  Result<client::Client*> c = Cluster();
-  if (!c.ok()) return Fail(c.status());
-  Result<v1::MembersResponse> r = (*c)->Members();
-  if (!r.ok()) return Fail(r.status());
+void Commands::PrintMembers(const v1::MembersResponse& r) {
+  const auto role = [](const v1::Member& m) { return m.is_learner() ? "learner" : "voter"; };
+  const auto yes_no = [](bool b) { return b ? "true" : "false"; };
   switch (options_.format) {
     case OutputFormat::kSimple:
-      for (const auto& m : r->members()) {
-        io_.out << m.node_id() << ", " << m.site_name() << ", " << m.site_id() << ", "
-                << m.client_url() << ", " << (m.is_leader() ? "true" : "false") << ", "
-                << (m.is_learner() ? "true" : "false") << "\n";
+      for (const auto& m : r.members()) {
+        io_.out << m.member_id() << ", " << m.node_id() << ", " << m.site_name() << ", "
+                << m.site_id() << ", " << m.client_url() << ", " << role(m) << ", "
+                << yes_no(m.is_leader()) << "\n";
       }
       break;
     case OutputFormat::kJson: {
       JsonWriter w;
-      w.BeginObject().Key("members").BeginArray();
-      for (const auto& m : r->members()) {
+      w.BeginObject().Key("config_index").Uint(r.config_index()).Key("members").BeginArray();
+      for (const auto& m : r.members()) {
         // clang-format off
         w.BeginObject()
+            .Key("member_id").Uint(m.member_id())
             .Key("node_id").String(m.node_id())
             .Key("site_name").String(m.site_name())
             .Key("site_id").Uint(m.site_id())
             .Key("client_url").String(m.client_url())
+            .Key("role").String(role(m))
             .Key("is_leader").Bool(m.is_leader())
             .Key("is_learner").Bool(m.is_learner())
             .EndObject();
@@ -488,16 +491,47 @@ int Commands::MemberList() {
       break;
     }
     case OutputFormat::kTable: {
-      Table t({"ID", "SITE", "SITE ID", "CLIENT URL", "IS LEADER", "IS LEARNER"});
-      for (const auto& m : r->members()) {
-        t.AddRow({m.node_id(), m.site_name(), absl::StrCat(m.site_id()), m.client_url(),
-                  m.is_leader() ? "true" : "false", m.is_learner() ? "true" : "false"});
+      Table t({"MEMBER ID", "NODE ID", "SITE", "SITE ID", "CLIENT URL", "ROLE", "IS LEADER"});
+      for (const auto& m : r.members()) {
+        t.AddRow({absl::StrCat(m.member_id()), m.node_id(), m.site_name(),
+                  absl::StrCat(m.site_id()), m.client_url(), role(m), yes_no(m.is_leader())});
       }
       io_.out << t.Render();
       break;
     }
   }
+}
+
+int Commands::MemberList() {
+  return RunMembers([](client::Client& c) { return c.Members(); });
+}
+
+int Commands::RunMembers(const std::function<Result<v1::MembersResponse>(client::Client&)>& call) {
+  Result<client::Client*> c = Cluster();
+  if (!c.ok()) return Fail(c.status());
+  Result<v1::MembersResponse> r = call(**c);
+  if (!r.ok()) return Fail(r.status());
+  PrintMembers(*r);
   return kExitOk;
+}
+
+int Commands::MemberAdd(const std::string& id, const std::string& address, bool as_voter) {
+  Result<uint32_t> n = ParseMemberId(id);
+  if (!n.ok()) return Usage(n.status());
+  if (Status s = CheckHostPort(address); !s.ok()) return Usage(s);
+  return RunMembers([&](client::Client& c) { return c.MemberAdd(*n, address, as_voter); });
+}
+
+int Commands::MemberPromote(const std::string& id) {
+  Result<uint32_t> n = ParseMemberId(id);
+  if (!n.ok()) return Usage(n.status());
+  return RunMembers([&](client::Client& c) { return c.MemberPromote(*n); });
+}
+
+int Commands::MemberRemove(const std::string& id) {
+  Result<uint32_t> n = ParseMemberId(id);
+  if (!n.ok()) return Usage(n.status());
+  return RunMembers([&](client::Client& c) { return c.MemberRemove(*n); });
 }
 
 }  // namespace meridian::ctl

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -58,6 +59,13 @@ class Commands {
   int EndpointStatus();
   int EndpointHealth();
   int MemberList();
+  // Membership changes (docs/cli.md, "Membership"). Each prints the
+  // membership after the change as MemberList does. `id` and `address` are
+  // the words from the command line: a bad one is a usage error, and
+  // nothing is sent.
+  int MemberAdd(const std::string& id, const std::string& address, bool as_voter);
+  int MemberPromote(const std::string& id);
+  int MemberRemove(const std::string& id);
 
  private:
   // The client for all endpoints, connected on first use.
@@ -66,6 +74,8 @@ class Commands {
   Result<std::unique_ptr<client::Client>> Single(const std::string& endpoint);
   // Prints ErrorLine(s) to `err` and returns ExitCodeFor(s).
   int Fail(const Status& s);
+  // Prints ErrorLine(s) to `err` and returns kExitUsage.
+  int Usage(const Status& s);
   // Prints a JSON document as one line.
   void Emit(const JsonWriter& w);
 
@@ -74,6 +84,9 @@ class Commands {
   void PrintScan(const client::ScanResult& r, bool keys_only);
   // One line (or JSON document) saying a write went through.
   void PrintOk(std::string_view what, std::string_view key, uint64_t commit_hlc);
+  void PrintMembers(const v1::MembersResponse& r);
+  // Runs `call` (Members or a change) and prints the membership it returns.
+  int RunMembers(const std::function<Result<v1::MembersResponse>(client::Client&)>& call);
 
   const GlobalOptions options_;
   Io io_;

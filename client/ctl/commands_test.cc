@@ -278,7 +278,87 @@ TEST_F(CommandsTest, EndpointStatusAndMembers) {
   EXPECT_NE(r.out.find("| ENDPOINT "), std::string::npos);
   EXPECT_NE(r.out.find("| fake-1  "), std::string::npos) << r.out;
   r = Do([](Commands& c) { return c.MemberList(); });
-  EXPECT_EQ(r.out, "fake-1, local, 1, " + server_.address() + ", true, false\n");
+  EXPECT_EQ(r.out, "1, fake-1, local, 1, " + server_.address() + ", voter, true\n");
+}
+
+TEST_F(CommandsTest, MemberChangesPrintTheNewMembership) {
+  // simple: as member list.
+  Outcome r = Do([](Commands& c) { return c.MemberAdd("2", "10.0.0.2:2379", false); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "1, fake-1, local, 1, " + server_.address() +
+                       ", voter, true\n"
+                       "2, fake-2, local, 1, 10.0.0.2:2379, learner, false\n");
+  EXPECT_EQ(r.err, "");
+  // json: with the config index.
+  r = Do([](Commands& c) { return c.MemberPromote("2"); }, OutputFormat::kJson);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "{\"config_index\":2,\"members\":["
+            "{\"member_id\":1,\"node_id\":\"fake-1\",\"site_name\":\"local\",\"site_id\":1,"
+            "\"client_url\":\"" +
+                server_.address() +
+                "\",\"role\":\"voter\",\"is_leader\":true,\"is_learner\":false},"
+                "{\"member_id\":2,\"node_id\":\"fake-2\",\"site_name\":\"local\",\"site_id\":1,"
+                "\"client_url\":\"10.0.0.2:2379\",\"role\":\"voter\",\"is_leader\":false,"
+                "\"is_learner\":false}]}\n");
+  // table.
+  r = Do([](Commands& c) { return c.MemberRemove("1"); }, OutputFormat::kTable);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "+-----------+---------+-------+---------+---------------+-------+-----------+\n"
+            "| MEMBER ID | NODE ID | SITE  | SITE ID | CLIENT URL    | ROLE  | IS LEADER |\n"
+            "+-----------+---------+-------+---------+---------------+-------+-----------+\n"
+            "| 2         | fake-2  | local | 1       | 10.0.0.2:2379 | voter | false     |\n"
+            "+-----------+---------+-------+---------+---------------+-------+-----------+\n");
+  r = Do([](Commands& c) { return c.MemberAdd("65535", "[::1]:2380", /*as_voter=*/true); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "2, fake-2, local, 1, 10.0.0.2:2379, voter, false\n"
+            "65535, fake-65535, local, 1, [::1]:2380, voter, false\n");
+}
+
+TEST_F(CommandsTest, MemberBadArgumentsAreUsageErrorsAndSendNothing) {
+  const std::string id_error =
+      "Error: INVALID_ARGUMENT: member ID must be a number in 1..65535, got ";
+  Outcome r = Do([](Commands& c) { return c.MemberAdd("0", "10.0.0.2:2379", false); });
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, id_error + "\"0\"\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.MemberPromote("65536"); }).err, id_error + "\"65536\"\n");
+  EXPECT_EQ(Do([](Commands& c) { return c.MemberRemove("two"); }).code, kExitUsage);
+  for (const char* bad : {"10.0.0.2", "10.0.0.2:", ":2379", "10.0.0.2:0", "host:99999",
+                          "http://h:1", "a b:1", "[::1:2380"}) {
+    r = Do([&](Commands& c) { return c.MemberAdd("2", bad, false); });
+    EXPECT_EQ(r.code, kExitUsage) << bad;
+    EXPECT_EQ(r.err,
+              "Error: INVALID_ARGUMENT: ADDRESS must be host:port (e.g. 10.0.0.4:2379), "
+              "got \"" +
+                  std::string(bad) + "\"\n");
+  }
+  EXPECT_EQ(server_.Calls("Admin/MemberAdd"), 0);
+  EXPECT_EQ(server_.Calls("Admin/MemberPromote"), 0);
+  EXPECT_EQ(server_.Calls("Admin/MemberRemove"), 0);
+}
+
+TEST_F(CommandsTest, MemberServerErrorsMapToExitCodes) {
+  // Refused by the server: 1.
+  Outcome r = Do([](Commands& c) { return c.MemberRemove("9"); });
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: member 9 is not in the group\n");
+  r = Do([](Commands& c) { return c.MemberPromote("1"); });
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.err, "Error: INVALID_ARGUMENT: member 1 is not a learner\n");
+  // The reply was lost after the change committed: 5, and not sent twice.
+  server_.InjectLostReply("Admin/MemberAdd");
+  r = Do([](Commands& c) { return c.MemberAdd("2", "10.0.0.2:2379", false); });
+  EXPECT_EQ(r.code, kExitCommitUnknown);
+  EXPECT_TRUE(r.err.starts_with("Error: COMMIT_UNKNOWN: ")) << r.err;
+  EXPECT_EQ(server_.Calls("Admin/MemberAdd"), 1);
+  EXPECT_EQ(Do([](Commands& c) { return c.MemberList(); }).out,
+            "1, fake-1, local, 1, " + server_.address() +
+                ", voter, true\n"
+                "2, fake-2, local, 1, 10.0.0.2:2379, learner, false\n");
 }
 
 TEST_F(CommandsTest, EndpointHealthReportsEachEndpoint) {

@@ -135,6 +135,24 @@ int Main(int argc, char** argv) {
   member->add_subcommand("list", "list the members")->callback([&] {
     run = [&](Commands& c) { return c.MemberList(); };
   });
+  // IDs and addresses are checked by Commands, for one error format.
+  std::string member_id, member_address;
+  bool as_voter = false;
+  CLI::App* member_add = member->add_subcommand(
+      "add", "add node ID at ADDRESS (host:port) as a learner; start it with --join first");
+  member_add->add_option("ID", member_id, "member id, 1..65535")->required();
+  member_add->add_option("ADDRESS", member_address, "host:port the node serves on")->required();
+  member_add->add_flag("--voter", as_voter, "add it as a voter at once instead of a learner");
+  member_add->callback(
+      [&] { run = [&](Commands& c) { return c.MemberAdd(member_id, member_address, as_voter); }; });
+  CLI::App* member_promote =
+      member->add_subcommand("promote", "make learner ID a voter (once it has caught up)");
+  member_promote->add_option("ID", member_id, "member id")->required();
+  member_promote->callback([&] { run = [&](Commands& c) { return c.MemberPromote(member_id); }; });
+  CLI::App* member_remove = member->add_subcommand("remove", "remove member ID");
+  member_remove->alias("rm");
+  member_remove->add_option("ID", member_id, "member id")->required();
+  member_remove->callback([&] { run = [&](Commands& c) { return c.MemberRemove(member_id); }; });
 
   try {
     app.parse(argc, argv);

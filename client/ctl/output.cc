@@ -1,9 +1,12 @@
 #include "client/ctl/output.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace meridian::ctl {
@@ -62,6 +65,48 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   }
   if (ms < 1 || ms > 86'400'000.0) return bad();
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
+}
+
+namespace {
+
+// A decimal number without sign, spaces or a unit, in [lo, hi].
+std::optional<uint32_t> ParseBounded(std::string_view text, uint32_t lo, uint32_t hi) {
+  uint32_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < lo || n > hi) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+bool IsHostNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+}
+
+}  // namespace
+
+Result<uint32_t> ParseMemberId(std::string_view text) {
+  if (std::optional<uint32_t> id = ParseBounded(text, 1, 65535)) return *id;
+  return InvalidArgumentError(
+      absl::StrCat("member ID must be a number in 1..65535, got \"", Printable(text), "\""));
+}
+
+Status CheckHostPort(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  bool ok = colon != std::string_view::npos && ParseBounded(text.substr(colon + 1), 1, 65535);
+  if (ok) {
+    const std::string_view host = text.substr(0, colon);
+    if (host.starts_with('[')) {
+      // An IPv6 literal, not checked further here.
+      ok = host.size() > 2 && host.ends_with(']') &&
+           host.substr(1, host.size() - 2).find_first_of("[]") == std::string_view::npos;
+    } else {
+      ok = !host.empty() && std::all_of(host.begin(), host.end(), IsHostNameChar);
+    }
+  }
+  if (ok) return absl::OkStatus();
+  return InvalidArgumentError(absl::StrCat("ADDRESS must be host:port (e.g. 10.0.0.4:2379), got \"",
+                                           Printable(text), "\""));
 }
 
 std::string Printable(std::string_view bytes) {

@@ -41,6 +41,13 @@ Result<OutputFormat> ParseOutputFormat(std::string_view name);
 // seconds. Must be positive.
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
+// A member id as given on the command line: a decimal number in 1..65535.
+Result<uint32_t> ParseMemberId(std::string_view text);
+
+// OK if `text` is host:port as a member address: a host name, an IPv4
+// address or a [bracketed] IPv6 address, then a port in 1..65535.
+Status CheckHostPort(std::string_view text);
+
 // An aligned ASCII table in etcdctl's style:
 //   +-----+-------+
 //   | KEY | VALUE |

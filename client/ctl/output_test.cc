@@ -36,6 +36,25 @@ TEST(ParseDuration, Units) {
   }
 }
 
+TEST(ParseMemberId, OneTo65535) {
+  EXPECT_EQ(ParseMemberId("1").value(), 1u);
+  EXPECT_EQ(ParseMemberId("65535").value(), 65535u);
+  for (const char* bad : {"", "0", "65536", "-1", "+2", " 2", "2x", "0x10", "99999999999"}) {
+    EXPECT_EQ(GetErrorKind(ParseMemberId(bad).status()), ErrorKind::kInvalidArgument) << bad;
+  }
+}
+
+TEST(CheckHostPort, HostsAndPorts) {
+  for (const char* good : {"10.0.0.4:2379", "node-1.example.com:1", "localhost:65535",
+                           "[::1]:2380", "[fe80::1%eth0]:2380", "my_host:80"}) {
+    EXPECT_TRUE(CheckHostPort(good).ok()) << good;
+  }
+  for (const char* bad : {"", "10.0.0.4", "10.0.0.4:", ":2379", "h:0", "h:65536", "h:-1",
+                          "::1:2380", "[]:1", "[::1:2380", "http://h:1", "a b:1", "h:1/x"}) {
+    EXPECT_EQ(GetErrorKind(CheckHostPort(bad)), ErrorKind::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ParseOutputFormat, Names) {
   EXPECT_EQ(ParseOutputFormat("json").value(), OutputFormat::kJson);
   EXPECT_FALSE(ParseOutputFormat("yaml").ok());

@@ -4,11 +4,13 @@
 
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -23,7 +25,9 @@ namespace meridian::client::testing {
 namespace {
 constexpr uint32_t kSiteId = 1;
 constexpr size_t kMaxKeyBytes = 4096;
-constexpr int kScanChunk = 2;  // small, so tests see multi-chunk streams
+constexpr int kScanChunk = 2;    // small, so tests see multi-chunk streams
+constexpr uint32_t kSelfId = 1;  // the fake's own member id; it is the leader
+constexpr uint32_t kMaxMemberId = 65535;
 }  // namespace
 
 struct FakeServer::State {
@@ -44,6 +48,58 @@ struct FakeServer::State {
     std::optional<grpc::Status> answer;  // answer this instead of working
     bool lose_reply = false;
   };
+
+  struct MemberEntry {
+    std::string address;
+    bool learner = false;
+  };
+  using MemberMap = std::map<uint32_t, MemberEntry>;
+
+  void FillMembers(v1::MembersResponse* resp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FillHeader(resp->mutable_header(), 0, 0);
+    resp->set_config_index(config_index);
+    // Voters first, then learners, as meridiand lists them.
+    for (const bool learners : {false, true}) {
+      for (const auto& [id, e] : members) {
+        if (e.learner != learners) continue;
+        v1::Member* m = resp->add_members();
+        m->set_member_id(id);
+        m->set_node_id(absl::StrCat("fake-", id));
+        m->set_site_name("local");
+        m->set_site_id(kSiteId);
+        m->set_client_url(e.address);
+        m->set_is_leader(id == kSelfId);
+        m->set_is_learner(e.learner);
+      }
+    }
+  }
+
+  // Commits `next` as the membership, with the checks a replicated group
+  // makes of every change (consensus::ValidateChange): at least one voter
+  // left, and at most one voter added or removed.
+  Status ChangeMembers(MemberMap next, v1::MemberChangeResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    size_t voters = 0, voters_changed = 0;
+    const auto is_voter = [](const MemberMap& m, uint32_t id) {
+      auto it = m.find(id);
+      return it != m.end() && !it->second.learner;
+    };
+    for (const auto& [id, e] : next) {
+      voters += !e.learner;
+      voters_changed += !e.learner && !is_voter(members, id);
+    }
+    for (const auto& [id, e] : members) voters_changed += !e.learner && !is_voter(next, id);
+    if (voters == 0) return InvalidArgumentError("a group needs at least one voter");
+    if (voters_changed > 1) {
+      return InvalidArgumentError(
+          "a membership change may add or remove at most one voter; do it in steps");
+    }
+    members = std::move(next);
+    config_index = ++log_index;
+    FillHeader(resp->mutable_header(), 0, 0);
+    FillMembers(resp->mutable_membership());
+    return absl::OkStatus();
+  }
 
   std::optional<std::string> ReadAt(const std::string& key, uint64_t snapshot) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -162,6 +218,9 @@ struct FakeServer::State {
   bool serving ABSL_GUARDED_BY(mu) = true;
   uint64_t token_time ABSL_GUARDED_BY(mu) = 0;
   uint64_t last_token_seen ABSL_GUARDED_BY(mu) = 0;
+  MemberMap members ABSL_GUARDED_BY(mu);
+  uint64_t config_index ABSL_GUARDED_BY(mu) = 0;  // 0: the bootstrap membership
+  uint64_t log_index ABSL_GUARDED_BY(mu) = 0;     // stands in for the replicated log
   std::string address;
 };
 
@@ -506,17 +565,71 @@ class AdminService final : public v1::Admin::Service {
                        v1::MembersResponse* resp) override {
     FAKE_ENTER("Admin/Members", nullptr);
     absl::MutexLock l(&s_->mu);
-    s_->FillHeader(resp->mutable_header(), 0, 0);
-    v1::Member* m = resp->add_members();
-    m->set_node_id("fake-1");
-    m->set_site_name("local");
-    m->set_site_id(kSiteId);
-    m->set_client_url(s_->address);
-    m->set_is_leader(true);
+    s_->FillMembers(resp);
     return grpc::Status::OK;
   }
 
+  // The checks and messages follow meridiand's (server/admin_service.cc).
+  grpc::Status MemberAdd(grpc::ServerContext* ctx, const v1::MemberAddRequest* req,
+                         v1::MemberChangeResponse* resp) override {
+    FAKE_ENTER("Admin/MemberAdd", nullptr);
+    return Change(ctx, entry, resp, [&](State::MemberMap& next) -> meridian::Status {
+      const uint32_t id = req->member_id();
+      if (id == 0 || id > kMaxMemberId) {
+        return InvalidArgumentError("member_id must be in [1, 65535]");
+      }
+      if (req->address().find(':') == std::string::npos) {
+        return InvalidArgumentError("address must be host:port");
+      }
+      if (next.count(id)) {
+        return InvalidArgumentError(absl::StrCat("member ", id, " is already in the group"));
+      }
+      next[id] = {.address = req->address(), .learner = !req->as_voter()};
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status MemberPromote(grpc::ServerContext* ctx, const v1::MemberPromoteRequest* req,
+                             v1::MemberChangeResponse* resp) override {
+    FAKE_ENTER("Admin/MemberPromote", nullptr);
+    return Change(ctx, entry, resp, [&](State::MemberMap& next) -> meridian::Status {
+      auto it = next.find(req->member_id());
+      if (it == next.end() || !it->second.learner) {
+        return InvalidArgumentError(absl::StrCat("member ", req->member_id(), " is not a learner"));
+      }
+      it->second.learner = false;
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status MemberRemove(grpc::ServerContext* ctx, const v1::MemberRemoveRequest* req,
+                            v1::MemberChangeResponse* resp) override {
+    FAKE_ENTER("Admin/MemberRemove", nullptr);
+    return Change(ctx, entry, resp, [&](State::MemberMap& next) -> meridian::Status {
+      if (next.erase(req->member_id()) == 0) {
+        return InvalidArgumentError(
+            absl::StrCat("member ", req->member_id(), " is not in the group"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
  private:
+  // Applies `edit` to a copy of the membership and commits the result; an
+  // injected lost reply is lost after the commit, as a real one would be.
+  grpc::Status Change(grpc::ServerContext* ctx, const State::Entry& entry,
+                      v1::MemberChangeResponse* resp,
+                      const std::function<meridian::Status(State::MemberMap& next)>& edit) {
+    {
+      absl::MutexLock l(&s_->mu);
+      State::MemberMap next = s_->members;
+      meridian::Status st = edit(next);
+      if (st.ok()) st = s_->ChangeMembers(std::move(next), resp);
+      if (!st.ok()) return ToGrpcStatus(st);
+    }
+    return State::Leave(ctx, entry);
+  }
+
   State* s_;
 };
 
@@ -569,6 +682,7 @@ FakeServer::FakeServer() : state_(std::make_unique<State>()) {
   address_ = "127.0.0.1:" + std::to_string(port);
   absl::MutexLock l(&state_->mu);
   state_->address = address_;
+  state_->members[kSelfId] = {.address = address_, .learner = false};
   services_ = std::move(services);
 }
 

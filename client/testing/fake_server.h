@@ -9,6 +9,13 @@
 // (CONFLICT, NOT_LEADER with a hint, ...), bare gRPC failures, and replies
 // lost after the work was done.
 //
+// Membership: the fake is member 1 ("fake-1", at address()) and the leader
+// of an in-memory group. Admin/MemberAdd, MemberPromote and MemberRemove
+// change it with meridiand's checks and INVALID_ARGUMENT answers (already
+// in the group, not a learner, not in the group, no voter left, more than
+// one voter changed); each change bumps config_index. "Another change is in
+// progress" (UNAVAILABLE) is what InjectError is for.
+//
 // Thread-safe.
 #pragma once
 

@@ -170,6 +170,26 @@ class Client {
 
   Result<v1::StatusResponse> NodeStatus();
   Result<v1::MembersResponse> Members();
+
+  // Membership changes of a replicated group (docs/cli.md, "Membership").
+  // Each goes to the leader, returns once the change is committed, and
+  // returns the membership after it. They are writes: NOT_LEADER and
+  // UNAVAILABLE (e.g. another change is still pending) are retried with
+  // backoff, but a change whose reply was lost may have committed, so it
+  // comes back as kCommitUnknown and is never retried: read Members()
+  // before trying again. kInvalidArgument when the change is not allowed
+  // (already a member, not a member, more than one voter at a time, ...).
+  //
+  // Adds `member_id` (1..65535), serving at `address` (host:port), as a
+  // learner, or as a voter with `as_voter`. The node must be running with
+  // --join.
+  Result<v1::MembersResponse> MemberAdd(uint32_t member_id, const std::string& address,
+                                        bool as_voter = false);
+  // Makes a learner a voter. Promote a learner only once it has caught up.
+  Result<v1::MembersResponse> MemberPromote(uint32_t member_id);
+  // Removes a voter or a learner. Removing the leader makes it step down.
+  Result<v1::MembersResponse> MemberRemove(uint32_t member_id);
+
   // grpc.health.v1 Check of the given endpoint ("" = the overall service).
   Result<bool> Healthy(const std::string& service = "");
 

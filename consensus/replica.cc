@@ -42,16 +42,23 @@ bool Replica::IsQuorum(const Set& yes, const std::vector<Membership>& extra) con
   return true;
 }
 
-std::vector<NodeId> Replica::Peers() const {
-  std::set<NodeId> all;
+std::map<NodeId, std::string> Replica::KnownMembers() const {
+  std::map<NodeId, std::string> all;
   auto add = [&](const Membership& m) {
-    for (const auto& [id, address] : m.voters) all.insert(id);
-    for (const auto& [id, address] : m.learners) all.insert(id);
+    for (const auto& [id, address] : m.voters) all[id] = address;
+    for (const auto& [id, address] : m.learners) all[id] = address;
   };
   add(config_);
   for (const auto& [index, m] : pending_configs_) add(m);
-  all.erase(options_.id);
-  return {all.begin(), all.end()};
+  return all;
+}
+
+std::vector<NodeId> Replica::Peers() const {
+  std::vector<NodeId> out;
+  for (const auto& [id, address] : KnownMembers()) {
+    if (id != options_.id) out.push_back(id);
+  }
+  return out;
 }
 
 void Replica::NotePendingConfig(const Entry& e) {
@@ -297,10 +304,12 @@ void Replica::OnProbe(const Message& m) {
   reply.to = m.from;
   reply.ballot = m.ballot;
   reply.reject = LeaderAlive(m.from) || m.ballot <= hard_.promised;
+  reply.index = hard_.promised.round;  // lets a prober that is behind catch up its rounds
   Send(std::move(reply));
 }
 
 void Replica::OnProbeReply(const Message& m) {
+  max_round_seen_ = std::max(max_round_seen_, m.index);
   if (role_ != Role::kProber || m.ballot != probe_ballot_ || m.reject) return;
   probe_grants_.insert(m.from);
   if (IsQuorum(probe_grants_)) StartPhase1(/*force=*/false);

@@ -128,6 +128,8 @@ class Replica {
   const Membership& config() const { return config_; }
   uint64_t config_index() const { return config_index_; }
   bool config_pending() const { return !pending_configs_.empty(); }
+  // Everyone in the committed and pending configs, with their addresses.
+  std::map<NodeId, std::string> KnownMembers() const;
   // Asks for a linearizable read: the answer comes as Ready::reads[id] —
   // at once while the lease holds, else after a heartbeat round a majority
   // acknowledged. NotLeader unless this node leads.

@@ -45,7 +45,7 @@ enum class MessageType {
   kCommitAck,    // reply to a heartbeat: index (the follower's committed prefix)
   kTimeoutNow,   // leadership transfer: start phase 1 now
   kProbe,        // pre-phase-1: would you promise `ballot`? (changes nothing)
-  kProbeReply,   // reject = no
+  kProbeReply,   // reject = no; index = the replier's promised round
 };
 
 struct Message {

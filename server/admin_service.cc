@@ -9,7 +9,7 @@ namespace {
 
 class AdminService final : public v1::Admin::Service {
  public:
-  explicit AdminService(const ServiceContext* ctx) : ctx_(ctx) {}
+  explicit AdminService(ServiceContext* ctx) : ctx_(ctx) {}
 
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
                       v1::StatusResponse* resp) override {
@@ -44,27 +44,105 @@ class AdminService final : public v1::Admin::Service {
       m->set_is_leader(true);
       return grpc::Status::OK;
     }
-    auto members = ParseCluster(ctx_->config->cluster);
-    if (!members.ok()) return ToGrpcStatus(members.status());
-    const consensus::NodeId leader = ctx_->replication->LeaderId();
-    for (const auto& [id, addr] : *members) {
-      auto* m = resp->add_members();
-      m->set_node_id(absl::StrCat(id));
-      m->set_site_name(ctx_->config->site);
-      m->set_site_id(ctx_->config->site_id);
-      m->set_client_url(addr);
-      m->set_is_leader(id == leader);
-    }
+    FillMembers(resp);
     return grpc::Status::OK;
   }
 
+  grpc::Status MemberAdd(grpc::ServerContext*, const v1::MemberAddRequest* req,
+                         v1::MemberChangeResponse* resp) override {
+    const consensus::NodeId id = req->member_id();
+    const std::string address = req->address();
+    const bool voter = req->as_voter();
+    return Change(resp, [=](const consensus::Membership& current) -> Result<consensus::Membership> {
+      if (id == consensus::kNoNode || id > consensus::kMaxNodeId) {
+        return InvalidArgumentError("member_id must be in [1, 65535]");
+      }
+      if (address.empty() || address.rfind(':') == std::string::npos) {
+        return InvalidArgumentError("address must be host:port");
+      }
+      if (current.Contains(id)) {
+        return InvalidArgumentError(absl::StrCat("member ", id, " is already in the group"));
+      }
+      consensus::Membership next = current;
+      (voter ? next.voters : next.learners)[id] = address;
+      return next;
+    });
+  }
+
+  grpc::Status MemberPromote(grpc::ServerContext*, const v1::MemberPromoteRequest* req,
+                             v1::MemberChangeResponse* resp) override {
+    const consensus::NodeId id = req->member_id();
+    return Change(resp, [=](const consensus::Membership& current) -> Result<consensus::Membership> {
+      auto it = current.learners.find(id);
+      if (it == current.learners.end()) {
+        return InvalidArgumentError(absl::StrCat("member ", id, " is not a learner"));
+      }
+      consensus::Membership next = current;
+      next.voters[id] = it->second;
+      next.learners.erase(id);
+      return next;
+    });
+  }
+
+  grpc::Status MemberRemove(grpc::ServerContext*, const v1::MemberRemoveRequest* req,
+                            v1::MemberChangeResponse* resp) override {
+    const consensus::NodeId id = req->member_id();
+    return Change(resp, [=](const consensus::Membership& current) -> Result<consensus::Membership> {
+      if (!current.Contains(id)) {
+        return InvalidArgumentError(absl::StrCat("member ", id, " is not in the group"));
+      }
+      consensus::Membership next = current;
+      next.voters.erase(id);
+      next.learners.erase(id);
+      return next;
+    });
+  }
+
  private:
-  const ServiceContext* ctx_;
+  // Fills the membership as this node knows it (committed).
+  void FillMembers(v1::MembersResponse* resp) const {
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    const auto [membership, index] = ctx_->replication->Membership();
+    const consensus::NodeId leader = ctx_->replication->LeaderId();
+    resp->set_config_index(index);
+    auto add = [&](consensus::NodeId id, const std::string& address, bool learner) {
+      auto* m = resp->add_members();
+      m->set_node_id(absl::StrCat(id));
+      m->set_member_id(id);
+      m->set_site_name(ctx_->config->site);
+      m->set_site_id(ctx_->config->site_id);
+      m->set_client_url(address);
+      m->set_is_leader(id == leader);
+      m->set_is_learner(learner);
+    };
+    for (const auto& [id, address] : membership.voters) add(id, address, false);
+    for (const auto& [id, address] : membership.learners) add(id, address, true);
+  }
+
+  grpc::Status Change(v1::MemberChangeResponse* resp, Replication::MembershipEdit edit) {
+    if (ctx_->replication == nullptr) {
+      return ToGrpcStatus(InvalidArgumentError(
+          "this node runs unreplicated (no --cluster); membership cannot change"));
+    }
+    MERIDIAN_BEGIN_REQUEST();
+    Result<consensus::Membership> changed = ctx_->replication->ChangeMembership(std::move(edit));
+    if (!changed.ok()) {
+      meridian::Status s = changed.status();
+      if (GetErrorKind(s) == ErrorKind::kNotLeader) s = ctx_->CheckLeader();
+      if (s.ok()) s = UnavailableError("leadership changed during the membership change; retry");
+      return ToGrpcStatus(s);
+    }
+    FillMembers(resp->mutable_membership());
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    return grpc::Status::OK;
+  }
+
+  ServiceContext* ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx) {
+std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx) {
   return std::make_unique<AdminService>(ctx);
 }
 

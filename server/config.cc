@@ -132,6 +132,10 @@ std::vector<OptionSpec> Specs() {
          c.member_id = static_cast<uint32_t>(id);
          return absl::OkStatus();
        }},
+      {"join", "join a running group as a new member (then: meridianctl member add)",
+       [](C& c, auto& v) { return SetBool(&c.join, v); }},
+      {"wal-io", "auto|uring|posix: issue WAL fdatasyncs through io_uring or plain syscalls",
+       [](C& c, auto& v) { return SetOneOf(&c.wal_io, v, {"auto", "uring", "posix"}); }},
       {"tick", "consensus tick (heartbeat and election timing unit)",
        [](C& c, auto& v) {
          MERIDIAN_RETURN_IF_ERROR(SetDuration(&c.tick_ms, v));
@@ -267,11 +271,14 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
   std::string config_file;
   app.add_option("--config", config_file, "YAML configuration file (also MERIDIAN_CONFIG)");
   std::map<std::string, std::string> flag_values;
-  bool dev_flag = false;
-  app.add_flag("--dev", dev_flag, "single node with embedded defaults");
+  // Booleans are bare flags on the command line (--dev, --join).
+  std::map<std::string, bool> bool_flags = {{"dev", false}, {"join", false}};
   for (const auto& spec : specs) {
-    if (spec.name == "dev") continue;
-    app.add_option("--" + spec.name, flag_values[spec.name], spec.help);
+    if (bool_flags.count(spec.name)) {
+      app.add_flag("--" + spec.name, bool_flags[spec.name], spec.help);
+    } else {
+      app.add_option("--" + spec.name, flag_values[spec.name], spec.help);
+    }
   }
   try {
     app.parse(argc, argv);
@@ -301,8 +308,8 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     }
   }
   for (const auto& spec : specs) {
-    if (spec.name == "dev") {
-      if (dev_flag) config.dev = true;
+    if (bool_flags.count(spec.name)) {
+      if (bool_flags[spec.name]) MERIDIAN_RETURN_IF_ERROR(spec.set(config, "true"));
       continue;
     }
     if (app.count("--" + spec.name) > 0) {
@@ -311,11 +318,14 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
   }
   if (!config.cluster.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(auto members, ParseCluster(config.cluster));
-    if (!members.count(config.member_id)) {
+    if (config.member_id == 0) return InvalidArgumentError("--cluster needs --member-id");
+    if (members.count(config.member_id)) {
+      config.listen = members[config.member_id];
+    } else if (!config.join) {
       return InvalidArgumentError(absl::StrCat("--member-id ", config.member_id,
-                                               " is not one of the --cluster members"));
+                                               " is not one of the --cluster members (to add a "
+                                               "new member, start it with --join)"));
     }
-    config.listen = members[config.member_id];
     if (config.node_id == Config().node_id) config.node_id = absl::StrCat("node", config.member_id);
   }
   if (config.election_ticks < 3 * config.heartbeat_ticks) {

@@ -46,6 +46,11 @@ struct Config {
   // own member address.
   std::string cluster;
   uint32_t member_id = 0;                 // this node's id in `cluster`
+  // Joining a running group: `cluster` lists members to reach, this node
+  // need not be among them (it listens on `listen`), and it serves nothing
+  // until an operator adds it (meridianctl member add).
+  bool join = false;
+  std::string wal_io = "auto";            // auto|uring|posix: how the WAL fdatasyncs
   uint64_t tick_ms = 50;                  // one consensus tick
   uint64_t heartbeat_ticks = 1;           // the leader heartbeats every this many ticks
   uint64_t election_ticks = 10;           // follower timeout base; the lease derives from it

@@ -52,6 +52,8 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
     ro.heartbeat_ticks = static_cast<int>(c.heartbeat_ticks);
     ro.election_ticks = static_cast<int>(c.election_ticks);
     ro.compact_every_entries = c.compact_every_entries;
+    ro.join = c.join;
+    consensus::Wal::ParseIo(c.wal_io, &ro.wal_io);
     ro.max_lag_entries = c.max_log_lag_entries;
     txn::TxnStore* store = node->store_.get();
     MERIDIAN_ASSIGN_OR_RETURN(node->replication_, Replication::Start(ro, store));

@@ -29,13 +29,15 @@ Replication::Replication(const Options& options, txn::TxnStore* store)
 
 Result<std::unique_ptr<Replication>> Replication::Start(const Options& options,
                                                         txn::TxnStore* store) {
-  if (!options.members.count(options.id)) {
+  if (!options.join && !options.members.count(options.id)) {
     return InvalidArgumentError(absl::StrCat("member id ", options.id, " is not in the cluster"));
   }
   std::unique_ptr<Replication> r(new Replication(options, store));
   std::map<consensus::GroupId, consensus::RecoveredGroup> recovered;
-  MERIDIAN_ASSIGN_OR_RETURN(
-      r->wal_, consensus::Wal::Open(PosixFileSystem(), options.wal_dir, {}, &recovered));
+  consensus::Wal::Options wal_options;
+  wal_options.io = options.wal_io;
+  MERIDIAN_ASSIGN_OR_RETURN(r->wal_, consensus::Wal::Open(PosixFileSystem(), options.wal_dir,
+                                                          wal_options, &recovered));
   consensus::RecoveredGroup& g = recovered[kGroup];
   const uint64_t applied_index = store->AppliedIndex();
   if (g.trimmed_through > applied_index) {
@@ -48,18 +50,28 @@ Result<std::unique_ptr<Replication>> Replication::Start(const Options& options,
   for (auto& [index, e] : g.entries) entries.push_back(std::move(e));
   consensus::Replica::Options ro;
   ro.id = options.id;
-  for (const auto& [id, addr] : options.members) ro.members.push_back(id);
+  MERIDIAN_ASSIGN_OR_RETURN(auto stored, store->AppliedMembership());
+  if (stored) {
+    if (!consensus::DecodeMembership(stored->second, &ro.config)) {
+      return CorruptionError("the stored group membership is malformed");
+    }
+    ro.config_index = stored->first;
+  } else if (!options.join) {
+    ro.config.voters = options.members;
+  }
   ro.heartbeat_ticks = options.heartbeat_ticks;
   ro.election_ticks = options.election_ticks;
   r->replica_ =
       std::make_unique<consensus::Replica>(ro, &r->random_, g.hard_state, entries, applied_index);
   r->applied_ = applied_index;
-  for (const auto& [id, addr] : options.members) {
-    if (id != options.id) r->senders_[id] = std::make_unique<PeerSender>(options.id, addr);
-  }
+  r->RefreshMembers();
   Log(Level::kInfo, "replication starting",
       {{"member_id", absl::StrCat(options.id)},
-       {"members", absl::StrCat(options.members.size())},
+       {"voters", absl::StrCat(r->replica_->config().voters.size())},
+       {"learners", absl::StrCat(r->replica_->config().learners.size())},
+       {"membership_index", absl::StrCat(r->replica_->config_index())},
+       {"joining", options.join ? "true" : "false"},
+       {"wal_io", r->wal_->io() == consensus::Wal::Io::kUring ? "io_uring" : "posix"},
        {"recovered_commit_index", absl::StrCat(g.hard_state.commit_index)},
        {"wal_compacted_through", absl::StrCat(g.trimmed_through)},
        {"engine_applied_index", absl::StrCat(applied_index)}});
@@ -112,7 +124,15 @@ void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> 
              {"records", absl::StrCat(install->records.size())},
              {"previous_applied_index", absl::StrCat(applied_)}});
         applied_ = install->index;
-        replica_->InstallSnapshot(install->index);
+        consensus::Membership config;
+        uint64_t config_index = 0;
+        Result<std::optional<std::pair<uint64_t, std::string>>> stored =
+            store_->AppliedMembership();
+        if (stored.ok() && *stored && consensus::DecodeMembership((*stored)->second, &config)) {
+          config_index = (*stored)->first;
+        }
+        replica_->InstallSnapshot(install->index, config, config_index);
+        members_changed_ = true;
       } else {
         Log(Level::kError, "installing a snapshot failed",
             {{"index", absl::StrCat(install->index)}, {"error", std::string(s.message())}});
@@ -128,8 +148,8 @@ void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> 
 }
 
 void Replication::StartSnapshotTransfer(consensus::NodeId to) {
-  auto address = options_.members.find(to);
-  if (address == options_.members.end()) return;
+  auto address = dialed_.find(to);
+  if (address == dialed_.end()) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = transfers_.find(to);
   if (it != transfers_.end()) {
@@ -178,7 +198,16 @@ void Replication::MaybeCompact() {
 
 void Replication::Apply(const consensus::Entry& e) {
   if (e.noop) return;
-  if (Status s = store_->ApplyCommitted(e.index, e.command); !s.ok()) {
+  Status s = e.config ? store_->ApplyMembership(e.index, e.command)
+                      : store_->ApplyCommitted(e.index, e.command);
+  if (e.config && s.ok()) {
+    members_changed_ = true;
+    Log(Level::kInfo, "membership changed",
+        {{"index", absl::StrCat(e.index)},
+         {"voters", absl::StrCat(replica_->config().voters.size())},
+         {"learners", absl::StrCat(replica_->config().learners.size())}});
+  }
+  if (!s.ok()) {
     Log(Level::kError, "applying a committed entry failed; stopping",
         {{"index", absl::StrCat(e.index)}, {"error", std::string(s.message())}});
     std::abort();
@@ -210,6 +239,26 @@ Status Replication::Commit(std::string command, const std::function<void()>& que
   proposals_.emplace_back(std::move(command), waiter);
   loop_cv_.notify_one();
   if (queued) queued();
+  return AwaitCommit(waiter, lock);
+}
+
+Result<consensus::Membership> Replication::ChangeMembership(MembershipEdit edit) {
+  auto waiter = std::make_shared<Waiter>();
+  waiter->edit = std::move(edit);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return UnavailableError("replication is stopping");
+  proposals_.emplace_back(std::string(), waiter);
+  loop_cv_.notify_one();
+  MERIDIAN_RETURN_IF_ERROR(AwaitCommit(waiter, lock));
+  consensus::Membership committed;
+  if (!consensus::DecodeMembership(waiter->command, &committed)) {
+    return absl::InternalError("a committed membership did not decode");
+  }
+  return committed;
+}
+
+Status Replication::AwaitCommit(const std::shared_ptr<Waiter>& waiter,
+                                std::unique_lock<std::mutex>& lock) {
   const bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
                                  [&] { return waiter->done || stop_; });
   if (done && waiter->done) return waiter->result;
@@ -296,15 +345,73 @@ consensus::NodeId Replication::LeaderId() {
 }
 
 std::string Replication::LeaderAddress() {
-  consensus::NodeId id = LeaderId();
-  auto it = options_.members.find(id);
-  return it == options_.members.end() ? "" : it->second;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = addresses_.find(leader_);
+  return it == addresses_.end() ? "" : it->second;
 }
 
 std::string Replication::LeaderAddressUnlocked() {
   const consensus::NodeId id = replica_->is_leader() ? options_.id : replica_->leader();
-  auto it = options_.members.find(id);
-  return it == options_.members.end() ? "" : it->second;
+  auto it = dialed_.find(id);
+  if (it != dialed_.end()) return it->second;
+  auto self = options_.members.find(id);
+  return self == options_.members.end() ? "" : self->second;
+}
+
+std::pair<consensus::Membership, uint64_t> Replication::Membership() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {membership_, membership_index_};
+}
+
+void Replication::RefreshMembers() {
+  // Whom to dial: the bootstrap address book plus every known member.
+  std::map<consensus::NodeId, std::string> book = options_.members;
+  for (const auto& [id, address] : replica_->KnownMembers()) {
+    if (!address.empty()) book[id] = address;
+  }
+  for (auto it = senders_.begin(); it != senders_.end();) {
+    auto want = book.find(it->first);
+    if (want == book.end() || want->second != dialed_[it->first]) {
+      dialed_.erase(it->first);
+      it = senders_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [id, address] : book) {
+    if (id == options_.id || senders_.count(id)) continue;
+    senders_[id] = std::make_unique<PeerSender>(options_.id, address);
+    dialed_[id] = address;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  addresses_ = book;
+  membership_ = replica_->config();
+  membership_index_ = replica_->config_index();
+}
+
+void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint,
+                          std::unique_lock<std::mutex>& lock) {
+  Result<uint64_t> index = NotLeaderError(hint, "this node does not lead; retry at the leader");
+  if (!replica_->is_leader()) {
+    // Keep the NOT_LEADER above.
+  } else if (waiter->edit) {
+    Result<consensus::Membership> next = waiter->edit(replica_->config());
+    if (!next.ok()) {
+      index = next.status();
+    } else {
+      waiter->command = consensus::EncodeMembership(*next);
+      index = replica_->ProposeConfig(*next);
+    }
+  } else {
+    index = replica_->Propose(waiter->command);
+  }
+  lock.lock();
+  if (index.ok()) {
+    waiting_[*index] = waiter;
+  } else {
+    Finish(waiter.get(), index.status());
+  }
+  lock.unlock();
 }
 
 void Replication::Drain(std::unique_lock<std::mutex>& lock) {
@@ -331,7 +438,7 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
       if (auto it = waiting_.find(e.index); it != waiting_.end()) {
         it->second->done = true;
         it->second->result =
-            (!e.noop && e.command == it->second->command)
+            (!e.noop && e.config == bool(it->second->edit) && e.command == it->second->command)
                 ? absl::OkStatus()
                 : UnavailableError("leadership changed before the commit; nothing was written");
         waiting_.erase(it);
@@ -392,21 +499,15 @@ void Replication::Loop() {
     InstallSnapshots(std::move(installs), lock);
     for (const auto& m : inbox) (void)replica_->Step(m);
     const std::string hint = LeaderAddressUnlocked();
-    for (auto& [command, waiter] : proposals) {
-      Result<uint64_t> index = replica_->Propose(command);
-      lock.lock();
-      if (index.ok()) {
-        waiting_[*index] = waiter;
-      } else {
-        waiter->done = true;
-        waiter->result = NotLeaderError(hint, "this node does not lead; retry at the leader");
-        results_ready_ = true;
-      }
-      lock.unlock();
-    }
+    for (auto& [command, waiter] : proposals) Propose(waiter, hint, lock);
     StartReads(std::move(reads), lock);
     Drain(lock);
     MaybeCompact();
+    // Pending configs add members as soon as they are in the log.
+    if (members_changed_ || replica_->config_pending()) {
+      members_changed_ = false;
+      RefreshMembers();
+    }
 
     lock.lock();
     const consensus::NodeId was = leader_;

@@ -31,6 +31,7 @@
 
 #include "common/random.h"
 #include "common/status.h"
+#include "consensus/membership.h"
 #include "consensus/replica.h"
 #include "consensus/wal.h"
 #include "storage/engine.h"
@@ -45,7 +46,13 @@ class Replication final : public txn::CommitLog {
  public:
   struct Options {
     consensus::NodeId id = consensus::kNoNode;
-    std::map<consensus::NodeId, std::string> members;  // id -> host:port, self included
+    // The bootstrap membership (id -> host:port, self included), used until
+    // the store holds a committed one. With join, these are only addresses
+    // to reach: this node waits to be added (MemberAdd) and never runs
+    // before it is a voter.
+    std::map<consensus::NodeId, std::string> members;
+    bool join = false;
+    consensus::Wal::Io wal_io = consensus::Wal::Io::kAuto;
     std::string wal_dir;
     int tick_ms = 50;              // one consensus tick
     int heartbeat_ticks = 1;
@@ -87,9 +94,19 @@ class Replication final : public txn::CommitLog {
   std::string LeaderAddress();
   consensus::NodeId LeaderId();
 
+  // The committed membership and the log index it was committed at.
+  std::pair<consensus::Membership, uint64_t> Membership();
+  // Proposes the membership `edit` makes of the current one and waits until
+  // it commits (NOT_LEADER elsewhere; UNAVAILABLE while another change is
+  // pending; COMMIT_UNKNOWN on timeout). Returns the new membership.
+  using MembershipEdit =
+      std::function<Result<consensus::Membership>(const consensus::Membership& current)>;
+  Result<consensus::Membership> ChangeMembership(MembershipEdit edit);
+
  private:
   struct Waiter {
     std::string command;
+    MembershipEdit edit;  // set: a membership change, its command computed in the loop
     bool done = false;
     Status result;
   };
@@ -115,13 +132,27 @@ class Replication final : public txn::CommitLog {
   void Send(const consensus::Message& m);
   // The leader's address from the replica's view; loop thread only.
   std::string LeaderAddressUnlocked();
+  // Waits for a proposal's result (Commit and ChangeMembership).
+  Status AwaitCommit(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock);
+  // Loop thread: proposes one queued command or membership change.
+  void Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint,
+               std::unique_lock<std::mutex>& lock);
+  // Loop thread: after the membership may have changed, dials new members
+  // and publishes the membership and addresses.
+  void RefreshMembers();
 
   const Options options_;
   txn::TxnStore* const store_;
   Random random_;
   std::unique_ptr<consensus::Wal> wal_;
   std::unique_ptr<consensus::Replica> replica_;  // touched only by the loop thread
-  std::map<consensus::NodeId, std::unique_ptr<PeerSender>> senders_;
+  std::map<consensus::NodeId, std::unique_ptr<PeerSender>> senders_;  // loop thread
+  std::map<consensus::NodeId, std::string> dialed_;  // id -> address senders_ use
+  // Published by the loop thread under mu_.
+  std::map<consensus::NodeId, std::string> addresses_;
+  consensus::Membership membership_;
+  uint64_t membership_index_ = 0;
+  bool members_changed_ = false;  // loop thread
   uint64_t applied_ = 0;
 
   std::mutex mu_;

@@ -20,7 +20,7 @@ inline void ToProto(const storage::Version& v, v1::Version* out) {
 std::unique_ptr<grpc::Service> MakeKvService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeCsetService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeTxnService(ServiceContext* ctx);
-std::unique_ptr<grpc::Service> MakeAdminService(const ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx);
 
 }  // namespace meridian::server
 

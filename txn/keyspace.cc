@@ -33,6 +33,7 @@ std::string CsetEntryKey(std::string_view cset_key, std::string_view element) {
 }
 
 std::string LastCommitKey() { return "mlast_commit"; }
+std::string MembershipKey() { return "mmembership"; }
 
 std::string EncodeCount(int64_t count) {
   std::string s;

@@ -28,6 +28,11 @@ std::string CsetEntryKey(std::string_view cset_key, std::string_view element);
 // a restarted node never hands out a timestamp at or below it.
 std::string LastCommitKey();
 
+// Replicated mode: the group's membership as of the applied log, so that a
+// snapshot carries it and a restarted replica finds it. The value is the log
+// index of the change (8 bytes) followed by the encoded membership.
+std::string MembershipKey();
+
 // Counts are stored as 8-byte little-endian two's complement.
 std::string EncodeCount(int64_t count);
 bool DecodeCount(std::string_view bytes, int64_t* count);

@@ -186,6 +186,28 @@ Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
   return absl::OkStatus();
 }
 
+Status TxnStore::ApplyMembership(uint64_t index, std::string_view encoded) {
+  absl::MutexLock lock(&apply_mu_);
+  if (index <= engine_->Stats().applied_index) return absl::OkStatus();  // replayed
+  std::string value;
+  PutFixed64(&value, index);
+  value.append(encoded);
+  // Versioned by log index: later changes have higher ones on every replica.
+  storage::Record r{keyspace::MembershipKey(), {index, options_.site_id}, std::move(value)};
+  return engine_->Apply({index, {std::move(r)}}, /*sync=*/false);
+}
+
+Result<std::optional<std::pair<uint64_t, std::string>>> TxnStore::AppliedMembership() {
+  using Out = std::optional<std::pair<uint64_t, std::string>>;
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<storage::ReadResult> r,
+                            engine_->Get(keyspace::MembershipKey(), storage::Snapshot::Latest()));
+  if (!r || !r->value) return Out();
+  std::string_view in = *r->value;
+  uint64_t index = 0;
+  if (!GetFixed64(&in, &index)) return CorruptionError("malformed stored membership");
+  return Out(std::make_pair(index, std::string(in)));
+}
+
 Result<uint64_t> TxnStore::FlushApplied() {
   MERIDIAN_RETURN_IF_ERROR(engine_->Flush());
   return engine_->Stats().durable_index;

@@ -113,6 +113,12 @@ class TxnStore {
   // (> AppliedIndex()), as ExportSnapshot produced it on another replica.
   Status InstallSnapshot(const std::vector<storage::Record>& records, uint64_t index);
 
+  // Records a committed membership change (an opaque encoding, see
+  // consensus/membership.h) at log position `index`; AppliedMembership
+  // returns the newest one with its index, if any was applied.
+  Status ApplyMembership(uint64_t index, std::string_view encoded);
+  Result<std::optional<std::pair<uint64_t, std::string>>> AppliedMembership();
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).

@@ -1,5 +1,6 @@
 #include "tests/integration/daemon.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -119,10 +120,12 @@ TestDaemon::~TestDaemon() {
 
 Status TestDaemon::Start() {
   std::filesystem::remove(port_path_);
-  std::vector<std::string> argv = {BinaryPath("server/meridiand"), "--dev",
-                                   "--data-dir",                   data_dir_,
-                                   "--listen",                     "127.0.0.1:0",
-                                   "--port-file",                  port_path_};
+  std::vector<std::string> argv = {BinaryPath("server/meridiand"), "--dev", "--data-dir",
+                                   data_dir_, "--port-file", port_path_};
+  // Any free port, unless the caller names one.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--listen") == extra_args_.end()) {
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+  }
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_ = Spawn(argv, -1, log_fd, log_fd);

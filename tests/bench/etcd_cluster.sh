@@ -4,6 +4,7 @@
 #   tests/bench/etcd_cluster.sh start DIR [--members N] [--base-port P]
 #   tests/bench/etcd_cluster.sh stop DIR
 #   tests/bench/etcd_cluster.sh endpoints DIR
+#   tests/bench/etcd_cluster.sh restart DIR --member I
 #
 # start: N members (default 3), each with its own data dir and log under
 #   DIR/mI/ (etcd.log), wired together with --initial-cluster. Member I listens
@@ -15,27 +16,32 @@
 # stop: SIGTERM to every member started in DIR, then waits for them to exit
 #   (SIGKILL after 3 s). Data and logs stay in DIR.
 # endpoints: prints DIR/endpoints.
+# restart: starts member I (0-based, i.e. DIR/mI) again with the command line
+#   it was started with, after it died (failover.sh kills leaders), appending
+#   to its log; waits until `etcdctl endpoint health` passes on that member.
 #
 # Needs /usr/bin/etcd and etcdctl (Debian: etcd-server, etcd-client).
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "etcd_cluster.sh: $*" >&2; exit 1; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 case "$1" in
   -h|--help|help) usage; exit 0 ;;
-  start|stop|endpoints) CMD=$1; shift ;;
+  start|stop|endpoints|restart) CMD=$1; shift ;;
   *) echo "etcd_cluster.sh: unknown command '$1' (try --help)" >&2; exit 2 ;;
 esac
 [[ $# -ge 1 && $1 != -* ]] || die "$CMD needs a directory (try --help)"
 DIR=$1; shift
 MEMBERS=3
 BASE_PORT=
+MEMBER=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --members) [[ $# -ge 2 ]] || die "--members needs a value"; MEMBERS=$2; shift 2 ;;
     --base-port) [[ $# -ge 2 ]] || die "--base-port needs a value"; BASE_PORT=$2; shift 2 ;;
+    --member) [[ $# -ge 2 ]] || die "--member needs a value"; MEMBER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
@@ -103,6 +109,24 @@ case "$CMD" in
     [[ -f $DIR/endpoints ]] || die "no cluster started in $DIR"
     cat "$DIR/endpoints"
     exit 0 ;;
+  restart)
+    [[ $MEMBER =~ ^[0-9]+$ ]] || die "restart needs --member I (0-based)"
+    m=$DIR/m$MEMBER
+    [[ -f $m/args && -f $m/client ]] || die "no member $MEMBER started in $DIR"
+    m=$(cd "$m" && pwd)
+    if pid=$(live_pid "$m"); then die "member $MEMBER still runs (pid $pid)"; fi
+    mapfile -t args <"$m/args"
+    setsid "$ETCD" "${args[@]}" </dev/null >>"$m/etcd.log" 2>&1 &
+    echo $! >"$m/pid"
+    deadline=$((SECONDS + 60))
+    until "$ETCDCTL" --endpoints="$(<"$m/client")" --dial-timeout=2s --command-timeout=3s \
+        endpoint health >"$m/health.out" 2>&1; do
+      live_pid "$m" >/dev/null || { tail -n 15 "$m/etcd.log" >&2; die "member $MEMBER exited on restart"; }
+      [[ $SECONDS -lt $deadline ]] || { cat "$m/health.out" >&2; die "member $MEMBER not healthy 60 s after restart"; }
+      sleep 0.1
+    done
+    echo "etcd_cluster.sh: member $MEMBER restarted (pid $(<"$m/pid"))" >&2
+    exit 0 ;;
 esac
 
 # ---- start
@@ -166,19 +190,22 @@ for ((i = 0; i < MEMBERS; i++)); do
   # them with `stop`. stdin/stdout/stderr detached, so a caller capturing our
   # stdout is not held open by etcd. The quota is raised from 2 GiB so long benchmark runs (etcd
   # keeps every revision) do not hit "database space exceeded".
-  setsid "$ETCD" \
-    --name "m$i" \
-    --data-dir "$m/data" \
-    --listen-client-urls "http://127.0.0.1:$client" \
-    --advertise-client-urls "http://127.0.0.1:$client" \
-    --listen-peer-urls "http://127.0.0.1:$peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-    --initial-cluster "$CLUSTER" \
-    --initial-cluster-token "$TOKEN" \
-    --initial-cluster-state new \
-    --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
-    --logger zap \
-    </dev/null >"$m/etcd.log" 2>&1 &
+  args=(
+    --name "m$i"
+    --data-dir "$m/data"
+    --listen-client-urls "http://127.0.0.1:$client"
+    --advertise-client-urls "http://127.0.0.1:$client"
+    --listen-peer-urls "http://127.0.0.1:$peer"
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer"
+    --initial-cluster "$CLUSTER"
+    --initial-cluster-token "$TOKEN"
+    --initial-cluster-state new
+    --quota-backend-bytes $((8 * 1024 * 1024 * 1024))
+    --logger zap
+  )
+  printf '%s\n' "${args[@]}" >"$m/args"
+  echo "127.0.0.1:$client" >"$m/client"
+  setsid "$ETCD" "${args[@]}" </dev/null >"$m/etcd.log" 2>&1 &
   echo $! >"$m/pid"
   started+=("$m")
 done

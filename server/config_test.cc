@@ -96,6 +96,41 @@ TEST_F(ConfigTest, UnknownKeyAndBadValuesAreNamed) {
   EXPECT_FALSE(Load({"--engine", "leveldb"}).ok());
 }
 
+TEST_F(ConfigTest, ClusterMembershipAndJoin) {
+  const std::string cluster = "1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003";
+  auto member = Load({"--cluster", cluster, "--member-id", "2"});
+  ASSERT_TRUE(member.ok()) << member.status();
+  EXPECT_EQ(member->listen, "127.0.0.1:7002");
+  EXPECT_FALSE(member->join);
+
+  auto stranger = Load({"--cluster", cluster, "--member-id", "4"});
+  ASSERT_FALSE(stranger.ok());
+  EXPECT_NE(stranger.status().message().find("--join"), std::string::npos) << stranger.status();
+
+  auto joining = Load({"--cluster", cluster, "--member-id", "4", "--join", "--listen",
+                       "127.0.0.1:7004"});
+  ASSERT_TRUE(joining.ok()) << joining.status();
+  EXPECT_TRUE(joining->join);
+  EXPECT_EQ(joining->listen, "127.0.0.1:7004");
+
+  EXPECT_FALSE(Load({"--cluster", cluster}).ok()) << "--cluster without --member-id";
+}
+
+TEST_F(ConfigTest, ConsensusTimingIsValidated) {
+  auto c = Load({"--tick", "20ms", "--election-ticks", "15", "--wal-io", "posix"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tick_ms, 20u);
+  EXPECT_EQ(c->election_ticks, 15u);
+  EXPECT_EQ(c->wal_io, "posix");
+  EXPECT_FALSE(Load({"--tick", "0ms"}).ok());
+  EXPECT_FALSE(Load({"--election-ticks", "2"}).ok());
+  auto ratio = Load({"--heartbeat-ticks", "5", "--election-ticks", "10"});
+  ASSERT_FALSE(ratio.ok());
+  EXPECT_NE(ratio.status().message().find("heartbeat_ticks"), std::string::npos);
+  EXPECT_FALSE(Load({"--wal-io", "magic"}).ok());
+  EXPECT_FALSE(Load({"--compact-every", "1"}).ok());
+}
+
 TEST_F(ConfigTest, DurationsAndSizes) {
   EXPECT_EQ(*ParseDurationMs("500ms"), 500u);
   EXPECT_EQ(*ParseDurationMs("10s"), 10000u);

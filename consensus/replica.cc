@@ -87,14 +87,22 @@ void Replica::CommitConfig(const Entry& e) {
 
 Result<uint64_t> Replica::ProposeConfig(const Membership& next) {
   if (role_ != Role::kLeader) {
-    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
-                          "this replica does not lead its group");
+    return NotLeader();
   }
   if (hard_.commit_index < leader_start_index_ || !pending_configs_.empty()) {
     return UnavailableError("another membership change is in progress; retry when it commits");
   }
   MERIDIAN_RETURN_IF_ERROR(ValidateChange(config_, next));
-  Entry e{next_index_++, ballot_, EncodeMembership(next), false, true};
+  return AppendAsLeader(EncodeMembership(next), /*config=*/true);
+}
+
+Status Replica::NotLeader() const {
+  return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
+                        "this replica does not lead its group");
+}
+
+uint64_t Replica::AppendAsLeader(std::string command, bool config) {
+  Entry e{next_index_++, ballot_, std::move(command), false, config};
   const uint64_t index = e.index;
   Store(e);
   unsent_.push_back(e);
@@ -222,8 +230,7 @@ bool Replica::HasLease() const {
 
 Status Replica::ReadIndex(uint64_t id) {
   if (role_ != Role::kLeader) {
-    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
-                          "this replica does not lead its group");
+    return NotLeader();
   }
   // Everything committed when the read arrived; at least the new leader's
   // own no-op, below which lie all values chosen before its election.
@@ -435,15 +442,9 @@ void Replica::BecomeLeader() {
 
 Result<uint64_t> Replica::Propose(std::string command) {
   if (role_ != Role::kLeader) {
-    return NotLeaderError(leader_ == kNoNode ? "" : absl::StrCat(leader_),
-                          "this replica does not lead its group");
+    return NotLeader();
   }
-  Entry e{next_index_++, ballot_, std::move(command), false};
-  const uint64_t index = e.index;
-  Store(e);
-  unsent_.push_back(e);
-  acks_[index];
-  return index;
+  return AppendAsLeader(std::move(command), /*config=*/false);
 }
 
 Status Replica::TransferLeadership(NodeId target) {

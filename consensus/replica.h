@@ -189,6 +189,9 @@ class Replica {
   // Configs in promises the candidate has not seen in its own log.
   std::vector<Membership> PromisedConfigs() const;
   void MaybeWin();
+  Status NotLeader() const;
+  // Leader: stores `command` at the next slot and queues it for phase 2.
+  uint64_t AppendAsLeader(std::string command, bool config);
   void SendPrepare(NodeId peer);
   int LeaseTicks() const;
   void OnHeartbeatAcked(NodeId peer, uint64_t seq);

@@ -118,13 +118,50 @@ std::set<NodeId> Minority(Random& r, int nodes, NodeId id) {
   return out;
 }
 
+// One membership change at the leader, one voter at a time: promote a
+// learner, remove a voter (the leader too) or a learner, or add a node
+// outside the group (a spare that joins, or one removed earlier) as a
+// learner. Voters stay within 3..nodes+1.
+void ChangeMembership(SimCluster& c, Random& faults, NodeId leader, int nodes) {
+  const consensus::Membership m = c.Config(leader);
+  std::vector<NodeId> voters, learners, outside;
+  for (NodeId id : c.ids()) {
+    (m.IsVoter(id) ? voters : m.Contains(id) ? learners : outside).push_back(id);
+  }
+  auto pick = [&](const std::vector<NodeId>& v) { return v[faults.Uniform(v.size())]; };
+  switch (faults.Uniform(3)) {
+    case 0:
+      if (!learners.empty() && voters.size() < static_cast<size_t>(nodes) + 1) {
+        (void)c.Promote(pick(learners));
+        return;
+      }
+      [[fallthrough]];
+    case 1:
+      if (voters.size() > 3) {
+        (void)c.Remove(pick(voters));
+        return;
+      }
+      if (learners.size() > 1) {
+        (void)c.Remove(pick(learners));
+        return;
+      }
+      [[fallthrough]];
+    default:
+      if (!outside.empty()) (void)c.AddLearner(pick(outside));
+  }
+}
+
 // One seed of the random sweep. Faults aim at the leader: crashes (also in
-// the middle of a batch and of a Ready), isolation with partial delivery of
-// its last accepts, accepts to some followers lost or held back and
-// delivered late, transfers; proposals go to every node that thinks it
-// leads, stale ones included, so logs diverge. OK, or what broke with the
-// trace.
-Status RunSeed(uint64_t seed, bool full_trace) {
+// the middle of a batch and of a Ready, and right after sending a promise),
+// isolation with partial delivery of its last accepts, accepts to some
+// followers lost or held back and delivered late, a link to one follower
+// cut both ways, followers bounced (crash and restart at once), transfers;
+// proposals and read-index reads go to every node that thinks it leads,
+// stale ones included, so logs diverge. Nodes compact their logs at random
+// points (lagging peers get snapshots, which may be lost), and membership
+// changes add, promote and remove nodes (two spares can join). OK, or what
+// broke with the trace.
+Status RunSeed(uint64_t seed, bool full_trace, SimCluster::Stats* stats) {
   const int nodes = seed % 2 ? 3 : 5;
   SimOptions o{.nodes = nodes,
                .seed = seed,
@@ -132,8 +169,13 @@ Status RunSeed(uint64_t seed, bool full_trace) {
                .drop_per_mille = 50,
                .dup_per_mille = 30,
                .crash_mid_ready_per_mille = 4,
-               .full_trace = full_trace};
+               .full_trace = full_trace,
+               .spares = 2,
+               .compact_min = 5,
+               .compact_max = 60,
+               .crash_on_promise_per_mille = 20};
   SimCluster c(o);
+  const int all = nodes + o.spares;
   Random faults(seed * 7919);
   int proposed = 0;
   auto propose_burst = [&](NodeId at) {
@@ -145,10 +187,13 @@ Status RunSeed(uint64_t seed, bool full_trace) {
   };
   const MessageFilter accepts{.types = {consensus::MessageType::kAccept}};
   for (int step = 0; step < 300; ++step) {
-    for (NodeId leader : c.Leaders()) propose_burst(leader);
+    for (NodeId leader : c.Leaders()) {
+      propose_burst(leader);
+      if (faults.OneIn(3)) (void)c.Read(leader);
+    }
     const std::optional<NodeId> leader = c.Leader();
-    const NodeId any = static_cast<NodeId>(1 + faults.Uniform(nodes));
-    switch (faults.Uniform(48)) {
+    const NodeId any = static_cast<NodeId>(1 + faults.Uniform(all));
+    switch (faults.Uniform(56)) {
       case 0:
         c.Crash(any);
         break;
@@ -174,11 +219,11 @@ Status RunSeed(uint64_t seed, bool full_trace) {
         if (leader) {
           MessageFilter f = accepts;
           f.from = {*leader};
-          f.to = Minority(faults, nodes, *leader);
+          f.to = Minority(faults, all, *leader);
           c.Drop(f);
           propose_burst(*leader);
           std::set<NodeId> side = {*leader};
-          if (nodes == 5 && faults.OneIn(2)) side.insert(Other(faults, nodes, *leader));
+          if (nodes == 5 && faults.OneIn(2)) side.insert(Other(faults, all, *leader));
           MERIDIAN_RETURN_IF_ERROR(c.Run(1 + static_cast<int>(faults.Uniform(2))));
           c.Partition(side);
         }
@@ -188,7 +233,7 @@ Status RunSeed(uint64_t seed, bool full_trace) {
         if (leader) {
           MessageFilter f = accepts;
           f.from = {*leader};
-          f.to = Minority(faults, nodes, *leader);
+          f.to = Minority(faults, all, *leader);
           c.Drop(f);
         }
         break;
@@ -198,7 +243,7 @@ Status RunSeed(uint64_t seed, bool full_trace) {
         if (leader) {
           MessageFilter f = accepts;
           f.from = {*leader};
-          f.to = Minority(faults, nodes, *leader);
+          f.to = Minority(faults, all, *leader);
           c.Hold(f);
         }
         break;
@@ -211,15 +256,45 @@ Status RunSeed(uint64_t seed, bool full_trace) {
         }
         break;
       case 9:
-        if (leader) (void)c.Transfer(*leader, Other(faults, nodes, *leader));
+        // A transfer, while one other node crashes before persisting the
+        // promise it makes next, and comes back at once.
+        if (leader) {
+          const NodeId to = Other(faults, all, *leader);
+          c.CrashBeforePersistingPromise(Other(faults, all, to), /*restart=*/true);
+          (void)c.Transfer(*leader, to);
+        }
         break;
       case 10:
         if (leader) c.Crash(*leader);
         break;
+      case 11:
+      case 12:
+      case 13:
+        if (leader) ChangeMembership(c, faults, *leader, nodes);
+        break;
+      case 14:
+        // The link between the leader and one other node fails both ways
+        // (until the rules are cleared): a node that hears both may vouch
+        // for two leaders in turn.
+        if (leader) {
+          const NodeId other = Other(faults, all, *leader);
+          c.Drop({.from = {*leader}, .to = {other}});
+          c.Drop({.from = {other}, .to = {*leader}});
+        }
+        break;
+      case 15:
+      case 16:
+        // A follower bounces: it crashes and restarts at once, counting its
+        // ticks from 0 again.
+        if (c.Alive(any) && (!leader || any != *leader)) {
+          c.Crash(any);
+          c.Restart(any);
+        }
+        break;
       default:
         break;
     }
-    for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
+    for (NodeId id = 1; id <= static_cast<NodeId>(all); ++id) {
       if (!c.Alive(id) && faults.OneIn(8)) c.Restart(id);
     }
     MERIDIAN_RETURN_IF_ERROR(c.Run(3));
@@ -228,7 +303,7 @@ Status RunSeed(uint64_t seed, bool full_trace) {
   c.StopFaults();
   c.ClearRules();
   c.Release({});
-  for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) c.Restart(id);
+  for (NodeId id = 1; id <= static_cast<NodeId>(all); ++id) c.Restart(id);
   c.Heal();
   MERIDIAN_RETURN_IF_ERROR(c.Run(400));
   const std::string final_cmd = absl::StrCat("final-", seed);
@@ -245,8 +320,25 @@ Status RunSeed(uint64_t seed, bool full_trace) {
   if (reference.empty() || reference.back() != final_cmd) {
     return fail(absl::StrCat("the leader did not apply ", final_cmd, " last"));
   }
-  for (NodeId id = 1; id <= static_cast<NodeId>(nodes); ++id) {
-    if (c.Applied(id) != reference) return fail(absl::StrCat("node ", id, " diverged"));
+  // Every member, voter or learner, has the same state machine.
+  const consensus::Membership members = c.Config(*c.Leader());
+  for (NodeId id = 1; id <= static_cast<NodeId>(all); ++id) {
+    if (members.Contains(id) && c.Applied(id) != reference) {
+      return fail(absl::StrCat("node ", id, " diverged"));
+    }
+  }
+  if (stats) {
+    const SimCluster::Stats& s = c.stats();
+    stats->compactions += s.compactions;
+    stats->snapshots_sent += s.snapshots_sent;
+    stats->snapshots_installed += s.snapshots_installed;
+    stats->snapshots_lost += s.snapshots_lost;
+    stats->configs_committed += s.configs_committed;
+    stats->reads_ok += s.reads_ok;
+    stats->reads_failed += s.reads_failed;
+    stats->reads_served += s.reads_served;
+    stats->leases_checked += s.leases_checked;
+    stats->promise_crashes += s.promise_crashes;
   }
   return absl::OkStatus();
 }
@@ -257,12 +349,35 @@ Status RunSeed(uint64_t seed, bool full_trace) {
 TEST(ConsensusSimTest, RandomFaultsKeepInvariantsAndConverge) {
   const uint64_t first = replay_seed ? *replay_seed : 1;
   const uint64_t last = replay_seed ? *replay_seed : static_cast<uint64_t>(Seeds(500));
+  SimCluster::Stats stats;
   for (uint64_t seed = first; seed <= last; ++seed) {
-    Status s = RunSeed(seed, /*full_trace=*/replay_seed.has_value());
+    Status s = RunSeed(seed, /*full_trace=*/replay_seed.has_value(), &stats);
     if (!s.ok()) {
       FAIL() << "seed " << seed << ": " << s.message() << "\nreplay it with: " << program
              << " --seed " << seed;
     }
+  }
+  std::printf(
+      "coverage: %llu compactions, %llu snapshots sent (%llu lost, %llu installed), %llu configs "
+      "applied, %llu reads ok (%llu served at once) and %llu failed, %llu lease checks, %llu "
+      "crashes right after a promise\n",
+      static_cast<unsigned long long>(stats.compactions),
+      static_cast<unsigned long long>(stats.snapshots_sent),
+      static_cast<unsigned long long>(stats.snapshots_lost),
+      static_cast<unsigned long long>(stats.snapshots_installed),
+      static_cast<unsigned long long>(stats.configs_committed),
+      static_cast<unsigned long long>(stats.reads_ok),
+      static_cast<unsigned long long>(stats.reads_served),
+      static_cast<unsigned long long>(stats.reads_failed),
+      static_cast<unsigned long long>(stats.leases_checked),
+      static_cast<unsigned long long>(stats.promise_crashes));
+  // Probes a sweep must reach, or it tests less than it claims.
+  if (!replay_seed && last >= 100) {
+    EXPECT_GT(stats.snapshots_installed, 0u);
+    EXPECT_GT(stats.configs_committed, 0u);
+    EXPECT_GT(stats.reads_ok, 0u);
+    EXPECT_GT(stats.leases_checked, 0u);
+    EXPECT_GT(stats.promise_crashes, 0u);
   }
 }
 

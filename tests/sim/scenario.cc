@@ -147,6 +147,9 @@ Status Scenario::Setup(const std::vector<std::string>& words) {
     options_.nodes = static_cast<int>(*v);
   } else if (words[0] == "seed") {
     options_.seed = *v;
+  } else if (words[0] == "spares") {
+    if (*v > 4) return Bad("spares must be 0..4");
+    options_.spares = static_cast<int>(*v);
   } else if (words[0] == "loss") {
     options_.drop_per_mille = static_cast<int>(*v);
   } else {
@@ -162,8 +165,9 @@ Status Scenario::Cluster() {
 
 Status Scenario::Execute(const std::vector<std::string>& words) {
   const std::string& op = words[0];
-  const int n = options_.nodes;
-  if (op == "nodes" || op == "seed" || op == "delay" || op == "loss" || op == "dup") {
+  const int n = options_.nodes + options_.spares;
+  if (op == "nodes" || op == "seed" || op == "delay" || op == "loss" || op == "dup" ||
+      op == "spares") {
     return Setup(words);
   }
   MERIDIAN_RETURN_IF_ERROR(Cluster());
@@ -218,6 +222,26 @@ Status Scenario::Execute(const std::vector<std::string>& words) {
       } else {
         c.Restart(id);
       }
+      MERIDIAN_RETURN_IF_ERROR(checked());
+    }
+    return absl::OkStatus();
+  }
+  if (op == "join" || op == "add-learner" || op == "promote" || op == "remove" || op == "read") {
+    Result<NodeId> id = OneNode(words, 1, n);
+    if (!id.ok() || words.size() != 2) return Bad(absl::StrCat("usage: ", op, " N"));
+    Status s = op == "join"          ? c.Join(*id)
+               : op == "add-learner" ? c.AddLearner(*id)
+               : op == "promote"     ? c.Promote(*id)
+               : op == "remove"      ? c.Remove(*id)
+                                     : c.Read(*id);
+    if (!s.ok()) return absl::FailedPreconditionError(absl::StrCat(op, " ", *id, ": ", s.message()));
+    return checked();
+  }
+  if (op == "compact") {
+    Result<std::set<NodeId>> ids = Nodes(words, 1, words.size(), n);
+    if (!ids.ok()) return ids.status();
+    for (NodeId id : c.ids()) {
+      if ((ids->empty() && c.Alive(id)) || ids->count(id)) c.Compact(id);
       MERIDIAN_RETURN_IF_ERROR(checked());
     }
     return absl::OkStatus();
@@ -307,7 +331,7 @@ Status Scenario::Execute(const std::vector<std::string>& words) {
 Status Scenario::Check(const std::vector<std::string>& words, size_t first, bool* holds,
                        std::string* actual) {
   SimCluster& c = *cluster_;
-  const int n = options_.nodes;
+  const int n = options_.nodes + options_.spares;
   const std::string& what = words[first];
   const size_t args = words.size() - first - 1;
   auto leader_name = [&]() {
@@ -360,19 +384,54 @@ Status Scenario::Check(const std::vector<std::string>& words, size_t first, bool
         const consensus::Replica* r = c.replica(id);
         if (r == nullptr)
           return absl::FailedPreconditionError(absl::StrCat("node ", id, " is down"));
-        // The log up to its last entry (the sim never compacts): _ is a
-        // no-op, ? a slot the node holds nothing for.
+        // The log up to its last entry: _ is a no-op, ? a slot the node
+        // holds nothing for (or compacted away), config a config entry.
         uint64_t last = 0;
         for (uint64_t i = 1; i <= last + 64; ++i) {
           if (r->EntryAt(i)) last = i;
         }
         for (uint64_t i = 1; i <= last; ++i) {
           const consensus::Entry* e = r->EntryAt(i);
-          got.push_back(e == nullptr ? "?" : e->noop ? "_" : e->command);
+          got.push_back(e == nullptr ? "?" : e->noop ? "_" : e->config ? "config" : e->command);
         }
       }
       absl::StrAppend(actual, actual->empty() ? "" : "; ", "node ", id, ": ", Show(got));
       if (got != want) *holds = false;
+    }
+    return absl::OkStatus();
+  }
+  if (what == "voters" || what == "learners") {
+    if (args != 2) return usage("voters|learners N|* LIST");
+    Result<std::set<NodeId>> ids = Nodes(words, first + 1, first + 2, n);
+    if (!ids.ok()) return ids.status();
+    const std::vector<std::string> want = List(words[first + 2]);
+    *holds = true;
+    for (NodeId id : c.ids()) {
+      if (ids->empty() ? !c.Alive(id) : !ids->count(id)) continue;
+      const consensus::Membership m = c.Config(id);
+      std::vector<std::string> got;
+      for (const auto& [member, address] : what == "voters" ? m.voters : m.learners) {
+        got.push_back(absl::StrCat(member));
+      }
+      absl::StrAppend(actual, actual->empty() ? "" : "; ", "node ", id, ": ", Show(got));
+      if (got != want) *holds = false;
+    }
+    return absl::OkStatus();
+  }
+  if (what == "compacted-at-least" || what == "installed") {
+    if (args != 2) return usage("compacted-at-least|installed N|* K");
+    Result<std::set<NodeId>> ids = Nodes(words, first + 1, first + 2, n);
+    if (!ids.ok()) return ids.status();
+    Result<uint64_t> k = Number(words[first + 2]);
+    if (!k.ok()) return k.status();
+    *holds = true;
+    for (NodeId id : c.ids()) {
+      if (ids->empty() ? !c.Alive(id) : !ids->count(id)) continue;
+      const consensus::Replica* r = c.replica(id);
+      if (r == nullptr) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is down"));
+      const uint64_t got = what == "installed" ? c.SnapshotsInstalled(id) : r->compacted_through();
+      absl::StrAppend(actual, actual->empty() ? "" : "; ", "node ", id, " ", what, " ", got);
+      if (what == "installed" ? got != *k : got < *k) *holds = false;
     }
     return absl::OkStatus();
   }
@@ -428,12 +487,14 @@ Status Scenario::Check(const std::vector<std::string>& words, size_t first, bool
   }
   if (what == "converged") {
     if (args != 0) return usage("converged");
-    // Every live node has applied everything the others committed, and
-    // they agree on it.
+    // Every live member (of the leader's config, if there is a leader) has
+    // applied everything the others committed, and they agree on it.
     *holds = true;
     std::optional<NodeId> first_live;
+    auto leader = c.Leader();
     for (NodeId id : c.ids()) {
       if (!c.Alive(id)) continue;
+      if (leader && !c.Config(*leader).Contains(id)) continue;
       absl::StrAppend(actual, actual->empty() ? "" : "; ", "node ", id, " committed ",
                       c.CommitIndex(id), " applied ", c.AppliedIndex(id), " ", Show(c.Applied(id)));
       if (!first_live) first_live = id;

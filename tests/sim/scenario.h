@@ -3,12 +3,16 @@
 // line; `#` starts a comment. The reference is in docs/testing.md; in short:
 //
 //   nodes 5 / seed 7 / delay 1 / loss 50 / dup 20   set-up, before any event
+//   spares 2                nodes 6 and 7 exist, down and outside the group
 //   run 30                  advance 30 ticks
 //   propose x y z           at the current leader, in one Accept batch
 //   propose-at 1 x y        at node 1, which may be a stale leader
 //   transfer 2              the current leader hands over to node 2
 //   crash 1 / restart 1 2 / restart *
 //   crash-in-ready 1 before-persist|before-send|before-advance
+//   join 4 / add-learner 4 / promote 4 / remove 1   membership, at the leader
+//   compact 1 / compact *   make the state machine durable, trim the log
+//   read 1                  ReadIndex at node 1 (checked by the invariant)
 //   partition 1 2 | 3 4 5   / heal
 //   drop [TYPES] from A to B  / hold [TYPES] from A to B
 //   release [SPEC] / discard [SPEC] / clear

@@ -103,11 +103,35 @@ std::string Describe(const Message& m) {
 }
 
 SimCluster::SimCluster(const SimOptions& options) : options_(options), random_(options.seed) {
-  for (int i = 1; i <= options.nodes; ++i) ids_.push_back(static_cast<NodeId>(i));
+  for (int i = 1; i <= options.nodes + options.spares; ++i) ids_.push_back(static_cast<NodeId>(i));
+  initial_.assign(ids_.begin(), ids_.begin() + options.nodes);
   for (NodeId id : ids_) {
     Node& n = nodes_[id];
     n.random = std::make_unique<Random>(options.seed * 1000 + id);
-    n.replica = std::make_unique<consensus::Replica>(ReplicaOptions(id, ids_), n.random.get());
+    n.bootstrap = id <= static_cast<NodeId>(options.nodes);
+    if (n.bootstrap) StartReplica(id);
+  }
+}
+
+// A replica from the node's durable state: the state machine image, and
+// the log after the durable trim point.
+void SimCluster::StartReplica(NodeId id) {
+  Node& n = nodes_[id];
+  consensus::Replica::Options o = ReplicaOptions(id, n.bootstrap ? initial_ : std::vector<NodeId>{});
+  o.config = n.durable_sm.config;
+  o.config_index = n.durable_sm.config_index;
+  std::vector<Entry> entries;
+  for (const auto& [i, e] : n.durable_log) {
+    if (i > n.durable_trim) entries.push_back(e);
+  }
+  n.sm = n.durable_sm;
+  n.replica = std::make_unique<consensus::Replica>(o, n.random.get(), n.durable_hard, entries,
+                                                   n.durable_sm.index);
+  n.started = true;
+  n.born = now_;
+  if (options_.compact_max > 0) {
+    n.compact_at = options_.compact_min +
+                   random_.Uniform(options_.compact_max - options_.compact_min + 1);
   }
 }
 
@@ -155,6 +179,28 @@ void SimCluster::Deliver(Message m) {
   }
 }
 
+void SimCluster::Apply(Node& n, NodeId id, const Entry& e) {
+  if (e.index <= n.sm.index) return;  // replayed
+  if (e.index != n.sm.index + 1 && violation_.empty()) {
+    violation_ = absl::StrCat("node ", id, " applied slot ", e.index, " after ", n.sm.index);
+  }
+  n.sm.index = e.index;
+  if (e.config) {
+    consensus::Membership m;
+    if (consensus::DecodeMembership(e.command, &m)) {
+      n.sm.config = std::move(m);
+      n.sm.config_index = e.index;
+      ++stats_.configs_committed;
+    }
+    n.sm.hash = Mix(n.sm.hash, "\0config" + e.command);
+  } else if (e.noop) {
+    n.sm.hash = Mix(n.sm.hash, std::string("\0noop", 5));
+  } else {
+    n.sm.applied.push_back(e.command);
+    n.sm.hash = Mix(n.sm.hash, e.command);
+  }
+}
+
 void SimCluster::ProcessReady(NodeId id) {
   Node& n = nodes_[id];
   while (n.replica && n.replica->HasReady()) {
@@ -165,18 +211,26 @@ void SimCluster::ProcessReady(NodeId id) {
         absl::StrAppend(&what, " promised=", BallotString(ready.hard_state->promised),
                         " ci=", ready.hard_state->commit_index);
       }
+      if (ready.compacted_through) absl::StrAppend(&what, " trim<=", ready.compacted_through);
       for (const Entry& e : ready.entries) {
-        absl::StrAppend(&what, " ", e.index, ":", e.noop ? "_" : e.command, "@",
-                        BallotString(e.ballot));
+        absl::StrAppend(&what, " ", e.index, ":", e.noop ? "_" : e.config ? "config" : e.command,
+                        "@", BallotString(e.ballot));
       }
       if (!ready.committed.empty()) {
         absl::StrAppend(&what, " apply ", ready.committed.front().index, "..",
                         ready.committed.back().index);
       }
+      for (const consensus::SnapshotRequest& r : ready.snapshots) {
+        absl::StrAppend(&what, " snapshot-for ", r.to, ">=", r.min_index);
+      }
+      for (const consensus::ReadState& r : ready.reads) {
+        absl::StrAppend(&what, " read ", r.id, r.ok ? absl::StrCat("@", r.index) : " failed");
+      }
       Note(std::move(what));
     }
     // Where (if at all) a crash hits this Ready: 0 none, else a CrashPoint.
     int crash_at = 0;
+    bool restart = false;
     if (random_.Uniform(1000) < static_cast<uint64_t>(options_.crash_mid_ready_per_mille)) {
       crash_at = 1 + static_cast<int>(random_.Uniform(3));
     }
@@ -184,26 +238,80 @@ void SimCluster::ProcessReady(NodeId id) {
       crash_at = static_cast<int>(it->second);
       armed_crash_.erase(it);
     }
+    const bool raises_promise =
+        ready.hard_state && ready.hard_state->promised > n.durable_hard.promised;
+    if (raises_promise) {
+      if (auto it = armed_promise_crash_.find(id); it != armed_promise_crash_.end()) {
+        crash_at = 1;
+        restart = it->second;
+        armed_promise_crash_.erase(it);
+      } else if (random_.Uniform(1000) <
+                 static_cast<uint64_t>(options_.crash_on_promise_per_mille)) {
+        crash_at = 1;
+        restart = true;
+      }
+      if (crash_at == 1 && restart) ++stats_.promise_crashes;
+    }
     // Messages that need no persist may leave first.
     for (const Message& m : ready.messages) Deliver(m);
     if (crash_at == 1) {
       Note(absl::StrCat("node ", id, " crashes before persisting"));
       Crash(id);
+      if (restart) Restart(id);
       return;
     }
     if (ready.hard_state) n.durable_hard = *ready.hard_state;
     for (const Entry& e : ready.entries) n.durable_log[e.index] = e;
+    if (ready.compacted_through > n.durable_trim) {
+      n.durable_trim = ready.compacted_through;
+      n.durable_log.erase(n.durable_log.begin(), n.durable_log.upper_bound(n.durable_trim));
+    }
     if (crash_at == 2) {
       Note(absl::StrCat("node ", id, " crashes after persisting, before sending"));
       Crash(id);
       return;
     }
     for (const Message& m : ready.messages_after_persist) Deliver(m);
-    for (const Entry& e : ready.committed) {
-      if (e.index != n.applied_index + 1) continue;  // replayed after restart
-      n.applied_index = e.index;
-      if (!e.noop) n.applied.push_back(e.command);
-      n.state_hash = Mix(n.state_hash, e.noop ? std::string("\0noop", 5) : e.command);
+    for (const Entry& e : ready.committed) Apply(n, id, e);
+    // Snapshots leave from the state machine as it is now (at least what
+    // was asked for, since the log was compacted only below the applied
+    // index), and arrive after a random delay, or never.
+    for (const consensus::SnapshotRequest& r : ready.snapshots) {
+      ++stats_.snapshots_sent;
+      if (n.sm.index < r.min_index && violation_.empty()) {
+        violation_ = absl::StrCat("node ", id, " asked for a snapshot at >= ", r.min_index,
+                                  " but applied only ", n.sm.index);
+      }
+      if (Cut(id, r.to) ||
+          random_.Uniform(1000) < static_cast<uint64_t>(options_.drop_per_mille)) {
+        ++stats_.snapshots_lost;
+        Note(absl::StrCat("snapshot ", id, "->", r.to, " at ", n.sm.index, " lost"));
+        continue;
+      }
+      const uint64_t at = now_ + 1 + random_.Uniform(2 * options_.max_delay_ticks);
+      snapshots_.push_back({at, id, r.to, n.sm});
+      Note(absl::StrCat("snapshot ", id, "->", r.to, " at ", n.sm.index, " due t=", at));
+    }
+    // Read-index results: an ok read is served once its index is applied;
+    // that index must cover every commit known anywhere at the call.
+    for (const consensus::ReadState& r : ready.reads) {
+      auto it = reads_.find(r.id);
+      if (it == reads_.end()) {
+        if (violation_.empty()) violation_ = absl::StrCat("node ", id, " answered unknown read ", r.id);
+        continue;
+      }
+      if (!r.ok) {
+        ++stats_.reads_failed;
+      } else {
+        ++stats_.reads_ok;
+        if (r.index < it->second.required && violation_.empty()) {
+          violation_ = absl::StrCat("node ", id, " answered read ", r.id, " at index ", r.index,
+                                    ", but slot ", it->second.required,
+                                    " was known committed before the read was asked");
+        }
+        if (n.sm.index >= r.index) ++stats_.reads_served;
+      }
+      reads_.erase(it);
     }
     if (crash_at == 3) {
       Note(absl::StrCat("node ", id, " crashes before Advance"));
@@ -214,9 +322,59 @@ void SimCluster::ProcessReady(NodeId id) {
   }
 }
 
+void SimCluster::MaybeCompact(NodeId id) {
+  Node& n = nodes_[id];
+  if (options_.compact_max <= 0 || !n.replica) return;
+  const consensus::Replica& r = *n.replica;
+  if (n.sm.index < r.compacted_through() + n.compact_at) return;
+  uint64_t through = n.sm.index;
+  if (r.is_leader() && random_.OneIn(2)) through = std::min(through, r.LowestPeerCommit());
+  n.compact_at =
+      options_.compact_min + random_.Uniform(options_.compact_max - options_.compact_min + 1);
+  if (through <= r.compacted_through()) return;
+  Compact(id, through);
+}
+
+void SimCluster::Compact(NodeId id) {
+  Node& n = nodes_.at(id);
+  if (n.replica) Compact(id, n.sm.index);
+}
+
+void SimCluster::Compact(NodeId id, uint64_t through) {
+  Node& n = nodes_[id];
+  // The state machine is made durable first: a restart resumes from it.
+  n.durable_sm = n.sm;
+  n.replica->Compact(through);
+  ++stats_.compactions;
+  Note(absl::StrCat("node ", id, " compacts through ", through));
+  ProcessReady(id);
+}
+
+void SimCluster::InstallSnapshot(const SnapshotInFlight& s) {
+  Node& n = nodes_[s.to];
+  if (!n.replica || s.sm.index <= n.sm.index || Cut(s.from, s.to)) return;
+  Note(absl::StrCat("node ", s.to, " installs a snapshot from ", s.from, " at ", s.sm.index));
+  n.sm = s.sm;
+  n.durable_sm = s.sm;  // installing writes the state machine durably
+  ++n.installed;
+  ++stats_.snapshots_installed;
+  n.replica->InstallSnapshot(s.sm.index, s.sm.config, s.sm.config_index);
+  ProcessReady(s.to);
+}
+
 Status SimCluster::Run(int ticks) {
   for (int t = 0; t < ticks; ++t) {
     ++now_;
+    for (size_t i = 0; i < snapshots_.size();) {
+      if (snapshots_[i].at > now_) {
+        ++i;
+        continue;
+      }
+      SnapshotInFlight snap = std::move(snapshots_[i]);
+      snapshots_.erase(snapshots_.begin() + static_cast<ptrdiff_t>(i));
+      InstallSnapshot(snap);
+      MERIDIAN_RETURN_IF_ERROR(CheckInvariants());
+    }
     while (!network_.empty() && network_.front().at <= now_) {
       std::pop_heap(network_.begin(), network_.end(), std::greater<>());
       Message m = std::move(network_.back().msg);
@@ -232,6 +390,7 @@ Status SimCluster::Run(int ticks) {
       if (!nodes_[id].replica) continue;
       nodes_[id].replica->Tick();
       ProcessReady(id);
+      MaybeCompact(id);
       MERIDIAN_RETURN_IF_ERROR(CheckInvariants());
     }
   }
@@ -277,18 +436,83 @@ void SimCluster::Crash(NodeId id) {
 
 void SimCluster::Restart(NodeId id) {
   Node& n = nodes_[id];
-  if (n.replica) return;
-  Note(absl::StrCat("restart ", id));
-  std::vector<Entry> entries;
-  for (const auto& [i, e] : n.durable_log) entries.push_back(e);
-  n.replica = std::make_unique<consensus::Replica>(ReplicaOptions(id, ids_), n.random.get(),
-                                                   n.durable_hard, entries);
-  // The state machine restarts empty and replays the committed log; the
-  // replica hands committed entries out again from index 1.
-  n.applied.clear();
-  n.applied_index = 0;
-  n.state_hash = 0;
+  if (n.replica || !n.started) return;
+  Note(absl::StrCat("restart ", id, " (state machine at ", n.durable_sm.index, ")"));
+  StartReplica(id);
   ProcessReady(id);
+}
+
+Status SimCluster::Join(NodeId id) {
+  Node& n = nodes_.at(id);
+  if (n.started) return absl::FailedPreconditionError(absl::StrCat("node ", id, " already ran"));
+  n.bootstrap = false;
+  Note(absl::StrCat("node ", id, " joins"));
+  StartReplica(id);
+  ProcessReady(id);
+  return absl::OkStatus();
+}
+
+Status SimCluster::ChangeConfig(const char* what, NodeId id,
+                                void (*change)(consensus::Membership&, NodeId)) {
+  auto leader = Leader();
+  if (!leader) return absl::UnavailableError("no leader");
+  Node& n = nodes_[*leader];
+  consensus::Membership next = n.replica->config();
+  change(next, id);
+  Result<uint64_t> slot = n.replica->ProposeConfig(next);
+  if (!slot.ok()) return slot.status();
+  Note(absl::StrCat(what, " ", id, " at ", *leader, " slot ", *slot));
+  ProcessReady(*leader);
+  return absl::OkStatus();
+}
+
+Status SimCluster::AddLearner(NodeId id) {
+  if (!nodes_.at(id).started) MERIDIAN_RETURN_IF_ERROR(Join(id));
+  return ChangeConfig("add learner", id, [](consensus::Membership& m, NodeId id) {
+    m.voters.erase(id);
+    m.learners[id] = "";
+  });
+}
+
+Status SimCluster::Promote(NodeId id) {
+  return ChangeConfig("promote", id, [](consensus::Membership& m, NodeId id) {
+    m.learners.erase(id);
+    m.voters[id] = "";
+  });
+}
+
+Status SimCluster::Remove(NodeId id) {
+  return ChangeConfig("remove", id, [](consensus::Membership& m, NodeId id) {
+    m.learners.erase(id);
+    m.voters.erase(id);
+  });
+}
+
+uint64_t SimCluster::KnownCommit() {
+  for (const auto& [id, n] : nodes_) {
+    if (n.replica) known_commit_ = std::max(known_commit_, n.replica->commit_index());
+  }
+  return known_commit_;
+}
+
+Status SimCluster::Read(NodeId id) {
+  Node& n = nodes_.at(id);
+  if (!n.replica) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is down"));
+  const uint64_t read = next_read_++;
+  MERIDIAN_RETURN_IF_ERROR(n.replica->ReadIndex(read));
+  reads_[read] = {id, KnownCommit()};
+  Note(absl::StrCat("read ", read, " at ", id, " must see ", reads_[read].required));
+  ProcessReady(id);
+  return absl::OkStatus();
+}
+
+consensus::Membership SimCluster::Config(NodeId id) const {
+  const Node& n = nodes_.at(id);
+  if (n.replica) return n.replica->config();
+  if (!n.durable_sm.config.voters.empty() || !n.bootstrap) return n.durable_sm.config;
+  consensus::Membership m;
+  for (NodeId v : initial_) m.voters[v] = "";
+  return m;
 }
 
 void SimCluster::Partition(std::set<NodeId> side) { PartitionGroups({std::move(side)}); }
@@ -376,13 +600,14 @@ uint64_t SimCluster::CommitIndex(NodeId id) const {
   return n.replica ? n.replica->commit_index() : n.durable_hard.commit_index;
 }
 
-uint64_t SimCluster::AppliedIndex(NodeId id) const { return nodes_.at(id).applied_index; }
+uint64_t SimCluster::AppliedIndex(NodeId id) const { return nodes_.at(id).sm.index; }
 
 Status SimCluster::CheckInvariants() {
   auto fail = [&](std::string what) {
     Note(absl::StrCat("INVARIANT VIOLATED: ", what));
     return absl::InternalError(what + "\n" + Trace());
   };
+  if (!violation_.empty()) return fail(violation_);
   for (auto& [id, n] : nodes_) {
     if (!n.replica) continue;
     const consensus::Replica& r = *n.replica;
@@ -390,35 +615,57 @@ Status SimCluster::CheckInvariants() {
       if (r.ballot().leader != id) {
         return fail(absl::StrCat("node ", id, " leads in a ballot naming ", r.ballot().leader));
       }
+      if (!r.config().IsVoter(id)) {
+        return fail(absl::StrCat("node ", id, " leads but is no voter of its committed config"));
+      }
       auto [it, inserted] = leaders_.emplace(r.ballot(), id);
       if (!inserted && it->second != id) {
         return fail(absl::StrCat("two leaders in one ballot: ", it->second, " and ", id));
       }
       if (inserted) Note(absl::StrCat("node ", id, " leads ballot ", BallotString(r.ballot())));
+      if (r.commit_index() >= r.leader_start_index() && r.ballot() > committed_ballot_) {
+        committed_ballot_ = r.ballot();
+        committed_ballot_at_ = now_;
+      }
     }
-    if (n.applied_index > r.commit_index()) {
-      return fail(absl::StrCat("node ", id, " applied ", n.applied_index, " > committed ",
-                               r.commit_index()));
+    if (n.sm.index > r.commit_index()) {
+      return fail(
+          absl::StrCat("node ", id, " applied ", n.sm.index, " > committed ", r.commit_index()));
     }
+    known_commit_ = std::max(known_commit_, r.commit_index());
     // Each event checks the newly committed slots; every 64th re-checks
-    // whole prefixes, so a committed entry that changes later is caught too.
+    // whole prefixes (what the node still holds), so a committed entry that
+    // changes later is caught too.
     uint64_t& checked = checked_[id];
     if (++checks_ % 64 == 0 || checked > r.commit_index()) checked = 0;
+    checked = std::max(checked, r.compacted_through());
     for (uint64_t i = checked + 1; i <= r.commit_index(); ++i) {
       const Entry* e = r.EntryAt(i);
       if (e == nullptr) return fail(absl::StrCat("node ", id, " committed a missing slot ", i));
       auto [it, inserted] = chosen_.emplace(i, *e);
-      if (!inserted && (it->second.command != e->command || it->second.noop != e->noop)) {
+      if (!inserted && (it->second.command != e->command || it->second.noop != e->noop ||
+                        it->second.config != e->config)) {
         return fail(absl::StrCat("slot ", i, " changed its chosen value on node ", id, ": '",
                                  it->second.noop ? "(no-op)" : it->second.command, "' became '",
                                  e->noop ? "(no-op)" : e->command, "'"));
       }
     }
     checked = r.commit_index();
-    auto [it, inserted] = state_at_.emplace(n.applied_index, n.state_hash);
-    if (!inserted && it->second != n.state_hash) {
-      return fail(
-          absl::StrCat("node ", id, " has a different state at applied index ", n.applied_index));
+    auto [it, inserted] = state_at_.emplace(n.sm.index, n.sm.hash);
+    if (!inserted && it->second != n.sm.hash) {
+      return fail(absl::StrCat("node ", id, " has a different state at applied index ", n.sm.index));
+    }
+  }
+  // Leases, after every leader has been looked at: a lease holder's ballot
+  // must be the highest that committed anything.
+  for (auto& [id, n] : nodes_) {
+    if (!n.replica || !n.replica->HasLease()) continue;
+    ++stats_.leases_checked;
+    if (committed_ballot_ > n.replica->ballot()) {
+      return fail(absl::StrCat(
+          "node ", id, " holds a lease in ballot ", BallotString(n.replica->ballot()),
+          " until t=", n.born + n.replica->lease_expiry_tick(), ", but ballot ",
+          BallotString(committed_ballot_), " committed at t=", committed_ballot_at_));
     }
   }
   return absl::OkStatus();

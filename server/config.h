@@ -51,7 +51,7 @@ struct Config {
   // until an operator adds it (meridianctl member add).
   bool join = false;
   std::string wal_io = "auto";            // auto|uring|posix: how the WAL fdatasyncs
-  uint64_t tick_ms = 50;                  // one consensus tick
+  uint64_t tick_ms = 25;                  // one consensus tick; docs/operations.md says why 25
   uint64_t heartbeat_ticks = 1;           // the leader heartbeats every this many ticks
   uint64_t election_ticks = 10;           // follower timeout base; the lease derives from it
   uint64_t compact_every_entries = 10'000;  // trim the log after this many applied entries

@@ -189,7 +189,7 @@ Status RunSeed(uint64_t seed, bool full_trace, SimCluster::Stats* stats) {
   for (int step = 0; step < 300; ++step) {
     for (NodeId leader : c.Leaders()) {
       propose_burst(leader);
-      if (faults.OneIn(3)) (void)c.Read(leader);
+      if (faults.OneIn(2)) (void)c.Read(leader);
     }
     const std::optional<NodeId> leader = c.Leader();
     const NodeId any = static_cast<NodeId>(1 + faults.Uniform(all));
@@ -261,7 +261,13 @@ Status RunSeed(uint64_t seed, bool full_trace, SimCluster::Stats* stats) {
         if (leader) {
           const NodeId to = Other(faults, all, *leader);
           c.CrashBeforePersistingPromise(Other(faults, all, to), /*restart=*/true);
-          (void)c.Transfer(*leader, to);
+          if (c.Transfer(*leader, to).ok() && faults.OneIn(2)) {
+            // The old leader is cut off once its TimeoutNow is out: it
+            // stays a stale leader (taking proposals and reads) while the
+            // target wins and commits, until check-quorum demotes it.
+            MERIDIAN_RETURN_IF_ERROR(c.Run(1 + static_cast<int>(faults.Uniform(4))));
+            c.Partition({*leader});
+          }
         }
         break;
       case 10:

@@ -146,9 +146,12 @@ class SimCluster {
   size_t Release(const MessageFilter& filter);
   size_t Discard(const MessageFilter& filter);  // forgets them
   void ClearRules();  // no more drop or hold rules; held messages stay held
-  // Stops message loss, duplication and mid-Ready crashes.
+  // Stops message loss, duplication and mid-Ready crashes (armed ones too).
   void StopFaults() {
     options_.drop_per_mille = options_.dup_per_mille = options_.crash_mid_ready_per_mille = 0;
+    options_.crash_on_promise_per_mille = 0;
+    armed_crash_.clear();
+    armed_promise_crash_.clear();
   }
   void set_max_delay_ticks(int ticks) { options_.max_delay_ticks = ticks; }
 

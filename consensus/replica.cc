@@ -77,12 +77,18 @@ void Replica::CommitConfig(const Entry& e) {
   config_ = std::move(m);
   config_index_ = e.index;
   pending_configs_.erase(pending_configs_.begin(), pending_configs_.upper_bound(e.index));
-  if (role_ == Role::kLeader && !config_.IsVoter(options_.id)) {
-    // Removed: stop leading; the remaining voters elect one of their own.
-    role_ = Role::kFollower;
-    leader_ = kNoNode;
-    ResetElectionTimer();
-  }
+}
+
+void Replica::StepDownIfNoVoter() {
+  // A leader outside its config: removed by a change that just committed,
+  // or elected as a voter of a pending change its merge then replaced.
+  // Once what it must finish is chosen (its first entry, any pending
+  // change), it stops leading; the voters elect one of their own.
+  if (role_ != Role::kLeader || config_.IsVoter(options_.id)) return;
+  if (!pending_configs_.empty() || collected_ < leader_start_index_) return;
+  role_ = Role::kFollower;
+  leader_ = kNoNode;
+  ResetElectionTimer();
 }
 
 Result<uint64_t> Replica::ProposeConfig(const Membership& next) {
@@ -301,6 +307,7 @@ void Replica::StartProbe() {
     m.type = MessageType::kProbe;
     m.to = peer;
     m.ballot = probe_ballot_;
+    m.index = hard_.commit_index + 1;  // where our prepare would start
     Send(std::move(m));
   }
 }
@@ -310,7 +317,11 @@ void Replica::OnProbe(const Message& m) {
   reply.type = MessageType::kProbeReply;
   reply.to = m.from;
   reply.ballot = m.ballot;
-  reply.reject = LeaderAlive(m.from) || m.ballot <= hard_.promised;
+  // A prober whose log ends below our compaction point could not merge
+  // what we compacted, so it could never win with our promise: refuse it
+  // before it disrupts anyone. The most up-to-date replica is never
+  // refused this way (every replica compacts only what it has applied).
+  reply.reject = LeaderAlive(m.from) || m.ballot <= hard_.promised || m.index <= compacted_;
   reply.index = hard_.promised.round;  // lets a prober that is behind catch up its rounds
   Send(std::move(reply));
 }
@@ -546,6 +557,7 @@ void Replica::CollectCommitted() {
     ready_.committed.push_back(it->second);
     ++collected_;
   }
+  StepDownIfNoVoter();
 }
 
 Status Replica::Step(const Message& m) {
@@ -560,7 +572,7 @@ Status Replica::Step(const Message& m) {
     case MessageType::kProbe: OnProbe(m); break;
     case MessageType::kProbeReply: OnProbeReply(m); break;
     case MessageType::kTimeoutNow:
-      if (m.ballot >= hard_.promised) StartPhase1(/*force=*/true);
+      if (m.ballot >= hard_.promised && CanRun()) StartPhase1(/*force=*/true);
       break;
   }
   return absl::OkStatus();
@@ -606,13 +618,11 @@ void Replica::OnPromise(const Message& m) {
   }
   if (m.ballot != ballot_) return;
   if (m.index > hard_.commit_index) {
-    // This acceptor compacted chosen entries we lack and cannot send them:
-    // our merge would miss them. Leave leadership to a replica that is not
-    // so far behind (it will time out and run); we catch up from it.
-    role_ = Role::kFollower;
-    leader_ = kNoNode;
-    promises_.clear();
-    ResetElectionTimer();
+    // This acceptor compacted chosen entries we lack and cannot report
+    // them, so its promise cannot feed our merge: do not count it. We win
+    // only with a quorum of complete promises; if there is none, we time
+    // out and a replica that is not so far behind runs (or the leader
+    // catches us up).
     return;
   }
   promises_[m.from] = m;

@@ -128,6 +128,12 @@ class Replica {
   const Membership& config() const { return config_; }
   uint64_t config_index() const { return config_index_; }
   bool config_pending() const { return !pending_configs_.empty(); }
+  // The newest config in the log, chosen or not: the one that decides
+  // whether this node may run for leader (as in Raft, a node promoted by
+  // a pending config may lead; one removed by it may not run again).
+  const Membership& newest_config() const {
+    return pending_configs_.empty() ? config_ : pending_configs_.rbegin()->second;
+  }
   // Everyone in the committed and pending configs, with their addresses.
   std::map<NodeId, std::string> KnownMembers() const;
   // Asks for a linearizable read: the answer comes as Ready::reads[id] —
@@ -183,9 +189,10 @@ class Replica {
   // Everyone the log goes to: members of the committed and pending
   // configs, this node excluded.
   std::vector<NodeId> Peers() const;
-  bool CanRun() const { return config_.IsVoter(options_.id); }
+  bool CanRun() const { return newest_config().IsVoter(options_.id); }
   void NotePendingConfig(const Entry& e);
   void CommitConfig(const Entry& e);
+  void StepDownIfNoVoter();
   // Configs in promises the candidate has not seen in its own log.
   std::vector<Membership> PromisedConfigs() const;
   void MaybeWin();

@@ -28,16 +28,15 @@
 # Builds nothing: uses ${MERIDIAN_BUILD_DIR:-build/release}/tests/bench/meridian-bench.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "compare-engines.sh: $*" >&2; exit 2; }
-log() { echo "compare-engines.sh: $*" >&2; }
+usage() { print_header 30; }
 
-WORKLOAD= RECORDS= THREADS= DURATION=10 MEMORY= DIRECT=0 CLIENTS= ROUNDS=3 KEEP=0
+WORKLOAD='' RECORDS='' THREADS='' DURATION=10 MEMORY='' DIRECT=0 CLIENTS='' ROUNDS=3 KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --workload|--records|--threads|--duration|--memory|--clients|--rounds)
-      [[ $# -ge 2 ]] || die "$1 needs a value (try --help)" ;;&
+    --workload|--records|--threads|--duration|--memory|--clients|--rounds) need_value "$@" ;;&
     --workload) WORKLOAD=$2; shift 2 ;;
     --records) RECORDS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
@@ -47,17 +46,16 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --direct-io) DIRECT=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
+    *) help_or_unknown "$1" ;;
   esac
 done
-[[ -n $WORKLOAD ]] || die "--workload is required (try --help)"
-[[ -n $RECORDS ]] || die "--records is required (try --help)"
-[[ $RECORDS =~ ^[1-9][0-9]*$ ]] || die "--records must be a positive integer"
-[[ -z $THREADS || $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
-[[ -z $CLIENTS || $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "--clients must be a positive integer"
-[[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration must be a number of seconds"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+require --workload "$WORKLOAD"
+require --records "$RECORDS"
+check_posint --records "$RECORDS"
+[[ -z $THREADS ]] || check_posint --threads "$THREADS"
+[[ -z $CLIENTS ]] || check_posint --clients "$CLIENTS"
+check_seconds --duration "$DURATION"
+check_posint --rounds "$ROUNDS"
 MEMORY_MB=
 if [[ -n $MEMORY ]]; then
   case "$MEMORY" in
@@ -71,8 +69,7 @@ if [[ -n $MEMORY ]]; then
   [[ $MEMORY_MB -ge 1 ]] || die "--memory must be at least 1 MiB"
 fi
 
-BUILD=${MERIDIAN_BUILD_DIR:-build/release}
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(abs_build "${MERIDIAN_BUILD_DIR:-build/release}")
 BENCH=$BUILD/tests/bench/meridian-bench
 if [[ ! -x $BENCH ]]; then
   cat >&2 <<MSG
@@ -84,24 +81,10 @@ or point MERIDIAN_BUILD_DIR at a build that has it.
 MSG
   exit 2
 fi
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-[[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release"
+check_build_type
 command -v python3 >/dev/null || die "python3 not found"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-engines.XXXXXX")
-BPID=
-# shellcheck source=tests/bench/lib.sh
-source "$ROOT/tests/bench/lib.sh"
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_child "$BPID"
-  if [[ $rc -eq 0 && $KEEP -eq 0 ]]; then rm -rf "$WORK"; else log "data, logs and JSON kept in $WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'log interrupted; exit 130' INT
-trap 'log terminated; exit 143' TERM
+make_work meridian-engines
 
 COMMON=(--driver engine --workload "$WORKLOAD" --records "$RECORDS" --quiet)
 [[ -n $THREADS ]] && COMMON+=(--threads "$THREADS")
@@ -119,8 +102,7 @@ if [[ $probe_rc -eq 0 ]]; then
   ENGINES+=(pagestore)
 elif ! grep -qi "unknown engine" "$WORK/probe.out"; then
   cat "$WORK/probe.out" >&2
-  log "probing --engine pagestore failed unexpectedly (exit $probe_rc)"
-  exit 1
+  fail "probing --engine pagestore failed unexpectedly (exit $probe_rc)"
 fi
 rm -rf "$WORK/probe"
 log "engines: ${ENGINES[*]}"
@@ -145,17 +127,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-python3 - "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$DIRECT" "${ENGINES[@]}" <<'PY'
-import json, os, statistics, sys
+py_table "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$DIRECT" "${ENGINES[@]}" <<'PY'
 work, rounds, workload, duration, build_type, direct = sys.argv[1:7]
 rounds = int(rounds)
 engines = sys.argv[7:]
-runs = {e: [json.load(open(os.path.join(work, f"{e}-{r}.json"))) for r in range(1, rounds + 1)]
-        for e in engines}
-def tput(r): return r["ops_per_sec"]
-def p50(r): return r["total"]["latency_us"]["p50"] / 1000
-def p99(r): return r["total"]["latency_us"]["p99"] / 1000
-def med(e, f): return statistics.median(f(r) for r in runs[e])
+runs = load_runs(work, engines, rounds)
 first = runs[engines[0]][0]
 print(f"workload {workload}: {first['mix']}; {first['distribution']} over {first['records']} records; "
       f"key {first['key_size']} B, value {first['value_size']} B")
@@ -172,11 +148,7 @@ print(f"{'p50 ms':<18}" + "".join(f"{med(e, p50):>{w}.3f}" for e in engines))
 print(f"{'p99 ms':<18}" + "".join(f"{med(e, p99):>{w}.3f}" for e in engines))
 print(f"{'errors (all)':<18}" + "".join(f"{sum(r['errors'] for r in runs[e]):>{w}}" for e in engines))
 print()
-print(f"{'round':<6} {'engine':<10} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
-for i in range(rounds):
-    for e in engines:
-        r = runs[e][i]
-        print(f"{i + 1:<6} {e:<10} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+print_rounds(engines, "engine", 10)
 print()
 if "pagestore" in engines and med("rocksdb", tput) > 0:
     print(f"ratio throughput pagestore/rocksdb: {med('pagestore', tput) / med('rocksdb', tput):.2f}")

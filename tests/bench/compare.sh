@@ -26,34 +26,32 @@
 # build; the table notes any other build type.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "compare.sh: $*" >&2; exit 2; }
+usage() { print_header 27; }
 
-WORKLOAD= DURATION= CLIENTS= RECORDS= ROUNDS=3 KEEP=0
+WORKLOAD='' DURATION='' CLIENTS='' RECORDS='' ROUNDS=3 KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --workload|--duration|--clients|--rounds|--records)
-      [[ $# -ge 2 ]] || die "$1 needs a value (try --help)" ;;&
+    --workload|--duration|--clients|--rounds|--records) need_value "$@" ;;&
     --workload) WORKLOAD=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --records) RECORDS=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
+    *) help_or_unknown "$1" ;;
   esac
 done
-[[ -n $WORKLOAD ]] || die "--workload is required (try --help)"
-[[ -n $DURATION ]] || die "--duration is required (try --help)"
-[[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--duration must be a number of seconds"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
-[[ -z $CLIENTS || $CLIENTS =~ ^[1-9][0-9]*$ ]] || die "--clients must be a positive integer"
-[[ -z $RECORDS || $RECORDS =~ ^[1-9][0-9]*$ ]] || die "--records must be a positive integer"
+require --workload "$WORKLOAD"
+require --duration "$DURATION"
+check_seconds --duration "$DURATION"
+check_posint --rounds "$ROUNDS"
+[[ -z $CLIENTS ]] || check_posint --clients "$CLIENTS"
+[[ -z $RECORDS ]] || check_posint --records "$RECORDS"
 
-BUILD=${MERIDIAN_BUILD_DIR:-build/release}
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(abs_build "${MERIDIAN_BUILD_DIR:-build/release}")
 BENCH=$BUILD/tests/bench/meridian-bench
 MERIDIAND=$BUILD/server/meridiand
 if [[ ! -x $BENCH || ! -x $MERIDIAND || ! -x $BUILD/client/meridianctl ]]; then
@@ -66,78 +64,23 @@ or point MERIDIAN_BUILD_DIR at a build that has them.
 MSG
   exit 2
 fi
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-[[ $BUILD_TYPE == Release ]] || \
-  echo "compare.sh: warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release" >&2
-for tool in etcd etcdctl python3; do
-  command -v "$tool" >/dev/null || die "$tool not found (./deploy/local/install-deps.sh installs it)"
-done
+check_build_type
+need_tools etcd etcdctl python3
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-compare.XXXXXX")
-FSTYPE=$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
-if [[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]]; then
-  echo "compare.sh: warning: $WORK is on $FSTYPE, where fsync costs nothing;" \
-       "set TMPDIR to a directory on a disk" >&2
-fi
-
-MPIDS=()
-BPID=
-# shellcheck source=tests/bench/lib.sh
-source "$ROOT/tests/bench/lib.sh"
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_child "$BPID"
-  for p in "${MPIDS[@]}"; do stop_child "$p"; done
-  if [[ -d $WORK/etcd ]]; then
-    "$ROOT/tests/bench/etcd_cluster.sh" stop "$WORK/etcd" >/dev/null 2>&1 || true
-  fi
-  if [[ $rc -eq 0 && $KEEP -eq 0 ]]; then
-    rm -rf "$WORK"
-  else
-    echo "compare.sh: data, logs and JSON kept in $WORK" >&2
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "compare.sh: interrupted" >&2; exit 130' INT
-trap 'echo "compare.sh: terminated" >&2; exit 143' TERM
-
-log() { echo "compare.sh: $*" >&2; }
+make_work meridian-compare
+check_fs
 
 # ---- targets
-MACHINE="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo),"
-MACHINE+=" load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTYPE"
+MACHINE=$(machine_summary)
 log "starting a 3-member etcd cluster"
 ETCD_EPS=$("$ROOT/tests/bench/etcd_cluster.sh" start "$WORK/etcd" --members 3)
 
 log "starting a 3-node meridian group"
-PORTS=($(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-))
-CLUSTER="1=127.0.0.1:${PORTS[0]},2=127.0.0.1:${PORTS[1]},3=127.0.0.1:${PORTS[2]}"
-MERIDIAN_EP="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
-MPIDS=()
-for i in 1 2 3; do
-  # setsid: Ctrl-C reaches only this script, whose trap stops meridiand.
-  setsid "$MERIDIAND" --cluster "$CLUSTER" --member-id "$i" --data-dir "$WORK/meridian/node$i" \
-    --log-format text </dev/null >"$WORK/meridiand-$i.log" 2>&1 &
-  MPIDS+=($!)
-done
+# shellcheck disable=SC2119  # no extra meridiand flags
+start_meridian_group
 ready=0
 for _ in $(seq 1 300); do
-  for p in "${MPIDS[@]}"; do
-    if ! kill -0 "$p" 2>/dev/null; then
-      tail -n 20 "$WORK"/meridiand-*.log >&2
-      log "a meridiand exited during start-up"
-      exit 1
-    fi
-  done
+  check_meridians "a meridiand exited during start-up"
   if "$BUILD/client/meridianctl" --endpoints "$MERIDIAN_EP" --timeout 1s get compare/probe \
       >/dev/null 2>&1; then
     ready=1
@@ -145,7 +88,7 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.1
 done
-[[ $ready -eq 1 ]] || { log "the meridian group elected no leader in 30 s"; exit 1; }
+[[ $ready -eq 1 ]] || fail "the meridian group elected no leader in 30 s"
 
 declare -A EP=([meridian]=$MERIDIAN_EP [etcd]=$ETCD_EPS)
 COMMON=(--workload "$WORKLOAD" --quiet)
@@ -182,19 +125,12 @@ PY
 done
 
 # ---- table
-python3 - "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$MACHINE" <<'PY'
-import json, os, statistics, sys
+py_table "$WORK" "$ROUNDS" "$WORKLOAD" "$DURATION" "${BUILD_TYPE:-unknown}" "$MACHINE" <<'PY'
 work, workload, duration, build_type, machine = sys.argv[1], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 rounds = int(sys.argv[2])
 sides = ["meridian", "etcd"]
-runs = {s: [json.load(open(os.path.join(work, f"{s}-{r}.json"))) for r in range(1, rounds + 1)]
-        for s in sides}
+runs = load_runs(work, sides, rounds)
 loads = {s: json.load(open(os.path.join(work, f"load-{s}.json"))) for s in sides}
-
-def tput(r): return r["ops_per_sec"]
-def p50(r): return r["total"]["latency_us"]["p50"] / 1000
-def p99(r): return r["total"]["latency_us"]["p99"] / 1000
-def med(s, f): return statistics.median(f(r) for r in runs[s])
 
 first = runs["meridian"][0]
 print(f"workload {workload}: {first['mix']}; {first['distribution']} over {first['records']} records; "
@@ -224,11 +160,7 @@ if len(ops) > 1:
 errs = {s: sum(r["errors"] for r in runs[s]) for s in sides}
 print(f"{'errors (all)':<18} {errs['meridian']:>12} {errs['etcd']:>12}")
 print()
-print(f"{'round':<6} {'target':<9} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
-for i in range(rounds):
-    for s in sides:
-        r = runs[s][i]
-        print(f"{i + 1:<6} {s:<9} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+print_rounds(sides, "target", 9)
 for s in sides:
     kinds = {}
     for r in runs[s]:

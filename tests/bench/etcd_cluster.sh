@@ -22,32 +22,33 @@
 #
 # Needs /usr/bin/etcd and etcdctl (Debian: etcd-server, etcd-client).
 set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "etcd_cluster.sh: $*" >&2; exit 1; }
+usage() { print_header 22; }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }
 case "$1" in
   -h|--help|help) usage; exit 0 ;;
   start|stop|endpoints|restart) CMD=$1; shift ;;
-  *) echo "etcd_cluster.sh: unknown command '$1' (try --help)" >&2; exit 2 ;;
+  *) die "unknown command '$1' (try --help)" ;;
 esac
-[[ $# -ge 1 && $1 != -* ]] || die "$CMD needs a directory (try --help)"
+[[ $# -ge 1 && $1 != -* ]] || fail "$CMD needs a directory (try --help)"
 DIR=$1; shift
 MEMBERS=3
 BASE_PORT=
 MEMBER=
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --members) [[ $# -ge 2 ]] || die "--members needs a value"; MEMBERS=$2; shift 2 ;;
-    --base-port) [[ $# -ge 2 ]] || die "--base-port needs a value"; BASE_PORT=$2; shift 2 ;;
-    --member) [[ $# -ge 2 ]] || die "--member needs a value"; MEMBER=$2; shift 2 ;;
+    --members) [[ $# -ge 2 ]] || fail "--members needs a value"; MEMBERS=$2; shift 2 ;;
+    --base-port) [[ $# -ge 2 ]] || fail "--base-port needs a value"; BASE_PORT=$2; shift 2 ;;
+    --member) [[ $# -ge 2 ]] || fail "--member needs a value"; MEMBER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
+    *) fail "unknown argument '$1' (try --help)" ;;
   esac
 done
-[[ $MEMBERS =~ ^[1-9][0-9]*$ ]] || die "--members must be a positive integer, not '$MEMBERS'"
-[[ -z $BASE_PORT || $BASE_PORT =~ ^[1-9][0-9]*$ ]] || die "--base-port must be a port number"
+[[ $MEMBERS =~ ^[1-9][0-9]*$ ]] || fail "--members must be a positive integer, not '$MEMBERS'"
+[[ -z $BASE_PORT || $BASE_PORT =~ ^[1-9][0-9]*$ ]] || fail "--base-port must be a port number"
 
 ETCD=${ETCD_BIN:-etcd}
 ETCDCTL=${ETCDCTL_BIN:-etcdctl}
@@ -63,13 +64,6 @@ live_pid() {
   echo "$pid"
 }
 
-# Whether PID still runs (a zombie waiting for init to reap it does not).
-running() {
-  local state
-  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
-}
-
 stop_cluster() {
   local pids=() m pid
   for m in "$DIR"/m*/; do
@@ -78,7 +72,7 @@ stop_cluster() {
     if pid=$(live_pid "$m"); then pids+=("$pid"); fi
   done
   if [[ ${#pids[@]} -eq 0 ]]; then
-    echo "etcd_cluster.sh: no running members under $DIR" >&2
+    log "no running members under $DIR"
     return 0
   fi
   kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -96,53 +90,53 @@ stop_cluster() {
   for pid in "${pids[@]}"; do
     while running "$pid"; do sleep 0.05; done
   done
-  echo "etcd_cluster.sh: stopped ${#pids[@]} member(s) under $DIR" >&2
+  log "stopped ${#pids[@]} member(s) under $DIR"
 }
 
 case "$CMD" in
   stop)
-    [[ -d $DIR ]] || die "no such directory: $DIR"
+    [[ -d $DIR ]] || fail "no such directory: $DIR"
     DIR=$(cd "$DIR" && pwd)
     stop_cluster
     exit 0 ;;
   endpoints)
-    [[ -f $DIR/endpoints ]] || die "no cluster started in $DIR"
+    [[ -f $DIR/endpoints ]] || fail "no cluster started in $DIR"
     cat "$DIR/endpoints"
     exit 0 ;;
   restart)
-    [[ $MEMBER =~ ^[0-9]+$ ]] || die "restart needs --member I (0-based)"
+    [[ $MEMBER =~ ^[0-9]+$ ]] || fail "restart needs --member I (0-based)"
     m=$DIR/m$MEMBER
-    [[ -f $m/args && -f $m/client ]] || die "no member $MEMBER started in $DIR"
+    [[ -f $m/args && -f $m/client ]] || fail "no member $MEMBER started in $DIR"
     m=$(cd "$m" && pwd)
-    if pid=$(live_pid "$m"); then die "member $MEMBER still runs (pid $pid)"; fi
+    if pid=$(live_pid "$m"); then fail "member $MEMBER still runs (pid $pid)"; fi
     mapfile -t args <"$m/args"
     setsid "$ETCD" "${args[@]}" </dev/null >>"$m/etcd.log" 2>&1 &
     echo $! >"$m/pid"
     deadline=$((SECONDS + 60))
     until "$ETCDCTL" --endpoints="$(<"$m/client")" --dial-timeout=2s --command-timeout=3s \
         endpoint health >"$m/health.out" 2>&1; do
-      live_pid "$m" >/dev/null || { tail -n 15 "$m/etcd.log" >&2; die "member $MEMBER exited on restart"; }
-      [[ $SECONDS -lt $deadline ]] || { cat "$m/health.out" >&2; die "member $MEMBER not healthy 60 s after restart"; }
+      live_pid "$m" >/dev/null || { tail -n 15 "$m/etcd.log" >&2; fail "member $MEMBER exited on restart"; }
+      [[ $SECONDS -lt $deadline ]] || { cat "$m/health.out" >&2; fail "member $MEMBER not healthy 60 s after restart"; }
       sleep 0.1
     done
-    echo "etcd_cluster.sh: member $MEMBER restarted (pid $(<"$m/pid"))" >&2
+    log "member $MEMBER restarted (pid $(<"$m/pid"))"
     exit 0 ;;
 esac
 
 # ---- start
-command -v "$ETCD" >/dev/null || die "etcd not found; install it: sudo apt-get install -y etcd-server etcd-client"
-command -v "$ETCDCTL" >/dev/null || die "etcdctl not found; install it: sudo apt-get install -y etcd-client"
+command -v "$ETCD" >/dev/null || fail "etcd not found; install it: sudo apt-get install -y etcd-server etcd-client"
+command -v "$ETCDCTL" >/dev/null || fail "etcdctl not found; install it: sudo apt-get install -y etcd-client"
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 for ((i = 0; i < MEMBERS; i++)); do
-  [[ ! -e $DIR/m$i/data ]] || die "$DIR/m$i/data exists: stop that cluster and remove $DIR, or use a new directory"
+  [[ ! -e $DIR/m$i/data ]] || fail "$DIR/m$i/data exists: stop that cluster and remove $DIR, or use a new directory"
 done
 
 # etcd 3.4 refuses to run outside amd64/ppc64le unless told otherwise.
 case "$(uname -m)" in
   x86_64|ppc64le) ;;
   *) export ETCD_UNSUPPORTED_ARCH=${ETCD_UNSUPPORTED_ARCH:-$(dpkg --print-architecture 2>/dev/null || uname -m)}
-     echo "etcd_cluster.sh: ETCD_UNSUPPORTED_ARCH=$ETCD_UNSUPPORTED_ARCH" >&2 ;;
+     log "ETCD_UNSUPPORTED_ARCH=$ETCD_UNSUPPORTED_ARCH" ;;
 esac
 
 # Ports: client and peer per member.
@@ -150,17 +144,7 @@ PORTS=()
 if [[ -n $BASE_PORT ]]; then
   for ((i = 0; i < 2 * MEMBERS; i++)); do PORTS+=($((BASE_PORT + i))); done
 else
-  # Hold all sockets open at once so the kernel hands out distinct ports.
-  read -r -a PORTS < <(python3 - "$((2 * MEMBERS))" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+  read -r -a PORTS < <(free_ports "$((2 * MEMBERS))")
 fi
 
 CLUSTER=""
@@ -210,12 +194,12 @@ for ((i = 0; i < MEMBERS; i++)); do
   started+=("$m")
 done
 
-echo "etcd_cluster.sh: started $MEMBERS member(s) in $DIR; waiting for health" >&2
+log "started $MEMBERS member(s) in $DIR; waiting for health"
 deadline=$((SECONDS + 60))
 while :; do
   for m in "${started[@]}"; do
     if ! live_pid "$m" >/dev/null; then
-      echo "etcd_cluster.sh: member $(basename "$m") exited during start-up" >&2
+      log "member $(basename "$m") exited during start-up"
       cleanup_on_failure
       exit 1
     fi
@@ -225,7 +209,7 @@ while :; do
     break
   fi
   if [[ $SECONDS -ge $deadline ]]; then
-    echo "etcd_cluster.sh: cluster not healthy after 60 s:" >&2
+    log "cluster not healthy after 60 s:"
     cat "$DIR/health.out" >&2
     cleanup_on_failure
     exit 1
@@ -233,5 +217,5 @@ while :; do
   sleep 0.3
 done
 echo "$ENDPOINTS" >"$DIR/endpoints"
-echo "etcd_cluster.sh: healthy: $ENDPOINTS (logs: $DIR/m*/etcd.log)" >&2
+log "healthy: $ENDPOINTS (logs: $DIR/m*/etcd.log)"
 echo "$ENDPOINTS"

@@ -10,9 +10,9 @@
 # Registered in ctest as etcd_smoke_test (label integration).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+help_header 10 "${1:-}"
 BENCH=${1:-$ROOT/${MERIDIAN_BUILD_DIR:-build/dev}/tests/bench/meridian-bench}
 [[ -x $BENCH ]] || { echo "FAIL: meridian-bench not found at $BENCH (build target meridian-bench)"; exit 1; }
 for tool in etcd etcdctl python3; do
@@ -22,7 +22,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/etcd-smoke.XXXXXX")
 cleanup() {
-  "$ROOT/tests/bench/etcd_cluster.sh" stop "$work/etcd" >/dev/null 2>&1 || true
+  stop_etcd "$work/etcd"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,14 +32,8 @@ trap 'exit 143' TERM
 eps=$("$ROOT/tests/bench/etcd_cluster.sh" start "$work/etcd" --members 1) || {
   echo "FAIL: could not start etcd"; exit 1; }
 
-rc=0
-"$BENCH" --driver etcd --endpoints "$eps" --workload write --duration 3 --verify-writes \
-  --json "$work/result.json" >"$work/bench.out" 2>&1 || rc=$?
-if [[ $rc -ne 0 ]]; then
-  cat "$work/bench.out"
-  echo "FAIL: meridian-bench exited $rc"
-  exit 1
-fi
+run_checked "$work/bench.out" meridian-bench "$BENCH" --driver etcd --endpoints "$eps" --workload write \
+  --duration 3 --verify-writes --json "$work/result.json"
 
 python3 - "$work/result.json" <<'PY' || { cat "$work/bench.out"; exit 1; }
 import json, sys

@@ -32,17 +32,17 @@
 # Everything started is stopped on exit, failure or Ctrl-C.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "failover.sh: $*" >&2; exit 2; }
+usage() { print_header 32; }
 
 TRIALS=10 SYSTEMS=meridian,etcd WRITERS=4 RPC_TIMEOUT_MS=100 SETTLE=2 STABLE_LOAD=0 KEEP=0
 BUILD=${MERIDIAN_BUILD_DIR:-build/release}
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --trials|--systems|--writers|--rpc-timeout-ms|--settle|--stable-load|--build)
-      [[ $# -ge 2 ]] || die "$1 needs a value (try --help)" ;;&
+    --trials|--systems|--writers|--rpc-timeout-ms|--settle|--stable-load|--build) need_value "$@" ;;&
     --trials) TRIALS=$2; shift 2 ;;
     --systems) SYSTEMS=$2; shift 2 ;;
     --writers) WRITERS=$2; shift 2 ;;
@@ -52,14 +52,13 @@ while [[ $# -gt 0 ]]; do
     --build) BUILD=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) usage; exit 0 ;;
-    *) die "unknown argument '$1' (try --help)" ;;
+    *) help_or_unknown "$1" ;;
   esac
 done
-[[ $TRIALS =~ ^[1-9][0-9]*$ ]] || die "--trials must be a positive integer"
-[[ $WRITERS =~ ^[1-9][0-9]*$ ]] || die "--writers must be a positive integer"
-[[ $RPC_TIMEOUT_MS =~ ^[1-9][0-9]*$ ]] || die "--rpc-timeout-ms must be a positive integer"
-[[ $SETTLE =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--settle must be a number of seconds"
+check_posint --trials "$TRIALS"
+check_posint --writers "$WRITERS"
+check_posint --rpc-timeout-ms "$RPC_TIMEOUT_MS"
+check_seconds --settle "$SETTLE"
 [[ $STABLE_LOAD =~ ^[0-9]+$ ]] || die "--stable-load must be a whole number of seconds"
 IFS=, read -r -a SIDES <<<"$SYSTEMS"
 [[ ${#SIDES[@]} -ge 1 ]] || die "--systems is empty"
@@ -68,7 +67,7 @@ for s in "${SIDES[@]}"; do
 done
 has() { [[ ",$SYSTEMS," == *",$1,"* ]]; }
 
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(abs_build "$BUILD")
 BENCH=$BUILD/tests/bench/meridian-bench
 PROBE=$BUILD/tests/bench/failover-probe
 MERIDIAND=$BUILD/server/meridiand
@@ -84,74 +83,16 @@ MSG
     exit 2
   fi
 done
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-[[ $BUILD_TYPE == Release ]] || \
-  echo "failover.sh: warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release" >&2
-for tool in python3 etcd etcdctl; do
-  command -v "$tool" >/dev/null || die "$tool not found (./deploy/local/install-deps.sh installs it)"
-done
+check_build_type
+need_tools python3 etcd etcdctl
 export ETCDCTL_API=3
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meridian-failover.XXXXXX")
-FSTYPE=$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
-if [[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]]; then
-  echo "failover.sh: warning: $WORK is on $FSTYPE, where fsync costs nothing;" \
-       "set TMPDIR to a directory on a disk" >&2
-fi
-
-MPIDS=()
-BPID=
-# shellcheck source=tests/bench/lib.sh
-source "$ROOT/tests/bench/lib.sh"
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_child "$BPID"
-  for p in "${MPIDS[@]}"; do stop_child "$p"; done
-  if [[ -d $WORK/etcd ]]; then
-    "$ROOT/tests/bench/etcd_cluster.sh" stop "$WORK/etcd" >/dev/null 2>&1 || true
-  fi
-  if [[ $rc -eq 0 && $KEEP -eq 0 ]]; then
-    rm -rf "$WORK"
-  else
-    echo "failover.sh: data and logs kept in $WORK" >&2
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "failover.sh: interrupted" >&2; exit 130' INT
-trap 'echo "failover.sh: terminated" >&2; exit 143' TERM
-
-log() { echo "failover.sh: $*" >&2; }
-fail() { log "$*"; exit 1; }
-
-# bg NAME CMD...: runs CMD in the background with its output in
-# $WORK/NAME.out and waits, so that Ctrl-C runs the trap at once (see
-# run_bench in lib.sh); returns CMD's exit code.
-bg() {
-  local name=$1 rc=0
-  shift
-  "$@" </dev/null >"$WORK/$name.out" 2>&1 &
-  BPID=$!
-  wait "$BPID" || rc=$?
-  BPID=
-  return "$rc"
-}
-
-MACHINE="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo),"
-MACHINE+=" load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTYPE"
+KEPT="data and logs"
+make_work meridian-failover
+check_fs
+MACHINE=$(machine_summary)
 
 # ---- meridian
-start_meridian() {  # start_meridian I (1-based); appends to its log
-  # setsid: Ctrl-C reaches only this script, whose trap stops meridiand.
-  setsid "$MERIDIAND" --cluster "$CLUSTER" --member-id "$1" --data-dir "$WORK/meridian/node$1" \
-    --log-format text "${EXTRA[@]}" </dev/null >>"$WORK/meridiand-$1.log" 2>&1 &
-  MPIDS[$1 - 1]=$!
-  # Out of the job table, so its death by SIGKILL is not announced on
-  # stderr; bash still reaps it.
-  disown "$!"
-}
-
 # meridian_state: prints "LEADER_INDEX ANSWERING APPLIED..." from endpoint
 # status; LEADER_INDEX is 0-based, -1 unless exactly one member leads.
 meridian_state() {
@@ -175,9 +116,7 @@ print(leaders[0] if len(leaders) == 1 else -1, len(ok), " ".join(applied))
 wait_meridian() {
   local restarted=${1:--1} deadline=$((SECONDS + 60)) leader answering applied
   while :; do
-    for p in "${MPIDS[@]}"; do
-      [[ -d /proc/$p ]] || { tail -n 20 "$WORK"/meridiand-*.log >&2; fail "a meridiand exited"; }
-    done
+    check_meridians "a meridiand exited"
     read -r leader answering applied <<<"$(meridian_state)"
     if [[ $leader -ge 0 && $answering -eq 3 ]]; then
       read -r -a applied <<<"$applied"
@@ -219,17 +158,7 @@ if has etcd; then
 fi
 if has meridian; then
   log "starting a 3-node meridian group"
-  read -r -a PORTS < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
-  CLUSTER="1=127.0.0.1:${PORTS[0]},2=127.0.0.1:${PORTS[1]},3=127.0.0.1:${PORTS[2]}"
-  MERIDIAN_EP="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
-  for i in 1 2 3; do start_meridian "$i"; done
+  start_meridian_group "${EXTRA[@]}"
   wait_meridian
 fi
 
@@ -249,7 +178,7 @@ if [[ $STABLE_LOAD -gt 0 ]]; then
     if [[ $side == meridian ]]; then eps=$MERIDIAN_EP; else eps=$ETCD_EPS; fi
     before=$(leader_changes "$side")
     log "$side: $STABLE_LOAD s of write load (64 clients), nothing killed"
-    bg "stable-$side" "$BENCH" --driver "$side" --endpoints "$eps" --workload write \
+    run_bg "stable-$side" "$BENCH" --driver "$side" --endpoints "$eps" --workload write \
       --clients 64 --duration "$STABLE_LOAD" --quiet --json "$WORK/stable-$side.json" ||
       fail "meridian-bench failed; see $WORK/stable-$side.out"
     after=$(leader_changes "$side")
@@ -281,7 +210,7 @@ for ((t = 1; t <= TRIALS; t++)); do
       [[ $leader -ge 0 ]] || fail "etcd: no leader before trial $t"
       pid=$(<"$WORK/etcd/m$leader/pid") eps=$ETCD_EPS
     fi
-    bg "probe-$side-$t" "$PROBE" --driver "$side" --endpoints "$eps" --kill-pid "$pid" \
+    run_bg "probe-$side-$t" "$PROBE" --driver "$side" --endpoints "$eps" --kill-pid "$pid" \
       --writers "$WRITERS" --rpc-timeout-ms "$RPC_TIMEOUT_MS" --key-prefix "failover/$t/" ||
       { cat "$WORK/probe-$side-$t.out" >&2; fail "trial $t ($side): the probe failed"; }
     line=$(grep '^failover_ms ' "$WORK/probe-$side-$t.out") ||
@@ -290,11 +219,9 @@ for ((t = 1; t <= TRIALS; t++)); do
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$side" "$ms" "$((leader + 1))" "$sent" "$failed" \
       "$last" >>"$RESULTS"
     log "trial $t/$TRIALS $side: killed member $((leader + 1)) (pid $pid): first write ${ms} ms after"
-    while [[ -d /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
-      sleep 0.05
-    done
+    while running "$pid"; do sleep 0.05; done
     if [[ $side == meridian ]]; then
-      start_meridian "$((leader + 1))"
+      start_meridian "$((leader + 1))" "${EXTRA[@]}"
       wait_meridian "$leader"
     else
       "$ROOT/tests/bench/etcd_cluster.sh" restart "$WORK/etcd" --member "$leader" 2>>"$WORK/restarts.log" ||

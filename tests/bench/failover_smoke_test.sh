@@ -10,20 +10,14 @@
 # bench_failover_smoke (label integration).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-case "${1:-}" in
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+help_header 10 "${1:-}"
 BUILD=${1:-$ROOT/${MERIDIAN_BUILD_DIR:-build/dev}}
 
 out=$(mktemp "${TMPDIR:-/tmp}/failover-smoke.XXXXXX")
 trap 'rm -f "$out"' EXIT
-rc=0
-"$ROOT/tests/bench/failover.sh" --build "$BUILD" --trials 2 --settle 0.5 >"$out" 2>&1 || rc=$?
-if [[ $rc -ne 0 ]]; then
-  cat "$out"
-  echo "FAIL: failover.sh exited $rc"
-  exit 1
-fi
+run_checked "$out" failover.sh "$ROOT/tests/bench/failover.sh" --build "$BUILD" --trials 2 --settle 0.5
 python3 - "$out" <<'PY' || { cat "$out"; exit 1; }
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()

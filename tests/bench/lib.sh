@@ -1,5 +1,112 @@
 #!/usr/bin/env bash
-# Shell helpers shared by compare.sh and compare-engines.sh (sourced).
+# Shell helpers shared by the scripts in tests/bench/ (sourced, not run).
+# Messages start with "$PROG: ", the sourcing script's file name. Sourcing
+# defines functions and sets PROG, BENCH_DIR, MPIDS=() and BPID= only.
+# shellcheck disable=SC2034  # BUILD_TYPE, FSTYPE, WORK, CLUSTER, ... are for the caller
+
+PROG=${0##*/}
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MPIDS=()  # meridiand pids (index = member id - 1), stopped by cleanup_work
+BPID=     # the run_bg child in flight, stopped by cleanup_work
+
+# ---- messages and arguments
+
+# log MSG...: "PROG: MSG" on stderr.
+log() { echo "$PROG: $*" >&2; }
+
+# die MSG...: log MSG and exit 2 (a usage or set-up error).
+die() { log "$*"; exit 2; }
+
+# fail MSG...: log MSG and exit 1 (a run that went wrong).
+fail() { log "$*"; exit 1; }
+
+# print_header LAST: the script's header comment, lines 2..LAST, without "# ".
+print_header() { sed -n "2,${1}p" "$0" | sed 's/^# \{0,1\}//'; }
+
+# need_value "$@": dies unless the option in $1 has a value after it.
+need_value() { [[ $# -ge 2 ]] || die "$1 needs a value (try --help)"; }
+
+# help_or_unknown ARG: for -h/--help the caller's usage and exit 0; else dies
+# naming ARG as an unknown argument (a parser's last case).
+help_or_unknown() {
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+  esac
+}
+
+# help_header LAST ARG: when ARG is -h or --help, print_header LAST and exit 0.
+help_header() { if [[ $2 == -h || $2 == --help ]]; then print_header "$1"; exit 0; fi; }
+
+# require FLAG VALUE: dies unless the required FLAG was given (VALUE not empty).
+require() { [[ -n $2 ]] || die "$1 is required (try --help)"; }
+
+# check_posint FLAG VALUE: dies unless VALUE is a positive integer.
+check_posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer"; }
+
+# check_seconds FLAG VALUE: dies unless VALUE is a number of seconds (2, 0.5).
+check_seconds() { [[ $2 =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$1 must be a number of seconds"; }
+
+# need_tools TOOL...: dies naming the first TOOL not on PATH.
+need_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool not found (./deploy/local/install-deps.sh installs it)"
+  done
+}
+
+# ---- build, work directory, machine
+
+# abs_build DIR: DIR, made absolute against $ROOT when relative.
+abs_build() { if [[ $1 == /* ]]; then echo "$1"; else echo "$ROOT/$1"; fi; }
+
+# check_build_type: sets BUILD_TYPE from $BUILD/CMakeCache.txt; warns unless Release.
+check_build_type() {
+  BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+  [[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release"
+}
+
+# make_work NAME: WORK=a fresh ${TMPDIR:-/tmp}/NAME.XXXXXX; on exit
+# cleanup_work, on Ctrl-C or SIGTERM a note and exit 130 or 143.
+make_work() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  trap cleanup_work EXIT
+  trap 'log interrupted; exit 130' INT
+  trap 'log terminated; exit 143' TERM
+}
+
+# cleanup_work: the EXIT trap: stops BPID, MPIDS and any etcd in $WORK/etcd;
+# removes $WORK after success unless KEEP=1, else says "$KEPT kept in $WORK".
+cleanup_work() {
+  local rc=$? p
+  trap - EXIT INT TERM
+  stop_child "$BPID"
+  for p in "${MPIDS[@]}"; do stop_child "$p"; done
+  stop_etcd "$WORK/etcd"
+  if [[ $rc -eq 0 && ${KEEP:-0} -eq 0 ]]; then
+    rm -rf "$WORK"
+  else
+    log "${KEPT:-data, logs and JSON} kept in $WORK"
+  fi
+  exit "$rc"
+}
+
+# check_fs: sets FSTYPE to $WORK's file system; warns on tmpfs and ramfs.
+check_fs() {
+  FSTYPE=$(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK")
+  if [[ $FSTYPE == tmpfs || $FSTYPE == ramfs ]]; then
+    log "warning: $WORK is on $FSTYPE, where fsync costs nothing;" \
+        "set TMPDIR to a directory on a disk"
+  fi
+}
+
+# machine_summary: one line on CPUs, RAM, load and $FSTYPE, for the tables.
+machine_summary() {
+  echo "$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
+       "load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTYPE"
+}
+
+# ---- processes
 
 # stop_child PID: SIGTERM, up to 15 s to exit, then SIGKILL; reaps it.
 stop_child() {
@@ -11,23 +118,132 @@ stop_child() {
   wait "$pid" 2>/dev/null || true
 }
 
-# run_bench NAME CMD...: runs one meridian-bench command with its output in
-# $WORK/NAME.{out,json} (the caller passes --json). It runs in the background
-# and is waited for, so Ctrl-C runs the caller's trap at once (bash defers
-# traps while a foreground command runs, and skips a SIGINT trap when that
-# command exits normally); BPID names it meanwhile. On failure it shows the
-# output's tail and exits 1. REQUIRES: WORK and a log function.
-run_bench() {
-  local name=$1
+# running PID: whether PID still runs (a zombie waiting to be reaped does not).
+running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# run_bg NAME CMD...: runs CMD in the background with its output in
+# $WORK/NAME.out and waits, so Ctrl-C runs the caller's trap at once (bash
+# defers traps while a foreground command runs, and skips a SIGINT trap when
+# that command exits normally); BPID names it meanwhile. Returns CMD's status.
+run_bg() {
+  local name=$1 rc=0
   shift
-  local rc=0
   "$@" </dev/null >"$WORK/$name.out" 2>&1 &
   BPID=$!
   wait "$BPID" || rc=$?
   BPID=
+  return "$rc"
+}
+
+# run_bench NAME CMD...: run_bg of one meridian-bench command (the caller
+# passes --json $WORK/NAME.json); on failure shows the output's tail and exits 1.
+run_bench() {
+  local name=$1 rc=0
+  shift
+  run_bg "$name" "$@" || rc=$?
   if [[ $rc -ne 0 ]]; then
     tail -n 30 "$WORK/$name.out" >&2
-    log "meridian-bench failed (exit $rc) in $name; see $WORK/$name.out"
+    fail "meridian-bench failed (exit $rc) in $name; see $WORK/$name.out"
+  fi
+}
+
+# run_checked OUT WHAT CMD...: runs CMD with its output in OUT; if it fails,
+# prints OUT and "FAIL: WHAT exited RC" on stdout and exits 1 (smoke tests).
+run_checked() {
+  local out=$1 what=$2 rc=0
+  shift 2
+  "$@" >"$out" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    cat "$out"
+    echo "FAIL: $what exited $rc"
     exit 1
   fi
+}
+
+# free_ports N: N distinct free loopback ports, space-separated (all sockets
+# are held open at once so the kernel hands out distinct ones).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# ---- clusters
+
+# stop_etcd DIR: stops the etcd_cluster.sh cluster in DIR, if DIR exists, quietly.
+stop_etcd() {
+  [[ -d $1 ]] || return 0
+  "$BENCH_DIR/etcd_cluster.sh" stop "$1" >/dev/null 2>&1 || true
+}
+
+# start_meridian I [FLAGS...]: starts member I (1-based) of the group in
+# $CLUSTER, appending to $WORK/meridiand-I.log; MPIDS[I-1]=its pid.
+# REQUIRES: MERIDIAND, CLUSTER, WORK.
+start_meridian() {
+  local i=$1
+  shift
+  # setsid: Ctrl-C reaches only the script, whose trap stops meridiand.
+  setsid "$MERIDIAND" --cluster "$CLUSTER" --member-id "$i" --data-dir "$WORK/meridian/node$i" \
+    --log-format text "$@" </dev/null >>"$WORK/meridiand-$i.log" 2>&1 &
+  MPIDS[i - 1]=$!
+  # Out of the job table, so its death by SIGKILL is not announced on
+  # stderr; bash still reaps it.
+  disown "$!"
+}
+
+# start_meridian_group [FLAGS...]: 3 meridiand on free loopback ports, each
+# with FLAGS; sets CLUSTER and MERIDIAN_EP (the client endpoints). Does not wait.
+start_meridian_group() {
+  local ports i
+  read -r -a ports < <(free_ports 3)
+  CLUSTER="1=127.0.0.1:${ports[0]},2=127.0.0.1:${ports[1]},3=127.0.0.1:${ports[2]}"
+  MERIDIAN_EP="127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
+  for i in 1 2 3; do start_meridian "$i" "$@"; done
+}
+
+# check_meridians MSG: fails with MSG, after the logs' tails, if a meridiand exited.
+check_meridians() {
+  local p
+  for p in "${MPIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || { tail -n 20 "$WORK"/meridiand-*.log >&2; fail "$1"; }
+  done
+}
+
+# ---- tables
+
+# py_table ARGS...: runs the Python on stdin, as sys.argv[1:] = ARGS, after
+# these definitions: tput, p50 and p99 (ms) of one meridian-bench JSON result;
+# load_runs(work, names, rounds) -> {name: [WORK/NAME-1.json, ...]}; and
+# med(name, f), the median of f over runs[name]; print_rounds(names, label,
+# width), the table of every round (runs: set by the Python on stdin).
+py_table() {
+  {
+    cat <<'PY'
+import json, os, statistics, sys
+def load_runs(work, names, rounds):
+    return {n: [json.load(open(os.path.join(work, f"{n}-{r}.json"))) for r in range(1, rounds + 1)]
+            for n in names}
+def tput(r): return r["ops_per_sec"]
+def p50(r): return r["total"]["latency_us"]["p50"] / 1000
+def p99(r): return r["total"]["latency_us"]["p99"] / 1000
+def med(n, f): return statistics.median(f(r) for r in runs[n])
+def print_rounds(names, label, width):
+    print(f"{'round':<6} {label:<{width}} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    for i in range(len(runs[names[0]])):
+        for n in names:
+            r = runs[n][i]
+            print(f"{i + 1:<6} {n:<{width}} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+PY
+    cat
+  } | python3 - "$@"
 }

@@ -161,6 +161,15 @@ TEST_F(CliTest, CsetAndCluster) {
   r = At({"endpoint", "health"});
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(r.out.starts_with(server_.address() + " is healthy: took = ")) << r.out;
+  // The fake is not in replicated mode: it hosts no groups.
+  r = At({"group", "list"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, server_.address() + ": runs no consensus groups (not in replicated mode)\n");
+  r = At({"group", "list", "-w", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.out.ends_with("\"groups\":[]}]\n")) << r.out;
+  EXPECT_EQ(At({"group"}).code, 2);
+  EXPECT_EQ(At({"group", "frobnicate"}).code, 2);
 }
 
 TEST_F(CliTest, MemberAddPromoteRemove) {

@@ -459,6 +459,86 @@ int Commands::EndpointHealth() {
   return code;
 }
 
+int Commands::GroupList() {
+  int code = kExitOk;
+  JsonWriter w;
+  w.BeginArray();
+  Table t({"ENDPOINT", "GROUP", "LEADER", "IS LEADER", "BALLOT", "COMMIT INDEX", "APPLIED INDEX",
+           "VOTERS", "LEARNERS"});
+  // Table format: the endpoints without groups, said below the table.
+  std::vector<std::string> no_groups;
+  const auto no_groups_line = [](const std::string& ep) {
+    return absl::StrCat(ep, ": runs no consensus groups (not in replicated mode)");
+  };
+  const auto leader_text = [](const v1::GroupStatus& g) {
+    return g.leader_id() == 0 ? std::string("none") : absl::StrCat(g.leader_id());
+  };
+  const auto yes_no = [](bool b) { return b ? "true" : "false"; };
+  for (const std::string& ep : options_.endpoints) {
+    Result<std::unique_ptr<client::Client>> c = Single(ep);
+    Result<v1::StatusResponse> st = c.ok() ? (*c)->NodeStatus() : c.status();
+    if (!st.ok()) {
+      // Every endpoint is reported; the first failure decides the exit code.
+      io_.err << ErrorLine(st.status()) << " (endpoint " << ep << ")\n";
+      if (code == kExitOk) code = ExitCodeFor(st.status());
+      if (options_.format == OutputFormat::kJson) {
+        w.BeginObject().Key("endpoint").String(ep).Key("error").String(ErrorLine(st.status()));
+        w.EndObject();
+      }
+      continue;
+    }
+    switch (options_.format) {
+      case OutputFormat::kSimple:
+        if (st->groups().empty()) io_.out << no_groups_line(ep) << "\n";
+        for (const v1::GroupStatus& g : st->groups()) {
+          io_.out << ep << ", " << g.group() << ", " << leader_text(g) << ", "
+                  << yes_no(g.is_leader()) << ", " << g.ballot_round() << ", " << g.commit_index()
+                  << ", " << g.applied_index() << ", " << g.voters() << ", " << g.learners()
+                  << "\n";
+        }
+        break;
+      case OutputFormat::kJson:
+        // clang-format off
+        w.BeginObject()
+            .Key("endpoint").String(ep)
+            .Key("node_id").String(st->header().node_id())
+            .Key("peer_batches_sent").Uint(st->peer_batches_sent())
+            .Key("peer_messages_sent").Uint(st->peer_messages_sent())
+            .Key("groups").BeginArray();
+        for (const v1::GroupStatus& g : st->groups()) {
+          w.BeginObject()
+              .Key("group").Uint(g.group())
+              .Key("leader_id").Uint(g.leader_id())
+              .Key("is_leader").Bool(g.is_leader())
+              .Key("ballot_round").Uint(g.ballot_round())
+              .Key("commit_index").Uint(g.commit_index())
+              .Key("applied_index").Uint(g.applied_index())
+              .Key("voters").Uint(g.voters())
+              .Key("learners").Uint(g.learners())
+              .EndObject();
+        }
+        w.EndArray().EndObject();
+        // clang-format on
+        break;
+      case OutputFormat::kTable:
+        if (st->groups().empty()) no_groups.push_back(no_groups_line(ep));
+        for (const v1::GroupStatus& g : st->groups()) {
+          t.AddRow({ep, absl::StrCat(g.group()), leader_text(g), yes_no(g.is_leader()),
+                    absl::StrCat(g.ballot_round()), absl::StrCat(g.commit_index()),
+                    absl::StrCat(g.applied_index()), absl::StrCat(g.voters()),
+                    absl::StrCat(g.learners())});
+        }
+        break;
+    }
+  }
+  if (options_.format == OutputFormat::kJson) Emit(w.EndArray());
+  if (options_.format == OutputFormat::kTable) {
+    io_.out << t.Render();
+    for (const std::string& line : no_groups) io_.out << line << "\n";
+  }
+  return code;
+}
+
 void Commands::PrintMembers(const v1::MembersResponse& r) {
   const auto role = [](const v1::Member& m) { return m.is_learner() ? "learner" : "voter"; };
   const auto yes_no = [](bool b) { return b ? "true" : "false"; };

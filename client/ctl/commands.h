@@ -58,6 +58,10 @@ class Commands {
   int CsetRead(const std::string& key);
   int EndpointStatus();
   int EndpointHealth();
+  // The consensus groups each endpoint hosts, as it reports them (no
+  // failover: each row describes that node's view). An endpoint that is not
+  // in replicated mode hosts none and says so.
+  int GroupList();
   int MemberList();
   // Membership changes (docs/cli.md, "Membership"). Each prints the
   // membership after the change as MemberList does. `id` and `address` are

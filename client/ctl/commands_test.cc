@@ -2,12 +2,14 @@
 // and exit codes.
 #include "client/ctl/commands.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <sstream>
 
 #include "client/testing/fake_server.h"
+#include "meridian/v1/admin.grpc.pb.h"
 
 namespace meridian::ctl {
 namespace {
@@ -30,6 +32,72 @@ Outcome Ctl(const std::vector<std::string>& endpoints, OutputFormat format,
       Io{.in = is, .out = os, .err = es, .in_is_tty = tty});
   const int code = fn(c);
   return {code, os.str(), es.str()};
+}
+
+// A node that answers Admin/Status with a fixed response, such as a
+// meridiand hosting several consensus groups. Other methods are
+// UNIMPLEMENTED.
+class StatusServer {
+ public:
+  explicit StatusServer(v1::StatusResponse status) : service_(std::move(status)) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port == 0) {
+      ADD_FAILURE() << "StatusServer: cannot listen on 127.0.0.1";
+      return;
+    }
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  ~StatusServer() {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  class Service final : public v1::Admin::Service {
+   public:
+    explicit Service(v1::StatusResponse status) : status_(std::move(status)) {}
+    grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
+                        v1::StatusResponse* resp) override {
+      *resp = status_;
+      return grpc::Status::OK;
+    }
+
+   private:
+    const v1::StatusResponse status_;
+  };
+  Service service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+// node-2 of three, hosting three groups: it leads group 2, follows member 1
+// in group 1, and group 3 has no leader it knows of.
+v1::StatusResponse ThreeGroups() {
+  v1::StatusResponse st;
+  st.mutable_header()->set_node_id("node-2");
+  st.set_is_leader(false);
+  st.set_peer_batches_sent(7);
+  st.set_peer_messages_sent(19);
+  const auto add = [&](uint64_t group, uint64_t leader, bool is_leader, uint64_t ballot,
+                       uint64_t commit, uint64_t applied, uint32_t learners) {
+    v1::GroupStatus* g = st.add_groups();
+    g->set_group(group);
+    g->set_leader_id(leader);
+    g->set_is_leader(is_leader);
+    g->set_ballot_round(ballot);
+    g->set_commit_index(commit);
+    g->set_applied_index(applied);
+    g->set_voters(3);
+    g->set_learners(learners);
+  };
+  add(1, 1, false, 4, 48211, 48209, 1);
+  add(2, 2, true, 2, 17, 17, 0);
+  add(3, 0, false, 9, 0, 0, 0);
+  return st;
 }
 
 class CommandsTest : public ::testing::Test {
@@ -279,6 +347,133 @@ TEST_F(CommandsTest, EndpointStatusAndMembers) {
   EXPECT_NE(r.out.find("| fake-1  "), std::string::npos) << r.out;
   r = Do([](Commands& c) { return c.MemberList(); });
   EXPECT_EQ(r.out, "1, fake-1, local, 1, " + server_.address() + ", voter, true\n");
+}
+
+TEST_F(CommandsTest, GroupListFormats) {
+  StatusServer node(ThreeGroups());
+  const std::string ep = node.address();
+  Outcome r = Ctl({ep}, OutputFormat::kSimple, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, ep + ", 1, 1, false, 4, 48211, 48209, 3, 1\n" +  //
+                       ep + ", 2, 2, true, 2, 17, 17, 3, 0\n" +     //
+                       ep + ", 3, none, false, 9, 0, 0, 3, 0\n");
+  EXPECT_EQ(r.err, "");
+
+  r = Ctl({ep}, OutputFormat::kJson, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "[{\"endpoint\":\"" + ep +
+                "\",\"node_id\":\"node-2\",\"peer_batches_sent\":7,"
+                "\"peer_messages_sent\":19,\"groups\":["
+                "{\"group\":1,\"leader_id\":1,\"is_leader\":false,\"ballot_round\":4,"
+                "\"commit_index\":48211,\"applied_index\":48209,\"voters\":3,\"learners\":1},"
+                "{\"group\":2,\"leader_id\":2,\"is_leader\":true,\"ballot_round\":2,"
+                "\"commit_index\":17,\"applied_index\":17,\"voters\":3,\"learners\":0},"
+                "{\"group\":3,\"leader_id\":0,\"is_leader\":false,\"ballot_round\":9,"
+                "\"commit_index\":0,\"applied_index\":0,\"voters\":3,\"learners\":0}]}]\n");
+  EXPECT_EQ(r.err, "");
+
+  r = Ctl({ep}, OutputFormat::kTable, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  // The endpoint's port varies: pad its column to the address's width.
+  const std::string pad(ep.size() - std::string("ENDPOINT").size(), ' ');
+  const std::string dashes(ep.size() + 2, '-');
+  const std::string rule = "+" + dashes +
+                           "+-------+--------+-----------+--------+--------------+---------------"
+                           "+--------+----------+\n";
+  EXPECT_EQ(r.out,
+            rule + "| ENDPOINT" + pad +
+                " | GROUP | LEADER | IS LEADER | BALLOT | COMMIT INDEX | APPLIED INDEX | VOTERS "
+                "| LEARNERS |\n" +
+                rule +  //
+                "| " + ep +
+                " | 1     | 1      | false     | 4      | 48211        | 48209         | 3      "
+                "| 1        |\n"
+                "| " +
+                ep +
+                " | 2     | 2      | true      | 2      | 17           | 17            | 3      "
+                "| 0        |\n"
+                "| " +
+                ep +
+                " | 3     | none   | false     | 9      | 0            | 0             | 3      "
+                "| 0        |\n" +
+                rule);
+  EXPECT_EQ(r.err, "");
+}
+
+// The fake server is a node that is not in replicated mode: no groups.
+TEST_F(CommandsTest, GroupListSingleNodeHasNoGroups) {
+  const std::string ep = server_.address();
+  const std::string line = ep + ": runs no consensus groups (not in replicated mode)\n";
+  Outcome r = Do([](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, line);
+  EXPECT_EQ(r.err, "");
+  r = Do([](Commands& c) { return c.GroupList(); }, OutputFormat::kJson);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "[{\"endpoint\":\"" + ep +
+                       "\",\"node_id\":\"fake-1\",\"peer_batches_sent\":0,"
+                       "\"peer_messages_sent\":0,\"groups\":[]}]\n");
+  r = Do([](Commands& c) { return c.GroupList(); }, OutputFormat::kTable);
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "+----------+-------+--------+-----------+--------+--------------+---------------+"
+            "--------+----------+\n"
+            "| ENDPOINT | GROUP | LEADER | IS LEADER | BALLOT | COMMIT INDEX | APPLIED INDEX |"
+            " VOTERS | LEARNERS |\n"
+            "+----------+-------+--------+-----------+--------+--------------+---------------+"
+            "--------+----------+\n" +
+                line);
+}
+
+// Each endpoint is reported, in order; a dead one on stderr (and as an
+// error entry in json), and the first failure decides the exit code.
+TEST_F(CommandsTest, GroupListMixedEndpoints) {
+  v1::StatusResponse one = ThreeGroups();
+  one.mutable_groups()->DeleteSubrange(1, 2);
+  StatusServer node(one);
+  const std::string grouped = node.address();
+  const std::string single = server_.address();
+  const std::vector<std::string> eps = {"127.0.0.1:1", grouped, single};
+
+  Outcome r = Ctl(eps, OutputFormat::kSimple, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_EQ(r.out, grouped + ", 1, 1, false, 4, 48211, 48209, 3, 1\n" + single +
+                       ": runs no consensus groups (not in replicated mode)\n");
+  EXPECT_TRUE(r.err.starts_with("Error: UNAVAILABLE: ")) << r.err;
+  EXPECT_TRUE(r.err.ends_with(" (endpoint 127.0.0.1:1)\n")) << r.err;
+
+  r = Ctl(eps, OutputFormat::kJson, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_TRUE(r.out.starts_with("[{\"endpoint\":\"127.0.0.1:1\",\"error\":\"Error: UNAVAILABLE"))
+      << r.out;
+  EXPECT_TRUE(r.out.ends_with("\"},{\"endpoint\":\"" + grouped +
+                              "\",\"node_id\":\"node-2\",\"peer_batches_sent\":7,"
+                              "\"peer_messages_sent\":19,\"groups\":[{\"group\":1,"
+                              "\"leader_id\":1,\"is_leader\":false,\"ballot_round\":4,"
+                              "\"commit_index\":48211,\"applied_index\":48209,\"voters\":3,"
+                              "\"learners\":1}]},{\"endpoint\":\"" +
+                              single +
+                              "\",\"node_id\":\"fake-1\",\"peer_batches_sent\":0,"
+                              "\"peer_messages_sent\":0,\"groups\":[]}]\n"))
+      << r.out;
+
+  // table: the rows, then a line per endpoint without groups.
+  r = Ctl(eps, OutputFormat::kTable, [](Commands& c) { return c.GroupList(); });
+  EXPECT_EQ(r.code, kExitUnavailable);
+  const std::string dashes(grouped.size() + 2, '-');
+  const std::string rule = "+" + dashes +
+                           "+-------+--------+-----------+--------+--------------+---------------"
+                           "+--------+----------+\n";
+  const std::string pad(grouped.size() - std::string("ENDPOINT").size(), ' ');
+  EXPECT_EQ(r.out, rule + "| ENDPOINT" + pad +
+                       " | GROUP | LEADER | IS LEADER | BALLOT | COMMIT INDEX | APPLIED INDEX | "
+                       "VOTERS | LEARNERS |\n" +
+                       rule + "| " + grouped +
+                       " | 1     | 1      | false     | 4      | 48211        | 48209         | "
+                       "3      | 1        |\n" +
+                       rule + single + ": runs no consensus groups (not in replicated mode)\n");
+  EXPECT_NE(r.err.find("(endpoint 127.0.0.1:1)"), std::string::npos) << r.err;
 }
 
 TEST_F(CommandsTest, MemberChangesPrintTheNewMembership) {

@@ -130,6 +130,11 @@ int Main(int argc, char** argv) {
     run = [&](Commands& c) { return c.EndpointHealth(); };
   });
 
+  CLI::App* group = app.add_subcommand("group", "the consensus groups each endpoint hosts");
+  group->require_subcommand(1);
+  group->add_subcommand("list", "each group's leader, ballot, indexes, voters and learners")
+      ->callback([&] { run = [&](Commands& c) { return c.GroupList(); }; });
+
   CLI::App* member = app.add_subcommand("member", "cluster membership");
   member->require_subcommand(1);
   member->add_subcommand("list", "list the members")->callback([&] {

@@ -11,6 +11,8 @@
 namespace meridian::consensus {
 
 using NodeId = uint32_t;  // 1..kMaxNodeId; 0 = none
+// A consensus group; a node hosts many, all logging to one WAL.
+using GroupId = uint64_t;
 constexpr NodeId kNoNode = 0;
 constexpr NodeId kMaxNodeId = 0xffff;
 

@@ -37,8 +37,6 @@
 
 namespace meridian::consensus {
 
-using GroupId = uint64_t;
-
 // What recovery found for one group.
 struct RecoveredGroup {
   HardState hard_state;

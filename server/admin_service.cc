@@ -1,6 +1,7 @@
 // meridian.v1.Admin, and the list of all services.
 #include "meridian/v1/admin.grpc.pb.h"
 #include "absl/strings/str_cat.h"
+#include "server/group_host.h"
 #include "server/replication.h"
 #include "server/services_internal.h"
 
@@ -29,7 +30,26 @@ class AdminService final : public v1::Admin::Service {
     limits->set_max_key_bytes(ctx_->config->limits.max_key_bytes);
     limits->set_max_value_bytes(ctx_->config->limits.max_value_bytes);
     limits->set_max_txn_ops(ctx_->config->limits.max_txn_ops);
+    if (ctx_->groups != nullptr) FillGroups(resp);
     return grpc::Status::OK;
+  }
+
+  void FillGroups(v1::StatusResponse* resp) {
+    for (Replication* r : ctx_->groups->groups()) {
+      const Replication::Snapshot d = r->Describe();
+      v1::GroupStatus* g = resp->add_groups();
+      g->set_group(r->group());
+      g->set_leader_id(d.leader);
+      g->set_is_leader(d.is_leader);
+      g->set_ballot_round(d.ballot_round);
+      g->set_commit_index(d.commit_index);
+      g->set_applied_index(d.applied_index);
+      g->set_voters(static_cast<uint32_t>(d.voters));
+      g->set_learners(static_cast<uint32_t>(d.learners));
+    }
+    const GroupHost::TransportStats t = ctx_->groups->transport_stats();
+    resp->set_peer_batches_sent(t.batches_sent);
+    resp->set_peer_messages_sent(t.messages_sent);
   }
 
   grpc::Status Members(grpc::ServerContext*, const v1::MembersRequest*,

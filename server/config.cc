@@ -164,6 +164,14 @@ std::vector<OptionSpec> Specs() {
        }},
       {"max-log-lag", "entries kept for a lagging peer; beyond, it is sent a snapshot",
        [](C& c, auto& v) { return SetU64(&c.max_log_lag_entries, v); }},
+      {"groups",
+       "consensus groups this node hosts (group 1 serves clients; the others replicate "
+       "stores of their own until range shards route keys to them)",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.groups, v));
+         if (c.groups < 1 || c.groups > 1024) return InvalidArgumentError("must be in [1, 1024]");
+         return absl::OkStatus();
+       }},
   };
 }
 

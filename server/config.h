@@ -56,6 +56,11 @@ struct Config {
   uint64_t election_ticks = 10;           // follower timeout base; the lease derives from it
   uint64_t compact_every_entries = 10'000;  // trim the log after this many applied entries
   uint64_t max_log_lag_entries = 100'000;   // log kept for a lagging peer before it needs a snapshot
+  // Consensus groups hosted (ids 1..groups), all sharing the WAL, the peer
+  // streams and the tick. Group 1 serves clients; groups 2.. replicate
+  // stores of their own (data_dir/groups/<id>) that no client reaches until
+  // range shards route keys to them (issue 6).
+  uint64_t groups = 1;
 };
 
 // Parses argv (flags), the environment and the YAML file named by --config or

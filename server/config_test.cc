@@ -131,6 +131,17 @@ TEST_F(ConfigTest, ConsensusTimingIsValidated) {
   EXPECT_FALSE(Load({"--compact-every", "1"}).ok());
 }
 
+TEST_F(ConfigTest, GroupsPerNodeAreBounded) {
+  EXPECT_EQ(Load({})->groups, 1u);
+  auto c = Load({"--groups", "16"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->groups, 16u);
+  auto zero = Load({"--groups", "0"});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("--groups"), std::string::npos) << zero.status();
+  EXPECT_FALSE(Load({"--groups", "5000"}).ok());
+}
+
 TEST_F(ConfigTest, DurationsAndSizes) {
   EXPECT_EQ(*ParseDurationMs("500ms"), 500u);
   EXPECT_EQ(*ParseDurationMs("10s"), 10000u);

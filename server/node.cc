@@ -1,5 +1,6 @@
 #include "server/node.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -31,35 +32,11 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->engine_ = std::move(*engine);
 
   node->hlc_ = std::make_unique<Hlc>(SystemClock(), Hlc::Options{c.max_clock_offset_ms});
-  txn::TxnStore::Options store_options;
-  store_options.site_id = c.site_id;
-  store_options.limits = c.limits;
-  store_options.default_txn_timeout_ms = c.txn_timeout_ms;
-  store_options.max_txn_timeout_ms = c.max_txn_timeout_ms;
-  store_options.max_open_txns = c.max_open_txns;
-  store_options.gc_retention_ms = c.gc_retention_ms;
   MERIDIAN_ASSIGN_OR_RETURN(node->store_, txn::TxnStore::Open(node->engine_.get(),
                                                               node->hlc_.get(), SystemClock(),
-                                                              store_options));
+                                                              node->StoreOptions()));
 
-  if (!c.cluster.empty()) {
-    MERIDIAN_ASSIGN_OR_RETURN(auto members, ParseCluster(c.cluster));
-    Replication::Options ro;
-    ro.id = c.member_id;
-    for (const auto& [id, addr] : members) ro.members[id] = addr;
-    ro.wal_dir = c.data_dir + "/wal";
-    ro.tick_ms = static_cast<int>(c.tick_ms);
-    ro.heartbeat_ticks = static_cast<int>(c.heartbeat_ticks);
-    ro.election_ticks = static_cast<int>(c.election_ticks);
-    ro.compact_every_entries = c.compact_every_entries;
-    ro.join = c.join;
-    consensus::Wal::ParseIo(c.wal_io, &ro.wal_io);
-    ro.max_lag_entries = c.max_log_lag_entries;
-    txn::TxnStore* store = node->store_.get();
-    MERIDIAN_ASSIGN_OR_RETURN(node->replication_, Replication::Start(ro, store));
-    store->SetCommitLog(node->replication_.get());
-    node->ctx_.replication = node->replication_.get();
-  }
+  if (!c.cluster.empty()) MERIDIAN_RETURN_IF_ERROR(node->StartReplication());
 
   node->ctx_.config = &node->config_;
   node->ctx_.store = node->store_.get();
@@ -68,7 +45,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->ctx_.clock = SystemClock();
   node->ctx_.start_mono_us = SystemClock()->NowMonotonicMicros();
   node->services_ = MakeServices(&node->ctx_);
-  if (node->replication_) node->peer_service_ = MakePeerService(node->replication_.get());
+  if (node->host_) node->peer_service_ = MakePeerService(node->host_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -92,6 +69,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   if (!c.port_file.empty()) {
     std::ofstream(c.port_file) << port << "\n";
   }
+  if (node->host_) node->host_->Run();
   node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
   Log(Level::kInfo, "serving",
       {{"node_id", c.node_id},
@@ -102,6 +80,66 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
        {"applied_index", absl::StrCat(node->store_->AppliedIndex())},
        {"mode", c.cluster.empty() ? "single node" : absl::StrCat("member ", c.member_id, " of ", c.cluster)}});
   return node;
+}
+
+Status Node::StartReplication() {
+  const Config& c = config_;
+  MERIDIAN_ASSIGN_OR_RETURN(auto members, ParseCluster(c.cluster));
+  GroupHost::Options ho;
+  ho.id = c.member_id;
+  ho.wal_dir = c.data_dir + "/wal";
+  ho.tick_ms = static_cast<int>(c.tick_ms);
+  consensus::Wal::ParseIo(c.wal_io, &ho.wal_io);
+  MERIDIAN_ASSIGN_OR_RETURN(host_, GroupHost::Open(ho));
+  Replication::Options ro;
+  for (const auto& [id, addr] : members) ro.members[id] = addr;
+  ro.heartbeat_ticks = static_cast<int>(c.heartbeat_ticks);
+  ro.election_ticks = static_cast<int>(c.election_ticks);
+  ro.compact_every_entries = c.compact_every_entries;
+  ro.join = c.join;
+  ro.max_lag_entries = c.max_log_lag_entries;
+  ro.group = 1;
+  MERIDIAN_ASSIGN_OR_RETURN(replication_, host_->AddGroup(ro, store_.get()));
+  store_->SetCommitLog(replication_);
+  for (consensus::GroupId g = 2; g <= c.groups; ++g) {
+    ExtraGroup& extra = extra_groups_[g];
+    storage::RocksEngine::Options eo;
+    eo.path = absl::StrCat(c.data_dir, "/groups/", g, "/engine");
+    std::error_code ec;
+    std::filesystem::create_directories(absl::StrCat(c.data_dir, "/groups/", g), ec);
+    if (ec) {
+      return UnavailableError(absl::StrCat("cannot create the directory of group ", g, " in ",
+                                           c.data_dir, ": ", ec.message()));
+    }
+    eo.block_cache_bytes = 8ull << 20;
+    eo.min_free_bytes = c.min_free_disk_bytes;
+    auto engine = storage::RocksEngine::Open(eo);
+    if (!engine.ok()) {
+      return Status(engine.status().code(),
+                    absl::StrCat("cannot open the storage engine of group ", g, " in ", eo.path,
+                                 ": ", engine.status().message()));
+    }
+    extra.engine = std::move(*engine);
+    MERIDIAN_ASSIGN_OR_RETURN(extra.store, txn::TxnStore::Open(extra.engine.get(), hlc_.get(),
+                                                               SystemClock(), StoreOptions()));
+    ro.group = g;
+    MERIDIAN_ASSIGN_OR_RETURN(Replication * r, host_->AddGroup(ro, extra.store.get()));
+    extra.store->SetCommitLog(r);
+  }
+  ctx_.replication = replication_;
+  ctx_.groups = host_.get();
+  return absl::OkStatus();
+}
+
+txn::TxnStore::Options Node::StoreOptions() const {
+  txn::TxnStore::Options o;
+  o.site_id = config_.site_id;
+  o.limits = config_.limits;
+  o.default_txn_timeout_ms = config_.txn_timeout_ms;
+  o.max_txn_timeout_ms = config_.max_txn_timeout_ms;
+  o.max_open_txns = config_.max_open_txns;
+  o.gc_retention_ms = config_.gc_retention_ms;
+  return o;
 }
 
 void Node::MaintenanceLoop() {
@@ -134,7 +172,7 @@ void Node::Shutdown() {
   while (ctx_.in_flight.load() > 0 && ctx_.clock->NowMonotonicMicros() < drain_until) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  if (replication_) replication_->Stop();  // our streams to peers end
+  if (host_) host_->Stop();  // our streams to peers end
   if (peer_service_) ClosePeerStreams(peer_service_.get());
   server_->Shutdown(std::chrono::system_clock::time_point(
       std::chrono::milliseconds(ctx_.clock->NowUnixMillis() + 100)));
@@ -144,7 +182,9 @@ void Node::Shutdown() {
   if (Status s = engine_->Flush(); !s.ok()) {
     Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
   }
-  replication_.reset();
+  host_.reset();
+  replication_ = nullptr;
+  extra_groups_.clear();
   store_.reset();
   engine_.reset();
   lock_.reset();

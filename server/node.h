@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "server/config.h"
 #include "server/data_dir.h"
 #include "server/peer.h"
+#include "server/group_host.h"
 #include "server/replication.h"
 #include "server/services.h"
 #include "storage/engine.h"
@@ -51,7 +53,16 @@ class Node {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<Hlc> hlc_;
   std::unique_ptr<txn::TxnStore> store_;
-  std::unique_ptr<Replication> replication_;  // replicated mode; stops before store_ goes
+  // Replicated mode. Groups 2.. (--groups) replicate stores of their own.
+  struct ExtraGroup {
+    std::unique_ptr<storage::Engine> engine;
+    std::unique_ptr<txn::TxnStore> store;
+  };
+  Status StartReplication();
+  txn::TxnStore::Options StoreOptions() const;
+  std::map<consensus::GroupId, ExtraGroup> extra_groups_;  // outlive host_
+  std::unique_ptr<GroupHost> host_;  // stops before the stores go
+  Replication* replication_ = nullptr;  // group 1, owned by host_
   ServiceContext ctx_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<PeerService> peer_service_;  // replicated mode

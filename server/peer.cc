@@ -8,7 +8,8 @@
 #include "meridian/v1/peer.grpc.pb.h"
 #include "absl/cleanup/cleanup.h"
 #include "proto/grpc_status.h"
-#include "server/replication.h"
+#include "absl/strings/str_cat.h"
+#include "server/group_host.h"
 #include "server/snapshot_transfer.h"
 
 namespace meridian::server {
@@ -31,11 +32,13 @@ PeerSender::~PeerSender() {
   thread_.join();
 }
 
-void PeerSender::Send(std::string encoded_message) {
+void PeerSender::Send(std::vector<v1::GroupMessage> messages) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() >= kMaxQueued) queue_.pop_front();
-    queue_.push_back(std::move(encoded_message));
+    for (v1::GroupMessage& m : messages) {
+      if (queue_.size() >= kMaxQueued) queue_.pop_front();
+      queue_.push_back(std::move(m));
+    }
   }
   cv_.notify_one();
 }
@@ -78,7 +81,7 @@ void PeerSender::Loop() {
         cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
         if (stop_) break;
         while (!queue_.empty() && static_cast<size_t>(batch.messages_size()) < kMaxBatch) {
-          batch.add_messages(std::move(queue_.front()));
+          *batch.add_messages() = std::move(queue_.front());
           queue_.pop_front();
         }
       }
@@ -111,13 +114,14 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
   v1::PeerBatch batch;
   uint64_t received = 0;
   while (reader->Read(&batch)) {
-    for (const std::string& bytes : batch.messages()) {
-      std::string_view in = bytes;
+    for (const v1::GroupMessage& gm : batch.messages()) {
+      std::string_view in = gm.message();
       consensus::Message m;
       if (!consensus::DecodeMessage(&in, &m) || !in.empty() || m.from != batch.from()) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed peer message");
       }
-      replication_->Receive(std::move(m));
+      // A group this node does not host (yet): dropped, like a lost message.
+      (void)host_->Receive(gm.group(), std::move(m));
       ++received;
     }
   }
@@ -133,14 +137,20 @@ grpc::Status PeerService::InstallSnapshot(grpc::ServerContext* ctx,
   std::vector<storage::Record> records;
   uint64_t index = 0;
   consensus::NodeId from = consensus::kNoNode;
-  Status s = ReceiveSnapshot(reader, replication_->max_snapshot_bytes(), &from, &records, &index);
-  if (s.ok()) s = replication_->InstallSnapshot(std::move(records), index);
+  consensus::GroupId group = 0;
+  Status s =
+      ReceiveSnapshot(reader, host_->max_snapshot_bytes(), &from, &group, &records, &index);
+  Replication* target = host_->group(group);
+  if (s.ok() && target == nullptr) {
+    s = absl::NotFoundError(absl::StrCat("this node does not host group ", group));
+  }
+  if (s.ok()) s = target->InstallSnapshot(std::move(records), index);
   reply->set_index(index);
   return ToGrpcStatus(s);
 }
 
-std::unique_ptr<PeerService> MakePeerService(Replication* replication) {
-  return std::make_unique<PeerService>(replication);
+std::unique_ptr<PeerService> MakePeerService(GroupHost* host) {
+  return std::make_unique<PeerService>(host);
 }
 
 void ClosePeerStreams(PeerService* service) { service->CloseAll(); }

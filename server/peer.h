@@ -1,7 +1,8 @@
 // Node-to-node transport for consensus messages over gRPC: one client
-// stream from each node to each peer (meridian.v1.Peer/Stream), carrying
-// batches of encoded messages. Loss is fine (Paxos retransmits); the sender
-// reconnects with backoff and drops what it cannot send.
+// stream from each node to each peer (meridian.v1.Peer/Stream), whatever the
+// number of groups they share, carrying batches of encoded messages tagged
+// with their group. Loss is fine (Paxos retransmits); the sender reconnects
+// with backoff and drops what it cannot send.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -18,7 +19,7 @@
 #include "consensus/codec.h"
 #include "consensus/types.h"
 #include "meridian/v1/peer.grpc.pb.h"
-#include "server/replication.h"
+#include "server/group_host.h"
 
 namespace meridian::server {
 
@@ -27,7 +28,9 @@ class PeerSender {
  public:
   PeerSender(consensus::NodeId self, std::string address);
   ~PeerSender();
-  void Send(std::string encoded_message);
+  // Queues one round's messages for this peer; batches queued while the
+  // stream is busy are merged into one write.
+  void Send(std::vector<v1::GroupMessage> messages);
 
  private:
   void Loop();
@@ -35,16 +38,16 @@ class PeerSender {
   const std::string address_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  std::deque<v1::GroupMessage> queue_;
   bool stop_ = false;
   grpc::ClientContext* current_ = nullptr;  // the open stream's context
   std::thread thread_;
 };
 
-// The receiving side: hands decoded messages to the Replication.
+// The receiving side: hands decoded messages to their group.
 class PeerService final : public v1::Peer::Service {
  public:
-  explicit PeerService(Replication* replication) : replication_(replication) {}
+  explicit PeerService(GroupHost* host) : host_(host) {}
 
   void CloseAll() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -63,13 +66,13 @@ class PeerService final : public v1::Peer::Service {
   bool Open(grpc::ServerContext* ctx);
   void Close(grpc::ServerContext* ctx);
 
-  Replication* replication_;
+  GroupHost* host_;
   std::mutex mu_;
   bool closed_ = false;
   std::set<grpc::ServerContext*> open_;
 };
 
-std::unique_ptr<PeerService> MakePeerService(Replication* replication);
+std::unique_ptr<PeerService> MakePeerService(GroupHost* host);
 // Ends every open incoming peer stream and refuses new ones, so a graceful
 // shutdown does not wait out its grace period on long-lived streams.
 void ClosePeerStreams(PeerService* service);

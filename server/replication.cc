@@ -6,15 +6,11 @@
 #include "common/clock.h"
 #include "common/file_system.h"
 #include "consensus/codec.h"
+#include "server/group_host.h"
 #include "server/log.h"
-#include "server/peer.h"
 #include "server/snapshot_transfer.h"
 
 namespace meridian::server {
-
-namespace {
-constexpr consensus::GroupId kGroup = 1;  // one group per node until shards (issue 6)
-}
 
 struct Replication::SnapshotInstall {
   std::vector<storage::Record> records;
@@ -23,60 +19,47 @@ struct Replication::SnapshotInstall {
   Status result;
 };
 
-Replication::Replication(const Options& options, txn::TxnStore* store)
-    : options_(options), store_(store), random_(SystemClock()->NowMonotonicMicros() ^
-                                                           (uint64_t{options.id} << 32)) {}
+Replication::Replication(const Options& options, GroupHost* host, txn::TxnStore* store)
+    : options_(options), host_(host), store_(store) {}
 
-Result<std::unique_ptr<Replication>> Replication::Start(const Options& options,
-                                                        txn::TxnStore* store) {
-  if (!options.join && !options.members.count(options.id)) {
-    return InvalidArgumentError(absl::StrCat("member id ", options.id, " is not in the cluster"));
-  }
-  std::unique_ptr<Replication> r(new Replication(options, store));
-  std::map<consensus::GroupId, consensus::RecoveredGroup> recovered;
-  consensus::Wal::Options wal_options;
-  wal_options.io = options.wal_io;
-  MERIDIAN_ASSIGN_OR_RETURN(r->wal_, consensus::Wal::Open(PosixFileSystem(), options.wal_dir,
-                                                          wal_options, &recovered));
-  consensus::RecoveredGroup& g = recovered[kGroup];
-  const uint64_t applied_index = store->AppliedIndex();
+Status Replication::Recover(consensus::RecoveredGroup g, Random* random) {
+  const uint64_t applied_index = store_->AppliedIndex();
   if (g.trimmed_through > applied_index) {
     return CorruptionError(absl::StrCat(
-        "the WAL in ", options.wal_dir, " was compacted through index ", g.trimmed_through,
-        " but the store holds only ", applied_index,
+        "the WAL of group ", options_.group, " was compacted through index ", g.trimmed_through,
+        " but its store holds only ", applied_index,
         "; the engine directory lost data. Restore from a backup or re-seed this member."));
   }
   std::vector<consensus::Entry> entries;
   for (auto& [index, e] : g.entries) entries.push_back(std::move(e));
   consensus::Replica::Options ro;
-  ro.id = options.id;
-  MERIDIAN_ASSIGN_OR_RETURN(auto stored, store->AppliedMembership());
+  ro.id = options_.id;
+  MERIDIAN_ASSIGN_OR_RETURN(auto stored, store_->AppliedMembership());
   if (stored) {
     if (!consensus::DecodeMembership(stored->second, &ro.config)) {
-      return CorruptionError("the stored group membership is malformed");
+      return CorruptionError(
+          absl::StrCat("the stored membership of group ", options_.group, " is malformed"));
     }
     ro.config_index = stored->first;
-  } else if (!options.join) {
-    ro.config.voters = options.members;
+  } else if (!options_.join) {
+    ro.config.voters = options_.members;
   }
-  ro.heartbeat_ticks = options.heartbeat_ticks;
-  ro.election_ticks = options.election_ticks;
-  r->replica_ =
-      std::make_unique<consensus::Replica>(ro, &r->random_, g.hard_state, entries, applied_index);
-  r->applied_ = applied_index;
-  r->RefreshMembers();
+  ro.heartbeat_ticks = options_.heartbeat_ticks;
+  ro.election_ticks = options_.election_ticks;
+  replica_ = std::make_unique<consensus::Replica>(ro, random, g.hard_state, entries, applied_index);
+  applied_ = applied_index;
+  RefreshMembers();
   Log(Level::kInfo, "replication starting",
-      {{"member_id", absl::StrCat(options.id)},
-       {"voters", absl::StrCat(r->replica_->config().voters.size())},
-       {"learners", absl::StrCat(r->replica_->config().learners.size())},
-       {"membership_index", absl::StrCat(r->replica_->config_index())},
-       {"joining", options.join ? "true" : "false"},
-       {"wal_io", r->wal_->io() == consensus::Wal::Io::kUring ? "io_uring" : "posix"},
+      {{"group", absl::StrCat(options_.group)},
+       {"member_id", absl::StrCat(options_.id)},
+       {"voters", absl::StrCat(replica_->config().voters.size())},
+       {"learners", absl::StrCat(replica_->config().learners.size())},
+       {"membership_index", absl::StrCat(replica_->config_index())},
+       {"joining", options_.join ? "true" : "false"},
        {"recovered_commit_index", absl::StrCat(g.hard_state.commit_index)},
        {"wal_compacted_through", absl::StrCat(g.trimmed_through)},
        {"engine_applied_index", absl::StrCat(applied_index)}});
-  r->thread_ = std::thread([p = r.get()] { p->Loop(); });
-  return r;
+  return absl::OkStatus();
 }
 
 Replication::~Replication() { Stop(); }
@@ -86,11 +69,16 @@ void Replication::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
     stop_ = true;
+    lease_deadline_us_.store(0, std::memory_order_release);
+    leader_ready_.store(false, std::memory_order_release);
+    // Wake every caller still waiting; each sees stop_.
+    for (auto& [command, w] : proposals_) w->cv.notify_all();
+    for (auto& [index, w] : waiting_) w->cv.notify_all();
+    for (auto& w : read_requests_) w->cv.notify_all();
+    for (auto& [id, w] : reads_in_flight_) w->cv.notify_all();
+    for (auto& [index, w] : reads_to_apply_) w->cv.notify_all();
   }
-  loop_cv_.notify_all();
-  done_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  senders_.clear();
+  install_cv_.notify_all();
   std::map<consensus::NodeId, Transfer> transfers;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -100,6 +88,8 @@ void Replication::Stop() {
   for (auto& [to, t] : transfers) t.thread.join();
 }
 
+void Replication::Wake() { host_->Wake(); }
+
 Status Replication::InstallSnapshot(std::vector<storage::Record> records, uint64_t index) {
   auto install = std::make_shared<SnapshotInstall>();
   install->records = std::move(records);
@@ -107,20 +97,22 @@ Status Replication::InstallSnapshot(std::vector<storage::Record> records, uint64
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   snapshot_installs_.push_back(install);
-  loop_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return install->done || stop_; });
+  lock.unlock();
+  Wake();
+  lock.lock();
+  install_cv_.wait(lock, [&] { return install->done || stop_; });
   return install->done ? install->result : UnavailableError("replication is stopping");
 }
 
-void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs,
-                                   std::unique_lock<std::mutex>& lock) {
+void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs) {
   for (auto& install : installs) {
     Status s;
     if (install->index > applied_) {
       s = store_->InstallSnapshot(install->records, install->index);
       if (s.ok()) {
         Log(Level::kInfo, "installed a snapshot",
-            {{"index", absl::StrCat(install->index)},
+            {{"group", absl::StrCat(options_.group)},
+             {"index", absl::StrCat(install->index)},
              {"records", absl::StrCat(install->records.size())},
              {"previous_applied_index", absl::StrCat(applied_)}});
         applied_ = install->index;
@@ -135,21 +127,22 @@ void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> 
         members_changed_ = true;
       } else {
         Log(Level::kError, "installing a snapshot failed",
-            {{"index", absl::StrCat(install->index)}, {"error", std::string(s.message())}});
+            {{"group", absl::StrCat(options_.group)},
+             {"index", absl::StrCat(install->index)},
+             {"error", std::string(s.message())}});
       }
     }
     install->records.clear();
-    lock.lock();
+    std::lock_guard<std::mutex> lock(mu_);
     install->done = true;
     install->result = s;
-    results_ready_ = true;
-    lock.unlock();
+    install_cv_.notify_all();
   }
 }
 
 void Replication::StartSnapshotTransfer(consensus::NodeId to) {
-  auto address = dialed_.find(to);
-  if (address == dialed_.end()) return;
+  const std::string address = host_->AddressOf(to);
+  if (address.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = transfers_.find(to);
   if (it != transfers_.end()) {
@@ -159,18 +152,20 @@ void Replication::StartSnapshotTransfer(consensus::NodeId to) {
   }
   Transfer& t = transfers_[to];
   t.ctx = std::make_shared<grpc::ClientContext>();
-  t.thread = std::thread([this, to, addr = address->second, ctx = t.ctx] {
+  t.thread = std::thread([this, to, addr = address, ctx = t.ctx] {
     auto stub = v1::Peer::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
     const uint64_t started = SystemClock()->NowMonotonicMicros();
     uint64_t index = 0;
-    Status s = SendSnapshot(stub.get(), ctx.get(), options_.id, store_, &index);
+    Status s = SendSnapshot(stub.get(), ctx.get(), options_.id, options_.group, store_, &index);
     const uint64_t ms = (SystemClock()->NowMonotonicMicros() - started) / 1000;
     if (s.ok()) {
       Log(Level::kInfo, "sent a snapshot",
-          {{"to", absl::StrCat(to)}, {"index", absl::StrCat(index)}, {"ms", absl::StrCat(ms)}});
+          {{"group", absl::StrCat(options_.group)},
+           {"to", absl::StrCat(to)}, {"index", absl::StrCat(index)}, {"ms", absl::StrCat(ms)}});
     } else {
       Log(Level::kWarn, "sending a snapshot failed; it will be retried",
-          {{"to", absl::StrCat(to)}, {"error", std::string(s.message())}});
+          {{"group", absl::StrCat(options_.group)},
+           {"to", absl::StrCat(to)}, {"error", std::string(s.message())}});
     }
     std::lock_guard<std::mutex> lock(mu_);
     transfers_[to].done = true;
@@ -203,7 +198,8 @@ void Replication::Apply(const consensus::Entry& e) {
   if (e.config && s.ok()) {
     members_changed_ = true;
     Log(Level::kInfo, "membership changed",
-        {{"index", absl::StrCat(e.index)},
+        {{"group", absl::StrCat(options_.group)},
+         {"index", absl::StrCat(e.index)},
          {"voters", absl::StrCat(replica_->config().voters.size())},
          {"learners", absl::StrCat(replica_->config().learners.size())}});
   }
@@ -220,15 +216,7 @@ void Replication::Receive(consensus::Message m) {
     if (inbox_.size() > 100'000) return;  // overload: drop, consensus retransmits
     inbox_.push_back(std::move(m));
   }
-  loop_cv_.notify_one();
-}
-
-void Replication::Send(const consensus::Message& m) {
-  auto it = senders_.find(m.to);
-  if (it == senders_.end()) return;
-  std::string bytes;
-  consensus::EncodeMessage(&bytes, m);
-  it->second->Send(std::move(bytes));
+  Wake();
 }
 
 Status Replication::Commit(std::string command, const std::function<void()>& queued) {
@@ -237,7 +225,7 @@ Status Replication::Commit(std::string command, const std::function<void()>& que
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   proposals_.emplace_back(std::move(command), waiter);
-  loop_cv_.notify_one();
+  Wake();
   if (queued) queued();
   return AwaitCommit(waiter, lock);
 }
@@ -248,7 +236,7 @@ Result<consensus::Membership> Replication::ChangeMembership(MembershipEdit edit)
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   proposals_.emplace_back(std::string(), waiter);
-  loop_cv_.notify_one();
+  Wake();
   MERIDIAN_RETURN_IF_ERROR(AwaitCommit(waiter, lock));
   consensus::Membership committed;
   if (!consensus::DecodeMembership(waiter->command, &committed)) {
@@ -259,8 +247,9 @@ Result<consensus::Membership> Replication::ChangeMembership(MembershipEdit edit)
 
 Status Replication::AwaitCommit(const std::shared_ptr<Waiter>& waiter,
                                 std::unique_lock<std::mutex>& lock) {
-  const bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
-                                 [&] { return waiter->done || stop_; });
+  const bool done =
+      waiter->cv.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
+                          [&] { return waiter->done || stop_; });
   if (done && waiter->done) return waiter->result;
   // Not proposed yet: it never will be, so it surely did not commit.
   for (auto it = proposals_.begin(); it != proposals_.end(); ++it) {
@@ -281,20 +270,22 @@ Status Replication::AwaitCommit(const std::shared_ptr<Waiter>& waiter,
 }
 
 Status Replication::ReadBarrier() {
+  // The fast path takes no lock: one atomic load and a clock read.
+  if (SystemClock()->NowMonotonicMicros() < lease_deadline_us_.load(std::memory_order_acquire)) {
+    lease_reads_.fetch_add(1, std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
   auto waiter = std::make_shared<Waiter>();
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
-  if (leader_ready_ && SystemClock()->NowMonotonicMicros() < lease_deadline_us_) {
-    ++read_stats_.lease_reads;
-    return absl::OkStatus();
-  }
   if (leader_ != options_.id) return NotLeaderError("", "this node does not lead");
   read_requests_.push_back(waiter);
-  loop_cv_.notify_one();
-  const bool done = done_cv_.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
-                                      [&] { return waiter->done || stop_; });
+  Wake();
+  const bool done =
+      waiter->cv.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
+                          [&] { return waiter->done || stop_; });
   if (done && waiter->done) {
-    if (waiter->result.ok()) ++read_stats_.index_reads;
+    if (waiter->result.ok()) index_reads_.fetch_add(1, std::memory_order_relaxed);
     return waiter->result;
   }
   // The loop drops abandoned waiters when their round ends.
@@ -303,28 +294,27 @@ Status Replication::ReadBarrier() {
 }
 
 Replication::ReadStats Replication::read_stats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return read_stats_;
+  return {lease_reads_.load(std::memory_order_relaxed),
+          index_reads_.load(std::memory_order_relaxed)};
 }
 
 void Replication::Finish(Waiter* w, Status s) {
   w->done = true;
   w->result = std::move(s);
-  results_ready_ = true;
+  w->cv.notify_one();
 }
 
-void Replication::StartReads(std::deque<std::shared_ptr<Waiter>> reads,
-                             std::unique_lock<std::mutex>& lock) {
+void Replication::StartReads(std::deque<std::shared_ptr<Waiter>> reads) {
   for (auto& waiter : reads) {
     const uint64_t id = next_read_id_++;
     Status s = replica_->ReadIndex(id);
-    lock.lock();
+    const std::string hint = s.ok() ? "" : LeaderAddressUnlocked();
+    std::lock_guard<std::mutex> lock(mu_);
     if (s.ok()) {
       reads_in_flight_[id] = std::move(waiter);
     } else {
-      Finish(waiter.get(), NotLeaderError(LeaderAddressUnlocked(), "this node does not lead"));
+      Finish(waiter.get(), NotLeaderError(hint, "this node does not lead"));
     }
-    lock.unlock();
   }
 }
 
@@ -334,10 +324,7 @@ void Replication::FinishReads() {
   reads_to_apply_.erase(reads_to_apply_.begin(), end);
 }
 
-bool Replication::IsLeaderReady() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return leader_ready_;
-}
+bool Replication::IsLeaderReady() { return leader_ready_.load(std::memory_order_acquire); }
 
 consensus::NodeId Replication::LeaderId() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -352,8 +339,8 @@ std::string Replication::LeaderAddress() {
 
 std::string Replication::LeaderAddressUnlocked() {
   const consensus::NodeId id = replica_->is_leader() ? options_.id : replica_->leader();
-  auto it = dialed_.find(id);
-  if (it != dialed_.end()) return it->second;
+  std::string address = host_->AddressOf(id);
+  if (!address.empty()) return address;
   auto self = options_.members.find(id);
   return self == options_.members.end() ? "" : self->second;
 }
@@ -364,33 +351,19 @@ std::pair<consensus::Membership, uint64_t> Replication::Membership() {
 }
 
 void Replication::RefreshMembers() {
-  // Whom to dial: the bootstrap address book plus every known member.
+  // Whom to reach: the bootstrap address book plus every known member.
   std::map<consensus::NodeId, std::string> book = options_.members;
   for (const auto& [id, address] : replica_->KnownMembers()) {
     if (!address.empty()) book[id] = address;
   }
-  for (auto it = senders_.begin(); it != senders_.end();) {
-    auto want = book.find(it->first);
-    if (want == book.end() || want->second != dialed_[it->first]) {
-      dialed_.erase(it->first);
-      it = senders_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (const auto& [id, address] : book) {
-    if (id == options_.id || senders_.count(id)) continue;
-    senders_[id] = std::make_unique<PeerSender>(options_.id, address);
-    dialed_[id] = address;
-  }
+  host_->SetPeers(options_.group, book);
   std::lock_guard<std::mutex> lock(mu_);
   addresses_ = book;
   membership_ = replica_->config();
   membership_index_ = replica_->config_index();
 }
 
-void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint,
-                          std::unique_lock<std::mutex>& lock) {
+void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint) {
   Result<uint64_t> index = NotLeaderError(hint, "this node does not lead; retry at the leader");
   if (!replica_->is_leader()) {
     // Keep the NOT_LEADER above.
@@ -405,48 +378,68 @@ void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::stri
   } else {
     index = replica_->Propose(waiter->command);
   }
-  lock.lock();
+  std::lock_guard<std::mutex> lock(mu_);
   if (index.ok()) {
     waiting_[*index] = waiter;
   } else {
     Finish(waiter.get(), index.status());
   }
-  lock.unlock();
 }
 
-void Replication::Drain(std::unique_lock<std::mutex>& lock) {
-  // Called without `lock` held; takes it to hand out results.
-  while (replica_->HasReady()) {
-    consensus::Ready ready = replica_->TakeReady();
-    for (const auto& m : ready.messages) Send(m);
-    for (const consensus::SnapshotRequest& r : ready.snapshots) StartSnapshotTransfer(r.to);
-    if (ready.hard_state) wal_->AppendHardState(kGroup, *ready.hard_state);
-    if (ready.compacted_through) wal_->AppendTrim(kGroup, ready.compacted_through);
-    wal_->AppendEntries(kGroup, ready.entries);
-    if (Status s = wal_->Sync(); !s.ok()) {
-      // Fail-stop: an acceptor that cannot persist must not keep talking.
-      Log(Level::kError, "WAL sync failed; stopping", {{"error", std::string(s.message())}});
-      std::abort();
+bool Replication::HasInput() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !inbox_.empty() || !proposals_.empty() || !read_requests_.empty() ||
+         !snapshot_installs_.empty();
+}
+
+void Replication::DriveInput(uint64_t ticks) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::deque<consensus::Message> inbox;
+  inbox.swap(inbox_);
+  std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals;
+  proposals.swap(proposals_);
+  std::deque<std::shared_ptr<Waiter>> reads;
+  reads.swap(read_requests_);
+  std::deque<std::shared_ptr<SnapshotInstall>> installs;
+  installs.swap(snapshot_installs_);
+  lock.unlock();
+
+  // Ticks before messages: a heartbeat that waited in the inbox during a
+  // stall then counts as heard late, which errs on the safe side.
+  for (uint64_t i = 0; i < ticks; ++i) replica_->Tick();
+  InstallSnapshots(std::move(installs));
+  for (const auto& m : inbox) (void)replica_->Step(m);
+  const std::string hint = LeaderAddressUnlocked();
+  for (auto& [command, waiter] : proposals) Propose(waiter, hint);
+  StartReads(std::move(reads));
+}
+
+bool Replication::DriveTakeReady(consensus::Ready* ready) {
+  if (!replica_->HasReady()) return false;
+  *ready = replica_->TakeReady();
+  for (const auto& m : ready->messages) host_->Send(options_.group, m);
+  for (const consensus::SnapshotRequest& r : ready->snapshots) StartSnapshotTransfer(r.to);
+  return true;
+}
+
+void Replication::DriveFinishReady(consensus::Ready& ready) {
+  for (const auto& m : ready.messages_after_persist) host_->Send(options_.group, m);
+  for (const consensus::Entry& e : ready.committed) {
+    if (e.index <= applied_) continue;
+    Apply(e);
+    applied_ = e.index;
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishReads();
+    if (auto it = waiting_.find(e.index); it != waiting_.end()) {
+      Waiter* w = it->second.get();
+      Finish(w, (!e.noop && e.config == bool(w->edit) && e.command == w->command)
+                    ? absl::OkStatus()
+                    : UnavailableError("leadership changed before the commit; nothing was written"));
+      waiting_.erase(it);
     }
-    for (const auto& m : ready.messages_after_persist) Send(m);
-    for (const consensus::Entry& e : ready.committed) {
-      if (e.index <= applied_) continue;
-      Apply(e);
-      applied_ = e.index;
-      lock.lock();
-      FinishReads();
-      if (auto it = waiting_.find(e.index); it != waiting_.end()) {
-        it->second->done = true;
-        it->second->result =
-            (!e.noop && e.config == bool(it->second->edit) && e.command == it->second->command)
-                ? absl::OkStatus()
-                : UnavailableError("leadership changed before the commit; nothing was written");
-        waiting_.erase(it);
-        results_ready_ = true;
-      }
-      lock.unlock();
-    }
-    lock.lock();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     for (const consensus::ReadState& r : ready.reads) {
       auto it = reads_in_flight_.find(r.id);
       if (it == reads_in_flight_.end()) continue;
@@ -458,73 +451,44 @@ void Replication::Drain(std::unique_lock<std::mutex>& lock) {
       reads_in_flight_.erase(it);
     }
     FinishReads();
-    lock.unlock();
-    replica_->Advance(ready);
+  }
+  replica_->Advance(ready);
+}
+
+void Replication::DriveEndRound(uint64_t start_us, uint64_t tick_us) {
+  MaybeCompact();
+  // Pending configs add members as soon as they are in the log.
+  if (members_changed_ || replica_->config_pending()) {
+    members_changed_ = false;
+    RefreshMembers();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const consensus::NodeId was = leader_;
+  leader_ = replica_->is_leader() ? options_.id : replica_->leader();
+  const bool ready = replica_->is_leader() && applied_ >= replica_->leader_start_index();
+  leader_ready_.store(ready, std::memory_order_release);
+  // The replica's tick k is due at start_us + k * tick_us.
+  lease_deadline_us_.store(
+      ready && replica_->HasLease() ? start_us + replica_->lease_expiry_tick() * tick_us : 0,
+      std::memory_order_release);
+  described_ = {leader_,
+                replica_->is_leader(),
+                replica_->ballot().round,
+                replica_->commit_index(),
+                applied_,
+                replica_->config().voters.size(),
+                replica_->config().learners.size()};
+  if (leader_ != was) {
+    Log(Level::kInfo, "leader changed",
+        {{"group", absl::StrCat(options_.group)},
+         {"leader", absl::StrCat(leader_)},
+         {"ballot_round", absl::StrCat(replica_->ballot().round)}});
   }
 }
 
-void Replication::Loop() {
-  Clock* clock = SystemClock();
-  const uint64_t tick_us = static_cast<uint64_t>(options_.tick_ms) * 1000;
-  // Tick k is due at start + k * tick_us, and every due tick is delivered
-  // even after a stall: the lease (see Replica) is counted in ticks, so a
-  // leader must never count fewer ticks than time passed.
-  const uint64_t start = clock->NowMonotonicMicros();
-  uint64_t ticks = 0;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    const uint64_t now = clock->NowMonotonicMicros();
-    const uint64_t next_tick = start + (ticks + 1) * tick_us;
-    if (now < next_tick && inbox_.empty() && proposals_.empty() && read_requests_.empty() &&
-        snapshot_installs_.empty()) {
-      loop_cv_.wait_for(lock, std::chrono::microseconds(next_tick - now));
-      continue;
-    }
-    std::deque<consensus::Message> inbox;
-    inbox.swap(inbox_);
-    std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals;
-    proposals.swap(proposals_);
-    std::deque<std::shared_ptr<Waiter>> reads;
-    reads.swap(read_requests_);
-    std::deque<std::shared_ptr<SnapshotInstall>> installs;
-    installs.swap(snapshot_installs_);
-    lock.unlock();
-
-    // Ticks before messages: a heartbeat that waited in the inbox during a
-    // stall then counts as heard late, which errs on the safe side.
-    while (clock->NowMonotonicMicros() >= start + (ticks + 1) * tick_us) {
-      replica_->Tick();
-      ++ticks;
-    }
-    InstallSnapshots(std::move(installs), lock);
-    for (const auto& m : inbox) (void)replica_->Step(m);
-    const std::string hint = LeaderAddressUnlocked();
-    for (auto& [command, waiter] : proposals) Propose(waiter, hint, lock);
-    StartReads(std::move(reads), lock);
-    Drain(lock);
-    MaybeCompact();
-    // Pending configs add members as soon as they are in the log.
-    if (members_changed_ || replica_->config_pending()) {
-      members_changed_ = false;
-      RefreshMembers();
-    }
-
-    lock.lock();
-    const consensus::NodeId was = leader_;
-    leader_ = replica_->is_leader() ? options_.id : replica_->leader();
-    leader_ready_ = replica_->is_leader() && applied_ >= replica_->leader_start_index();
-    // The replica's tick k is due at start + k * tick_us.
-    lease_deadline_us_ =
-        replica_->HasLease() ? start + replica_->lease_expiry_tick() * tick_us : 0;
-    if (leader_ != was) {
-      Log(Level::kInfo, "leader changed",
-          {{"leader", absl::StrCat(leader_)}, {"ballot_round", absl::StrCat(replica_->ballot().round)}});
-    }
-    if (results_ready_) {
-      results_ready_ = false;
-      done_cv_.notify_all();
-    }
-  }
+Replication::Snapshot Replication::Describe() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return described_;
 }
 
 }  // namespace meridian::server

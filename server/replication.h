@@ -1,8 +1,10 @@
-// Replication: drives one MultiPaxos group for this node. It owns the pure
-// consensus::Replica, the node WAL and the peer senders, and runs the
-// driver loop on its own thread: step messages, tick, propose; then for each
-// Ready persist (WAL, one fdatasync), send, apply committed entries through
-// the apply callback, and Advance.
+// Replication: one MultiPaxos group on this node. It owns the pure
+// consensus::Replica of the group and its state machine binding (a
+// txn::TxnStore); the node's GroupHost (group_host.h) owns the WAL, the peer
+// transport and the driver thread, and calls the Drive* methods below in
+// each round: step messages, tick, propose; then take the Ready, persist
+// (one WAL fdatasync for every group), send, apply committed entries, and
+// Advance.
 //
 // It is the txn::CommitLog of a replicated TxnStore: Commit proposes a
 // command and waits until it is applied here.
@@ -14,11 +16,12 @@
 // max_lag_entries (then it gets a snapshot: meridian.v1.Peer/InstallSnapshot,
 // sent from a thread of its own).
 //
-// Thread-safe.
+// Thread-safe; the Drive* methods run on the host's driver thread only.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -34,17 +37,19 @@
 #include "consensus/membership.h"
 #include "consensus/replica.h"
 #include "consensus/wal.h"
+#include "consensus/types.h"
 #include "storage/engine.h"
 #include "txn/commit_log.h"
 #include "txn/txn_store.h"
 
 namespace meridian::server {
 
-class PeerSender;
+class GroupHost;
 
 class Replication final : public txn::CommitLog {
  public:
   struct Options {
+    consensus::GroupId group = 1;
     consensus::NodeId id = consensus::kNoNode;
     // The bootstrap membership (id -> host:port, self included), used until
     // the store holds a committed one. With join, these are only addresses
@@ -52,23 +57,14 @@ class Replication final : public txn::CommitLog {
     // before it is a voter.
     std::map<consensus::NodeId, std::string> members;
     bool join = false;
-    consensus::Wal::Io wal_io = consensus::Wal::Io::kAuto;
-    std::string wal_dir;
-    int tick_ms = 50;              // one consensus tick
     int heartbeat_ticks = 1;
     int election_ticks = 10;
     int commit_timeout_ms = 5000;  // Commit gives up (COMMIT_UNKNOWN) after this
     uint64_t compact_every_entries = 10'000;
     uint64_t max_lag_entries = 100'000;  // log kept for a lagging peer; bounds memory
-    uint64_t max_snapshot_bytes = 8ull << 30;  // a bigger incoming snapshot is refused
   };
 
-  // Recovers from the WAL, replays committed entries above the store's
-  // applied index into it, and starts the driver thread.
-  // REQUIRES: store outlives the Replication (Stop it first).
-  static Result<std::unique_ptr<Replication>> Start(const Options& options, txn::TxnStore* store);
   ~Replication() override;
-  void Stop();
 
   Status Commit(std::string command, const std::function<void()>& queued = {}) override;
   // Hands a message from a peer to the driver.
@@ -76,7 +72,7 @@ class Replication final : public txn::CommitLog {
   // Installs a snapshot a leader sent (taken at applied index `index`);
   // returns once it is durable, or why it was refused.
   Status InstallSnapshot(std::vector<storage::Record> records, uint64_t index);
-  uint64_t max_snapshot_bytes() const { return options_.max_snapshot_bytes; }
+  consensus::GroupId group() const { return options_.group; }
 
   // This node leads and has applied everything chosen before its election.
   bool IsLeaderReady();
@@ -103,61 +99,93 @@ class Replication final : public txn::CommitLog {
       std::function<Result<consensus::Membership>(const consensus::Membership& current)>;
   Result<consensus::Membership> ChangeMembership(MembershipEdit edit);
 
+  // What the group looks like from here, for status reports.
+  struct Snapshot {
+    consensus::NodeId leader = consensus::kNoNode;
+    bool is_leader = false;
+    uint64_t ballot_round = 0;
+    uint64_t commit_index = 0;
+    uint64_t applied_index = 0;
+    size_t voters = 0;
+    size_t learners = 0;
+  };
+  Snapshot Describe();
+
  private:
+  friend class GroupHost;
+  // One caller waiting for a proposal or a read. Each has its own condition
+  // variable, so a round that finishes some waiters wakes only them (not
+  // every caller blocked on the group).
   struct Waiter {
     std::string command;
     MembershipEdit edit;  // set: a membership change, its command computed in the loop
     bool done = false;
     Status result;
+    std::condition_variable cv;
   };
-  Replication(const Options& options, txn::TxnStore* store);
-  // Loop thread: applies one committed entry (fatal on error).
+  Replication(const Options& options, GroupHost* host, txn::TxnStore* store);
+  // Builds the replica from what the WAL recovered and the store holds.
+  Status Recover(consensus::RecoveredGroup recovered, Random* random);
+  // Ends waits and snapshot transfers; the host's thread has stopped.
+  void Stop();
+
+  // Driver thread, once per round: ticks `ticks` times, then steps the
+  // queued messages, proposals, reads and snapshot installs.
+  void DriveInput(uint64_t ticks);
+  // Driver thread: the Ready to persist, if any (its WAL records appended
+  // and its pre-persist messages sent); false if there is none.
+  bool DriveTakeReady(consensus::Ready* ready);
+  // Driver thread, after the WAL sync that covers `ready`: sends, applies,
+  // answers waiters, and advances the replica.
+  void DriveFinishReady(consensus::Ready& ready);
+  // Driver thread, at the end of a round: compaction, membership changes,
+  // and what callers see (leader, lease; `start_us` and `tick_us` place
+  // tick k at start_us + k * tick_us).
+  void DriveEndRound(uint64_t start_us, uint64_t tick_us);
+  // Has queued input for the driver. Takes mu_.
+  bool HasInput();
+
+  // Driver thread: applies one committed entry (fatal on error).
   void Apply(const consensus::Entry& e);
-  // Loop thread: trims the log if enough was applied since the last time.
+  // Driver thread: trims the log if enough was applied since the last time.
   void MaybeCompact();
-  // Loop thread: starts a snapshot transfer to `to` unless one is running.
+  // Driver thread: starts a snapshot transfer to `to` unless one is running.
   void StartSnapshotTransfer(consensus::NodeId to);
   struct SnapshotInstall;
-  // Loop thread: installs snapshots that arrived.
-  void InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs,
-                        std::unique_lock<std::mutex>& lock);
-  void Loop();
-  void Drain(std::unique_lock<std::mutex>& lock);
-  // Loop thread: hands `reads` to the replica, or refuses them.
-  void StartReads(std::deque<std::shared_ptr<Waiter>> reads, std::unique_lock<std::mutex>& lock);
-  // Loop thread, `lock` held: finishes reads whose index is applied.
+  // Driver thread: installs snapshots that arrived.
+  void InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> installs);
+  // Driver thread: hands `reads` to the replica, or refuses them.
+  void StartReads(std::deque<std::shared_ptr<Waiter>> reads);
+  // `mu_` held: finishes reads whose index is applied.
   void FinishReads();
-  // `lock` held: hands a waiter its result.
+  // `mu_` held: hands a waiter its result.
   void Finish(Waiter* w, Status s);
-  void Send(const consensus::Message& m);
-  // The leader's address from the replica's view; loop thread only.
+  // The leader's address from the replica's view; driver thread only.
   std::string LeaderAddressUnlocked();
   // Waits for a proposal's result (Commit and ChangeMembership).
   Status AwaitCommit(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock);
-  // Loop thread: proposes one queued command or membership change.
-  void Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint,
-               std::unique_lock<std::mutex>& lock);
-  // Loop thread: after the membership may have changed, dials new members
-  // and publishes the membership and addresses.
+  // Driver thread: proposes one queued command or membership change.
+  void Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint);
+  // Driver thread: after the membership may have changed, tells the host
+  // whom to dial and publishes the membership and addresses.
   void RefreshMembers();
+  // Wakes the host's driver thread: input arrived.
+  void Wake();
 
   const Options options_;
+  GroupHost* const host_;
   txn::TxnStore* const store_;
-  Random random_;
-  std::unique_ptr<consensus::Wal> wal_;
-  std::unique_ptr<consensus::Replica> replica_;  // touched only by the loop thread
-  std::map<consensus::NodeId, std::unique_ptr<PeerSender>> senders_;  // loop thread
-  std::map<consensus::NodeId, std::string> dialed_;  // id -> address senders_ use
-  // Published by the loop thread under mu_.
+  std::unique_ptr<consensus::Replica> replica_;  // touched only by the driver thread
+  // Published by the driver thread under mu_.
   std::map<consensus::NodeId, std::string> addresses_;
   consensus::Membership membership_;
   uint64_t membership_index_ = 0;
-  bool members_changed_ = false;  // loop thread
+  Snapshot described_;
+  bool members_changed_ = false;  // driver thread
   uint64_t applied_ = 0;
 
   std::mutex mu_;
-  std::condition_variable loop_cv_;  // wakes the driver loop: input arrived
-  std::condition_variable done_cv_;  // wakes Commit callers: a result is in
+  std::condition_variable install_cv_;  // wakes InstallSnapshot callers: one finished
   std::deque<consensus::Message> inbox_;
   std::deque<std::pair<std::string, std::shared_ptr<Waiter>>> proposals_;
   std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
@@ -172,13 +200,14 @@ class Replication final : public txn::CommitLog {
   std::map<uint64_t, std::shared_ptr<Waiter>> reads_in_flight_;  // read id -> waiter (loop)
   std::multimap<uint64_t, std::shared_ptr<Waiter>> reads_to_apply_;  // index -> waiter
   uint64_t next_read_id_ = 1;
-  uint64_t lease_deadline_us_ = 0;  // monotonic time the lease ends; 0: no lease
-  ReadStats read_stats_;
+  // Monotonic time the lease ends, set only while the leader is ready; 0:
+  // no lease. Read without mu_ by the read fast path.
+  std::atomic<uint64_t> lease_deadline_us_{0};
+  std::atomic<uint64_t> lease_reads_{0};
+  std::atomic<uint64_t> index_reads_{0};
   bool stop_ = false;
-  bool leader_ready_ = false;
-  bool results_ready_ = false;  // some waiter got its result this round
+  std::atomic<bool> leader_ready_{false};
   consensus::NodeId leader_ = consensus::kNoNode;
-  std::thread thread_;
 };
 
 }  // namespace meridian::server

@@ -22,6 +22,7 @@
 namespace meridian::server {
 
 class Replication;
+class GroupHost;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -32,7 +33,8 @@ struct ServiceContext {
   Clock* clock;
   uint64_t start_mono_us;
   std::atomic<int> bound_port{0};  // set once the server has bound its port
-  Replication* replication = nullptr;  // replicated mode only
+  Replication* replication = nullptr;  // replicated mode only: group 1, which serves clients
+  GroupHost* groups = nullptr;         // replicated mode only: every group this node hosts
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
 

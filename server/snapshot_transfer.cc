@@ -10,11 +10,12 @@ constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
 Status SendSnapshot(v1::Peer::Stub* stub, grpc::ClientContext* ctx, consensus::NodeId self,
-                    txn::TxnStore* store, uint64_t* index) {
+                    consensus::GroupId group, txn::TxnStore* store, uint64_t* index) {
   v1::SnapshotInstalled reply;
   auto writer = stub->InstallSnapshot(ctx, &reply);
   v1::SnapshotChunk chunk;
   chunk.set_from(self);
+  chunk.set_group(group);
   size_t chunk_bytes = 0;
   uint64_t total = 0;
   Status s = store->ExportSnapshot(
@@ -50,14 +51,15 @@ Status SendSnapshot(v1::Peer::Stub* stub, grpc::ClientContext* ctx, consensus::N
 }
 
 Status ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>* reader, uint64_t max_bytes,
-                       consensus::NodeId* from, std::vector<storage::Record>* records,
-                       uint64_t* index) {
+                       consensus::NodeId* from, consensus::GroupId* group,
+                       std::vector<storage::Record>* records, uint64_t* index) {
   v1::SnapshotChunk chunk;
   uint64_t bytes = 0;
   bool done = false;
   while (reader->Read(&chunk)) {
     if (done) return InvalidArgumentError("snapshot chunk after the last one");
     *from = chunk.from();
+    *group = chunk.group();
     for (const v1::SnapshotRecord& r : chunk.records()) {
       bytes += r.key().size() + r.value().size();
       if (bytes > max_bytes) {

@@ -18,15 +18,16 @@
 
 namespace meridian::server {
 
-// Streams `store`'s applied state to the peer behind `stub`; sets *index to
-// the applied index it was taken at. Cancel through `ctx`.
+// Streams `store`'s applied state (of consensus group `group`) to the peer
+// behind `stub`; sets *index to the applied index it was taken at. Cancel
+// through `ctx`.
 Status SendSnapshot(v1::Peer::Stub* stub, grpc::ClientContext* ctx, consensus::NodeId self,
-                    txn::TxnStore* store, uint64_t* index);
+                    consensus::GroupId group, txn::TxnStore* store, uint64_t* index);
 
 // Reads one whole snapshot stream. INVALID_ARGUMENT if it is malformed,
 // incomplete, or larger than max_bytes.
 Status ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>* reader, uint64_t max_bytes,
-                       consensus::NodeId* from, std::vector<storage::Record>* records,
-                       uint64_t* index);
+                       consensus::NodeId* from, consensus::GroupId* group,
+                       std::vector<storage::Record>* records, uint64_t* index);
 
 }  // namespace meridian::server

@@ -3,6 +3,8 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -282,6 +284,12 @@ struct RocksEngine::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::string path;
   uint64_t min_free_bytes = 0;
+  // statvfs(2) per write cost a path walk per apply; its answer is reused
+  // for a while, less what was written since, except near the reserve.
+  std::mutex free_mu;
+  std::chrono::steady_clock::time_point free_checked;
+  uint64_t free_bytes = 0;     // at free_checked
+  uint64_t written_since = 0;  // batch bytes accepted since free_checked
 
   ~Impl() {
     // Close reports a latched background error; there is nobody to tell, and
@@ -399,12 +407,24 @@ void RocksEngine::RaiseDurable(uint64_t index) {
 
 Status RocksEngine::CheckFreeSpace(const WriteBatch& batch) const {
   if (impl_->min_free_bytes == 0) return absl::OkStatus();
-  struct statvfs fs;
-  if (::statvfs(impl_->path.c_str(), &fs) != 0) return absl::OkStatus();  // the write will tell
-  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  // Refresh at least this often, and on every write within this much of
+  // the reserve, so that the reserve holds exactly where it matters.
+  constexpr auto kRefresh = std::chrono::milliseconds(100);
+  constexpr uint64_t kSlack = 64ull << 20;
   uint64_t batch_bytes = 0;
   for (const Record& r : batch.records) {
     batch_bytes += r.key.size() + (r.value ? r.value->size() : 0) + 32;
+  }
+  std::lock_guard<std::mutex> lock(impl_->free_mu);
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t free_bytes = impl_->free_bytes - std::min(impl_->written_since, impl_->free_bytes);
+  if (now - impl_->free_checked >= kRefresh ||
+      free_bytes < impl_->min_free_bytes + batch_bytes + kSlack) {
+    struct statvfs fs;
+    if (::statvfs(impl_->path.c_str(), &fs) != 0) return absl::OkStatus();  // the write will tell
+    free_bytes = impl_->free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    impl_->written_since = 0;
+    impl_->free_checked = now;
   }
   if (free_bytes < impl_->min_free_bytes + batch_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -412,6 +432,7 @@ Status RocksEngine::CheckFreeSpace(const WriteBatch& batch) const {
         ", below the reserve of ", impl_->min_free_bytes,
         " bytes (--min-free-disk); free space or grow the disk"));
   }
+  impl_->written_since += batch_bytes;
   return absl::OkStatus();
 }
 

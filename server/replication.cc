@@ -124,7 +124,7 @@ void Replication::InstallSnapshots(std::deque<std::shared_ptr<SnapshotInstall>> 
           config_index = (*stored)->first;
         }
         replica_->InstallSnapshot(install->index, config, config_index);
-        members_changed_ = true;
+        RefreshMembers();
       } else {
         Log(Level::kError, "installing a snapshot failed",
             {{"group", absl::StrCat(options_.group)},
@@ -196,7 +196,9 @@ void Replication::Apply(const consensus::Entry& e) {
   Status s = e.config ? store_->ApplyMembership(e.index, e.command)
                       : store_->ApplyCommitted(e.index, e.command);
   if (e.config && s.ok()) {
-    members_changed_ = true;
+    // Published before the proposer is answered, so that what it reads
+    // next (Members) already shows the change.
+    RefreshMembers();
     Log(Level::kInfo, "membership changed",
         {{"group", absl::StrCat(options_.group)},
          {"index", absl::StrCat(e.index)},
@@ -458,10 +460,7 @@ void Replication::DriveFinishReady(consensus::Ready& ready) {
 void Replication::DriveEndRound(uint64_t start_us, uint64_t tick_us) {
   MaybeCompact();
   // Pending configs add members as soon as they are in the log.
-  if (members_changed_ || replica_->config_pending()) {
-    members_changed_ = false;
-    RefreshMembers();
-  }
+  if (replica_->config_pending()) RefreshMembers();
   std::lock_guard<std::mutex> lock(mu_);
   const consensus::NodeId was = leader_;
   leader_ = replica_->is_leader() ? options_.id : replica_->leader();

@@ -181,7 +181,6 @@ class Replication final : public txn::CommitLog {
   consensus::Membership membership_;
   uint64_t membership_index_ = 0;
   Snapshot described_;
-  bool members_changed_ = false;  // driver thread
   uint64_t applied_ = 0;
 
   std::mutex mu_;

@@ -87,7 +87,18 @@ struct Record {
 struct WriteBatch {
   uint64_t log_index = 0;  // > the engine's applied index
   std::vector<Record> records;
+  // Already chosen by consensus: applied even inside the free-disk reserve,
+  // which exists so that chosen entries can always be applied. (The leader
+  // checks the reserve with CheckSpace before it proposes.)
+  bool chosen = false;
 };
+
+// Roughly the disk space `records` take (keys, values, per-record overhead).
+inline uint64_t ApproximateBytes(const std::vector<Record>& records) {
+  uint64_t bytes = 0;
+  for (const Record& r : records) bytes += r.key.size() + (r.value ? r.value->size() : 0) + 32;
+  return bytes;
+}
 
 // What a point read finds: the newest visible version of the key.
 struct ReadResult {
@@ -131,6 +142,11 @@ class Engine {
 
   // Makes everything applied so far durable.
   virtual Status Flush() = 0;
+
+  // RESOURCE_EXHAUSTED (naming the reserve) if writing about `bytes` more
+  // would eat into the free-disk reserve; Apply of a batch not `chosen`
+  // checks the same.
+  virtual Status CheckSpace(uint64_t bytes) = 0;
 
   // The newest version of `key` visible in `snapshot`, or nullopt if the key
   // has no visible version at all.

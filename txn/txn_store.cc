@@ -178,7 +178,8 @@ Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
   records.push_back({keyspace::LastCommitKey(), version, std::string()});
   // The WAL made the entry durable; the engine may lag after a crash, and
   // replay from its applied index catches it up.
-  MERIDIAN_RETURN_IF_ERROR(engine_->Apply({index, std::move(records)}, /*sync=*/false));
+  MERIDIAN_RETURN_IF_ERROR(
+      engine_->Apply({index, std::move(records), /*chosen=*/true}, /*sync=*/false));
   (void)hlc_->Observe(ts);
   uint64_t visible = visible_hlc_.load();
   while (visible < ts && !visible_hlc_.compare_exchange_weak(visible, ts)) {
@@ -194,7 +195,7 @@ Status TxnStore::ApplyMembership(uint64_t index, std::string_view encoded) {
   value.append(encoded);
   // Versioned by log index: later changes have higher ones on every replica.
   storage::Record r{keyspace::MembershipKey(), {index, options_.site_id}, std::move(value)};
-  return engine_->Apply({index, {std::move(r)}}, /*sync=*/false);
+  return engine_->Apply({index, {std::move(r)}, /*chosen=*/true}, /*sync=*/false);
 }
 
 Result<std::optional<std::pair<uint64_t, std::string>>> TxnStore::AppliedMembership() {
@@ -236,9 +237,22 @@ Status TxnStore::InstallSnapshot(const std::vector<storage::Record>& records, ui
   return absl::OkStatus();
 }
 
+Status TxnStore::CheckSpaceToPropose(const std::vector<storage::Record>& records) {
+  // Replicas apply chosen entries even inside the disk reserve (a refusal
+  // there could only stop them), so the reserve is enforced before a write
+  // is proposed.
+  Status space = engine_->CheckSpace(storage::ApproximateBytes(records));
+  if (space.ok()) return space;
+  if (space.code() == absl::StatusCode::kResourceExhausted) {
+    return ResourceExhaustedError(space.message());
+  }
+  return UnavailableError(absl::StrCat("storage failed; writes are refused: ", space.message()));
+}
+
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   const uint64_t ts = hlc_->Now();
   if (commit_log_ != nullptr) {
+    MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
     MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(EncodeCommand(ts, records)));
     return ts;
   }
@@ -292,6 +306,7 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
     MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked(std::move(records)));
     return CommitInfo{ts};
   }
+  MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
   // A blind write reads nothing, so it need not wait for earlier commits to
   // apply: it takes its timestamp and its place in the log under the lock,
   // then lets the next commit in while it replicates.

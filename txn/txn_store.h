@@ -143,6 +143,9 @@ class TxnStore {
   class ReadWriteLock;
   Result<CommitInfo> CsetDelta(std::string_view key, std::string_view element, int64_t delta);
 
+  // RESOURCE_EXHAUSTED ("disk full") if writing `records` would eat into
+  // the engine's free-disk reserve; checked before proposing (replicated).
+  Status CheckSpaceToPropose(const std::vector<storage::Record>& records);
   // Applies `records` as one synced batch at a fresh commit timestamp,
   // filling in each record's version. Returns the commit timestamp.
   Result<uint64_t> CommitLocked(std::vector<storage::Record> records)

@@ -352,6 +352,22 @@ int Commands::CsetRead(const std::string& key) {
 // ---------------------------------------------------------------------------
 // Cluster
 
+Result<v1::StatusResponse> Commands::StatusOrReport(const std::string& ep, int* code,
+                                                    JsonWriter* w) {
+  Result<std::unique_ptr<client::Client>> c = Single(ep);
+  Result<v1::StatusResponse> st = c.ok() ? (*c)->NodeStatus() : c.status();
+  if (!st.ok()) {
+    // Every endpoint is reported; the first failure decides the exit code.
+    io_.err << ErrorLine(st.status()) << " (endpoint " << ep << ")\n";
+    if (*code == kExitOk) *code = ExitCodeFor(st.status());
+    if (options_.format == OutputFormat::kJson) {
+      w->BeginObject().Key("endpoint").String(ep).Key("error").String(ErrorLine(st.status()));
+      w->EndObject();
+    }
+  }
+  return st;
+}
+
 int Commands::EndpointStatus() {
   int code = kExitOk;
   JsonWriter w;
@@ -359,18 +375,8 @@ int Commands::EndpointStatus() {
   Table t({"ENDPOINT", "NODE ID", "SITE", "VERSION", "ENGINE", "APPLIED INDEX", "DB SIZE",
            "IS LEADER"});
   for (const std::string& ep : options_.endpoints) {
-    Result<std::unique_ptr<client::Client>> c = Single(ep);
-    Result<v1::StatusResponse> st = c.ok() ? (*c)->NodeStatus() : c.status();
-    if (!st.ok()) {
-      // Every endpoint is reported; the first failure decides the exit code.
-      io_.err << ErrorLine(st.status()) << " (endpoint " << ep << ")\n";
-      if (code == kExitOk) code = ExitCodeFor(st.status());
-      if (options_.format == OutputFormat::kJson) {
-        w.BeginObject().Key("endpoint").String(ep).Key("error").String(ErrorLine(st.status()));
-        w.EndObject();
-      }
-      continue;
-    }
+    Result<v1::StatusResponse> st = StatusOrReport(ep, &code, &w);
+    if (!st.ok()) continue;
     const v1::ResponseHeader& h = st->header();
     const std::string leader = st->is_leader() ? "true" : "false";
     switch (options_.format) {
@@ -475,18 +481,8 @@ int Commands::GroupList() {
   };
   const auto yes_no = [](bool b) { return b ? "true" : "false"; };
   for (const std::string& ep : options_.endpoints) {
-    Result<std::unique_ptr<client::Client>> c = Single(ep);
-    Result<v1::StatusResponse> st = c.ok() ? (*c)->NodeStatus() : c.status();
-    if (!st.ok()) {
-      // Every endpoint is reported; the first failure decides the exit code.
-      io_.err << ErrorLine(st.status()) << " (endpoint " << ep << ")\n";
-      if (code == kExitOk) code = ExitCodeFor(st.status());
-      if (options_.format == OutputFormat::kJson) {
-        w.BeginObject().Key("endpoint").String(ep).Key("error").String(ErrorLine(st.status()));
-        w.EndObject();
-      }
-      continue;
-    }
+    Result<v1::StatusResponse> st = StatusOrReport(ep, &code, &w);
+    if (!st.ok()) continue;
     switch (options_.format) {
       case OutputFormat::kSimple:
         if (st->groups().empty()) io_.out << no_groups_line(ep) << "\n";

@@ -76,6 +76,9 @@ class Commands {
   Result<client::Client*> Cluster();
   // A client for one endpoint only, for per-node probes.
   Result<std::unique_ptr<client::Client>> Single(const std::string& endpoint);
+  // One endpoint's own status; on failure it is reported (stderr, and an
+  // error object in JSON) and the first failure sets *code.
+  Result<v1::StatusResponse> StatusOrReport(const std::string& ep, int* code, JsonWriter* w);
   // Prints ErrorLine(s) to `err` and returns ExitCodeFor(s).
   int Fail(const Status& s);
   // Prints ErrorLine(s) to `err` and returns kExitUsage.

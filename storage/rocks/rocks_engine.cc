@@ -405,16 +405,17 @@ void RocksEngine::RaiseDurable(uint64_t index) {
   }
 }
 
-Status RocksEngine::CheckFreeSpace(const WriteBatch& batch) const {
+Status RocksEngine::CheckSpace(uint64_t bytes) {
+  MERIDIAN_RETURN_IF_ERROR(Health());
+  return CheckFreeSpace(bytes);
+}
+
+Status RocksEngine::CheckFreeSpace(uint64_t batch_bytes) const {
   if (impl_->min_free_bytes == 0) return absl::OkStatus();
   // Refresh at least this often, and on every write within this much of
   // the reserve, so that the reserve holds exactly where it matters.
   constexpr auto kRefresh = std::chrono::milliseconds(100);
   constexpr uint64_t kSlack = 64ull << 20;
-  uint64_t batch_bytes = 0;
-  for (const Record& r : batch.records) {
-    batch_bytes += r.key.size() + (r.value ? r.value->size() : 0) + 32;
-  }
   std::lock_guard<std::mutex> lock(impl_->free_mu);
   const auto now = std::chrono::steady_clock::now();
   uint64_t free_bytes = impl_->free_bytes - std::min(impl_->written_since, impl_->free_bytes);
@@ -443,7 +444,7 @@ Status RocksEngine::Apply(const WriteBatch& batch, bool sync) {
     return InvalidArgumentError(absl::StrCat("rocks engine: log index ", batch.log_index,
                                              " is not greater than the applied index ", applied));
   }
-  MERIDIAN_RETURN_IF_ERROR(CheckFreeSpace(batch));
+  if (!batch.chosen) MERIDIAN_RETURN_IF_ERROR(CheckFreeSpace(ApproximateBytes(batch.records)));
   rocksdb::WriteBatch wb;
   for (const Record& r : batch.records) {
     rocksdb::Status s = wb.Put(RecordKey(r.key, r.version), EncodeValue(r.value));

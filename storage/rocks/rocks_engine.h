@@ -81,6 +81,7 @@ class RocksEngine final : public Engine {
   std::string_view Name() const override { return "rocksdb"; }
   Status Apply(const WriteBatch& batch, bool sync) override;
   Status Flush() override;
+  Status CheckSpace(uint64_t bytes) override;
   Result<std::optional<ReadResult>> Get(std::string_view key, const Snapshot& snapshot) override;
   Result<std::optional<Version>> LatestVersion(std::string_view key) override;
   Status Scan(const ScanOptions& options, const Snapshot& snapshot,
@@ -100,7 +101,7 @@ class RocksEngine final : public Engine {
 
   // The latched error, or OK while the engine is healthy.
   Status Health() const;
-  Status CheckFreeSpace(const WriteBatch& batch) const;
+  Status CheckFreeSpace(uint64_t bytes) const;
   // Latches `s` (the first error wins) and returns the latched error.
   // REQUIRES: !s.ok().
   Status Fail(Status s);

@@ -6,8 +6,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "common/random.h"
+#include "tests/integration/cluster_fixture.h"
 #include "tests/integration/daemon.h"
 
 namespace meridian::testing {
@@ -34,6 +39,33 @@ class SmallDisk {
   bool mounted_ = false;
 };
 
+// Writes 256 KiB values (incompressible, so that the engine's compression
+// cannot hide them) until one is refused or `max_writes` succeeded; records
+// every acknowledged write in *acked and returns the refusal.
+Status FillUntilRefused(client::Client* c, int max_writes,
+                        std::map<std::string, std::string>* acked) {
+  Random rnd(1);
+  std::string value(256 << 10, '\0');
+  for (char& ch : value) ch = static_cast<char>(rnd.Next());
+  for (int i = 0; i < max_writes; ++i) {
+    std::string key = "big/" + std::to_string(i);
+    auto r = c->Put(key, value + std::to_string(i));
+    if (!r.ok()) return r.status();
+    (*acked)[key] = value + std::to_string(i);
+  }
+  return absl::OkStatus();
+}
+
+// Every acknowledged write reads back with its value.
+void ExpectAllPresent(client::Client* c, const std::map<std::string, std::string>& acked) {
+  for (const auto& [key, v] : acked) {
+    auto r = c->Get(key);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(r->has_value()) << "acknowledged " << key << " lost";
+    EXPECT_EQ((*r)->value, v);
+  }
+}
+
 TEST(DiskIntegrationTest, FullDiskRefusesWritesClearlyAndLosesNothing) {
   std::string dir = MakeTempDir("fulldisk");
   SmallDisk disk(dir, "320m");
@@ -43,20 +75,7 @@ TEST(DiskIntegrationTest, FullDiskRefusesWritesClearlyAndLosesNothing) {
   ASSERT_TRUE(daemon.Start().ok()) << daemon.Log();
   auto c = daemon.Connect();
   std::map<std::string, std::string> acked;
-  Status failure;
-  // Incompressible, so that the engine's compression cannot hide the data.
-  Random rnd(1);
-  std::string value(256 << 10, '\0');
-  for (char& ch : value) ch = static_cast<char>(rnd.Next());
-  for (int i = 0; i < 2000 && failure.ok(); ++i) {
-    std::string key = "big/" + std::to_string(i);
-    auto r = c->Put(key, value + std::to_string(i));
-    if (r.ok()) {
-      acked[key] = value + std::to_string(i);
-    } else {
-      failure = r.status();
-    }
-  }
+  const Status failure = FillUntilRefused(c.get(), 2000, &acked);
   ASSERT_FALSE(failure.ok()) << "the disk never filled";
   ASSERT_TRUE(daemon.Running()) << "meridiand died on a full disk: " << daemon.Log();
   EXPECT_EQ(failure.code(), absl::StatusCode::kResourceExhausted) << failure;
@@ -79,14 +98,63 @@ TEST(DiskIntegrationTest, FullDiskRefusesWritesClearlyAndLosesNothing) {
   daemon.Kill();
   ASSERT_TRUE(daemon.Start().ok()) << daemon.Log();
   c = daemon.Connect();
-  for (const auto& [key, v] : acked) {
-    auto r = c->Get(key);
-    ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_TRUE(r->has_value()) << "acknowledged " << key << " lost";
-    EXPECT_EQ((*r)->value, v);
-  }
+  ExpectAllPresent(c.get(), acked);
   EXPECT_TRUE(c->Put("after", "space").ok());
   EXPECT_EQ(daemon.Stop(), 0);
+}
+
+// A replicated group on a filling disk: the leader refuses writes before it
+// proposes them, so no replica is ever handed a chosen entry it refuses to
+// apply (which could only stop it), and nothing acknowledged is lost.
+TEST(DiskIntegrationTest, AGroupOnAFullDiskRefusesWritesAndNoReplicaStops) {
+  std::string dir = MakeTempDir("fulldisk-group");
+  // A disk of its own for each replica, as in production.
+  std::vector<std::unique_ptr<SmallDisk>> disks;
+  for (int i = 1; i <= 3; ++i) {
+    disks.push_back(std::make_unique<SmallDisk>(dir + "/n" + std::to_string(i), "520m"));
+    if (!disks.back()->mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << dir;
+  }
+  std::vector<std::string> endpoints;
+  std::string cluster;
+  for (int i = 1; i <= 3; ++i) {
+    endpoints.push_back("127.0.0.1:" + std::to_string(FreePort()));
+    cluster += (i > 1 ? "," : "") + std::to_string(i) + "=" + endpoints.back();
+  }
+  std::vector<std::unique_ptr<TestDaemon>> nodes;
+  for (int i = 1; i <= 3; ++i) {
+    nodes.push_back(std::make_unique<TestDaemon>(
+        dir + "/n" + std::to_string(i) + "/data",
+        std::vector<std::string>{"--cluster", cluster, "--member-id", std::to_string(i),
+                                 "--min-free-disk", "256MiB"}));
+    ASSERT_TRUE(nodes.back()->Start().ok()) << nodes.back()->Log();
+  }
+  client::ClientOptions o;
+  o.endpoints = endpoints;
+  o.max_retries = 30;
+  o.max_backoff = std::chrono::milliseconds(200);
+  auto c = std::move(*client::Client::Connect(o));
+
+  std::map<std::string, std::string> acked;
+  const Status failure = FillUntilRefused(c.get(), 3000, &acked);
+  ASSERT_FALSE(failure.ok()) << "the disk never filled";
+  EXPECT_EQ(failure.code(), absl::StatusCode::kResourceExhausted) << failure;
+  EXPECT_NE(failure.message().find("disk full"), absl::string_view::npos) << failure;
+  EXPECT_GT(acked.size(), 5u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // followers apply the tail
+  for (auto& n : nodes) ASSERT_TRUE(n->Running()) << "a replica died on a full disk: " << n->Log();
+  auto first = c->Get("big/0");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+
+  // Free space: writes resume; after kill -9 of all three and a restart,
+  // every acknowledged write is there.
+  for (auto& d : disks) ASSERT_TRUE(d->Grow("1g"));
+  auto grown = c->Put("after-grow", "x");
+  EXPECT_TRUE(grown.ok()) << grown.status();
+  for (auto& n : nodes) n->Kill();
+  for (auto& n : nodes) ASSERT_TRUE(n->Start().ok()) << n->Log();
+  ExpectAllPresent(c.get(), acked);
+  for (auto& n : nodes) EXPECT_EQ(n->Stop(), 0) << n->Log();
 }
 
 TEST(DiskIntegrationTest, CorruptEngineFileStopsStartupWithAClearError) {

@@ -14,13 +14,24 @@
 
 namespace meridian::testing::lin {
 
-Op Op::Write(int client, std::string value, int64_t invoke, int64_t complete) {
+namespace {
+
+// An op of `kind` by `client` over [invoke, complete]; the factories below
+// fill in the rest.
+Op Timed(Op::Kind kind, int client, int64_t invoke, int64_t complete) {
   Op op;
-  op.kind = Kind::kWrite;
+  op.kind = kind;
   op.client = client;
-  op.value = std::move(value);
   op.invoke = invoke;
   op.complete = complete;
+  return op;
+}
+
+}  // namespace
+
+Op Op::Write(int client, std::string value, int64_t invoke, int64_t complete) {
+  Op op = Timed(Kind::kWrite, client, invoke, complete);
+  op.value = std::move(value);
   return op;
 }
 
@@ -31,24 +42,16 @@ Op Op::UnknownWrite(int client, std::string value, int64_t invoke) {
 }
 
 Op Op::Read(int client, std::optional<std::string> observed, int64_t invoke, int64_t complete) {
-  Op op;
-  op.kind = Kind::kRead;
-  op.client = client;
+  Op op = Timed(Kind::kRead, client, invoke, complete);
   op.observed = std::move(observed);
-  op.invoke = invoke;
-  op.complete = complete;
   return op;
 }
 
 Op Op::CasOk(int client, std::optional<std::string> expected, std::string value, int64_t invoke,
              int64_t complete) {
-  Op op;
-  op.kind = Kind::kCas;
-  op.client = client;
+  Op op = Timed(Kind::kCas, client, invoke, complete);
   op.expected = std::move(expected);
   op.value = std::move(value);
-  op.invoke = invoke;
-  op.complete = complete;
   op.cas_ok = true;
   return op;
 }

@@ -1,11 +1,14 @@
 #include "server/group_host.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/file_system.h"
 #include "consensus/codec.h"
 #include "server/log.h"
 #include "server/peer.h"
+#include "server/server_metrics.h"
 
 namespace meridian::server {
 
@@ -160,6 +163,8 @@ void GroupHost::Flush() {
     batch.clear();
   }
   if (batches == 0) return;
+  Metrics().peer_batches_sent->Inc(batches);
+  Metrics().peer_messages_sent->Inc(messages);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.batches_sent += batches;
   stats_.messages_sent += messages;
@@ -171,19 +176,26 @@ void GroupHost::Round(uint64_t ticks, uint64_t start_us, uint64_t tick_us) {
   // group whose Advance produced more goes around again.
   while (true) {
     std::vector<std::pair<Replication*, consensus::Ready>> readies;
+    size_t entries = 0;
     for (auto& [id, g] : groups_) {
       consensus::Ready ready;
       if (!g->DriveTakeReady(&ready)) continue;
       if (ready.hard_state) wal_->AppendHardState(id, *ready.hard_state);
       if (ready.compacted_through) wal_->AppendTrim(id, ready.compacted_through);
       wal_->AppendEntries(id, ready.entries);
+      entries += ready.entries.size();
       readies.emplace_back(g.get(), std::move(ready));
     }
     if (readies.empty()) break;
     // What may leave before the sync (a leader's accepts, heartbeats) goes
     // now, so followers write while we do.
     Flush();
-    if (Status s = wal_->Sync(); !s.ok()) {
+    const auto sync_start = std::chrono::steady_clock::now();
+    Status synced = wal_->Sync();
+    Metrics().wal_fsync_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_start).count());
+    if (entries > 0) Metrics().wal_sync_entries->Observe(static_cast<double>(entries));
+    if (Status s = synced; !s.ok()) {
       // Fail-stop: an acceptor that cannot persist must not keep talking.
       Log(Level::kError, "WAL sync failed; stopping", {{"error", std::string(s.message())}});
       std::abort();

@@ -10,6 +10,7 @@
 #include "proto/grpc_status.h"
 #include "absl/strings/str_cat.h"
 #include "server/group_host.h"
+#include "server/server_metrics.h"
 #include "server/snapshot_transfer.h"
 
 namespace meridian::server {
@@ -50,6 +51,7 @@ void PeerSender::Loop() {
   auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
   auto stub = v1::Peer::NewStub(channel);
   Clock* clock = SystemClock();
+  metrics::Counter* failures = Metrics().peer_stream_failures->With({address_});
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -60,6 +62,7 @@ void PeerSender::Loop() {
     const auto deadline = std::chrono::system_clock::time_point(
         std::chrono::milliseconds(clock->NowUnixMillis() + 100));
     if (!channel->WaitForConnected(deadline)) {
+      failures->Inc();
       std::lock_guard<std::mutex> lock(mu_);
       queue_.clear();
       continue;
@@ -87,6 +90,7 @@ void PeerSender::Loop() {
       }
       broken = !stream->Write(batch);
     }
+    if (broken) failures->Inc();
     ctx.TryCancel();
     (void)stream->Finish();
     std::lock_guard<std::mutex> lock(mu_);

@@ -8,6 +8,7 @@
 #include "consensus/codec.h"
 #include "server/group_host.h"
 #include "server/log.h"
+#include "server/server_metrics.h"
 #include "server/snapshot_transfer.h"
 
 namespace meridian::server {
@@ -20,7 +21,13 @@ struct Replication::SnapshotInstall {
 };
 
 Replication::Replication(const Options& options, GroupHost* host, txn::TxnStore* store)
-    : options_(options), host_(host), store_(store) {}
+    : options_(options),
+      host_(host),
+      leader_changes_(Metrics().leader_changes->With({absl::StrCat(options.group)})),
+      proposals_committed_(Metrics().proposals_committed->With({absl::StrCat(options.group)})),
+      proposals_failed_(Metrics().proposals_failed->With({absl::StrCat(options.group)})),
+      entries_applied_(Metrics().entries_applied->With({absl::StrCat(options.group)})),
+      store_(store) {}
 
 Status Replication::Recover(consensus::RecoveredGroup g, Random* random) {
   const uint64_t applied_index = store_->AppliedIndex();
@@ -249,6 +256,13 @@ Result<consensus::Membership> Replication::ChangeMembership(MembershipEdit edit)
 
 Status Replication::AwaitCommit(const std::shared_ptr<Waiter>& waiter,
                                 std::unique_lock<std::mutex>& lock) {
+  Status s = AwaitCommitResult(waiter, lock);
+  (s.ok() ? proposals_committed_ : proposals_failed_)->Inc();
+  return s;
+}
+
+Status Replication::AwaitCommitResult(const std::shared_ptr<Waiter>& waiter,
+                                      std::unique_lock<std::mutex>& lock) {
   const bool done =
       waiter->cv.wait_for(lock, std::chrono::milliseconds(options_.commit_timeout_ms),
                           [&] { return waiter->done || stop_; });
@@ -430,6 +444,7 @@ void Replication::DriveFinishReady(consensus::Ready& ready) {
     if (e.index <= applied_) continue;
     Apply(e);
     applied_ = e.index;
+    entries_applied_->Inc();
     std::lock_guard<std::mutex> lock(mu_);
     FinishReads();
     if (auto it = waiting_.find(e.index); it != waiting_.end()) {
@@ -478,11 +493,18 @@ void Replication::DriveEndRound(uint64_t start_us, uint64_t tick_us) {
                 replica_->config().voters.size(),
                 replica_->config().learners.size()};
   if (leader_ != was) {
+    leader_changes_->Inc();
     Log(Level::kInfo, "leader changed",
         {{"group", absl::StrCat(options_.group)},
          {"leader", absl::StrCat(leader_)},
          {"ballot_round", absl::StrCat(replica_->ballot().round)}});
   }
+}
+
+size_t Replication::PendingCount() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return proposals_.size() + waiting_.size() + read_requests_.size() + reads_in_flight_.size() +
+         reads_to_apply_.size();
 }
 
 Replication::Snapshot Replication::Describe() {

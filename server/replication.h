@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/random.h"
 #include "common/status.h"
 #include "consensus/membership.h"
@@ -110,6 +111,8 @@ class Replication final : public txn::CommitLog {
     size_t learners = 0;
   };
   Snapshot Describe();
+  // Proposals and reads waiting for their answer.
+  size_t PendingCount();
 
  private:
   friend class GroupHost;
@@ -164,6 +167,8 @@ class Replication final : public txn::CommitLog {
   std::string LeaderAddressUnlocked();
   // Waits for a proposal's result (Commit and ChangeMembership).
   Status AwaitCommit(const std::shared_ptr<Waiter>& waiter, std::unique_lock<std::mutex>& lock);
+  Status AwaitCommitResult(const std::shared_ptr<Waiter>& waiter,
+                           std::unique_lock<std::mutex>& lock);
   // Driver thread: proposes one queued command or membership change.
   void Propose(const std::shared_ptr<Waiter>& waiter, const std::string& hint);
   // Driver thread: after the membership may have changed, tells the host
@@ -174,6 +179,11 @@ class Replication final : public txn::CommitLog {
 
   const Options options_;
   GroupHost* const host_;
+  // This group's children of the server metrics (server_metrics.h).
+  metrics::Counter* const leader_changes_;
+  metrics::Counter* const proposals_committed_;
+  metrics::Counter* const proposals_failed_;
+  metrics::Counter* const entries_applied_;
   txn::TxnStore* const store_;
   std::unique_ptr<consensus::Replica> replica_;  // touched only by the driver thread
   // Published by the driver thread under mu_.

@@ -175,7 +175,7 @@ struct Client::Impl {
         default:
           break;
       }
-      Sleep(retry);
+      Sleep(retry, out);
     }
   }
 
@@ -242,11 +242,12 @@ struct Client::Impl {
            options.rpc_timeout;
   }
 
-  void Sleep(int retry) {
+  void Sleep(int retry, const AttemptOutcome& out = AttemptOutcome{}) {
     std::chrono::milliseconds delay;
     {
       absl::MutexLock l(&mu);
-      delay = internal::BackoffDelay(retry, options.initial_backoff, options.max_backoff, rng);
+      delay = internal::RetryDelay(
+          out, internal::BackoffDelay(retry, options.initial_backoff, options.max_backoff, rng));
     }
     std::this_thread::sleep_for(delay);
   }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "client/testing/fake_server.h"
 
 namespace meridian::client {
@@ -98,10 +100,42 @@ TEST(Client, WritesRetryTypedRefusals) {
   FakeServer server;
   auto c = ConnectTo(server);
   server.InjectError("KV/Put", UnavailableError("no quorum"));
-  server.InjectError("KV/Put", ResourceExhaustedError("shed"));
+  server.InjectError("KV/Put", OverloadedError("max_inflight", 8, 1, "overloaded"));
   ASSERT_TRUE(c->Put("k", "v").ok());
   EXPECT_EQ(server.Calls("KV/Put"), 3);
   EXPECT_EQ(server.Value("k"), "v");
+}
+
+TEST(Client, OverloadRefusalIsRetriedNoSoonerThanItsHint) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  server.InjectError("KV/Put",
+                     OverloadedError("client_rate_limit", 10, 150, "rate limit; retry after 150 ms"));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c->Put("k", "v").ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+  EXPECT_EQ(server.Calls("KV/Put"), 2);
+  EXPECT_EQ(server.Value("k"), "v");
+}
+
+TEST(Client, OverloadRefusalSurfacesWithItsHintWhenRetriesRunOut) {
+  FakeServer server;
+  ClientOptions o = Options({server.address()});
+  o.max_retries = 0;
+  auto c = Client::Connect(o).value();
+  server.InjectError("KV/Put", OverloadedError("max_inflight", 8, 5, "overloaded"));
+  const Status s = c->Put("k", "v").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(GetErrorInfo(s).retry_after_ms, 5u);
+  EXPECT_EQ(server.Calls("KV/Put"), 1);
+}
+
+TEST(Client, DiskFullIsFinal) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  server.InjectError("KV/Put", ResourceExhaustedError("no space left on device (disk full)"));
+  EXPECT_EQ(c->Put("k", "v").status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(server.Calls("KV/Put"), 1);
 }
 
 TEST(Client, RetriesGiveUpAfterMaxRetries) {
@@ -381,7 +415,7 @@ TEST(Txn, CommitRetriesWhenTheServerRefusedIt) {
   auto c = ConnectTo(server);
   auto txn = c->Begin().value();
   ASSERT_TRUE(txn->Put("k", "v").ok());
-  server.InjectError("Txn/Commit", ResourceExhaustedError("shed"));
+  server.InjectError("Txn/Commit", OverloadedError("max_inflight", 8, 1, "overloaded"));
   ASSERT_TRUE(txn->Commit().ok());
   EXPECT_EQ(server.Calls("Txn/Commit"), 2);
 }

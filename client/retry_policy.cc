@@ -64,7 +64,16 @@ AttemptOutcome ClassifyFailure(const grpc::Status& s, CallKind kind, std::string
         out.action = RetryAction::kRetryNext;
         break;
       case ErrorKind::kResourceExhausted:
-        out.action = RetryAction::kRetrySame;
+        // Admission control refused it before any work (it says when to
+        // come back): nothing applied, so even a write may be retried, but
+        // not before the hint. Without a hint (disk full, too many open
+        // transactions) waiting a little will not help: final.
+        if (info.retry_after_ms > 0) {
+          out.action = RetryAction::kRetrySame;
+          out.min_delay = std::chrono::milliseconds(info.retry_after_ms);
+        } else {
+          out.action = RetryAction::kFail;
+        }
         break;
       case ErrorKind::kWrongShard:
         // Without a shard map to refresh, another node is the best bet; a
@@ -102,6 +111,10 @@ AttemptOutcome NotConnected(std::string_view endpoint, std::string_view why) {
       absl::StrCat("could not connect to ", AbslView(endpoint), ": ", AbslView(why)));
   out.action = RetryAction::kRetryNext;
   return out;
+}
+
+std::chrono::milliseconds RetryDelay(const AttemptOutcome& out, std::chrono::milliseconds backoff) {
+  return std::max(backoff, out.min_delay);
 }
 
 std::chrono::milliseconds BackoffDelay(int retry, std::chrono::milliseconds initial,

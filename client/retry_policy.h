@@ -38,6 +38,8 @@ struct AttemptOutcome {
   Status status;  // what the caller gets if the call is not retried
   RetryAction action = RetryAction::kFail;
   std::string leader_hint;  // set iff action == kRetryLeader
+  // The server's retry-after hint (admission control): do not retry sooner.
+  std::chrono::milliseconds min_delay{0};
 };
 
 // Whether the reply carries a meridian.v1.ErrorDetail, i.e. the server
@@ -53,6 +55,10 @@ AttemptOutcome ClassifyFailure(const grpc::Status& s, CallKind kind, std::string
 // The outcome of an attempt that never reached the server because the
 // channel could not connect: safe to retry elsewhere, reads and writes alike.
 AttemptOutcome NotConnected(std::string_view endpoint, std::string_view why);
+
+// The pause before a retry: the backoff, but never shorter than the
+// server's retry-after hint.
+std::chrono::milliseconds RetryDelay(const AttemptOutcome& out, std::chrono::milliseconds backoff);
 
 // The pause before retry number `retry` (0-based): min(max, initial * 2^retry)
 // with "equal jitter" (uniform in its upper half), so that clients that

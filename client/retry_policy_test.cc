@@ -37,9 +37,33 @@ TEST(ClassifyFailure, TypedRefusalsProveAWriteDidNotApply) {
   EXPECT_EQ(
       ClassifyFailure(ToGrpcStatus(UnavailableError("no quorum")), CallKind::kWrite, kEp).action,
       RetryAction::kRetryNext);
-  EXPECT_EQ(
-      ClassifyFailure(ToGrpcStatus(ResourceExhaustedError("shed")), CallKind::kWrite, kEp).action,
-      RetryAction::kRetrySame);
+  const AttemptOutcome shed = ClassifyFailure(
+      ToGrpcStatus(OverloadedError("max_inflight", 8, 7, "overloaded; retry after 7 ms")),
+      CallKind::kWrite, kEp);
+  EXPECT_EQ(shed.action, RetryAction::kRetrySame);
+  EXPECT_EQ(shed.min_delay, std::chrono::milliseconds(7));
+  EXPECT_EQ(GetErrorInfo(shed.status).retry_after_ms, 7u);
+  EXPECT_EQ(GetErrorInfo(shed.status).limit_name, "max_inflight");
+}
+
+TEST(ClassifyFailure, ResourceExhaustedWithoutAHintIsFinal) {
+  // Disk full: retrying soon will not help, for reads and writes alike.
+  for (CallKind kind : {CallKind::kRead, CallKind::kWrite}) {
+    const AttemptOutcome out = ClassifyFailure(
+        ToGrpcStatus(ResourceExhaustedError("no space left on device (disk full)")), kind, kEp);
+    EXPECT_EQ(out.action, RetryAction::kFail);
+    EXPECT_EQ(out.status.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(out.min_delay.count(), 0);
+  }
+}
+
+TEST(RetryDelay, NeverShorterThanTheServersHint) {
+  AttemptOutcome out;
+  out.min_delay = std::chrono::milliseconds(40);
+  EXPECT_EQ(RetryDelay(out, std::chrono::milliseconds(10)), std::chrono::milliseconds(40));
+  EXPECT_EQ(RetryDelay(out, std::chrono::milliseconds(90)), std::chrono::milliseconds(90));
+  EXPECT_EQ(RetryDelay(AttemptOutcome{}, std::chrono::milliseconds(3)),
+            std::chrono::milliseconds(3));
 }
 
 TEST(ClassifyFailure, FinalErrorsAreNotRetried) {

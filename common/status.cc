@@ -63,13 +63,16 @@ std::string_view ErrorKindName(ErrorKind kind) {
   return "INTERNAL";
 }
 
-// Payload format: "<kind>\n<leader_hint>\n<limit_name>\n<limit_value>".
+// Payload format: "<kind>\n<leader_hint>\n<limit_name>\n<limit_value>[\n<retry_after_ms>]"
+// (older payloads have four fields).
 Status MakeError(const ErrorInfo& info, std::string_view message) {
   Status s(CodeFor(info.kind), absl::string_view(message.data(), message.size()));
   if (s.ok()) return s;
   s.SetPayload(kPayloadUrl,
                absl::Cord(absl::StrCat(static_cast<int>(info.kind), "\n", info.leader_hint, "\n",
-                                       info.limit_name, "\n", info.limit_value)));
+                                       info.limit_name, "\n", info.limit_value,
+                                       info.retry_after_ms ? absl::StrCat("\n", info.retry_after_ms)
+                                                           : std::string())));
   return s;
 }
 
@@ -81,12 +84,13 @@ ErrorInfo GetErrorInfo(const Status& s) {
   if (!payload) return info;
   std::vector<std::string> parts = absl::StrSplit(std::string(*payload), '\n');
   int kind = 0;
-  if (parts.size() == 4 && absl::SimpleAtoi(parts[0], &kind) && kind > 0 &&
+  if ((parts.size() == 4 || parts.size() == 5) && absl::SimpleAtoi(parts[0], &kind) && kind > 0 &&
       kind <= static_cast<int>(ErrorKind::kInternal)) {
     info.kind = static_cast<ErrorKind>(kind);
     info.leader_hint = parts[1];
     info.limit_name = parts[2];
     (void)absl::SimpleAtoi(parts[3], &info.limit_value);
+    if (parts.size() == 5) (void)absl::SimpleAtoi(parts[4], &info.retry_after_ms);
   }
   return info;
 }
@@ -117,6 +121,14 @@ Status LimitExceededError(std::string_view limit_name, uint64_t limit_value,
                     .limit_value = limit_value},
                    message);
 }
+Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
+                       uint64_t retry_after_ms, std::string_view message) {
+  return MakeError({.kind = ErrorKind::kResourceExhausted,
+                    .limit_name = std::string(limit_name),
+                    .limit_value = limit_value,
+                    .retry_after_ms = retry_after_ms == 0 ? 1 : retry_after_ms},
+                   message);
+}
 Status TxnNotFoundError(std::string_view message) {
   return MakeError({.kind = ErrorKind::kTxnNotFound}, message);
 }
@@ -125,13 +137,17 @@ Status CorruptionError(std::string_view message) {
 }
 
 bool IsRetryable(const Status& s) {
-  switch (GetErrorKind(s)) {
+  const ErrorInfo info = GetErrorInfo(s);
+  switch (info.kind) {
     case ErrorKind::kConflict:
     case ErrorKind::kNotLeader:
     case ErrorKind::kWrongShard:
     case ErrorKind::kUnavailable:
-    case ErrorKind::kResourceExhausted:
       return true;
+    case ErrorKind::kResourceExhausted:
+      // Only an admission refusal (it carries a retry-after hint) proves
+      // nothing happened and will pass later; disk full will not.
+      return info.retry_after_ms > 0;
     default:
       return false;
   }

@@ -42,8 +42,12 @@ std::string_view ErrorKindName(ErrorKind kind);
 struct ErrorInfo {
   ErrorKind kind = ErrorKind::kNone;
   std::string leader_hint;  // kNotLeader
-  std::string limit_name;   // kInvalidArgument over a limit
+  std::string limit_name;   // kInvalidArgument over a limit; kResourceExhausted overload
   uint64_t limit_value = 0;
+  // kResourceExhausted from admission control: the request was refused
+  // before any work (nothing applied) and may be retried after this long.
+  // 0 = no hint (e.g. disk full): retrying soon will not help.
+  uint64_t retry_after_ms = 0;
 };
 
 // Decodes the Meridian payload of `s`. A status without one gets the kind
@@ -63,6 +67,11 @@ Status InvalidArgumentError(std::string_view message);
 // A request over a configured limit: the message names the limit.
 Status LimitExceededError(std::string_view limit_name, uint64_t limit_value,
                           std::string_view message);
+// Admission control refused the request before doing anything
+// (RESOURCE_EXHAUSTED): `limit_name` = `limit_value` is the limit that was
+// hit, and the same request may be retried after `retry_after_ms` (>= 1).
+Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
+                       uint64_t retry_after_ms, std::string_view message);
 Status TxnNotFoundError(std::string_view message);
 // Broken on-disk data. Callers treat it as fatal for the affected store.
 Status CorruptionError(std::string_view message);

@@ -31,6 +31,23 @@ TEST(StatusTest, LimitErrorNamesTheLimit) {
   EXPECT_FALSE(IsRetryable(s));
 }
 
+TEST(StatusTest, OverloadCarriesTheLimitAndARetryAfterHint) {
+  Status s = OverloadedError("max_inflight", 512, 5, "overloaded");
+  ErrorInfo info = GetErrorInfo(s);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(info.kind, ErrorKind::kResourceExhausted);
+  EXPECT_EQ(info.limit_name, "max_inflight");
+  EXPECT_EQ(info.limit_value, 512u);
+  EXPECT_EQ(info.retry_after_ms, 5u);
+  EXPECT_TRUE(IsRetryable(s));
+  // A hint of 0 would read as "no hint": it is at least 1.
+  EXPECT_EQ(GetErrorInfo(OverloadedError("x", 1, 0, "m")).retry_after_ms, 1u);
+  // Disk full carries no hint and is not worth retrying soon.
+  Status full = ResourceExhaustedError("disk full");
+  EXPECT_EQ(GetErrorInfo(full).retry_after_ms, 0u);
+  EXPECT_FALSE(IsRetryable(full));
+}
+
 TEST(StatusTest, PlainStatusesGetAKindFromTheirCode) {
   EXPECT_EQ(GetErrorKind(absl::OkStatus()), ErrorKind::kNone);
   EXPECT_EQ(GetErrorKind(absl::AbortedError("x")), ErrorKind::kConflict);

@@ -12,6 +12,7 @@ v1::ErrorDetail ToErrorDetail(const Status& s) {
   d.set_leader_hint(info.leader_hint);
   d.set_limit_name(info.limit_name);
   d.set_limit_value(info.limit_value);
+  d.set_retry_after_ms(info.retry_after_ms);
   d.set_retryable(IsRetryable(s));
   return d;
 }
@@ -37,7 +38,8 @@ Status FromGrpcStatus(const grpc::Status& s) {
         ErrorInfo info{.kind = static_cast<ErrorKind>(detail.kind()),
                        .leader_hint = detail.leader_hint(),
                        .limit_name = detail.limit_name(),
-                       .limit_value = detail.limit_value()};
+                       .limit_value = detail.limit_value(),
+                       .retry_after_ms = detail.retry_after_ms()};
         Status out = MakeError(info, s.error_message());
         // Keep the server's canonical code if the kind implies another one.
         if (out.code() != code) out = Status(code, s.error_message());

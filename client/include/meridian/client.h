@@ -13,6 +13,9 @@
 // kNotLeader/kUnavailable (retried here with backoff for reads and for writes
 // that surely did not apply), kCommitUnknown (the outcome of a write or commit
 // is not known: it may or may not have applied; never retried by the SDK),
+// kResourceExhausted (with ErrorInfo::retry_after_ms > 0: the server's
+// admission control refused the request before doing anything; retried here,
+// never sooner than that hint; without a hint, e.g. disk full: final),
 // kInvalidArgument (fix the request), kTxnNotFound (the transaction expired
 // or was finished).
 //

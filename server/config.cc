@@ -119,6 +119,11 @@ std::vector<OptionSpec> Specs() {
        [](C& c, auto& v) { return SetOneOf(&c.log_format, v, {"json", "text"}); }},
       {"port-file", "write the bound gRPC port to this file",
        [](C& c, auto& v) { return SetString(&c.port_file, v); }},
+      {"metrics-listen", "serve HTTP /metrics, /livez and /readyz on host:port (port 0: any free port)",
+       [](C& c, auto& v) {
+         if (!v.empty()) MERIDIAN_RETURN_IF_ERROR(ParseHostPort(v).status());
+         return SetString(&c.metrics_listen, v);
+       }},
       {"cluster", "replicated mode: id=host:port,... for every member",
        [](C& c, auto& v) {
          MERIDIAN_RETURN_IF_ERROR(ParseCluster(v).status());
@@ -238,6 +243,35 @@ Result<std::map<uint32_t, std::string>> ParseCluster(const std::string& text) {
   }
   if (out.empty()) return InvalidArgumentError("the cluster lists no members");
   return out;
+}
+
+Result<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
+  const auto bad = [&] {
+    return InvalidArgumentError(absl::StrCat("'", text, "' is not host:port (port 0..65535)"));
+  };
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad();
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (host.empty()) return bad();
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos) return bad();
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return bad();  // IPv6 needs brackets
+  }
+  int p = 0;
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(port, &p) || p > 65535) {
+    return bad();
+  }
+  return std::make_pair(host, p);
 }
 
 Result<uint64_t> ParseDurationMs(const std::string& text) {

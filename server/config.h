@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -40,6 +41,9 @@ struct Config {
   std::string log_level = "info";         // trace|debug|info|warn|error
   std::string log_format = "json";        // json|text
   std::string port_file;                  // if set, the bound port is written here
+  // HTTP /metrics, /livez and /readyz on host:port; "" = off; port 0 = any
+  // free port (logged, and written to <port_file>.metrics).
+  std::string metrics_listen;
   // Replicated mode: "1=host:port,2=host:port,3=host:port", every voter of
   // the group with its address (clients and peers share the port). Empty =
   // a single unreplicated node. In replicated mode the node listens on its
@@ -71,6 +75,10 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
 
 // Parses Config::cluster into id -> address.
 Result<std::map<uint32_t, std::string>> ParseCluster(const std::string& text);
+
+// Splits "host:port" or "[v6 address]:port" into host (brackets dropped;
+// may be empty) and port (0..65535).
+Result<std::pair<std::string, int>> ParseHostPort(const std::string& text);
 
 // Exposed for tests.
 Result<uint64_t> ParseDurationMs(const std::string& text);

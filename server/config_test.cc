@@ -142,6 +142,30 @@ TEST_F(ConfigTest, GroupsPerNodeAreBounded) {
   EXPECT_FALSE(Load({"--groups", "5000"}).ok());
 }
 
+TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndValidated) {
+  EXPECT_EQ(Load({})->metrics_listen, "");
+  for (const std::string ok : {"127.0.0.1:9464", "127.0.0.1:0", "[::1]:9464", ":9464",
+                               "localhost:9464"}) {
+    auto c = Load({"--metrics-listen", ok});
+    ASSERT_TRUE(c.ok()) << ok << ": " << c.status();
+    EXPECT_EQ(c->metrics_listen, ok);
+  }
+  setenv("MERIDIAN_METRICS_LISTEN", "127.0.0.1:9100", 1);
+  EXPECT_EQ(Load({})->metrics_listen, "127.0.0.1:9100");
+  unsetenv("MERIDIAN_METRICS_LISTEN");
+  for (const std::string bad : {"9464", "nonsense", "127.0.0.1:", "127.0.0.1:65536",
+                                "127.0.0.1:-1", "::1:9464", "[::1]9464", "127.0.0.1:http"}) {
+    auto c = Load({"--metrics-listen", bad});
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("--metrics-listen"), std::string::npos) << c.status();
+    EXPECT_NE(c.status().message().find(bad), std::string::npos) << c.status();
+  }
+  auto hp = ParseHostPort("[::1]:80");
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->first, "::1");
+  EXPECT_EQ(hp->second, 80);
+}
+
 TEST_F(ConfigTest, DurationsAndSizes) {
   EXPECT_EQ(*ParseDurationMs("500ms"), 500u);
   EXPECT_EQ(*ParseDurationMs("10s"), 10000u);

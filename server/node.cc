@@ -8,9 +8,24 @@
 #include "absl/time/time.h"
 #include "server/log.h"
 #include "server/peer.h"
+#include "server/server_metrics.h"
 #include "storage/rocks/rocks_engine.h"
 
 namespace meridian::server {
+namespace {
+
+// The services whose grpc.health.v1 status is the node's readiness (the
+// overall "" status stays SERVING until shutdown: it says the process runs).
+constexpr const char* kReadinessServices[] = {"meridian.v1.KV", "meridian.v1.Txn",
+                                              "meridian.v1.Cset"};
+
+void PublishReadiness(grpc::Server* server, bool ready) {
+  for (const char* s : kReadinessServices) {
+    server->GetHealthCheckService()->SetServingStatus(s, ready);
+  }
+}
+
+}  // namespace
 
 Node::Node(const Config& config) : config_(config) {}
 
@@ -46,6 +61,17 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->ctx_.start_mono_us = SystemClock()->NowMonotonicMicros();
   node->services_ = MakeServices(&node->ctx_);
   if (node->host_) node->peer_service_ = MakePeerService(node->host_.get());
+  node->ready_checks_ = node->ReadyChecks();
+  if (!c.metrics_listen.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(node->metrics_server_,
+                              MetricsServer::Start(c.metrics_listen, node->ready_checks_));
+    if (!c.port_file.empty()) {
+      std::ofstream(c.port_file + ".metrics") << node->metrics_server_->port() << "\n";
+    }
+    Log(Level::kInfo, "serving metrics",
+        {{"addr", node->metrics_server_->address()},
+         {"paths", "/metrics /livez /readyz"}});
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -65,6 +91,9 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   // threads are cheap, so keep enough for the concurrency clients bring.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 4);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 512);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeRpcMetricsFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (auto& s : node->services_) builder.RegisterService(s.get());
   if (node->peer_service_) builder.RegisterService(AsGrpcService(node->peer_service_.get()));
   node->server_ = builder.BuildAndStart();
@@ -74,10 +103,14 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   }
   node->ctx_.bound_port = port;
   node->server_->GetHealthCheckService()->SetServingStatus(true);
+  PublishReadiness(node->server_.get(), RunHealthChecks(node->ready_checks_, nullptr));
   if (!c.port_file.empty()) {
     std::ofstream(c.port_file) << port << "\n";
   }
-  if (node->host_) node->host_->Run();
+  if (node->host_) {
+    node->host_->Run();
+    PublishGroups(node->host_.get());
+  }
   node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
   Log(Level::kInfo, "serving",
       {{"node_id", c.node_id},
@@ -154,6 +187,7 @@ void Node::MaintenanceLoop() {
   const absl::Duration reap_every = absl::Seconds(1);
   uint64_t last_gc_us = ctx_.clock->NowMonotonicMicros();
   while (!stop_.WaitForNotificationWithTimeout(reap_every)) {
+    PublishReadiness(server_.get(), RunHealthChecks(ready_checks_, nullptr));
     if (size_t n = store_->ReapExpired(); n > 0) {
       Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
     }
@@ -171,7 +205,9 @@ void Node::Shutdown() {
   absl::MutexLock lock(&shutdown_mu_);
   if (stopped_.HasBeenNotified()) return;
   Log(Level::kInfo, "shutting down", {{"grace_ms", absl::StrCat(config_.shutdown_grace_ms)}});
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Every service NOT_SERVING, for good: PublishReadiness is ignored from
+  // now on.
+  server_->GetHealthCheckService()->Shutdown();
   // Drain: refuse new data requests, give those in flight the grace period.
   // (gRPC's own Shutdown deadline would also wait on idle client
   // connections, so the drain is ours and gRPC's is short.)
@@ -180,6 +216,7 @@ void Node::Shutdown() {
   while (ctx_.in_flight.load() > 0 && ctx_.clock->NowMonotonicMicros() < drain_until) {
     absl::SleepFor(absl::Milliseconds(5));
   }
+  PublishGroups(nullptr);
   if (host_) host_->Stop();  // our streams to peers end
   if (peer_service_) ClosePeerStreams(peer_service_.get());
   server_->Shutdown(std::chrono::system_clock::time_point(
@@ -190,6 +227,7 @@ void Node::Shutdown() {
   if (Status s = engine_->Flush(); !s.ok()) {
     Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
   }
+  if (metrics_server_) metrics_server_->Stop();  // its checks read the groups and engines
   host_.reset();
   replication_ = nullptr;
   extra_groups_.clear();
@@ -198,6 +236,39 @@ void Node::Shutdown() {
   lock_.reset();
   Log(Level::kInfo, "stopped");
   stopped_.Notify();
+}
+
+HealthChecks Node::ReadyChecks() {
+  HealthChecks checks;
+  checks.push_back({"serving", [this]() -> Status {
+    if (ctx_.draining.load()) return UnavailableError("shutting down");
+    if (ctx_.bound_port.load() == 0) return UnavailableError("the gRPC server is not up yet");
+    return absl::OkStatus();
+  }});
+  // Every group this node hosts knows its leader (a single node leads
+  // itself): requests are served here or redirected.
+  checks.push_back({"leader", [this]() -> Status {
+    if (!ctx_.groups) return absl::OkStatus();
+    std::string missing;
+    for (Replication* r : ctx_.groups->groups()) {
+      if (r->Describe().leader == consensus::kNoNode) {
+        absl::StrAppend(&missing, missing.empty() ? "" : ", ", r->group());
+      }
+    }
+    if (missing.empty()) return absl::OkStatus();
+    return UnavailableError(absl::StrCat("no known leader in group ", missing));
+  }});
+  // The engines took no I/O error and have room to write.
+  checks.push_back({"storage", [this]() -> Status {
+    MERIDIAN_RETURN_IF_ERROR(engine_->CheckSpace(0));
+    for (const auto& [g, extra] : extra_groups_) {
+      if (Status s = extra.engine->CheckSpace(0); !s.ok()) {
+        return Status(s.code(), absl::StrCat("group ", g, ": ", s.message()));
+      }
+    }
+    return absl::OkStatus();
+  }});
+  return checks;
 }
 
 void Node::Wait() { stopped_.WaitForNotification(); }

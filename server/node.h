@@ -20,6 +20,7 @@
 #include "server/data_dir.h"
 #include "server/peer.h"
 #include "server/group_host.h"
+#include "server/metrics_server.h"
 #include "server/replication.h"
 #include "server/services.h"
 #include "storage/engine.h"
@@ -71,6 +72,11 @@ class Node {
   absl::Notification stopped_;
   std::thread maintenance_;
   absl::Mutex shutdown_mu_;
+  // Readiness (/readyz, and the data services' grpc.health.v1 status):
+  // serving, leader, storage.
+  HealthChecks ReadyChecks();
+  HealthChecks ready_checks_;
+  std::unique_ptr<MetricsServer> metrics_server_;  // --metrics-listen; stops first
 };
 
 }  // namespace meridian::server

@@ -11,11 +11,13 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   librocksdb-dev libabsl-dev liburing-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev libcli11-dev libssl-dev libgtest-dev libgmock-dev
-  libbenchmark-dev
+  libbenchmark-dev libcivetweb-dev
   # runtime tools used by scripts and tests
   python3 procps psmisc
   # benchmark peer: etcd 3.4 and its API protos (tests/bench)
   etcd-server etcd-client golang-etcd-server-dev
+  # promtool and a real Prometheus server that scrapes /metrics (tests/integration)
+  prometheus
 )
 
 missing=()

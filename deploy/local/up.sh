@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds Release, and runs Meridian in the
 # foreground with embedded defaults: a replicated group of 3 nodes on
-# 127.0.0.1 (ports 2379, 12379, 22379), data under ./data. Ctrl-C stops it
-# cleanly.
+# 127.0.0.1 (ports 2379, 12379, 22379; HTTP /metrics, /livez and /readyz on
+# 2380, 12380, 22380), data under ./data. Ctrl-C stops it cleanly.
 #
-#   ./deploy/local/up.sh [--nodes N] [--port BASE] [--data-dir DIR] [-- extra meridiand flags]
+#   ./deploy/local/up.sh [--nodes N] [--port BASE] [--metrics-port M] [--data-dir DIR] [-- extra meridiand flags]
 #
-#   --nodes 1     a single unreplicated node on 127.0.0.1:BASE
-#   --port BASE   node i listens on BASE + (i-1)*10000 (default 2379)
+#   --nodes 1         a single unreplicated node on 127.0.0.1:BASE
+#   --port BASE       node i listens on BASE + (i-1)*10000 (default 2379)
+#   --metrics-port M  node i serves metrics on M + (i-1)*10000 (default BASE+1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NODES=3
 BASE=2379
+METRICS_BASE=""
 DATA_DIR=./data
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --nodes) NODES=$2; shift 2 ;;
     --port) BASE=$2; shift 2 ;;
+    --metrics-port) METRICS_BASE=$2; shift 2 ;;
     --data-dir) DATA_DIR=$2; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "up.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +47,9 @@ for i in $(seq 1 "$NODES"); do ENDPOINTS+=("127.0.0.1:$((BASE + (i - 1) * 10000)
 CLUSTER=""
 for i in $(seq 1 "$NODES"); do CLUSTER+="${CLUSTER:+,}$i=${ENDPOINTS[$((i - 1))]}"; done
 EP_LIST=$(IFS=,; echo "${ENDPOINTS[*]}")
+METRICS_BASE=${METRICS_BASE:-$((BASE + 1))}
+METRICS=()
+for i in $(seq 1 "$NODES"); do METRICS+=("127.0.0.1:$((METRICS_BASE + (i - 1) * 10000))"); done
 
 PIDS=()
 stop() {
@@ -62,6 +68,7 @@ for i in $(seq 1 "$NODES"); do
   else
     args=(--cluster "$CLUSTER" --member-id "$i" --data-dir "$DATA_DIR/node$i")
   fi
+  args+=(--metrics-listen "${METRICS[$((i - 1))]}")
   "$BIN/server/meridiand" "${args[@]}" --log-format text "${EXTRA[@]}" \
     2> >(sed -u "s/^/[node$i] /" >&2) &
   PIDS+=($!)
@@ -85,6 +92,8 @@ cat <<MSG
 == Meridian is running: $NODES node(s)
    endpoints: $EP_LIST
    data dir:  $DATA_DIR
+   metrics:   $(for m in "${METRICS[@]}"; do echo "http://$m/metrics"; done | paste -sd' ')
+   readiness: $(for m in "${METRICS[@]}"; do echo "http://$m/readyz"; done | paste -sd' ')
    try:       $CTL put hello world
               $CTL get hello
               $CTL -w table member list

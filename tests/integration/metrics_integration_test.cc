@@ -1,0 +1,385 @@
+// meridiand's HTTP monitoring endpoint (--metrics-listen): /metrics, /livez
+// and /readyz over real HTTP, /metrics checked by promtool and scraped by a
+// real Prometheus server, /readyz and the data services' grpc.health.v1
+// status following the group's leader, and start-up errors for bad
+// addresses.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/integration/cluster_fixture.h"
+#include "tests/integration/daemon.h"
+
+namespace meridian::testing {
+namespace {
+
+struct HttpResponse {
+  int status = 0;       // 0: no answer
+  std::string headers;  // lower-cased, status line included
+  std::string body;
+};
+
+// A blocking HTTP/1.0 GET to 127.0.0.1:port.
+HttpResponse HttpGet(int port, const std::string& target) {
+  HttpResponse r;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return r;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return r;
+  }
+  const std::string request =
+      absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n\r\n");
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return r;
+  }
+  std::string raw;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) raw.append(buf, n);
+  ::close(fd);
+  const size_t split = raw.find("\r\n\r\n");
+  if (split == std::string::npos || raw.compare(0, 5, "HTTP/") != 0) return r;
+  r.headers = absl::AsciiStrToLower(raw.substr(0, split));
+  r.body = raw.substr(split + 4);
+  const size_t space = raw.find(' ');
+  r.status = std::atoi(raw.c_str() + space + 1);
+  return r;
+}
+
+// Polls until `pred` holds or `seconds` pass; returns whether it held.
+bool WaitFor(const std::function<bool()>& pred, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// The full path of `name` on $PATH, or "".
+std::string FindProgram(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(std::string(path ? path : "") + ":/usr/bin:/usr/sbin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// A background process with its output in a file; SIGKILLed when dropped.
+class Background {
+ public:
+  Background(const std::vector<std::string>& argv, const std::string& log_path)
+      : log_path_(log_path) {
+    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(log_fd);
+  }
+  ~Background() {
+    if (pid_ > 0) Stop(SIGKILL);
+  }
+  // Signals and reaps; returns the exit code (-1 if killed by a signal).
+  int Stop(int sig = SIGTERM) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  bool Running() {
+    int status = 0;
+    return pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == 0;
+  }
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+// Metric names (from the # TYPE lines) of a /metrics body.
+std::vector<std::string> MetricNames(const std::string& exposition) {
+  std::vector<std::string> names;
+  std::istringstream in(exposition);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "# TYPE ")) {
+      std::string rest = line.substr(7);
+      names.push_back(rest.substr(0, rest.find(' ')));
+    }
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------
+
+TEST(MetricsHttpTest, SingleNodeServesMetricsLivezAndReadyz) {
+  const int mport = FreePort();
+  TestDaemon d("", {"--metrics-listen", absl::StrCat("127.0.0.1:", mport)});
+  ASSERT_TRUE(d.Start().ok()) << d.Log();
+
+  HttpResponse live = HttpGet(mport, "/livez");
+  EXPECT_EQ(live.status, 200) << live.headers;
+  EXPECT_EQ(live.body, "ok\n");
+
+  HttpResponse ready = HttpGet(mport, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "[+]serving ok")) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "[+]leader ok")) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "[+]storage ok")) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "readyz check passed")) << ready.body;
+
+  // Some traffic, so that request metrics have samples.
+  auto c = d.Connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Put("k", "v").ok());
+  ASSERT_TRUE(c->Get("k").ok());
+
+  HttpResponse m = HttpGet(mport, "/metrics");
+  ASSERT_EQ(m.status, 200) << m.headers;
+  EXPECT_TRUE(
+      absl::StrContains(m.headers, "content-type: text/plain; version=0.0.4; charset=utf-8"))
+      << m.headers;
+  EXPECT_FALSE(MetricNames(m.body).empty()) << m.body;
+
+  const std::string promtool = FindProgram("promtool");
+  if (promtool.empty()) {
+    std::cout << "promtool not installed (Debian package prometheus): the exposition is not "
+                 "linted\n";
+  } else {
+    ProcessResult check = RunProcess({promtool, "check", "metrics"}, m.body);
+    EXPECT_EQ(check.exit_code, 0) << "promtool check metrics:\n"
+                                  << check.out << check.err << "\n--- /metrics:\n"
+                                  << m.body;
+  }
+
+  EXPECT_EQ(HttpGet(mport, "/nothing-here").status, 404);
+  EXPECT_EQ(d.Stop(), 0) << d.Log();
+  EXPECT_EQ(HttpGet(mport, "/livez").status, 0) << "still answering after the process exited";
+}
+
+TEST(MetricsHttpTest, PortZeroIsWrittenNextToThePortFileAndLogged) {
+  const std::string dir = MakeTempDir("metrics_port0");
+  const std::string port_file = dir + "/port";
+  Background d({BinaryPath("server/meridiand"), "--dev", "--data-dir", dir + "/data", "--listen",
+                "127.0.0.1:0", "--port-file", port_file, "--metrics-listen", "127.0.0.1:0"},
+               dir + "/stderr.log");
+  int mport = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::ifstream in(port_file + ".metrics");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (text.empty() || text.back() != '\n') return false;
+        mport = std::stoi(text);
+        return true;
+      },
+      30))
+      << d.Log();
+  ASSERT_GT(mport, 0);
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(mport, "/livez").status == 200; }, 10)) << d.Log();
+  EXPECT_TRUE(absl::StrContains(d.Log(), absl::StrCat("127.0.0.1:", mport))) << d.Log();
+  EXPECT_EQ(d.Stop(), 0) << d.Log();
+}
+
+TEST(MetricsHttpTest, BadAddressFailsStartUpNamingTheOption) {
+  const std::string dir = MakeTempDir("metrics_bad");
+  const std::string meridiand = BinaryPath("server/meridiand");
+
+  ProcessResult unparseable = RunProcess({meridiand, "--dev", "--data-dir", dir + "/a", "--listen",
+                                          "127.0.0.1:0", "--metrics-listen", "no-port-here"});
+  EXPECT_EQ(unparseable.exit_code, 2) << unparseable.err;
+  EXPECT_TRUE(absl::StrContains(unparseable.err, "--metrics-listen")) << unparseable.err;
+  EXPECT_TRUE(absl::StrContains(unparseable.err, "no-port-here")) << unparseable.err;
+
+  // A port someone else listens on.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  ProcessResult in_use = RunProcess({meridiand, "--dev", "--data-dir", dir + "/b", "--listen",
+                                     "127.0.0.1:0", "--metrics-listen", taken});
+  ::close(fd);
+  EXPECT_EQ(in_use.exit_code, 1) << in_use.err;
+  EXPECT_TRUE(absl::StrContains(in_use.err, "--metrics-listen " + taken)) << in_use.err;
+}
+
+// Three members with metrics ports, started one at a time by the tests.
+class MetricsClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string cluster;
+    for (int i = 1; i <= 3; ++i) {
+      endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
+      metrics_ports_.push_back(FreePort());
+      absl::StrAppend(&cluster, i > 1 ? "," : "", i, "=", endpoints_.back());
+    }
+    for (int i = 1; i <= 3; ++i) {
+      nodes_.push_back(std::make_unique<TestDaemon>(
+          "", std::vector<std::string>{"--cluster", cluster, "--member-id", std::to_string(i),
+                                       "--metrics-listen",
+                                       absl::StrCat("127.0.0.1:", metrics_ports_[i - 1])}));
+    }
+  }
+  void TearDown() override {
+    for (auto& n : nodes_) {
+      if (n->Running()) {
+        EXPECT_EQ(n->Stop(), 0) << n->Log();
+      }
+    }
+  }
+
+  std::vector<std::string> endpoints_;
+  std::vector<int> metrics_ports_;
+  std::vector<std::unique_ptr<TestDaemon>> nodes_;
+};
+
+TEST_F(MetricsClusterTest, ReadyzFailsWithoutALeaderAndPassesOnceOneIsElected) {
+  ASSERT_TRUE(nodes_[0]->Start().ok()) << nodes_[0]->Log();
+  // Alone, member 1 has no majority: live, not ready.
+  EXPECT_EQ(HttpGet(metrics_ports_[0], "/livez").status, 200);
+  HttpResponse r = HttpGet(metrics_ports_[0], "/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "[-]leader: no known leader in group 1")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "[+]storage ok")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "readyz check failed")) << r.body;
+  // grpc.health.v1: the process is SERVING, the data services are not.
+  auto c = nodes_[0]->Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Healthy().value_or(false), true);
+  EXPECT_EQ(c->Healthy("meridian.v1.KV").value_or(true), false);
+
+  // A second member makes a majority; a leader is elected.
+  ASSERT_TRUE(nodes_[1]->Start().ok()) << nodes_[1]->Log();
+  for (int i : {0, 1}) {
+    EXPECT_TRUE(WaitFor([&] { return HttpGet(metrics_ports_[i], "/readyz").status == 200; }, 15))
+        << "member " << i + 1 << ":\n"
+        << HttpGet(metrics_ports_[i], "/readyz").body;
+    EXPECT_TRUE(absl::StrContains(HttpGet(metrics_ports_[i], "/readyz").body, "[+]leader ok"));
+  }
+  // The health status follows within the maintenance period (1 s).
+  EXPECT_TRUE(WaitFor([&] { return c->Healthy("meridian.v1.KV").value_or(false); }, 5));
+  EXPECT_TRUE(WaitFor([&] { return c->Healthy("meridian.v1.Txn").value_or(false); }, 5));
+}
+
+TEST_F(MetricsClusterTest, PrometheusScrapesEveryMember) {
+  const std::string prometheus = FindProgram("prometheus");
+  if (prometheus.empty()) {
+    GTEST_SKIP() << "the prometheus binary is not installed (Debian package prometheus; "
+                    "deploy/local/install-deps.sh installs it)";
+  }
+  for (auto& n : nodes_) ASSERT_TRUE(n->Start().ok()) << n->Log();
+
+  // A metric every member exports: meridian_build_info once registered,
+  // else the first family /metrics lists.
+  HttpResponse m = HttpGet(metrics_ports_[0], "/metrics");
+  ASSERT_EQ(m.status, 200);
+  std::vector<std::string> names = MetricNames(m.body);
+  ASSERT_FALSE(names.empty()) << m.body;
+  std::string metric = names[0];
+  for (const auto& n : names) {
+    if (n == "meridian_build_info") metric = n;
+  }
+
+  const std::string dir = MakeTempDir("prometheus");
+  std::vector<std::string> targets;
+  for (int p : metrics_ports_) targets.push_back(absl::StrCat("'127.0.0.1:", p, "'"));
+  std::ofstream(dir + "/prometheus.yml")
+      << "global:\n"
+      << "  scrape_interval: 1s\n"
+      << "  scrape_timeout: 1s\n"
+      << "  evaluation_interval: 1s\n"
+      << "scrape_configs:\n"
+      << "  - job_name: meridian\n"
+      << "    static_configs:\n"
+      << "      - targets: [" << absl::StrJoin(targets, ", ") << "]\n";
+  const int web_port = FreePort();
+  Background prom({prometheus, "--config.file=" + dir + "/prometheus.yml",
+                   "--storage.tsdb.path=" + dir + "/data",
+                   absl::StrCat("--web.listen-address=127.0.0.1:", web_port), "--log.level=warn"},
+                  dir + "/prometheus.log");
+
+  // up == 1 for every member.
+  const std::regex up_sample("\"value\":\\[[0-9.e+]+,\"1\"\\]");
+  std::string last;
+  const bool all_up = WaitFor(
+      [&] {
+        HttpResponse q = HttpGet(web_port, "/api/v1/query?query=up");
+        last = q.body;
+        if (q.status != 200) return false;
+        auto begin = std::sregex_iterator(q.body.begin(), q.body.end(), up_sample);
+        return std::distance(begin, std::sregex_iterator()) == 3;
+      },
+      20);
+  ASSERT_TRUE(all_up) << "last answer to up: " << last << "\nprometheus log:\n" << prom.Log();
+  for (int p : metrics_ports_) {
+    EXPECT_TRUE(absl::StrContains(last, absl::StrCat("127.0.0.1:", p))) << last;
+  }
+
+  // And the daemons' own metrics are stored.
+  const bool has_metric = WaitFor(
+      [&] {
+        HttpResponse q = HttpGet(web_port, "/api/v1/query?query=" + metric);
+        last = q.body;
+        return q.status == 200 && absl::StrContains(q.body, "\"status\":\"success\"") &&
+               absl::StrContains(q.body, "\"__name__\":\"" + metric + "\"");
+      },
+      10);
+  EXPECT_TRUE(has_metric) << "query " << metric << ": " << last << "\nprometheus log:\n"
+                          << prom.Log();
+  EXPECT_EQ(prom.Stop(SIGTERM), 0) << prom.Log();
+}
+
+}  // namespace
+}  // namespace meridian::testing

@@ -144,7 +144,7 @@ class AdminService final : public v1::Admin::Service {
       return ToGrpcStatus(InvalidArgumentError(
           "this node runs unreplicated (no --cluster); membership cannot change"));
     }
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(nullptr);  // operators act even under overload
     Result<consensus::Membership> changed = ctx_->replication->ChangeMembership(std::move(edit));
     if (!changed.ok()) {
       meridian::Status s = changed.status();
@@ -167,6 +167,13 @@ std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx) {
 }
 
 std::vector<std::unique_ptr<grpc::Service>> MakeServices(ServiceContext* ctx) {
+  if (ctx->admission == nullptr) {
+    ctx->admission = std::make_unique<Admission>(
+        AdmissionOptions{.max_inflight = ctx->config->max_inflight,
+                         .client_rate_limit = ctx->config->client_rate_limit,
+                         .client_rate_burst = ctx->config->client_rate_burst},
+        ctx->clock);
+  }
   std::vector<std::unique_ptr<grpc::Service>> services;
   services.push_back(MakeKvService(ctx));
   services.push_back(MakeTxnService(ctx));

@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include <cmath>
+
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -169,6 +171,34 @@ std::vector<OptionSpec> Specs() {
        }},
       {"max-log-lag", "entries kept for a lagging peer; beyond, it is sent a snapshot",
        [](C& c, auto& v) { return SetU64(&c.max_log_lag_entries, v); }},
+      {"max-inflight",
+       "data requests served at once; beyond it RESOURCE_EXHAUSTED with a retry-after hint "
+       "(0 = unlimited)",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.max_inflight, v));
+         if (c.max_inflight > 1'000'000) return InvalidArgumentError("must be <= 1000000 (0 = unlimited)");
+         return absl::OkStatus();
+       }},
+      {"client-rate-limit",
+       "requests per second each client (meridian-client-id metadata, else its address) may send; "
+       "0 = off",
+       [](C& c, auto& v) {
+         double rate = 0;
+         if (!absl::SimpleAtod(v, &rate) || !std::isfinite(rate)) {
+           return InvalidArgumentError(absl::StrCat("'", v, "' is not a number"));
+         }
+         if (rate < 0 || rate > 1e7) return InvalidArgumentError("must be in [0, 10000000] (0 = off)");
+         c.client_rate_limit = rate;
+         return absl::OkStatus();
+       }},
+      {"client-rate-burst",
+       "requests a client may send at once before --client-rate-limit paces it "
+       "(0 = one second's worth)",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.client_rate_burst, v));
+         if (c.client_rate_burst > 10'000'000) return InvalidArgumentError("must be <= 10000000");
+         return absl::OkStatus();
+       }},
       {"groups",
        "consensus groups this node hosts (group 1 serves clients; the others replicate "
        "stores of their own until range shards route keys to them)",
@@ -374,6 +404,9 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     return InvalidArgumentError(absl::StrCat("election_ticks (", config.election_ticks,
                                              ") must be at least 3 x heartbeat_ticks (",
                                              config.heartbeat_ticks, ")"));
+  }
+  if (config.client_rate_burst != 0 && config.client_rate_limit == 0) {
+    return InvalidArgumentError("client_rate_burst needs client_rate_limit (the rate limit is off)");
   }
   if (config.limits.max_key_bytes == 0) return InvalidArgumentError("max_key_bytes must be > 0");
   if (config.limits.max_txn_ops == 0) return InvalidArgumentError("max_txn_ops must be > 0");

@@ -65,6 +65,12 @@ struct Config {
   // stores of their own (data_dir/groups/<id>) that no client reaches until
   // range shards route keys to them (issue 6).
   uint64_t groups = 1;
+  // Admission control (docs/operations.md, "Admission control"): data
+  // requests beyond these are refused at once with RESOURCE_EXHAUSTED and a
+  // retry-after hint.
+  uint64_t max_inflight = 4096;    // data requests served at once; 0 = unlimited
+  double client_rate_limit = 0;    // ops/s per client (GCRA); 0 = off
+  uint64_t client_rate_burst = 0;  // requests a client may send at once; 0 = one second's worth
 };
 
 // Parses argv (flags), the environment and the YAML file named by --config or

@@ -181,5 +181,27 @@ TEST_F(ConfigTest, DurationsAndSizes) {
   EXPECT_FALSE(ParseBytes("4KB").ok());
 }
 
+TEST_F(ConfigTest, AdmissionControl) {
+  auto d = Load({});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->max_inflight, 4096u);
+  EXPECT_EQ(d->client_rate_limit, 0);
+  EXPECT_EQ(d->client_rate_burst, 0u);
+  auto c = Load({"--max-inflight", "8", "--client-rate-limit", "2.5", "--client-rate-burst", "10"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_inflight, 8u);
+  EXPECT_EQ(c->client_rate_limit, 2.5);
+  EXPECT_EQ(c->client_rate_burst, 10u);
+  EXPECT_EQ(Load({"--max-inflight", "0"})->max_inflight, 0u) << "0 = unlimited";
+  EXPECT_FALSE(Load({"--max-inflight", "-1"}).ok());
+  EXPECT_FALSE(Load({"--max-inflight", "lots"}).ok());
+  EXPECT_FALSE(Load({"--client-rate-limit", "-5"}).ok());
+  EXPECT_FALSE(Load({"--client-rate-limit", "nan"}).ok());
+  EXPECT_FALSE(Load({"--client-rate-limit", "fast"}).ok());
+  auto burst_alone = Load({"--client-rate-burst", "5"});
+  ASSERT_FALSE(burst_alone.ok());
+  EXPECT_NE(burst_alone.status().message().find("client_rate_limit"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace meridian::server

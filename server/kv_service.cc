@@ -16,9 +16,9 @@ class KvService final : public v1::KV::Service {
  public:
   explicit KvService(ServiceContext* ctx) : ctx_(ctx) {}
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* req,
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetRequest* req,
                    v1::GetResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto snap, ctx_->SnapshotFrom(req->snapshot()));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->Get(req->key(), snap));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
@@ -30,17 +30,17 @@ class KvService final : public v1::KV::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Put(grpc::ServerContext*, const v1::PutRequest* req,
+  grpc::Status Put(grpc::ServerContext* context, const v1::PutRequest* req,
                    v1::PutResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Put(req->key(), req->value()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
   }
 
-  grpc::Status Delete(grpc::ServerContext*, const v1::DeleteRequest* req,
+  grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteRequest* req,
                       v1::DeleteResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto d, ctx_->store->Delete(req->key()));
     ctx_->FillHeader(resp->mutable_header(), 0, d.commit_hlc);
     resp->set_existed(d.existed);
@@ -49,7 +49,7 @@ class KvService final : public v1::KV::Service {
 
   grpc::Status Scan(grpc::ServerContext* context, const v1::ScanRequest* req,
                     grpc::ServerWriter<v1::ScanResponse>* writer) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto snap, ctx_->SnapshotFrom(req->snapshot()));
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), req->keys_only()};
     v1::ScanResponse chunk;
@@ -98,25 +98,25 @@ class CsetService final : public v1::Cset::Service {
  public:
   explicit CsetService(ServiceContext* ctx) : ctx_(ctx) {}
 
-  grpc::Status Add(grpc::ServerContext*, const v1::CsetAddRequest* req,
+  grpc::Status Add(grpc::ServerContext* context, const v1::CsetAddRequest* req,
                    v1::CsetAddResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->CsetAdd(req->key(), req->element()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
   }
 
-  grpc::Status Remove(grpc::ServerContext*, const v1::CsetRemoveRequest* req,
+  grpc::Status Remove(grpc::ServerContext* context, const v1::CsetRemoveRequest* req,
                       v1::CsetRemoveResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->CsetRemove(req->key(), req->element()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
   }
 
-  grpc::Status Read(grpc::ServerContext*, const v1::CsetReadRequest* req,
+  grpc::Status Read(grpc::ServerContext* context, const v1::CsetReadRequest* req,
                     v1::CsetReadResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     uint64_t snap = 0;
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto entries, ctx_->store->CsetRead(req->key(), &snap));
     ctx_->FillHeader(resp->mutable_header(), snap, 0);

@@ -1,5 +1,7 @@
 #include "server/services.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/replication.h"
 
@@ -26,10 +28,37 @@ void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hl
   token->set_cluster_time(hlc->Last());
 }
 
-RequestGuard::RequestGuard(ServiceContext* ctx) : ctx_(ctx) {
+std::string ClientKey(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("meridian-client-id"); it != metadata.end() && !it->second.empty()) {
+    return std::string(it->second.data(), std::min<size_t>(it->second.size(), 128));
+  }
+  // "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path".
+  std::string peer = context.peer();
+  if (peer.starts_with("ipv4:") || peer.starts_with("ipv6:")) {
+    const size_t colon = peer.rfind(':');
+    if (colon != std::string::npos && colon > 4) peer.resize(colon);
+  }
+  return peer;
+}
+
+RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context) : ctx_(ctx) {
   ++ctx_->in_flight;
-  status_ = ctx_->draining ? UnavailableError("this node is shutting down; retry another node")
-                           : ctx_->ReadBarrier();
+  if (ctx_->draining) {
+    status_ = UnavailableError("this node is shutting down; retry another node");
+    return;
+  }
+  if (context != nullptr && ctx_->admission != nullptr) {
+    status_ = ctx_->admission->Admit(ClientKey(*context));
+    if (!status_.ok()) return;
+    admitted_ = true;
+  }
+  status_ = ctx_->ReadBarrier();
+}
+
+RequestGuard::~RequestGuard() {
+  if (admitted_) ctx_->admission->Release();
+  --ctx_->in_flight;
 }
 
 namespace {

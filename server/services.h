@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/hlc.h"
 #include "meridian/v1/common.pb.h"
+#include "server/admission.h"
 #include "server/config.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
@@ -37,6 +38,9 @@ struct ServiceContext {
   GroupHost* groups = nullptr;         // replicated mode only: every group this node hosts
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
+  // --max-inflight and --client-rate-limit; made by MakeServices from the
+  // config unless already set.
+  std::unique_ptr<Admission> admission;
 
   // OK if this node may serve data requests now: always on a single node;
   // in replicated mode only on a leader that has caught up. Otherwise
@@ -58,16 +62,27 @@ struct ServiceContext {
 
 std::vector<std::unique_ptr<grpc::Service>> MakeServices(ServiceContext* ctx);
 
+// The key a client is rate-limited by: the `meridian-client-id` metadata if
+// the client sent it, else its peer address without the port.
+std::string ClientKey(const grpc::ServerContext& context);
+
 // Counts one data request for the life of a handler, so shutdown can wait
-// for exactly the requests in flight, and says whether it may be served.
+// for exactly the requests in flight, and says whether it may be served:
+// refused while draining, by admission control (RESOURCE_EXHAUSTED with a
+// retry-after hint, checked first so an overloaded node does no work for
+// it), or when this node may not serve data. `context` null: an operator
+// request, exempt from admission control.
 class RequestGuard {
  public:
-  explicit RequestGuard(ServiceContext* ctx);
-  ~RequestGuard() { --ctx_->in_flight; }
+  RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context);
+  ~RequestGuard();
+  RequestGuard(const RequestGuard&) = delete;
+  RequestGuard& operator=(const RequestGuard&) = delete;
   const Status& status() const { return status_; }
 
  private:
   ServiceContext* ctx_;
+  bool admitted_ = false;  // holds an admission slot
   Status status_;
 };
 

@@ -32,9 +32,12 @@ std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx);
   if (!res.ok()) return ::meridian::ToGrpcStatus(res.status());     \
   lhs = std::move(res).value()
 // First line of every data handler: counts the request and refuses it
-// (NOT_LEADER, or UNAVAILABLE while draining) when it must not be served.
-#define MERIDIAN_BEGIN_REQUEST()                       \
-  ::meridian::server::RequestGuard _request_guard(ctx_); \
+// (UNAVAILABLE while draining, RESOURCE_EXHAUSTED by admission control,
+// NOT_LEADER) when it must not be served. `server_context` is the handler's
+// grpc::ServerContext*, or nullptr for operator requests that admission
+// control must not hold back.
+#define MERIDIAN_BEGIN_REQUEST(server_context)                                   \
+  ::meridian::server::RequestGuard _request_guard(ctx_, (server_context));       \
   MERIDIAN_GRPC_RETURN_IF_ERROR(_request_guard.status())
 #define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
   do {                                                              \

@@ -61,9 +61,9 @@ class TxnService final : public v1::Txn::Service {
  public:
   explicit TxnService(ServiceContext* ctx) : ctx_(ctx) {}
 
-  grpc::Status Execute(grpc::ServerContext*, const v1::ExecuteRequest* req,
+  grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* req,
                        v1::ExecuteResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     std::vector<txn::Compare> compares;
     for (const auto& c : req->compares()) compares.push_back(FromProto(c));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
@@ -75,9 +75,9 @@ class TxnService final : public v1::Txn::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Begin(grpc::ServerContext*, const v1::BeginRequest* req,
+  grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->store->Begin(req->timeout_ms()));
     ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
     resp->set_txn_id(b.txn_id);
@@ -85,9 +85,9 @@ class TxnService final : public v1::Txn::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Get(grpc::ServerContext*, const v1::TxnGetRequest* req,
+  grpc::Status Get(grpc::ServerContext* context, const v1::TxnGetRequest* req,
                    v1::TxnGetResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnGet(req->txn_id(), req->key()));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
     resp->set_found(r.found);
@@ -98,25 +98,25 @@ class TxnService final : public v1::Txn::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Put(grpc::ServerContext*, const v1::TxnPutRequest* req,
+  grpc::Status Put(grpc::ServerContext* context, const v1::TxnPutRequest* req,
                    v1::TxnPutResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnPut(req->txn_id(), req->key(), req->value()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }
 
-  grpc::Status Delete(grpc::ServerContext*, const v1::TxnDeleteRequest* req,
+  grpc::Status Delete(grpc::ServerContext* context, const v1::TxnDeleteRequest* req,
                       v1::TxnDeleteResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnDelete(req->txn_id(), req->key()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }
 
-  grpc::Status Scan(grpc::ServerContext*, const v1::TxnScanRequest* req,
+  grpc::Status Scan(grpc::ServerContext* context, const v1::TxnScanRequest* req,
                     v1::TxnScanResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), false};
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnScan(req->txn_id(), range));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
@@ -130,17 +130,17 @@ class TxnService final : public v1::Txn::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+  grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Commit(req->txn_id()));
     ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
     return grpc::Status::OK;
   }
 
-  grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* req,
+  grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST();
+    MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;

@@ -32,16 +32,25 @@ inline int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// Loopback addresses for members 1..n and the --cluster value naming them.
+struct LoopbackCluster {
+  explicit LoopbackCluster(int n) {
+    for (int i = 1; i <= n; ++i) {
+      endpoints.push_back(absl::StrCat("127.0.0.1:", FreePort()));
+      absl::StrAppend(&cluster, i > 1 ? "," : "", i, "=", endpoints.back());
+    }
+  }
+  std::vector<std::string> endpoints;
+  std::string cluster;
+};
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string cluster;
+    const LoopbackCluster addresses(3);
+    endpoints_ = addresses.endpoints;
     for (int i = 1; i <= 3; ++i) {
-      endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
-      absl::StrAppend(&cluster, i > 1 ? "," : "", i, "=", endpoints_.back());
-    }
-    for (int i = 1; i <= 3; ++i) {
-      std::vector<std::string> args{"--cluster", cluster, "--member-id", std::to_string(i)};
+      std::vector<std::string> args{"--cluster", addresses.cluster, "--member-id", std::to_string(i)};
       for (const std::string& a : ExtraArgs()) args.push_back(a);
       nodes_.push_back(std::make_unique<TestDaemon>("", args));
     }

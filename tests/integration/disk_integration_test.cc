@@ -114,12 +114,9 @@ TEST(DiskIntegrationTest, AGroupOnAFullDiskRefusesWritesAndNoReplicaStops) {
     disks.push_back(std::make_unique<SmallDisk>(dir + "/n" + std::to_string(i), "520m"));
     if (!disks.back()->mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << dir;
   }
-  std::vector<std::string> endpoints;
-  std::string cluster;
-  for (int i = 1; i <= 3; ++i) {
-    endpoints.push_back("127.0.0.1:" + std::to_string(FreePort()));
-    cluster += (i > 1 ? "," : "") + std::to_string(i) + "=" + endpoints.back();
-  }
+  const LoopbackCluster addresses(3);
+  const std::vector<std::string>& endpoints = addresses.endpoints;
+  const std::string& cluster = addresses.cluster;
   std::vector<std::unique_ptr<TestDaemon>> nodes;
   for (int i = 1; i <= 3; ++i) {
     nodes.push_back(std::make_unique<TestDaemon>(

@@ -259,15 +259,12 @@ TEST(MetricsHttpTest, BadAddressFailsStartUpNamingTheOption) {
 class MetricsClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string cluster;
-    for (int i = 1; i <= 3; ++i) {
-      endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
-      metrics_ports_.push_back(FreePort());
-      absl::StrAppend(&cluster, i > 1 ? "," : "", i, "=", endpoints_.back());
-    }
+    const LoopbackCluster addresses(3);
+    endpoints_ = addresses.endpoints;
+    for (int i = 1; i <= 3; ++i) metrics_ports_.push_back(FreePort());
     for (int i = 1; i <= 3; ++i) {
       nodes_.push_back(std::make_unique<TestDaemon>(
-          "", std::vector<std::string>{"--cluster", cluster, "--member-id", std::to_string(i),
+          "", std::vector<std::string>{"--cluster", addresses.cluster, "--member-id", std::to_string(i),
                                        "--metrics-listen",
                                        absl::StrCat("127.0.0.1:", metrics_ports_[i - 1])}));
     }

@@ -19,6 +19,8 @@
 
 namespace meridian::server {
 
+inline constexpr const char* kDefaultEngine = "rocksdb";
+
 struct Config {
   std::string config_file;           // YAML file; "" = none
   bool dev = false;                  // single node, embedded defaults
@@ -27,7 +29,10 @@ struct Config {
   uint32_t site_id = 1;              // > 0; unique per site
   std::string data_dir = "./data";   // engine files and the LOCK file
   std::string listen = "127.0.0.1:2379";  // gRPC host:port; port 0 = any free port
-  std::string engine = "rocksdb";    // storage engine: rocksdb
+  // Storage engine: "auto" opens whatever the data dir holds (its META
+  // file), and kDefaultEngine in a new one; naming one refuses a data dir
+  // written by another.
+  std::string engine = "auto";
   uint64_t block_cache_bytes = 128ull << 20;
   uint64_t min_free_disk_bytes = 256ull << 20;  // writes are refused below this much free disk
   txn::Limits limits;

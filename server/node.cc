@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/data_dir_meta.h"
 #include "server/log.h"
 #include "server/peer.h"
 #include "server/server_metrics.h"
@@ -33,6 +34,10 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   std::unique_ptr<Node> node(new Node(config));
   const Config& c = node->config_;
   MERIDIAN_ASSIGN_OR_RETURN(node->lock_, DataDirLock::Acquire(c.data_dir));
+  MERIDIAN_ASSIGN_OR_RETURN(DataDirMeta meta,
+                            OpenDataDirMeta(PosixFileSystem(), c.data_dir, c.engine, kDefaultEngine,
+                                            absl::StrCat("meridiand ", MERIDIAN_VERSION)));
+  node->config_.engine = meta.engine;  // "auto" resolved; only rocksdb exists so far
 
   storage::RocksEngine::Options engine_options;
   engine_options.path = c.data_dir + "/engine";

@@ -33,7 +33,10 @@ std::string ErrorLine(const Status& s) {
   const std::string name = kind == ErrorKind::kInternal && s.code() != absl::StatusCode::kInternal
                                ? absl::StatusCodeToString(s.code())
                                : std::string(ErrorKindName(kind));
-  return absl::StrCat("Error: ", name, ": ", s.message());
+  const uint64_t retry_after_ms = GetErrorInfo(s).retry_after_ms;
+  return absl::StrCat("Error: ", name, ": ", s.message(),
+                      retry_after_ms > 0 ? absl::StrCat(" (retry after ", retry_after_ms, " ms)")
+                                         : std::string());
 }
 
 Result<OutputFormat> ParseOutputFormat(std::string_view name) {

@@ -21,6 +21,8 @@ TEST(ErrorLine, NamesTheKind) {
                                          "key is 5000 bytes, over max_key_bytes (4096)")),
             "Error: INVALID_ARGUMENT: key is 5000 bytes, over max_key_bytes (4096)");
   EXPECT_EQ(ErrorLine(CommitUnknownError("lost")), "Error: COMMIT_UNKNOWN: lost");
+  EXPECT_EQ(ErrorLine(OverloadedError("client_rate_limit", 100, 40, "client over its rate")),
+            "Error: RESOURCE_EXHAUSTED: client over its rate (retry after 40 ms)");
   EXPECT_EQ(ErrorLine(absl::UnimplementedError("no Txn service")),
             "Error: UNIMPLEMENTED: no Txn service");
 }

@@ -166,5 +166,45 @@ TEST(DiskIntegrationTest, CorruptEngineFileStopsStartupWithAClearError) {
   EXPECT_NE(s.message().find("exited with code 1"), absl::string_view::npos) << s;
 }
 
+TEST(DiskIntegrationTest, ADataDirOfANewerFormatOrAnotherEngineIsRefusedUntouched) {
+  TestDaemon daemon;
+  ASSERT_TRUE(daemon.Start().ok());
+  ASSERT_TRUE(daemon.Connect()->Put("k", "v").ok());
+  ASSERT_EQ(daemon.Stop(), 0);
+  const std::string meta = daemon.data_dir() + "/META";
+  auto read_meta = [&] {
+    std::ifstream in(meta);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_NE(read_meta().find("engine=rocksdb"), std::string::npos) << read_meta();
+
+  const std::string newer = "meridian-data-dir\nformat=9\nengine=rocksdb\nwritten_by=meridiand 9.0\n";
+  std::ofstream(meta, std::ios::trunc) << newer;
+  Status s = daemon.Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("has format 9 (written by meridiand 9.0), newer than"),
+            absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("exited with code 1"), absl::string_view::npos) << s;
+  EXPECT_EQ(read_meta(), newer);
+
+  std::ofstream(meta, std::ios::trunc)
+      << "meridian-data-dir\nformat=1\nengine=pagestore\nwritten_by=meridiand 9.0\n";
+  TestDaemon insisting(daemon.data_dir(), {"--engine", "rocksdb"});
+  s = insisting.Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("holds a pagestore store; start with --engine=pagestore"),
+            absl::string_view::npos) << s;
+
+  // Put back, the data is all there.
+  std::ofstream(meta, std::ios::trunc)
+      << "meridian-data-dir\nformat=1\nengine=rocksdb\nwritten_by=meridiand 0.1.0\n";
+  ASSERT_TRUE(insisting.Start().ok()) << insisting.Log();
+  auto got = insisting.Connect()->Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->value, "v");
+  EXPECT_EQ(insisting.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace meridian::testing

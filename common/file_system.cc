@@ -82,6 +82,14 @@ class PosixFs final : public FileSystem {
     if (fd < 0) return PosixError("open", path, errno);
     return std::unique_ptr<File>(new PosixFile(fd, path));
   }
+  Result<std::unique_ptr<File>> OpenFileDirect(const std::string& path, bool create) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_DIRECT | (create ? O_CREAT : 0), 0644);
+    if (fd < 0 && errno == EINVAL) {
+      return absl::InvalidArgumentError(absl::StrCat("open ", path, ": O_DIRECT refused"));
+    }
+    if (fd < 0) return PosixError("open", path, errno);
+    return std::unique_ptr<File>(new PosixFile(fd, path));
+  }
   Status CreateDir(const std::string& path) override {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);

@@ -45,6 +45,13 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) = 0;
+  // Like OpenFile, bypassing the OS page cache (O_DIRECT) where there is
+  // one: then every Read/Write must be 4 KiB-aligned in offset, length and
+  // memory. InvalidArgument if the file system refuses direct I/O. In memory
+  // it is OpenFile.
+  virtual Result<std::unique_ptr<File>> OpenFileDirect(const std::string& path, bool create) {
+    return OpenFile(path, create);
+  }
   virtual Status CreateDir(const std::string& path) = 0;  // with parents; OK if it exists
   // File names (not paths) in `dir`, sorted.
   virtual Result<std::vector<std::string>> List(const std::string& dir) = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "server/fence.h"
 #include "server/replication.h"
 
 namespace meridian::server {
@@ -47,6 +48,10 @@ RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* conte
   if (ctx_->draining) {
     status_ = UnavailableError("this node is shutting down; retry another node");
     return;
+  }
+  if (ctx_->fence != nullptr) {
+    status_ = ctx_->fence->Check();
+    if (!status_.ok()) return;
   }
   if (context != nullptr && ctx_->admission != nullptr) {
     status_ = ctx_->admission->Admit(ClientKey(*context));

@@ -21,11 +21,11 @@ constexpr size_t kMaxBatch = 256;
 }  // namespace
 
 PeerSender::PeerSender(consensus::NodeId self, consensus::NodeId peer, std::string address,
-                       PeerClock* clock)
+                       PeerClock* peer_clock)
     : self_(self),
       peer_(peer),
       address_(std::move(address)),
-      clock_(clock),
+      peer_clock_(peer_clock),
       thread_([this] { Loop(); }) {}
 
 PeerSender::~PeerSender() {
@@ -88,7 +88,7 @@ void PeerSender::Loop() {
         std::unique_lock<std::mutex> lock(mu_);
         // Until there is traffic, or a clock probe is due.
         while (!stop_ && queue_.empty()) {
-          const uint64_t due_us = clock_->ProbeDueInUs(peer_);
+          const uint64_t due_us = peer_clock_->ProbeDueInUs(peer_);
           if (due_us == 0) break;
           cv_.wait_for(lock, std::chrono::microseconds(due_us));
         }
@@ -99,7 +99,7 @@ void PeerSender::Loop() {
         }
       }
       // As late as possible: t1 and t3 are the times the batch leaves.
-      if (!clock_->Stamp(peer_, &batch) && batch.messages_size() == 0) continue;
+      if (!peer_clock_->Stamp(peer_, &batch) && batch.messages_size() == 0) continue;
       broken = !stream->Write(batch);
     }
     if (broken) failures->Inc();

@@ -29,9 +29,9 @@ namespace meridian::server {
 // Thread-safe.
 class PeerSender {
  public:
-  // `clock` (not owned; outlives the sender) stamps the probes to `peer`.
+  // `peer_clock` (not owned; outlives the sender) stamps the probes to `peer`.
   PeerSender(consensus::NodeId self, consensus::NodeId peer, std::string address,
-             PeerClock* clock);
+             PeerClock* peer_clock);
   ~PeerSender();
   // Queues one round's messages for this peer; batches queued while the
   // stream is busy are merged into one write.
@@ -42,7 +42,7 @@ class PeerSender {
   const consensus::NodeId self_;
   const consensus::NodeId peer_;
   const std::string address_;
-  PeerClock* const clock_;
+  PeerClock* const peer_clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<v1::GroupMessage> queue_;

@@ -49,7 +49,9 @@ RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* conte
     status_ = UnavailableError("this node is shutting down; retry another node");
     return;
   }
-  if (ctx_->fence != nullptr) {
+  // Operator requests (membership changes) are not held back: removing or
+  // fixing a fenced node must stay possible.
+  if (context != nullptr && ctx_->fence != nullptr) {
     status_ = ctx_->fence->Check();
     if (!status_.ok()) return;
   }

@@ -72,8 +72,9 @@ std::string ClientKey(const grpc::ServerContext& context);
 // for exactly the requests in flight, and says whether it may be served:
 // refused while draining or fenced (UNAVAILABLE: try another node), by
 // admission control (RESOURCE_EXHAUSTED with a retry-after hint, checked
-// before anything that costs work), or when this node may not serve data. `context` null: an operator
-// request, exempt from admission control.
+// before anything that costs work), or when this node may not serve data.
+// `context` null: an operator request, exempt from the fence and from
+// admission control.
 class RequestGuard {
  public:
   RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context);

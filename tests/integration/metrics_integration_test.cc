@@ -16,11 +16,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <iostream>
-#include <map>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -239,6 +239,61 @@ TEST(MetricsHttpTest, SingleNodeServesMetricsLivezAndReadyz) {
   EXPECT_EQ(HttpGet(mport, "/nothing-here").status, 404);
   EXPECT_EQ(d.Stop(), 0) << d.Log();
   EXPECT_EQ(HttpGet(mport, "/livez").status, 0) << "still answering after the process exited";
+}
+
+// Regression test for meridian_txn_commits_total and _aborts_total: each
+// outcome of the Txn service counts once, under its reason.
+TEST(MetricsHttpTest, TransactionOutcomesAreCountedByPathAndReason) {
+  const int mport = FreePort();
+  TestDaemon d("", {"--metrics-listen", absl::StrCat("127.0.0.1:", mport)});
+  ASSERT_TRUE(d.Start().ok()) << d.Log();
+  auto c = d.Connect();
+  ASSERT_NE(c, nullptr);
+
+  // Two commits, one conflict, one client abort.
+  auto t1 = c->Begin();
+  auto t2 = c->Begin();
+  auto t3 = c->Begin();
+  ASSERT_TRUE(t1.ok() && t2.ok() && t3.ok());
+  ASSERT_TRUE((*t1)->Put("x", "1").ok());
+  ASSERT_TRUE((*t2)->Put("x", "2").ok());
+  ASSERT_TRUE((*t1)->Commit().ok());
+  EXPECT_EQ(GetErrorKind((*t2)->Commit().status()), ErrorKind::kConflict);
+  ASSERT_TRUE((*t3)->Abort().ok());
+  // A one-shot transaction whose compare holds, then fails.
+  v1::ExecuteRequest req;
+  auto* cmp = req.add_compares();
+  cmp->set_key("x");
+  cmp->set_target(v1::Compare::VALUE);
+  cmp->set_result(v1::Compare::EQUAL);
+  cmp->set_value("1");
+  auto* put = req.add_success()->mutable_put();
+  put->set_key("x");
+  put->set_value("3");
+  auto first = c->Execute(req);
+  ASSERT_TRUE(first.ok() && first->succeeded);
+  auto second = c->Execute(req);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->succeeded);
+
+  const std::string m = HttpGet(mport, "/metrics").body;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_commits_total", "path=\"fast\""), 2) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_commits_total", "path=\"slow\""), 0) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"conflict\""), 1)
+      << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"client\""), 1)
+      << m;
+  EXPECT_EQ(
+      SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"compare_failed\""), 1)
+      << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"expired\""), 0)
+      << m;
+  // A single node has no peers and is never fenced.
+  EXPECT_EQ(SampleWith(m, "meridian_fenced", ""), 0) << m;
+  EXPECT_TRUE(Samples(m, "meridian_peer_clock_offset_seconds").empty()) << m;
+  EXPECT_GT(SampleWith(m, "meridian_storage_size_bytes", "group=\"1\""), 0) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_storage_reserve_bytes", ""), 256 << 20) << m;
+  EXPECT_EQ(d.Stop(), 0) << d.Log();
 }
 
 TEST(MetricsHttpTest, PortZeroIsWrittenNextToThePortFileAndLogged) {

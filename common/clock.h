@@ -13,6 +13,9 @@ class Clock {
   virtual ~Clock() = default;
   // Milliseconds since the Unix epoch (wall clock, may jump).
   virtual uint64_t NowUnixMillis() = 0;
+  // Microseconds since the Unix epoch (the same wall clock); clocks without
+  // a finer one report NowUnixMillis() * 1000.
+  virtual uint64_t NowUnixMicros() { return NowUnixMillis() * 1000; }
   // Microseconds from an arbitrary fixed point; never goes backwards.
   virtual uint64_t NowMonotonicMicros() = 0;
 };

@@ -150,6 +150,21 @@ uint64_t Replica::LowestPeerCommit() const {
   return lowest;
 }
 
+std::map<NodeId, uint64_t> Replica::PeerCommitIndexes() const {
+  std::map<NodeId, uint64_t> out;
+  if (role_ != Role::kLeader) return out;
+  for (NodeId peer : Peers()) {
+    auto it = peer_commit_.find(peer);
+    out[peer] = it == peer_commit_.end() ? 0 : it->second;
+  }
+  return out;
+}
+
+uint64_t Replica::last_index() const {
+  if (role_ == Role::kLeader) return next_index_ - 1;
+  return log_.empty() ? 0 : log_.rbegin()->first;
+}
+
 void Replica::RequestSnapshot(NodeId peer) {
   auto [it, fresh] = snapshot_asked_tick_.emplace(peer, now_ticks_);
   if (!fresh) {

@@ -156,6 +156,13 @@ class Replica {
   // answered): compacting above it costs that peer a snapshot. Elsewhere,
   // applied_index().
   uint64_t LowestPeerCommit() const;
+  // On a leader, for each peer the log goes to, the highest index it
+  // reported committed (0 if it never answered); empty elsewhere. With
+  // last_index(), how far each peer lags (metrics).
+  std::map<NodeId, uint64_t> PeerCommitIndexes() const;
+  // On a leader, the highest slot it has proposed into; elsewhere the
+  // highest slot in its log (0 if none).
+  uint64_t last_index() const;
   // Ticks so far, and the tick at which the current lease ends (0: none).
   uint64_t now_ticks() const { return now_ticks_; }
   uint64_t lease_expiry_tick() const { return HasLease() ? lease_expiry_ : 0; }

@@ -238,6 +238,35 @@ TEST(ReplicaLeaseTest, TransferEndsTheLease) {
   EXPECT_TRUE(g.at(target).is_leader());
 }
 
+// Regression test for meridian_replication_peer_lag_entries: the leader
+// knows how far each peer's commit lags its log; followers report nothing.
+TEST(ReplicaProgressTest, LeaderKnowsHowFarEachPeerLags) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  ASSERT_NE(leader, kNoNode);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(g.at(leader).Propose("c" + std::to_string(i)).ok());
+  g.Tick(2);
+  const uint64_t last = g.at(leader).last_index();
+  EXPECT_EQ(last, g.at(leader).commit_index());
+  auto peers = g.at(leader).PeerCommitIndexes();
+  ASSERT_EQ(peers.size(), 2u);
+  for (const auto& [peer, committed] : peers) EXPECT_EQ(committed, last) << "peer " << peer;
+  const NodeId behind = leader % 3 + 1;
+  EXPECT_TRUE(g.at(behind).PeerCommitIndexes().empty()) << "a follower knows no progress";
+
+  g.Cut(behind);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(g.at(leader).Propose("d" + std::to_string(i)).ok());
+  g.Tick(2);
+  EXPECT_EQ(g.at(leader).last_index(), last + 5);
+  peers = g.at(leader).PeerCommitIndexes();
+  EXPECT_EQ(peers.at(behind), last) << "the cut-off peer reported nothing since";
+  for (const auto& [peer, committed] : peers) {
+    if (peer != behind) {
+      EXPECT_EQ(committed, last + 5) << "peer " << peer;
+    }
+  }
+}
+
 TEST(ReplicaReadIndexTest, LeaseReadsAnswerAtOnce) {
   Group g(3);
   const NodeId leader = g.ElectLeader();

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/server_metrics.h"
 
 namespace meridian::server {
 namespace {
@@ -73,7 +74,9 @@ AdmitDecision InflightLimiter::TryAcquire() {
 void InflightLimiter::Release() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
 Admission::Admission(const AdmissionOptions& options, Clock* clock)
-    : inflight_(options.max_inflight, options.inflight_retry_after_ms) {
+    : inflight_(options.max_inflight, options.inflight_retry_after_ms),
+      refused_inflight_(Metrics().admission_refused->With({"inflight"})),
+      refused_rate_(Metrics().admission_refused->With({"rate"})) {
   if (options.client_rate_limit > 0) {
     const uint64_t burst =
         options.client_rate_burst != 0
@@ -87,6 +90,7 @@ Admission::Admission(const AdmissionOptions& options, Clock* clock)
 Status Admission::Admit(std::string_view client) {
   const AdmitDecision slot = inflight_.TryAcquire();
   if (!slot.admitted) {
+    refused_inflight_->Inc();
     return OverloadedError(
         "max_inflight", inflight_.max(), slot.retry_after_ms,
         absl::StrCat("overloaded: ", inflight_.max(),
@@ -97,6 +101,7 @@ Status Admission::Admit(std::string_view client) {
     const AdmitDecision rate = gcra_->Admit(client);
     if (!rate.admitted) {
       inflight_.Release();
+      refused_rate_->Inc();
       return OverloadedError(
           "client_rate_limit", static_cast<uint64_t>(std::ceil(gcra_->rate())),
           rate.retry_after_ms,

@@ -4,7 +4,8 @@
 // retry-after hint (ErrorInfo::retry_after_ms), which tells the client that
 // nothing was applied and when trying again is worthwhile.
 //
-// Pure: no gRPC, time comes from an injected Clock (common/clock.h).
+// No gRPC; time comes from an injected Clock (common/clock.h). Refusals
+// are counted in the process metrics (server_metrics.h).
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace meridian::server {
@@ -85,7 +87,8 @@ struct AdmissionOptions {
   size_t max_tracked_clients = 10'000;
 };
 
-// Both limits together, as the services use them. Thread-safe.
+// Both limits together, as the services use them. Each refusal counts in
+// meridian_admission_refused_total{reason="inflight"|"rate"}. Thread-safe.
 class Admission {
  public:
   Admission(const AdmissionOptions& options, Clock* clock);
@@ -103,6 +106,8 @@ class Admission {
  private:
   InflightLimiter inflight_;
   std::unique_ptr<GcraLimiter> gcra_;  // null: no rate limit
+  metrics::Counter* const refused_inflight_;
+  metrics::Counter* const refused_rate_;
 };
 
 }  // namespace meridian::server

@@ -1,5 +1,7 @@
 #include "server/admission.h"
 
+#include "server/server_metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -188,6 +190,24 @@ TEST(Admission, NoRateLimitByDefault) {
   Admission adm(AdmissionOptions{}, &clock);
   EXPECT_FALSE(adm.rate_limited());
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(adm.Admit("c").ok());
+}
+
+// Regression test for meridian_admission_refused_total: each refusal counts
+// once under the limit that refused it, and admissions count nothing.
+TEST(Admission, RefusalsAreCountedByReason) {
+  metrics::Counter* inflight = Metrics().admission_refused->With({"inflight"});
+  metrics::Counter* rate = Metrics().admission_refused->With({"rate"});
+  const uint64_t inflight_before = inflight->Value();
+  const uint64_t rate_before = rate->Value();
+  ManualClock clock;
+  Admission adm({.max_inflight = 2, .client_rate_limit = 1, .client_rate_burst = 1}, &clock);
+  ASSERT_TRUE(adm.Admit("a").ok());
+  EXPECT_FALSE(adm.Admit("a").ok());  // rate
+  ASSERT_TRUE(adm.Admit("b").ok());
+  EXPECT_FALSE(adm.Admit("c").ok());  // in flight: 2 of 2
+  EXPECT_FALSE(adm.Admit("d").ok());  // in flight
+  EXPECT_EQ(inflight->Value() - inflight_before, 2u);
+  EXPECT_EQ(rate->Value() - rate_before, 1u);
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ namespace meridian::server {
 
 GroupHost::GroupHost(const Options& options)
     : options_(options),
-      random_(SystemClock()->NowMonotonicMicros() ^ (uint64_t{options.id} << 32)) {}
+      random_(SystemClock()->NowMonotonicMicros() ^ (uint64_t{options.id} << 32)),
+      peer_clock_(SystemClock(), PeerClock::Options{.rtt_seconds = Metrics().peer_rtt_seconds}) {}
 
 Result<std::unique_ptr<GroupHost>> GroupHost::Open(const Options& options) {
   if (options.id == consensus::kNoNode) return InvalidArgumentError("a member id is required");
@@ -136,6 +137,7 @@ void GroupHost::Redial() {
     auto w = want.find(it->first);
     if (w == want.end() || w->second != dialed_[it->first]) {
       dialed_.erase(it->first);
+      peer_clock_.RemovePeer(it->first);
       it = senders_.erase(it);
     } else {
       ++it;
@@ -143,7 +145,8 @@ void GroupHost::Redial() {
   }
   for (const auto& [id, address] : want) {
     if (senders_.count(id)) continue;
-    senders_[id] = std::make_unique<PeerSender>(options_.id, address);
+    peer_clock_.AddPeer(id, address);
+    senders_[id] = std::make_unique<PeerSender>(options_.id, id, address, &peer_clock_);
     dialed_[id] = address;
   }
 }
@@ -158,6 +161,7 @@ void GroupHost::Flush() {
     if (it != senders_.end()) {
       ++batches;
       messages += batch.size();
+      Metrics().peer_batch_messages->Observe(static_cast<double>(batch.size()));
       it->second->Send(std::move(batch));
     }
     batch.clear();

@@ -25,6 +25,7 @@
 #include "consensus/types.h"
 #include "consensus/wal.h"
 #include "meridian/v1/peer.pb.h"
+#include "server/peer_clock.h"
 #include "server/replication.h"
 #include "txn/txn_store.h"
 
@@ -80,6 +81,8 @@ class GroupHost {
   std::string AddressOf(consensus::NodeId peer) const;
   consensus::NodeId id() const { return options_.id; }
   uint64_t max_snapshot_bytes() const { return options_.max_snapshot_bytes; }
+  // Round-trip times and clock offsets to the peers this node streams to.
+  PeerClock* peer_clock() { return &peer_clock_; }
 
  private:
   explicit GroupHost(const Options& options);
@@ -96,6 +99,8 @@ class GroupHost {
   std::unique_ptr<consensus::Wal> wal_;
   std::map<consensus::GroupId, consensus::RecoveredGroup> recovered_;  // until AddGroup
   std::map<consensus::GroupId, std::unique_ptr<Replication>> groups_;  // fixed after Run
+
+  PeerClock peer_clock_;  // outlives senders_
 
   // Driver thread only.
   std::map<consensus::GroupId, std::map<consensus::NodeId, std::string>> books_;

@@ -26,6 +26,12 @@ void PublishReadiness(grpc::Server* server, bool ready) {
   }
 }
 
+void ObserveFlush(double seconds) { Metrics().storage_flush_seconds->Observe(seconds); }
+
+// How often the fence and the data services' health status are
+// re-evaluated.
+constexpr absl::Duration kReadinessPeriod = absl::Milliseconds(250);
+
 }  // namespace
 
 Node::Node(const Config& config) : config_(config) {}
@@ -43,6 +49,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   engine_options.path = c.data_dir + "/engine";
   engine_options.block_cache_bytes = c.block_cache_bytes;
   engine_options.min_free_bytes = c.min_free_disk_bytes;
+  engine_options.on_flush = ObserveFlush;
   auto engine = storage::RocksEngine::Open(engine_options);
   if (!engine.ok()) {
     return Status(engine.status().code(),
@@ -64,6 +71,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->ctx_.hlc = node->hlc_.get();
   node->ctx_.clock = SystemClock();
   node->ctx_.start_mono_us = SystemClock()->NowMonotonicMicros();
+  node->ctx_.fence = &node->fence_;
   node->services_ = MakeServices(&node->ctx_);
   if (node->host_) node->peer_service_ = MakePeerService(node->host_.get());
   node->ready_checks_ = node->ReadyChecks();
@@ -116,6 +124,15 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
     node->host_->Run();
     PublishGroups(node->host_.get());
   }
+  Metrics().max_clock_offset_seconds->Set(static_cast<double>(c.max_clock_offset_ms) / 1e3);
+  node->node_view_.hlc = node->hlc_.get();
+  node->node_view_.clock = SystemClock();
+  node->node_view_.min_free_bytes = c.min_free_disk_bytes;
+  node->node_view_.engines.emplace_back(1, node->engine_.get());
+  for (const auto& [g, extra] : node->extra_groups_) {
+    node->node_view_.engines.emplace_back(g, extra.engine.get());
+  }
+  PublishNode(&node->node_view_);
   node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
   Log(Level::kInfo, "serving",
       {{"node_id", c.node_id},
@@ -159,6 +176,7 @@ Status Node::StartReplication() {
     }
     eo.block_cache_bytes = 8ull << 20;
     eo.min_free_bytes = c.min_free_disk_bytes;
+    eo.on_flush = ObserveFlush;
     auto engine = storage::RocksEngine::Open(eo);
     if (!engine.ok()) {
       return Status(engine.status().code(),
@@ -188,15 +206,33 @@ txn::TxnStore::Options Node::StoreOptions() const {
   return o;
 }
 
+void Node::EvaluateFence() {
+  FenceInputs in;
+  in.max_offset_us = config_.max_clock_offset_ms * 1000;
+  if (host_) {
+    PeerClock* clock = host_->peer_clock();
+    in.peers = clock->peer_count();
+    in.estimates = clock->Estimates();
+    for (Replication* r : host_->groups()) {
+      if (!r->Membership().first.Contains(config_.member_id)) in.not_member_of.push_back(r->group());
+    }
+  }
+  fence_.Update(DecideFence(in));
+}
+
 void Node::MaintenanceLoop() {
-  const absl::Duration reap_every = absl::Seconds(1);
-  uint64_t last_gc_us = ctx_.clock->NowMonotonicMicros();
-  while (!stop_.WaitForNotificationWithTimeout(reap_every)) {
+  const uint64_t reap_every_us = 1'000'000;
+  uint64_t last_reap_us = ctx_.clock->NowMonotonicMicros();
+  uint64_t last_gc_us = last_reap_us;
+  while (!stop_.WaitForNotificationWithTimeout(kReadinessPeriod)) {
+    EvaluateFence();
     PublishReadiness(server_.get(), RunHealthChecks(ready_checks_, nullptr));
+    const uint64_t now = ctx_.clock->NowMonotonicMicros();
+    if (now - last_reap_us < reap_every_us) continue;
+    last_reap_us = now;
     if (size_t n = store_->ReapExpired(); n > 0) {
       Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
     }
-    const uint64_t now = ctx_.clock->NowMonotonicMicros();
     if (now - last_gc_us >= config_.gc_interval_ms * 1000) {
       last_gc_us = now;
       if (Status s = store_->CollectGarbage(); !s.ok()) {
@@ -222,6 +258,7 @@ void Node::Shutdown() {
     absl::SleepFor(absl::Milliseconds(5));
   }
   PublishGroups(nullptr);
+  PublishNode(nullptr);
   if (host_) host_->Stop();  // our streams to peers end
   if (peer_service_) ClosePeerStreams(peer_service_.get());
   server_->Shutdown(std::chrono::system_clock::time_point(
@@ -263,6 +300,9 @@ HealthChecks Node::ReadyChecks() {
     if (missing.empty()) return absl::OkStatus();
     return UnavailableError(absl::StrCat("no known leader in group ", missing));
   }});
+  // Not fenced (fence.h): the clock is within --max-clock-offset of a
+  // majority of the peers, and the node is a member of its groups.
+  checks.push_back({"fenced", [this]() -> Status { return fence_.Check(); }});
   // The engines took no I/O error and have room to write.
   checks.push_back({"storage", [this]() -> Status {
     MERIDIAN_RETURN_IF_ERROR(engine_->CheckSpace(0));

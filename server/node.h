@@ -18,10 +18,12 @@
 #include "common/hlc.h"
 #include "server/config.h"
 #include "server/data_dir.h"
+#include "server/fence.h"
 #include "server/peer.h"
 #include "server/group_host.h"
 #include "server/metrics_server.h"
 #include "server/replication.h"
+#include "server/server_metrics.h"
 #include "server/services.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
@@ -48,6 +50,9 @@ class Node {
  private:
   explicit Node(const Config& config);
   void MaintenanceLoop();
+  // Recomputes the fence from the peers' clock offsets and the groups'
+  // memberships (fence.h).
+  void EvaluateFence();
 
   Config config_;
   std::unique_ptr<DataDirLock> lock_;
@@ -72,8 +77,10 @@ class Node {
   absl::Notification stopped_;
   std::thread maintenance_;
   absl::Mutex shutdown_mu_;
+  Fence fence_;
+  NodeView node_view_;  // published to the metrics while serving
   // Readiness (/readyz, and the data services' grpc.health.v1 status):
-  // serving, leader, storage.
+  // serving, leader, storage, fenced.
   HealthChecks ReadyChecks();
   HealthChecks ready_checks_;
   std::unique_ptr<MetricsServer> metrics_server_;  // --metrics-listen; stops first

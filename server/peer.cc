@@ -20,8 +20,13 @@ constexpr size_t kMaxQueued = 10'000;  // beyond this, old messages are dropped
 constexpr size_t kMaxBatch = 256;
 }  // namespace
 
-PeerSender::PeerSender(consensus::NodeId self, std::string address)
-    : self_(self), address_(std::move(address)), thread_([this] { Loop(); }) {}
+PeerSender::PeerSender(consensus::NodeId self, consensus::NodeId peer, std::string address,
+                       PeerClock* peer_clock)
+    : self_(self),
+      peer_(peer),
+      address_(std::move(address)),
+      peer_clock_(peer_clock),
+      thread_([this] { Loop(); }) {}
 
 PeerSender::~PeerSender() {
   {
@@ -81,13 +86,20 @@ void PeerSender::Loop() {
       batch.set_from(self_);
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        // Until there is traffic, or a clock probe is due.
+        while (!stop_ && queue_.empty()) {
+          const uint64_t due_us = peer_clock_->ProbeDueInUs(peer_);
+          if (due_us == 0) break;
+          cv_.wait_for(lock, std::chrono::microseconds(due_us));
+        }
         if (stop_) break;
         while (!queue_.empty() && static_cast<size_t>(batch.messages_size()) < kMaxBatch) {
           *batch.add_messages() = std::move(queue_.front());
           queue_.pop_front();
         }
       }
+      // As late as possible: t1 and t3 are the times the batch leaves.
+      if (!peer_clock_->Stamp(peer_, &batch) && batch.messages_size() == 0) continue;
       broken = !stream->Write(batch);
     }
     if (broken) failures->Inc();
@@ -117,7 +129,9 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
   absl::Cleanup close = [&] { Close(ctx); };
   v1::PeerBatch batch;
   uint64_t received = 0;
+  Clock* clock = SystemClock();
   while (reader->Read(&batch)) {
+    host_->peer_clock()->OnBatch(batch.from(), batch, clock->NowUnixMicros());
     for (const v1::GroupMessage& gm : batch.messages()) {
       std::string_view in = gm.message();
       consensus::Message m;

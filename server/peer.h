@@ -2,7 +2,9 @@
 // stream from each node to each peer (meridian.v1.Peer/Stream), whatever the
 // number of groups they share, carrying batches of encoded messages tagged
 // with their group. Loss is fine (Paxos retransmits); the sender reconnects
-// with backoff and drops what it cannot send.
+// with backoff and drops what it cannot send. The batches also carry the
+// clock probes of PeerClock (peer_clock.h): a stream with nothing to send
+// still writes a probe-only batch when a ping or an echo is due.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -20,13 +22,16 @@
 #include "consensus/types.h"
 #include "meridian/v1/peer.grpc.pb.h"
 #include "server/group_host.h"
+#include "server/peer_clock.h"
 
 namespace meridian::server {
 
 // Thread-safe.
 class PeerSender {
  public:
-  PeerSender(consensus::NodeId self, std::string address);
+  // `peer_clock` (not owned; outlives the sender) stamps the probes to `peer`.
+  PeerSender(consensus::NodeId self, consensus::NodeId peer, std::string address,
+             PeerClock* peer_clock);
   ~PeerSender();
   // Queues one round's messages for this peer; batches queued while the
   // stream is busy are merged into one write.
@@ -35,7 +40,9 @@ class PeerSender {
  private:
   void Loop();
   const consensus::NodeId self_;
+  const consensus::NodeId peer_;
   const std::string address_;
+  PeerClock* const peer_clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<v1::GroupMessage> queue_;

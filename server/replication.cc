@@ -491,7 +491,16 @@ void Replication::DriveEndRound(uint64_t start_us, uint64_t tick_us) {
                 replica_->commit_index(),
                 applied_,
                 replica_->config().voters.size(),
-                replica_->config().learners.size()};
+                replica_->config().learners.size(),
+                {}};
+  if (replica_->is_leader()) {
+    const uint64_t last = replica_->last_index();
+    for (const auto& [peer, committed] : replica_->PeerCommitIndexes()) {
+      auto a = addresses_.find(peer);
+      described_.peer_lag.push_back({peer, a == addresses_.end() ? "" : a->second,
+                                     last > committed ? last - committed : 0});
+    }
+  }
   if (leader_ != was) {
     leader_changes_->Inc();
     Log(Level::kInfo, "leader changed",

@@ -109,6 +109,15 @@ class Replication final : public txn::CommitLog {
     uint64_t applied_index = 0;
     size_t voters = 0;
     size_t learners = 0;
+    // On the leader, per peer: its address and how many entries it lags,
+    // the leader's last index minus the highest index the peer reported
+    // committed. Empty elsewhere.
+    struct PeerLag {
+      consensus::NodeId peer = consensus::kNoNode;
+      std::string address;
+      uint64_t entries = 0;
+    };
+    std::vector<PeerLag> peer_lag;
   };
   Snapshot Describe();
   // Proposals and reads waiting for their answer.

@@ -13,6 +13,96 @@ namespace {
 std::mutex groups_mu;
 GroupHost* published_groups = nullptr;  // guarded by groups_mu
 
+std::mutex node_mu;
+const NodeView* published_node = nullptr;  // guarded by node_mu
+// Space() lists files and calls statvfs: the three space gauges of a scrape
+// share one reading per engine. Guarded by node_mu.
+struct SpaceCache {
+  uint64_t taken_mono_us = 0;
+  std::vector<std::pair<uint64_t, storage::SpaceStats>> by_group;
+};
+SpaceCache space_cache;
+
+// One reading per engine, at most a second old. node_mu held.
+const std::vector<std::pair<uint64_t, storage::SpaceStats>>& SpaceLocked() {
+  const uint64_t now = published_node->clock->NowMonotonicMicros();
+  if (space_cache.by_group.size() != published_node->engines.size() ||
+      now - space_cache.taken_mono_us > 1'000'000) {
+    space_cache.by_group.clear();
+    for (const auto& [group, engine] : published_node->engines) {
+      space_cache.by_group.emplace_back(group, engine->Space());
+    }
+    space_cache.taken_mono_us = now;
+  }
+  return space_cache.by_group;
+}
+
+metrics::Registry::GaugeSamples SpaceSamples(double (*value)(const storage::SpaceStats&)) {
+  metrics::Registry::GaugeSamples out;
+  std::lock_guard<std::mutex> lock(node_mu);
+  if (published_node == nullptr) return out;
+  for (const auto& [group, st] : SpaceLocked()) {
+    out.push_back({{absl::StrCat(group)}, value(st)});
+  }
+  return out;
+}
+
+void RegisterNodeGauges(metrics::Registry& reg) {
+  reg.AddCallbackGauge(
+      "meridian_hlc_offset_seconds",
+      "How far this node's hybrid logical clock runs ahead of its wall clock (0 when it "
+      "does not).",
+      {}, [] {
+        metrics::Registry::GaugeSamples out;
+        std::lock_guard<std::mutex> lock(node_mu);
+        if (published_node == nullptr) return out;
+        const double hlc_ms = static_cast<double>(HlcPhysicalMillis(published_node->hlc->Last()));
+        const double wall_ms = static_cast<double>(published_node->clock->NowUnixMillis());
+        out.push_back({{}, hlc_ms > wall_ms ? (hlc_ms - wall_ms) / 1e3 : 0.0});
+        return out;
+      });
+  reg.AddCallbackGauge("meridian_storage_size_bytes",
+                       "Bytes the group's storage engine files take on disk.", {"group"}, [] {
+                         return SpaceSamples([](const storage::SpaceStats& st) {
+                           return static_cast<double>(st.size_bytes);
+                         });
+                       });
+  reg.AddCallbackGauge(
+      "meridian_storage_used_bytes",
+      "Of those, the bytes the engine estimates are live data (RocksDB: "
+      "estimate-live-data-size).",
+      {"group"}, [] {
+        return SpaceSamples([](const storage::SpaceStats& st) {
+          return static_cast<double>(st.live_bytes);
+        });
+      });
+  reg.AddCallbackGauge(
+      "meridian_storage_fragmentation_ratio",
+      "Share of the engine's data files that is not live, 0..1 (RocksDB: 1 - live / total SST "
+      "size).",
+      {"group"}, [] {
+        return SpaceSamples([](const storage::SpaceStats& st) { return st.fragmentation; });
+      });
+  reg.AddCallbackGauge(
+      "meridian_storage_free_bytes",
+      "Free bytes (for unprivileged users) on the file system of the data dir.", {}, [] {
+        metrics::Registry::GaugeSamples out;
+        std::lock_guard<std::mutex> lock(node_mu);
+        if (published_node == nullptr || published_node->engines.empty()) return out;
+        out.push_back({{}, static_cast<double>(SpaceLocked().front().second.disk_free_bytes)});
+        return out;
+      });
+  reg.AddCallbackGauge(
+      "meridian_storage_reserve_bytes",
+      "The free-disk reserve (--min-free-disk): below it, writes are refused.", {}, [] {
+        metrics::Registry::GaugeSamples out;
+        std::lock_guard<std::mutex> lock(node_mu);
+        if (published_node == nullptr) return out;
+        out.push_back({{}, static_cast<double>(published_node->min_free_bytes)});
+        return out;
+      });
+}
+
 // Samples of one per-group value, read under groups_mu so that the host
 // cannot go away during a scrape.
 metrics::Registry::GaugeSamples GroupSamples(double (*value)(const Replication::Snapshot&,
@@ -58,6 +148,36 @@ void RegisterGroupGauges(metrics::Registry& reg) {
                            return static_cast<double>(r->PendingCount());
                          });
                        });
+  reg.AddCallbackGauge(
+      "meridian_replication_peer_lag_entries",
+      "On the group's leader, per peer: the leader's last log index minus the highest index the "
+      "peer reported committed.",
+      {"group", "peer"}, [] {
+        metrics::Registry::GaugeSamples out;
+        std::lock_guard<std::mutex> lock(groups_mu);
+        if (published_groups == nullptr) return out;
+        for (Replication* r : published_groups->groups()) {
+          for (const auto& lag : r->Describe().peer_lag) {
+            out.push_back({{absl::StrCat(r->group()),
+                            lag.address.empty() ? absl::StrCat("member ", lag.peer) : lag.address},
+                           static_cast<double>(lag.entries)});
+          }
+        }
+        return out;
+      });
+  reg.AddCallbackGauge(
+      "meridian_peer_clock_offset_seconds",
+      "How far the peer's wall clock is ahead of this node's (negative: behind), from the "
+      "clock probe with the smallest round trip of the last few; absent while none is fresh.",
+      {"peer"}, [] {
+        metrics::Registry::GaugeSamples out;
+        std::lock_guard<std::mutex> lock(groups_mu);
+        if (published_groups == nullptr) return out;
+        for (const PeerClock::Estimate& e : published_groups->peer_clock()->Estimates()) {
+          out.push_back({{e.address}, static_cast<double>(e.sample.offset_us) / 1e6});
+        }
+        return out;
+      });
 }
 
 ServerMetrics* Make() {
@@ -100,12 +220,61 @@ ServerMetrics* Make() {
       "Peer streams that broke or could not connect (what was queued is dropped and resent by "
       "consensus).",
       {"peer"});
+  m->peer_batch_messages =
+      reg.AddHistogram("meridian_peer_batch_messages",
+                       "Consensus messages in one batch handed to a peer stream.", {},
+                       {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})
+          ->With();
+  m->peer_rtt_seconds = reg.AddHistogram(
+      "meridian_peer_rtt_seconds",
+      "Round-trip time to the peer measured by the clock probes (the peer's hold excluded).",
+      {"peer"}, metrics::LatencyBuckets());
+  m->max_clock_offset_seconds =
+      reg.AddGauge("meridian_max_clock_offset_seconds",
+                   "The configured --max-clock-offset: beyond it from most peers, a node fences.")
+          ->With();
+  m->fenced = reg.AddGauge("meridian_fenced",
+                           "1 while this node is fenced: it refuses client requests (clock "
+                           "offset beyond --max-clock-offset, or not a member).")
+                  ->With();
+  auto* fenced_reason = reg.AddGauge("meridian_fenced_reason",
+                                     "1 while this cause fences the node.", {"reason"});
+  m->fenced_clock = fenced_reason->With({"clock_offset"});
+  m->fenced_membership = fenced_reason->With({"not_member"});
+  m->txn_commits = reg.AddCounter(
+      "meridian_txn_commits_total",
+      "Transactions committed by the Txn service (Execute whose compares held, Commit), by path.",
+      {"path"});
+  m->txn_aborts = reg.AddCounter(
+      "meridian_txn_aborts_total",
+      "Transactions of the Txn service that did not commit, by path and reason (conflict, "
+      "expired, client, compare_failed, error).",
+      {"path", "reason"});
+  for (const char* path : {"fast", "slow"}) {
+    m->txn_commits->With({path});
+    for (const char* reason : {"conflict", "expired", "client", "compare_failed", "error"}) {
+      m->txn_aborts->With({path, reason});
+    }
+  }
+  m->admission_refused = reg.AddCounter(
+      "meridian_admission_refused_total",
+      "Data requests refused by admission control, by the limit: inflight (--max-inflight) or "
+      "rate (--client-rate-limit).",
+      {"reason"});
+  m->admission_refused->With({"inflight"});
+  m->admission_refused->With({"rate"});
+  m->storage_flush_seconds =
+      reg.AddHistogram("meridian_storage_flush_duration_seconds",
+                       "Time of one storage engine memtable flush to disk (all groups).", {},
+                       metrics::LatencyBuckets())
+          ->With();
   m->grpc_requests = reg.AddCounter("meridian_grpc_requests_total",
                                     "RPCs served, by method and status code.", {"method", "code"});
   m->grpc_seconds = reg.AddHistogram("meridian_grpc_request_duration_seconds",
                                      "RPC latency from arrival to status, by method.", {"method"},
                                      metrics::LatencyBuckets());
   RegisterGroupGauges(reg);
+  RegisterNodeGauges(reg);
   return m;
 }
 
@@ -157,6 +326,13 @@ void PublishGroups(GroupHost* host) {
   Metrics();  // the gauges exist before anyone scrapes
   std::lock_guard<std::mutex> lock(groups_mu);
   published_groups = host;
+}
+
+void PublishNode(const NodeView* view) {
+  Metrics();
+  std::lock_guard<std::mutex> lock(node_mu);
+  published_node = view;
+  space_cache = {};
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsFactory() {

@@ -6,8 +6,13 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "common/clock.h"
+#include "common/hlc.h"
 #include "common/metrics.h"
+#include "storage/engine.h"
 
 namespace meridian::server {
 
@@ -26,6 +31,20 @@ struct ServerMetrics {
   metrics::Counter* peer_batches_sent;
   metrics::Counter* peer_messages_sent;
   metrics::Family<metrics::Counter>* peer_stream_failures;  // {peer}
+  metrics::Histogram* peer_batch_messages;                  // messages per batch handed to a stream
+  metrics::Family<metrics::Histogram>* peer_rtt_seconds;    // {peer}, one per clock probe
+  metrics::Gauge* max_clock_offset_seconds;  // --max-clock-offset
+  // Fencing (fence.h): 1 while fenced, overall and by cause.
+  metrics::Gauge* fenced;
+  metrics::Gauge* fenced_clock;
+  metrics::Gauge* fenced_membership;
+  // Transactions of the Txn service (Execute and Commit), by commit path.
+  metrics::Family<metrics::Counter>* txn_commits;  // {path}
+  metrics::Family<metrics::Counter>* txn_aborts;   // {path, reason}
+  // Admission control refusals, by the limit that refused.
+  metrics::Family<metrics::Counter>* admission_refused;  // {reason}
+  // RocksDB memtable flushes (every group's engine).
+  metrics::Histogram* storage_flush_seconds;
   // gRPC, by full method name and status code.
   metrics::Family<metrics::Counter>* grpc_requests;    // {method, code}
   metrics::Family<metrics::Histogram>* grpc_seconds;   // {method}
@@ -39,6 +58,18 @@ ServerMetrics& Metrics();
 // while none runs. Node sets it after start and clears it before its
 // groups go.
 void PublishGroups(GroupHost* host);
+
+// What the node-level gauges (HLC offset, storage space) read at scrape
+// time. The pointers must stay valid until PublishNode(nullptr) returns.
+struct NodeView {
+  Hlc* hlc = nullptr;
+  Clock* clock = nullptr;
+  std::vector<std::pair<uint64_t, storage::Engine*>> engines;  // group id -> its engine
+  uint64_t min_free_bytes = 0;  // --min-free-disk
+};
+// Node sets it after start and clears it (null) before the engines go;
+// clearing waits for a scrape in progress.
+void PublishNode(const NodeView* view);
 
 // Counts and times every RPC the server handles.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsFactory();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "server/fence.h"
 #include "server/replication.h"
 
 namespace meridian::server {
@@ -47,6 +48,12 @@ RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* conte
   if (ctx_->draining) {
     status_ = UnavailableError("this node is shutting down; retry another node");
     return;
+  }
+  // Operator requests (membership changes) are not held back: removing or
+  // fixing a fenced node must stay possible.
+  if (context != nullptr && ctx_->fence != nullptr) {
+    status_ = ctx_->fence->Check();
+    if (!status_.ok()) return;
   }
   if (context != nullptr && ctx_->admission != nullptr) {
     status_ = ctx_->admission->Admit(ClientKey(*context));

@@ -24,6 +24,7 @@ namespace meridian::server {
 
 class Replication;
 class GroupHost;
+class Fence;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -38,6 +39,7 @@ struct ServiceContext {
   GroupHost* groups = nullptr;         // replicated mode only: every group this node hosts
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
+  const Fence* fence = nullptr;        // set: refuse data requests while it is fenced
   // --max-inflight and --client-rate-limit; made by MakeServices from the
   // config unless already set.
   std::unique_ptr<Admission> admission;
@@ -68,10 +70,11 @@ std::string ClientKey(const grpc::ServerContext& context);
 
 // Counts one data request for the life of a handler, so shutdown can wait
 // for exactly the requests in flight, and says whether it may be served:
-// refused while draining, by admission control (RESOURCE_EXHAUSTED with a
-// retry-after hint, checked first so an overloaded node does no work for
-// it), or when this node may not serve data. `context` null: an operator
-// request, exempt from admission control.
+// refused while draining or fenced (UNAVAILABLE: try another node), by
+// admission control (RESOURCE_EXHAUSTED with a retry-after hint, checked
+// before anything that costs work), or when this node may not serve data.
+// `context` null: an operator request, exempt from the fence and from
+// admission control.
 class RequestGuard {
  public:
   RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context);

@@ -1,9 +1,28 @@
 // meridian.v1.Txn: one-shot and interactive transactions.
 #include "meridian/v1/txn.grpc.pb.h"
+#include "server/server_metrics.h"
 #include "server/services_internal.h"
 
 namespace meridian::server {
 namespace {
+
+// Every commit today is single-group: the fast path. Cross-shard 2PC (the
+// slow path) arrives with range shards (issue 6).
+constexpr char kFastPath[] = "fast";
+
+// Counts a transaction that did not commit, by why: "conflict" (another
+// commit won), "expired" (TXN_NOT_FOUND: its deadline passed, or the id is
+// unknown), "error" (any other definite failure, such as a full disk or a
+// lost leadership). Not counted: COMMIT_UNKNOWN (it may have committed) and
+// INVALID_ARGUMENT (a request refused before it was a transaction).
+void CountFailedCommit(const Status& s) {
+  const ErrorKind kind = GetErrorKind(s);
+  if (kind == ErrorKind::kCommitUnknown || kind == ErrorKind::kInvalidArgument) return;
+  const char* reason = kind == ErrorKind::kConflict      ? "conflict"
+                       : kind == ErrorKind::kTxnNotFound ? "expired"
+                                                         : "error";
+  Metrics().txn_aborts->With({kFastPath, reason})->Inc();
+}
 
 txn::Compare FromProto(const v1::Compare& c) {
   txn::Compare out;
@@ -68,7 +87,19 @@ class TxnService final : public v1::Txn::Service {
     for (const auto& c : req->compares()) compares.push_back(FromProto(c));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto failure, FromProto(req->failure()));
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->Execute(compares, success, failure));
+    Result<txn::ExecuteResult> executed = ctx_->store->Execute(compares, success, failure);
+    if (!executed.ok()) {
+      CountFailedCommit(executed.status());
+      return ToGrpcStatus(executed.status());
+    }
+    txn::ExecuteResult& r = *executed;
+    // A failed compare runs the else branch instead: the transaction that
+    // was guarded did not commit.
+    if (r.succeeded) {
+      Metrics().txn_commits->With({kFastPath})->Inc();
+    } else {
+      Metrics().txn_aborts->With({kFastPath, "compare_failed"})->Inc();
+    }
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc);
     resp->set_succeeded(r.succeeded);
     for (const auto& res : r.results) ToProto(res, resp->add_results());
@@ -133,8 +164,13 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto c, ctx_->store->Commit(req->txn_id()));
-    ctx_->FillHeader(resp->mutable_header(), 0, c.commit_hlc);
+    Result<txn::CommitInfo> c = ctx_->store->Commit(req->txn_id());
+    if (!c.ok()) {
+      CountFailedCommit(c.status());
+      return ToGrpcStatus(c.status());
+    }
+    Metrics().txn_commits->With({kFastPath})->Inc();
+    ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc);
     return grpc::Status::OK;
   }
 
@@ -142,6 +178,7 @@ class TxnService final : public v1::Txn::Service {
                      v1::AbortResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
+    Metrics().txn_aborts->With({kFastPath, "client"})->Inc();
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }

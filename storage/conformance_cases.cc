@@ -386,6 +386,25 @@ void StatsIndexes(const Context& ctx) {
   EXPECT_EQ(e->Stats().durable_index, 9u) << "a synced Apply is durable";
 }
 
+void SpaceFigures(const Context& ctx) {
+  TempDir tmp;
+  std::unique_ptr<Engine> e = OpenOrFail(ctx, tmp.NewDir());
+  ASSERT_NE(e, nullptr);
+  for (uint64_t i = 1; i <= 8; ++i) {
+    CONFORMANCE_ASSERT_OK(e->Apply(WriteBatch{i, {Put("k" + std::to_string(i), i, 1,
+                                                      std::string(64 << 10, 'v'))}},
+                                   false));
+  }
+  CONFORMANCE_ASSERT_OK(e->Flush());
+  SpaceStats st = e->Space();
+  // 512 KiB were written and made durable: they take room on disk.
+  EXPECT_GE(st.size_bytes, 512u << 10) << "Space().size_bytes";
+  EXPECT_LE(st.live_bytes, st.size_bytes) << "Space().live_bytes";
+  EXPECT_GE(st.fragmentation, 0.0);
+  EXPECT_LE(st.fragmentation, 1.0);
+  EXPECT_GT(st.disk_free_bytes, 0u) << "Space().disk_free_bytes";
+}
+
 void ConcurrentReadersSeeWholeBatches(const Context& ctx) {
   TempDir tmp;
   std::unique_ptr<Engine> e = OpenOrFail(ctx, tmp.NewDir());

@@ -98,6 +98,7 @@ void GarbageCollectSemantics(const Context& ctx);
 void ExportIngestReplacesContent(const Context& ctx);
 void ReopenPreservesState(const Context& ctx);
 void StatsIndexes(const Context& ctx);
+void SpaceFigures(const Context& ctx);
 void ConcurrentReadersSeeWholeBatches(const Context& ctx);
 
 }  // namespace meridian::storage::conformance

@@ -125,6 +125,20 @@ struct EngineStats {
   uint64_t approximate_size_bytes = 0;  // on-disk footprint, bytes
 };
 
+// Disk space, for operators and metrics. Not for hot paths: computing it
+// may list files and call statvfs.
+struct SpaceStats {
+  uint64_t size_bytes = 0;  // everything the engine's files take on disk
+  // Of the data files, what the engine estimates is live: reachable data
+  // (every version it keeps, old ones until garbage-collected), as opposed
+  // to space that compaction or reorganization could give back.
+  uint64_t live_bytes = 0;
+  // The share of the data files that is not live, in [0, 1]; 0 with no
+  // data files. Each engine documents its estimate.
+  double fragmentation = 0;
+  uint64_t disk_free_bytes = 0;  // free to unprivileged users on the engine's file system
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -180,7 +194,10 @@ class Engine {
   // the applied index to `index`, durably.
   virtual Status Ingest(const std::vector<Record>& records, uint64_t index) = 0;
 
+  // Cheap: the transaction layer reads it on every apply.
   virtual EngineStats Stats() = 0;
+
+  virtual SpaceStats Space() = 0;
 };
 
 }  // namespace meridian::storage

@@ -18,6 +18,8 @@ PACKAGES=(
   etcd-server etcd-client golang-etcd-server-dev
   # promtool and a real Prometheus server that scrapes /metrics (tests/integration)
   prometheus
+  # clock skew for the fencing test (tests/integration) and jepsen/
+  faketime libfaketime
 )
 
 missing=()

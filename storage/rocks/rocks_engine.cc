@@ -4,15 +4,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/coding.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -231,6 +235,39 @@ Status CheckDirectory(const RocksEngine::Options& options, rocksdb::Env* env) {
   return absl::OkStatus();
 }
 
+// Times memtable flushes: FlushJobInfo has no duration, so the time runs
+// from OnFlushBegin to OnFlushCompleted of the same job.
+class FlushTimer final : public rocksdb::EventListener {
+ public:
+  explicit FlushTimer(std::function<void(double)> done) : done_(std::move(done)) {}
+
+  void OnFlushBegin(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override {
+    const uint64_t now = SystemClock()->NowMonotonicMicros();
+    std::lock_guard<std::mutex> lock(mu_);
+    // A flush that failed never completes; keep the map small regardless.
+    if (started_.size() >= 64) started_.erase(started_.begin());
+    started_[{info.thread_id, info.job_id}] = now;
+  }
+
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override {
+    const uint64_t now = SystemClock()->NowMonotonicMicros();
+    uint64_t began = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = started_.find({info.thread_id, info.job_id});
+      if (it == started_.end()) return;
+      began = it->second;
+      started_.erase(it);
+    }
+    done_(static_cast<double>(now - began) / 1e6);
+  }
+
+ private:
+  const std::function<void(double)> done_;
+  std::mutex mu_;
+  std::map<std::pair<uint64_t, int>, uint64_t> started_;  // (thread, job) -> began, µs
+};
+
 rocksdb::Options MakeRocksOptions(const RocksEngine::Options& options) {
   rocksdb::Options o;
   o.create_if_missing = options.create_if_missing;
@@ -248,6 +285,8 @@ rocksdb::Options MakeRocksOptions(const RocksEngine::Options& options) {
   o.use_direct_reads = options.use_direct_io;
   o.use_direct_io_for_flush_and_compaction = options.use_direct_io;
   if (options.env != nullptr) o.env = options.env;
+  o.write_buffer_size = static_cast<size_t>(options.memtable_bytes);
+  if (options.on_flush) o.listeners.push_back(std::make_shared<FlushTimer>(options.on_flush));
 
   rocksdb::BlockBasedTableOptions t;
   if (options.block_cache_bytes > 0) {
@@ -282,6 +321,7 @@ Status OpenError(const rocksdb::Status& s, const std::string& path) {
 
 struct RocksEngine::Impl {
   std::unique_ptr<rocksdb::DB> db;
+  rocksdb::Env* env = nullptr;
   std::string path;
   uint64_t min_free_bytes = 0;
   // statvfs(2) per write cost a path walk per apply; its answer is reused
@@ -313,6 +353,7 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::Open(const Options& options) {
   if (!s.ok()) return OpenError(s, options.path);
   auto impl = std::make_unique<Impl>();
   impl->db.reset(raw);
+  impl->env = env;
   impl->path = options.path;
   impl->min_free_bytes = options.min_free_bytes;
   rocksdb::DB* db = raw;
@@ -716,6 +757,32 @@ EngineStats RocksEngine::Stats() {
   if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst) &&
       impl_->db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem)) {
     st.approximate_size_bytes = sst + mem;
+  }
+  return st;
+}
+
+SpaceStats RocksEngine::Space() {
+  SpaceStats st;
+  std::vector<std::string> children;
+  if (impl_->env->GetChildren(impl_->path, &children).ok()) {
+    for (const std::string& c : children) {
+      uint64_t size = 0;
+      // A file compaction deleted meanwhile is simply not counted.
+      if (impl_->env->GetFileSize(impl_->path + "/" + c, &size).ok()) st.size_bytes += size;
+    }
+  }
+  uint64_t live = 0;
+  uint64_t sst = 0;
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &live)) {
+    st.live_bytes = live;
+  }
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst) && sst > 0) {
+    st.fragmentation =
+        std::clamp(1.0 - static_cast<double>(live) / static_cast<double>(sst), 0.0, 1.0);
+  }
+  struct statvfs fs;
+  if (::statvfs(impl_->path.c_str(), &fs) == 0) {
+    st.disk_free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   }
   return st;
 }

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +59,13 @@ class RocksEngine final : public Engine {
     // ENOSPC mid-write, a path on which Debian's RocksDB 7.8 can abort.
     // 0 disables the check.
     uint64_t min_free_bytes = 0;
+    // One memtable's size (RocksDB's write_buffer_size), in bytes: what is
+    // buffered in memory before a flush writes it to an SST file. > 0.
+    uint64_t memtable_bytes = 64ull << 20;
+    // Called after each memtable flush, on a RocksDB background thread, with
+    // how long it took in seconds (from OnFlushBegin to OnFlushCompleted of
+    // its EventListener). Must be cheap and thread-safe. Empty: not called.
+    std::function<void(double seconds)> on_flush;
   };
 
   // Opens (or, with create_if_missing, creates) the store at options.path.
@@ -93,6 +101,12 @@ class RocksEngine final : public Engine {
   // Flush or Ingest, or recovered at Open). approximate_size_bytes: SST files
   // plus memtables.
   EngineStats Stats() override;
+  // size_bytes: every file in `path` (SSTs, WAL, MANIFEST, logs).
+  // live_bytes: RocksDB's rocksdb.estimate-live-data-size. fragmentation:
+  // 1 - live_bytes / rocksdb.total-sst-files-size, clamped to [0, 1]: the
+  // share of the SST files holding overwritten or deleted keys (including
+  // the versions GarbageCollect removed) that compaction has not dropped yet.
+  SpaceStats Space() override;
 
  private:
   struct Impl;  // RocksDB handles, kept out of this header.

@@ -18,9 +18,11 @@
 namespace meridian::testing {
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
+pid_t Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+            const std::vector<std::string>& env = {}) {
   pid_t pid = ::fork();
   if (pid == 0) {
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
     if (in_fd >= 0) ::dup2(in_fd, 0);
     if (out_fd >= 0) ::dup2(out_fd, 1);
     if (err_fd >= 0) ::dup2(err_fd, 2);
@@ -128,7 +130,7 @@ Status TestDaemon::Start() {
   }
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_ = Spawn(argv, -1, log_fd, log_fd);
+  pid_ = Spawn(argv, -1, log_fd, log_fd, env_);
   ::close(log_fd);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -59,9 +59,14 @@ class TestDaemon {
   // Runs meridianctl against this daemon.
   ProcessResult Ctl(std::vector<std::string> args, const std::string& input = "");
 
+  // "NAME=value" entries added to the daemon's environment from the next
+  // Start on (e.g. LD_PRELOAD of libfaketime).
+  void SetEnv(std::vector<std::string> env) { env_ = std::move(env); }
+
  private:
   std::string data_dir_;
   std::vector<std::string> extra_args_;
+  std::vector<std::string> env_;
   std::string log_path_;
   std::string port_path_;
   pid_t pid_ = -1;

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "meridian/v1/admin.grpc.pb.h"
 #include "proto/grpc_status.h"
@@ -75,6 +76,26 @@ TEST_F(MembershipTest, ReplaceADeadMemberWithANewOne) {
       "", std::vector<std::string>{"--cluster", Cluster(), "--member-id", "4", "--join",
                                    "--listen", address});
   ASSERT_TRUE(fresh->Start().ok()) << fresh->Log();
+
+  // Until it is added it is fenced: not a member, it refuses data requests
+  // with UNAVAILABLE (clients move on).
+  {
+    client::ClientOptions o;
+    o.endpoints = {address};
+    o.max_retries = 0;
+    auto only = client::Client::Connect(o);
+    ASSERT_TRUE(only.ok());
+    Status refused;
+    for (int t = 0; t < 40; ++t) {
+      refused = (*only)->Put("joining", "v").status();
+      if (absl::StrContains(refused.message(), "fenced")) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+    EXPECT_TRUE(absl::StrContains(refused.message(),
+                                  "this node is fenced: not a member of group 1"))
+        << refused;
+  }
 
   // Bad requests are refused with a reason, and change nothing.
   auto twice = Add(uint32_t(leader + 1), "127.0.0.1:1");

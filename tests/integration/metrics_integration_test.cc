@@ -12,10 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -158,6 +163,37 @@ std::vector<std::string> MetricNames(const std::string& exposition) {
   return names;
 }
 
+// The samples of metric `name` in a /metrics body: label text (what is
+// between the braces, "" for none) -> value.
+std::map<std::string, double> Samples(const std::string& exposition, const std::string& name) {
+  std::map<std::string, double> out;
+  std::istringstream in(exposition);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!absl::StartsWith(line, name)) continue;
+    std::string rest = line.substr(name.size());
+    std::string labels;
+    if (absl::StartsWith(rest, "{")) {
+      const size_t close = rest.find('}');
+      if (close == std::string::npos) continue;
+      labels = rest.substr(1, close - 1);
+      rest = rest.substr(close + 1);
+    }
+    if (!absl::StartsWith(rest, " ")) continue;  // a longer name
+    out[labels] = std::strtod(rest.c_str() + 1, nullptr);
+  }
+  return out;
+}
+
+// The sample of `name` whose labels contain `label_text`, or NaN.
+double SampleWith(const std::string& exposition, const std::string& name,
+                  const std::string& label_text) {
+  for (const auto& [labels, value] : Samples(exposition, name)) {
+    if (absl::StrContains(labels, label_text)) return value;
+  }
+  return std::nan("");
+}
+
 // ---------------------------------------------------------------------------
 
 TEST(MetricsHttpTest, SingleNodeServesMetricsLivezAndReadyz) {
@@ -203,6 +239,61 @@ TEST(MetricsHttpTest, SingleNodeServesMetricsLivezAndReadyz) {
   EXPECT_EQ(HttpGet(mport, "/nothing-here").status, 404);
   EXPECT_EQ(d.Stop(), 0) << d.Log();
   EXPECT_EQ(HttpGet(mport, "/livez").status, 0) << "still answering after the process exited";
+}
+
+// Regression test for meridian_txn_commits_total and _aborts_total: each
+// outcome of the Txn service counts once, under its reason.
+TEST(MetricsHttpTest, TransactionOutcomesAreCountedByPathAndReason) {
+  const int mport = FreePort();
+  TestDaemon d("", {"--metrics-listen", absl::StrCat("127.0.0.1:", mport)});
+  ASSERT_TRUE(d.Start().ok()) << d.Log();
+  auto c = d.Connect();
+  ASSERT_NE(c, nullptr);
+
+  // Two commits, one conflict, one client abort.
+  auto t1 = c->Begin();
+  auto t2 = c->Begin();
+  auto t3 = c->Begin();
+  ASSERT_TRUE(t1.ok() && t2.ok() && t3.ok());
+  ASSERT_TRUE((*t1)->Put("x", "1").ok());
+  ASSERT_TRUE((*t2)->Put("x", "2").ok());
+  ASSERT_TRUE((*t1)->Commit().ok());
+  EXPECT_EQ(GetErrorKind((*t2)->Commit().status()), ErrorKind::kConflict);
+  ASSERT_TRUE((*t3)->Abort().ok());
+  // A one-shot transaction whose compare holds, then fails.
+  v1::ExecuteRequest req;
+  auto* cmp = req.add_compares();
+  cmp->set_key("x");
+  cmp->set_target(v1::Compare::VALUE);
+  cmp->set_result(v1::Compare::EQUAL);
+  cmp->set_value("1");
+  auto* put = req.add_success()->mutable_put();
+  put->set_key("x");
+  put->set_value("3");
+  auto first = c->Execute(req);
+  ASSERT_TRUE(first.ok() && first->succeeded);
+  auto second = c->Execute(req);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->succeeded);
+
+  const std::string m = HttpGet(mport, "/metrics").body;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_commits_total", "path=\"fast\""), 2) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_commits_total", "path=\"slow\""), 0) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"conflict\""), 1)
+      << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"client\""), 1)
+      << m;
+  EXPECT_EQ(
+      SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"compare_failed\""), 1)
+      << m;
+  EXPECT_EQ(SampleWith(m, "meridian_txn_aborts_total", "path=\"fast\",reason=\"expired\""), 0)
+      << m;
+  // A single node has no peers and is never fenced.
+  EXPECT_EQ(SampleWith(m, "meridian_fenced", ""), 0) << m;
+  EXPECT_TRUE(Samples(m, "meridian_peer_clock_offset_seconds").empty()) << m;
+  EXPECT_GT(SampleWith(m, "meridian_storage_size_bytes", "group=\"1\""), 0) << m;
+  EXPECT_EQ(SampleWith(m, "meridian_storage_reserve_bytes", ""), 256 << 20) << m;
+  EXPECT_EQ(d.Stop(), 0) << d.Log();
 }
 
 TEST(MetricsHttpTest, PortZeroIsWrittenNextToThePortFileAndLogged) {
@@ -375,7 +466,201 @@ TEST_F(MetricsClusterTest, PrometheusScrapesEveryMember) {
       10);
   EXPECT_TRUE(has_metric) << "query " << metric << ": " << last << "\nprometheus log:\n"
                           << prom.Log();
+
+  // Series that only exist once the members talk: a round-trip time from
+  // each member to each of its two peers, and each member's storage size.
+  auto series = [&](const std::string& query, const std::string& name) {
+    HttpResponse q = HttpGet(web_port, "/api/v1/query?query=" + query);
+    last = q.body;
+    if (q.status != 200) return 0;
+    int n = 0;
+    for (size_t at = 0; (at = q.body.find("\"__name__\":\"" + name + "\"", at)) != std::string::npos;
+         ++at) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return series("meridian_peer_rtt_seconds_count", "meridian_peer_rtt_seconds_count") == 6;
+      },
+      15))
+      << "peer rtt series: " << last;
+  for (const std::string& e : endpoints_) {
+    EXPECT_TRUE(absl::StrContains(last, "\"peer\":\"" + e + "\"")) << e << ": " << last;
+  }
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return series("meridian_storage_size_bytes%3E0", "meridian_storage_size_bytes") == 3;
+      },
+      15))
+      << "storage size series: " << last;
   EXPECT_EQ(prom.Stop(SIGTERM), 0) << prom.Log();
+}
+
+TEST_F(MetricsClusterTest, PeersReportRoundTripTimeAndClockOffset) {
+  for (auto& n : nodes_) ASSERT_TRUE(n->Start().ok()) << n->Log();
+  client::ClientOptions o;
+  o.endpoints = endpoints_;
+  o.max_retries = 30;
+  auto client = client::Client::Connect(o);
+  ASSERT_TRUE(client.ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*client)->Put(absl::StrCat("k", i), "v").ok());
+
+  int leaders = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::string body;
+    // Every peer has a fresh clock estimate (probes go every 200 ms).
+    const bool measured = WaitFor(
+        [&] {
+          body = HttpGet(metrics_ports_[i], "/metrics").body;
+          return Samples(body, "meridian_peer_clock_offset_seconds").size() == 2;
+        },
+        15);
+    ASSERT_TRUE(measured) << "member " << i + 1 << ":\n" << body;
+    for (int j = 0; j < 3; ++j) {
+      if (j == i) continue;
+      const std::string peer = absl::StrCat("peer=\"", endpoints_[j], "\"");
+      const double offset = SampleWith(body, "meridian_peer_clock_offset_seconds", peer);
+      const double count = SampleWith(body, "meridian_peer_rtt_seconds_count", peer);
+      const double sum = SampleWith(body, "meridian_peer_rtt_seconds_sum", peer);
+      std::cout << "member " << i + 1 << " -> member " << j + 1 << ": offset " << offset * 1e3
+                << " ms, mean rtt " << sum / count * 1e3 << " ms over " << count
+                << " probes\n";
+      EXPECT_LT(std::abs(offset), 0.05) << "one host, one clock: " << peer;
+      EXPECT_GT(count, 0) << peer;
+      EXPECT_GT(sum, 0) << peer;
+      EXPECT_LT(sum / count, 1.0) << "loopback round trips: " << peer;
+    }
+    EXPECT_EQ(SampleWith(body, "meridian_fenced", ""), 0) << body;
+    EXPECT_EQ(SampleWith(body, "meridian_fenced_reason", "clock_offset"), 0) << body;
+    EXPECT_LT(SampleWith(body, "meridian_hlc_offset_seconds", ""), 0.05) << body;
+    EXPECT_GT(SampleWith(body, "meridian_storage_size_bytes", "group=\"1\""), 0) << body;
+    EXPECT_GT(SampleWith(body, "meridian_storage_free_bytes", ""), 0) << body;
+    EXPECT_GE(SampleWith(body, "meridian_storage_fragmentation_ratio", "group=\"1\""), 0) << body;
+    EXPECT_EQ(SampleWith(body, "meridian_txn_commits_total", "path=\"slow\""), 0) << body;
+    EXPECT_GT(SampleWith(body, "meridian_peer_batch_messages_count", ""), 0) << body;
+    EXPECT_TRUE(absl::StrContains(HttpGet(metrics_ports_[i], "/readyz").body, "[+]fenced ok"));
+    // The leader reports how far each peer lags; followers report nothing.
+    const auto lag = Samples(body, "meridian_replication_peer_lag_entries");
+    if (SampleWith(body, "meridian_group_is_leader", "group=\"1\"") == 1) {
+      ++leaders;
+      EXPECT_EQ(lag.size(), 2u) << body;
+      for (const auto& [labels, entries] : lag) EXPECT_LT(entries, 100) << labels;
+    } else {
+      EXPECT_TRUE(lag.empty()) << body;
+    }
+  }
+  EXPECT_EQ(leaders, 1);
+}
+
+// Member 3 runs with its clocks 3 s ahead (libfaketime): it fences itself,
+// and the others, whose majority agrees, stay ready.
+TEST_F(MetricsClusterTest, ClockSkewedNodeIsFencedAndRefusesClients) {
+  const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  if (::access(faketime.c_str(), R_OK) != 0) {
+    GTEST_SKIP() << faketime << " is missing (Debian package libfaketime; "
+                 << "deploy/local/install-deps.sh installs it)";
+  }
+  nodes_[2]->SetEnv({"LD_PRELOAD=" + faketime, "FAKETIME=+3s",
+                     // Ticks, leases and timeouts keep the real pace.
+                     "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  // Members 1 and 2 first, so that one of them leads.
+  ASSERT_TRUE(nodes_[0]->Start().ok()) << nodes_[0]->Log();
+  ASSERT_TRUE(nodes_[1]->Start().ok()) << nodes_[1]->Log();
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_ports_[0], "/readyz").status == 200; }, 15));
+  ASSERT_TRUE(nodes_[2]->Start().ok()) << nodes_[2]->Log();
+
+  HttpResponse ready;
+  const bool fenced = WaitFor(
+      [&] {
+        ready = HttpGet(metrics_ports_[2], "/readyz");
+        return ready.status == 503 && absl::StrContains(ready.body, "[-]fenced:");
+      },
+      20);
+  ASSERT_TRUE(fenced) << ready.body << "\n" << nodes_[2]->Log();
+  EXPECT_TRUE(absl::StrContains(
+      ready.body, "[-]fenced: this node is fenced: clock offset beyond --max-clock-offset (500 ms) "
+                  "to 2 of 2 peers: peer 1 at " + endpoints_[0] + " is -"))
+      << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "peer 2 at " + endpoints_[1])) << ready.body;
+  EXPECT_TRUE(absl::StrContains(ready.body, "[+]leader ok")) << ready.body;
+
+  // libfaketime really moved member 3's wall clock: both sides measure it.
+  const std::string skewed = HttpGet(metrics_ports_[2], "/metrics").body;
+  for (int j : {0, 1}) {
+    const double offset = SampleWith(skewed, "meridian_peer_clock_offset_seconds",
+                                     "peer=\"" + endpoints_[j] + "\"");
+    std::cout << "member 3 -> member " << j + 1 << ": offset " << offset << " s\n";
+    EXPECT_GT(offset, -3.5);
+    EXPECT_LT(offset, -2.5);
+  }
+  EXPECT_EQ(SampleWith(skewed, "meridian_fenced", ""), 1) << skewed;
+  EXPECT_EQ(SampleWith(skewed, "meridian_fenced_reason", "clock_offset"), 1) << skewed;
+  EXPECT_EQ(SampleWith(skewed, "meridian_fenced_reason", "not_member"), 0) << skewed;
+
+  for (int i : {0, 1}) {
+    const std::string body = HttpGet(metrics_ports_[i], "/metrics").body;
+    const double offset = SampleWith(body, "meridian_peer_clock_offset_seconds",
+                                     "peer=\"" + endpoints_[2] + "\"");
+    std::cout << "member " << i + 1 << " -> member 3: offset " << offset << " s\n";
+    EXPECT_GT(offset, 2.5) << body;
+    EXPECT_LT(offset, 3.5) << body;
+    EXPECT_EQ(SampleWith(body, "meridian_fenced", ""), 0) << body;
+    HttpResponse r = HttpGet(metrics_ports_[i], "/readyz");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(absl::StrContains(r.body, "[+]fenced ok")) << r.body;
+  }
+
+  // Member 3 refuses data requests with UNAVAILABLE naming the fence, so a
+  // client moves on; its data services are NOT_SERVING.
+  client::ClientOptions only3;
+  only3.endpoints = {endpoints_[2]};
+  only3.max_retries = 0;
+  auto c3 = client::Client::Connect(only3);
+  ASSERT_TRUE(c3.ok());
+  auto refused = (*c3)->Put("skewed", "v");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "this node is fenced"))
+      << refused.status();
+  auto direct = nodes_[2]->Connect();
+  ASSERT_NE(direct, nullptr);
+  EXPECT_EQ(direct->Healthy().value_or(false), true) << "the process itself serves";
+  EXPECT_TRUE(WaitFor([&] { return !direct->Healthy("meridian.v1.KV").value_or(true); }, 5));
+
+  // A client that knows all three is served by the others.
+  client::ClientOptions all;
+  all.endpoints = {endpoints_[2], endpoints_[0], endpoints_[1]};
+  all.max_retries = 30;
+  auto c = client::Client::Connect(all);
+  ASSERT_TRUE(c.ok());
+  for (int i = 0; i < 10; ++i) {
+    auto put = (*c)->Put(absl::StrCat("k", i), "v");
+    EXPECT_TRUE(put.ok()) << put.status();
+  }
+  // Member 3 still replicates: fencing does not take it out of consensus.
+  uint64_t target = 0;
+  for (int i : {0, 1}) {
+    auto st = nodes_[i]->Connect()->NodeStatus();
+    ASSERT_TRUE(st.ok()) << st.status();
+    target = std::max<uint64_t>(target, st->applied_index());
+  }
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto s = direct->NodeStatus();
+        return s.ok() && s->applied_index() >= target;
+      },
+      10))
+      << "member 3 stopped applying";
+
+  // It logged entering the fence once.
+  const std::string log = nodes_[2]->Log();
+  size_t entered = 0;
+  for (size_t at = 0; (at = log.find("fenced: refusing client requests", at)) != std::string::npos;
+       ++at) {
+    ++entered;
+  }
+  EXPECT_EQ(entered, 1u) << log;
 }
 
 }  // namespace

@@ -146,9 +146,12 @@ class TxnStore {
   // restore, is restoring another backup, or is of another site; if it is
   // restoring this backup, it returns how far it got (resume from there).
   Result<RestoreProgress> RestoreBegin(const RestoreIdentity& backup);
-  // A restore chunk holds at most this many bytes of keys, values and cset
-  // elements, unless it is a single record.
-  static constexpr uint64_t kMaxRestoreChunkBytes = 1 << 20;
+  // A restore chunk, one replicated command, holds at most this many bytes
+  // of keys, values and cset elements, unless it is a single record. Not
+  // 1 MiB: until a follower acknowledges an entry the leader resends it on
+  // every heartbeat tick, and 1 MiB entries cost elections on a loaded
+  // machine (docs/formats/backup.md, "Block size").
+  static constexpr uint64_t kMaxRestoreChunkBytes = 128 << 10;
   // Applies chunk `block` of `backup`, keeping each record's version.
   // A chunk already applied is skipped; one beyond the next expected is
   // FAILED_PRECONDITION. INVALID_ARGUMENT for a malformed record (bad kind,

@@ -444,7 +444,7 @@ TEST_F(BackupTest, ACorruptOrTruncatedFileIsRefusedAndTheClusterStaysEmpty) {
   ASSERT_TRUE(get.ok()) << get.status();
   EXPECT_FALSE(get->has_value());
   // The good file still restores.
-  ProcessResult ok = Ctl(b->Endpoints(), {"--no-progress", "snapshot", "restore", file_});
+  ProcessResult ok = Ctl(b->Endpoints(), {"snapshot", "restore", "--no-progress", file_});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ok.err, "");
   EXPECT_EQ(ScanAll(b->client()).size(), 3000u);
@@ -486,7 +486,7 @@ TEST_F(BackupTest, AnInterruptedRestoreIsResumedByRunningItAgain) {
   // 2. Run again; it resumes. Kill B's leader while it runs.
   {
     BackgroundCtl ctl(b->Endpoints(), {"snapshot", "restore", file_});
-    for (int t = 0; t < 1000 && ctl.Err().find("resuming") == std::string::npos; ++t) {
+    for (int t = 0; t < 1000 && ctl.Err().find("already in)\n") == std::string::npos; ++t) {
       std::this_thread::sleep_for(milliseconds(5));
     }
     EXPECT_NE(ctl.Err().find("resuming the restore of " + file_ + " at block "), std::string::npos)

@@ -144,8 +144,8 @@ Status TxnStore::BeginRefusal(const RestoreState& st, const RestoreIdentity& bac
   }
   if (st.restored) {
     if (*st.restored == backup) {
-      return Refused(absl::StrCat("this group already holds a finished restore of this backup (",
-                                  Describe(backup), "); there is nothing to do"));
+      return Refused(absl::StrCat("this group already holds a finished restore of this backup, ",
+                                  Describe(backup), "; there is nothing to do"));
     }
     return Refused(absl::StrCat("this group already holds a finished restore of ",
                                 Describe(*st.restored),

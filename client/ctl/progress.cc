@@ -67,9 +67,9 @@ void Progress::Print() {
   err_.flush();
 }
 
-void Progress::Finish() {
+void Progress::Finish(bool success) {
   if (!enabled_) return;
-  Print();
+  if (success) Print();
   if (tty_ && printed_) err_ << "\n";
   err_.flush();
 }

@@ -25,8 +25,9 @@ class Progress {
   // The counts so far (absolute; they may go down when an operation starts
   // over). Prints if a line is due.
   void Update(uint64_t records, uint64_t bytes);
-  // Prints the last state and ends a live line.
-  void Finish();
+  // Ends the progress: after success prints the last state; either way
+  // ends a live line, so what follows starts on a line of its own.
+  void Finish(bool success);
   // Microseconds since construction.
   uint64_t ElapsedMicros() const;
 

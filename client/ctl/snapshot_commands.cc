@@ -20,11 +20,15 @@ std::string Seconds(uint64_t micros) {
 std::string SnapshotText(uint64_t hlc) { return absl::StrCat(FormatHlc(hlc), " (hlc ", hlc, ")"); }
 
 // With an error from the middle of a restore: what state the cluster is in.
+// Keeps the error's kind (its exit code).
 Status Unfinished(const Status& s) {
-  return Status(s.code(),
-                absl::StrCat(s.message(),
-                             "; the restore is unfinished and the cluster refuses reads and "
-                             "writes until it completes: run the same command again to resume"));
+  Status out(s.code(),
+             absl::StrCat(s.message(),
+                          "; the restore is unfinished and the cluster refuses reads and "
+                          "writes until it completes: run the same command again to resume"));
+  s.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
 }
 
 }  // namespace
@@ -58,7 +62,7 @@ int Commands::SnapshotSave(const std::string& file, bool force, bool progress) {
       });
   Status s = records.status();
   if (s.ok()) s = w.Finish();
-  bar.Finish();
+  bar.Finish(s.ok());
   if (!s.ok()) return Fail(s);  // the writer removes FILE.part
 
   const uint64_t took = bar.ElapsedMicros();
@@ -123,8 +127,13 @@ int Commands::SnapshotRestore(const std::string& file, bool progress) {
             << " records already in)\n";
   }
 
+  // A failure from here on leaves the restore unfinished.
+  const auto fail = [&](const Status& s) {
+    bar.Finish(false);
+    return Fail(Unfinished(s));
+  };
   Result<std::unique_ptr<BackupReader>> reader = BackupReader::Open(fs, file);
-  if (!reader.ok()) return Fail(Unfinished(reader.status()));
+  if (!reader.ok()) return fail(reader.status());
   v1::RestoreChunkRequest req;
   *req.mutable_backup() = identity;
   std::string payload;
@@ -134,17 +143,17 @@ int Commands::SnapshotRestore(const std::string& file, bool progress) {
   uint64_t records = begun->records_applied();
   for (uint64_t block = 0;; ++block) {
     Result<bool> more = (*reader)->NextBlock(&payload, &at);
-    if (!more.ok()) return Fail(Unfinished(more.status()));
+    if (!more.ok()) return fail(more.status());
     if (!*more) break;
     crc = crc32c::Extend(static_cast<uint32_t>(crc), payload.data(), payload.size());
     if (block < resume_at) continue;
     req.set_block(block);
     req.clear_records();
     if (Status s = DecodeBackupBlock(payload, at, req.mutable_records()); !s.ok()) {
-      return Fail(Unfinished(s));
+      return fail(s);
     }
     Result<v1::RestoreProgress> p = (*c)->RestoreChunk(req);
-    if (!p.ok()) return Fail(Unfinished(p.status()));
+    if (!p.ok()) return fail(p.status());
     records = p->records_applied();
     bytes_sent += payload.size();
     bar.Update(records, bytes_sent);
@@ -152,13 +161,12 @@ int Commands::SnapshotRestore(const std::string& file, bool progress) {
   // The file was verified, but it could have changed since: finish only a
   // restore of exactly the verified bytes.
   if (static_cast<uint32_t>(crc) != identity.checksum()) {
-    return Fail(Unfinished(absl::DataLossError(
-        absl::StrCat(file, " changed while it was being restored"))));
+    return fail(absl::DataLossError(absl::StrCat(file, " changed while it was being restored")));
   }
   Result<v1::RestoreProgress> finished = (*c)->RestoreFinish(identity);
-  if (!finished.ok()) return Fail(Unfinished(finished.status()));
+  if (!finished.ok()) return fail(finished.status());
   bar.Update(finished->records_applied(), bytes_sent);
-  bar.Finish();
+  bar.Finish(true);
 
   const uint64_t took = bar.ElapsedMicros();
   const uint64_t restored = finished->records_applied();

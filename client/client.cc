@@ -123,6 +123,57 @@ struct CallSpec {
   // Probes of one node (health, status) report that node, and a best-effort
   // abort is not worth waiting for: no retries.
   bool no_retry = false;
+  // A long stream (a backup): the attempt has no deadline; the caller
+  // watches for a stalled stream itself.
+  bool no_deadline = false;
+};
+
+// Cancels a call when Touch() has not been called for `idle`: a stream
+// that stops moving fails instead of hanging.
+class IdleWatchdog {
+ public:
+  IdleWatchdog(grpc::ClientContext* ctx, Clock* clock, std::chrono::milliseconds idle)
+      : ctx_(ctx), clock_(clock), idle_us_(static_cast<uint64_t>(idle.count()) * 1000),
+        last_us_(clock->NowMonotonicMicros()), thread_([this] { Run(); }) {}
+  ~IdleWatchdog() {
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  void Touch() {
+    absl::MutexLock l(&mu_);
+    last_us_ = clock_->NowMonotonicMicros();
+  }
+  bool fired() {
+    absl::MutexLock l(&mu_);
+    return fired_;
+  }
+
+ private:
+  void Run() {
+    absl::MutexLock l(&mu_);
+    while (!stop_) {
+      const uint64_t now = clock_->NowMonotonicMicros();
+      const uint64_t deadline = last_us_ + idle_us_;
+      if (now >= deadline) {
+        fired_ = true;
+        ctx_->TryCancel();
+        return;
+      }
+      mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Microseconds(deadline - now));
+    }
+  }
+
+  grpc::ClientContext* const ctx_;
+  Clock* const clock_;
+  const uint64_t idle_us_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool fired_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t last_us_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // last: starts once the rest is set
 };
 
 }  // namespace
@@ -149,7 +200,7 @@ struct Client::Impl {
         out = internal::NotConnected(ep->address, why);
       } else {
         grpc::ClientContext ctx;
-        ctx.set_deadline(deadline);
+        if (!spec.no_deadline) ctx.set_deadline(deadline);
         const grpc::Status gs = fn(*ep, &ctx);
         if (gs.ok()) {
           if (served != nullptr) *served = index;
@@ -668,6 +719,105 @@ Result<bool> Client::Healthy(const std::string& service) {
                             impl_->Unary({.kind = CallKind::kRead, .no_retry = true},
                                          &grpc::health::v1::Health::Stub::Check, std::move(req)));
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+Result<uint64_t> Client::Backup(const std::function<Status(const v1::BackupHeader&)>& on_start,
+                                const std::function<Status(const v1::BackupChunk&)>& on_records) {
+  // A callback's verdict or a malformed stream: final, never retried.
+  Status final_error;
+  uint64_t total = 0;
+  v1::ResponseHeader header;
+  Status s = impl_->Invoke(
+      {.kind = CallKind::kRead, .no_deadline = true},
+      [&](Endpoint& ep, grpc::ClientContext* ctx) -> grpc::Status {
+        IdleWatchdog watchdog(ctx, impl_->clock, impl_->options.rpc_timeout);
+        std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader =
+            ep.admin->Backup(ctx, v1::BackupRequest());
+        v1::BackupChunk chunk;
+        bool started = false;
+        bool done = false;
+        uint64_t count = 0;
+        while (final_error.ok() && reader->Read(&chunk)) {
+          watchdog.Touch();
+          if (done) {
+            final_error = absl::DataLossError("backup stream: a message after the last one");
+          } else if (!started && !chunk.has_backup()) {
+            final_error = absl::DataLossError("backup stream: the first message has no header");
+          } else if (!started) {
+            started = true;
+            header = chunk.header();
+            final_error = on_start(chunk.backup());
+          }
+          if (final_error.ok() && chunk.records_size() > 0) {
+            count += static_cast<uint64_t>(chunk.records_size());
+            final_error = on_records(chunk);
+          }
+          if (final_error.ok() && chunk.done()) {
+            done = true;
+            total = chunk.total_records();
+            if (total != count) {
+              final_error = absl::DataLossError(absl::StrCat(
+                  "backup stream: the server counted ", total, " records but sent ", count));
+            }
+          }
+        }
+        if (!final_error.ok()) {
+          ctx->TryCancel();
+          (void)reader->Finish();
+          return grpc::Status::OK;  // ends Invoke; final_error is the answer
+        }
+        grpc::Status gs = reader->Finish();
+        if (watchdog.fired()) {
+          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              absl::StrCat("the backup stream stalled: nothing arrived for ",
+                                           impl_->options.rpc_timeout.count(), " ms"));
+        }
+        if (gs.ok() && !done) {
+          final_error = absl::DataLossError("backup stream ended before its last message");
+        }
+        return gs;
+      });
+  MERIDIAN_RETURN_IF_ERROR(s);
+  MERIDIAN_RETURN_IF_ERROR(final_error);
+  impl_->Observe(header);
+  return total;
+}
+
+namespace {
+// Restore calls are idempotent on the server (admin.proto), so unlike other
+// writes they are retried as reads are, and after a lost reply too.
+template <typename Call>
+Result<v1::RestoreProgress> RetryIdempotent(int max_retries, const Call& call) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = call();
+    if (r.ok()) return r->progress();
+    if (GetErrorKind(r.status()) != ErrorKind::kCommitUnknown || attempt >= max_retries) {
+      return r.status();
+    }
+  }
+}
+}  // namespace
+
+Result<v1::RestoreProgress> Client::RestoreBegin(const v1::RestoreIdentity& backup) {
+  v1::RestoreBeginRequest req;
+  *req.mutable_backup() = backup;
+  return RetryIdempotent(impl_->options.max_retries, [&] {
+    return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::RestoreBegin, req);
+  });
+}
+
+Result<v1::RestoreProgress> Client::RestoreChunk(const v1::RestoreChunkRequest& request) {
+  return RetryIdempotent(impl_->options.max_retries, [&] {
+    return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::RestoreChunk, request);
+  });
+}
+
+Result<v1::RestoreProgress> Client::RestoreFinish(const v1::RestoreIdentity& backup) {
+  v1::RestoreFinishRequest req;
+  *req.mutable_backup() = backup;
+  return RetryIdempotent(impl_->options.max_retries, [&] {
+    return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::RestoreFinish, req);
+  });
 }
 
 // ---------------------------------------------------------------------------

@@ -104,6 +104,94 @@ class AdminService final : public v1::Admin::Service {
     });
   }
 
+  // Backup and restore of group 1 (admin.proto). Operator requests: exempt
+  // from admission control, but only the leader serves them.
+  grpc::Status Backup(grpc::ServerContext* context, const v1::BackupRequest*,
+                      grpc::ServerWriter<v1::BackupChunk>* writer) override {
+    MERIDIAN_BEGIN_REQUEST(nullptr);  // confirms leadership, as a linearizable read does
+    v1::BackupChunk chunk;
+    uint64_t chunk_bytes = 0;
+    uint64_t total = 0;
+    const auto send = [&]() -> meridian::Status {
+      if (!writer->Write(chunk)) return UnavailableError("the client went away during the backup");
+      chunk.Clear();
+      chunk_bytes = 0;
+      return absl::OkStatus();
+    };
+    meridian::Status s = ctx_->store->ExportBackup(
+        [&](const txn::BackupSnapshot& snap) -> meridian::Status {
+          // The header goes out at once: the client learns the snapshot
+          // before the first records.
+          ctx_->FillHeader(chunk.mutable_header(), snap.snapshot_hlc, 0);
+          v1::BackupHeader* h = chunk.mutable_backup();
+          h->set_snapshot_hlc(snap.snapshot_hlc);
+          h->set_site_id(ctx_->config->site_id);
+          h->set_group(1);
+          h->set_applied_index(snap.applied_index);
+          h->set_source_member_id(ctx_->config->member_id);
+          h->set_source_node_id(ctx_->config->node_id);
+          h->set_server_version(MERIDIAN_VERSION);
+          h->set_created_unix_ms(ctx_->clock->NowUnixMillis());
+          return send();
+        },
+        [&](const txn::BackupRecord& r) -> meridian::Status {
+          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the backup");
+          const uint64_t bytes = r.key.size() + r.value.size() + r.element.size();
+          // Chunks stay within the restore's limit, so that each one can
+          // be restored as it was saved.
+          if (chunk.records_size() > 0 &&
+              chunk_bytes + bytes > txn::TxnStore::kMaxRestoreChunkBytes) {
+            MERIDIAN_RETURN_IF_ERROR(send());
+          }
+          ToProto(r, chunk.add_records());
+          chunk_bytes += bytes;
+          ++total;
+          return absl::OkStatus();
+        });
+    if (!s.ok()) return ToGrpcStatus(s);
+    if (chunk.records_size() > 0) MERIDIAN_GRPC_RETURN_IF_ERROR(send());
+    chunk.set_done(true);
+    chunk.set_total_records(total);
+    if (!writer->Write(chunk, grpc::WriteOptions().set_last_message())) {
+      return ToGrpcStatus(UnavailableError("the client went away during the backup"));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RestoreBegin(grpc::ServerContext*, const v1::RestoreBeginRequest* req,
+                            v1::RestoreBeginResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST(nullptr);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(txn::RestoreProgress p,
+                                   ctx_->store->RestoreBegin(FromProto(req->backup())));
+    return Answer(p, resp);
+  }
+
+  grpc::Status RestoreChunk(grpc::ServerContext*, const v1::RestoreChunkRequest* req,
+                            v1::RestoreChunkResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST(nullptr);
+    std::vector<txn::BackupRecord> records;
+    records.reserve(req->records_size());
+    for (const v1::BackupRecord& r : req->records()) {
+      if (r.kind() != v1::BackupRecord::KV && r.kind() != v1::BackupRecord::CSET_ELEMENT) {
+        return ToGrpcStatus(InvalidArgumentError(
+            absl::StrCat("restore: block ", req->block(), ": unknown record kind ", r.kind())));
+      }
+      records.push_back(FromProto(r));
+    }
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+        txn::RestoreProgress p,
+        ctx_->store->RestoreChunk(FromProto(req->backup()), req->block(), records));
+    return Answer(p, resp);
+  }
+
+  grpc::Status RestoreFinish(grpc::ServerContext*, const v1::RestoreFinishRequest* req,
+                             v1::RestoreFinishResponse* resp) override {
+    MERIDIAN_BEGIN_REQUEST(nullptr);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(txn::RestoreProgress p,
+                                   ctx_->store->RestoreFinish(FromProto(req->backup())));
+    return Answer(p, resp);
+  }
+
   grpc::Status MemberRemove(grpc::ServerContext*, const v1::MemberRemoveRequest* req,
                             v1::MemberChangeResponse* resp) override {
     const consensus::NodeId id = req->member_id();
@@ -119,6 +207,44 @@ class AdminService final : public v1::Admin::Service {
   }
 
  private:
+  static void ToProto(const txn::BackupRecord& r, v1::BackupRecord* out) {
+    if (r.kind == txn::BackupRecord::Kind::kKv) {
+      out->set_key(r.key);
+      out->set_value(r.value);
+    } else {
+      out->set_kind(v1::BackupRecord::CSET_ELEMENT);
+      out->set_key(r.key);
+      out->set_element(r.element);
+      out->set_count(r.count);
+    }
+    server::ToProto(r.version, out->mutable_version());
+  }
+  static txn::BackupRecord FromProto(const v1::BackupRecord& r) {
+    txn::BackupRecord out;
+    out.kind = r.kind() == v1::BackupRecord::CSET_ELEMENT ? txn::BackupRecord::Kind::kCsetElement
+                                                           : txn::BackupRecord::Kind::kKv;
+    out.key = r.key();
+    out.value = r.value();
+    out.element = r.element();
+    out.count = r.count();
+    out.version = {r.version().hlc(), r.version().site_id()};
+    return out;
+  }
+  static txn::RestoreIdentity FromProto(const v1::RestoreIdentity& id) {
+    return {.snapshot_hlc = id.snapshot_hlc(),
+            .site_id = id.site_id(),
+            .record_count = id.record_count(),
+            .block_count = id.block_count(),
+            .checksum = id.checksum()};
+  }
+  template <typename Response>
+  grpc::Status Answer(const txn::RestoreProgress& p, Response* resp) {
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    resp->mutable_progress()->set_next_block(p.next_block);
+    resp->mutable_progress()->set_records_applied(p.records_applied);
+    return grpc::Status::OK;
+  }
+
   // Fills the membership as this node knows it (committed).
   void FillMembers(v1::MembersResponse* resp) const {
     ctx_->FillHeader(resp->mutable_header(), 0, 0);

@@ -32,8 +32,18 @@ std::string CsetEntryKey(std::string_view cset_key, std::string_view element) {
   return k;
 }
 
+bool ParseCsetEntryKey(std::string_view engine_key, std::string* cset_key, std::string* element) {
+  if (engine_key.empty() || engine_key.front() != 'c') return false;
+  engine_key.remove_prefix(1);
+  if (!GetOrderedBytes(&engine_key, cset_key)) return false;
+  element->assign(engine_key);
+  return true;
+}
+
 std::string LastCommitKey() { return "mlast_commit"; }
 std::string MembershipKey() { return "mmembership"; }
+std::string RestoreMarkerKey() { return "mrestore"; }
+std::string RestoredKey() { return "mrestored"; }
 
 std::string EncodeCount(int64_t count) {
   std::string s;

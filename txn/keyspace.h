@@ -23,6 +23,13 @@ void KvRange(std::string_view start, std::string_view end, std::string* engine_s
 
 std::string CsetPrefix(std::string_view cset_key);
 std::string CsetEntryKey(std::string_view cset_key, std::string_view element);
+// Splits a CsetEntryKey; false if `engine_key` is not a well-formed one.
+bool ParseCsetEntryKey(std::string_view engine_key, std::string* cset_key, std::string* element);
+// Engine ranges [start, end) of all cset entries and of all KV values.
+constexpr char kCsetRangeStart[] = "c";
+constexpr char kCsetRangeEnd[] = "d";
+constexpr char kKvRangeStart[] = "k";
+constexpr char kKvRangeEnd[] = "l";
 
 // Written with every commit; its newest version is the last commit's HLC, so
 // a restarted node never hands out a timestamp at or below it.
@@ -32,6 +39,14 @@ std::string LastCommitKey();
 // snapshot carries it and a restarted replica finds it. The value is the log
 // index of the change (8 bytes) followed by the encoded membership.
 std::string MembershipKey();
+
+// A restore in progress (TxnStore::RestoreBegin): the backup's identity and
+// how far the restore got. Present from "restore begin" to "restore
+// finish"; while it is, the store serves no client reads or writes.
+std::string RestoreMarkerKey();
+// The identity of the restore that finished, kept for good: a group is
+// restored at most once.
+std::string RestoredKey();
 
 // Counts are stored as 8-byte little-endian two's complement.
 std::string EncodeCount(int64_t count);

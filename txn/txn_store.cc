@@ -88,6 +88,7 @@ Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* h
     }
     store->visible_hlc_ = last->hlc;
   }
+  MERIDIAN_RETURN_IF_ERROR(store->LoadRestoreMarker());
   absl::MutexLock lock(&store->commit_mu_);
   store->next_log_index_ = engine->Stats().applied_index + 1;
   return store;
@@ -166,6 +167,11 @@ bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Recor
 void TxnStore::SetCommitLog(CommitLog* log) { commit_log_ = log; }
 
 Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
+  if (!command.empty() && command.front() == kRestoreCommandTag) {
+    absl::MutexLock lock(&apply_mu_);
+    if (index <= engine_->Stats().applied_index) return absl::OkStatus();  // replayed
+    return ApplyRestoreCommand(index, command, /*sync=*/false);
+  }
   uint64_t ts = 0;
   std::vector<storage::Record> records;
   if (!DecodeCommand(command, &ts, &records)) {
@@ -230,6 +236,8 @@ Status TxnStore::InstallSnapshot(const std::vector<storage::Record>& records, ui
     if (r.version.site == options_.site_id) newest = std::max(newest, r.version.hlc);
   }
   MERIDIAN_RETURN_IF_ERROR(engine_->Ingest(records, index));
+  // The snapshot may be taken in the middle of a restore, or after one.
+  MERIDIAN_RETURN_IF_ERROR(LoadRestoreMarker());
   (void)hlc_->Observe(newest);
   uint64_t visible = visible_hlc_.load();
   while (visible < newest && !visible_hlc_.compare_exchange_weak(visible, newest)) {
@@ -250,6 +258,10 @@ Status TxnStore::CheckSpaceToPropose(const std::vector<storage::Record>& records
 }
 
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
+  // Checked under commit_mu_, which RestoreBegin holds until its marker is
+  // applied: a commit is either ordered before the restore (which is then
+  // refused) or refused itself.
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   const uint64_t ts = hlc_->Now();
   if (commit_log_ != nullptr) {
     MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
@@ -277,25 +289,23 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   return ts;
 }
 
+Status TxnStore::CheckNotRestoring() const {
+  const uint64_t restoring = restoring_hlc_.load();
+  if (restoring == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "restore in progress: this group is being restored from a backup taken at ",
+      FormatHlc(restoring),
+      "; it serves no reads or writes until the restore finishes (run the same "
+      "`meridianctl snapshot restore` again to resume an interrupted one)"));
+}
+
 Result<ReadResult> TxnStore::Get(std::string_view key, std::optional<uint64_t> snapshot_hlc) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
   MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, snap));
   return ToReadResult(r, snap);
 }
-
-class TxnStore::ReadWriteLock {
- public:
-  explicit ReadWriteLock(TxnStore* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->commit_mu_) : s_(s) {
-    s_->commit_mu_.Lock();
-    s_->commit_mu_.Await(absl::Condition(
-        +[](int* pending) { return *pending == 0; }, &s_->pending_));
-  }
-  ~ReadWriteLock() ABSL_UNLOCK_FUNCTION() { s_->commit_mu_.Unlock(); }
-
- private:
-  TxnStore* s_;
-};
 
 Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
@@ -311,6 +321,10 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   // apply: it takes its timestamp and its place in the log under the lock,
   // then lets the next commit in while it replicates.
   commit_mu_.Lock();
+  if (Status restoring = CheckNotRestoring(); !restoring.ok()) {
+    commit_mu_.Unlock();
+    return restoring;
+  }
   const uint64_t ts = hlc_->Now();
   bool queued = false;
   Status s = commit_log_->Commit(EncodeCommand(ts, records), [&] {
@@ -330,6 +344,7 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
 Result<DeleteInfo> TxnStore::Delete(std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   ReadWriteLock lock(this);
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   MERIDIAN_ASSIGN_OR_RETURN(auto current, ReadKv(key, visible_hlc_.load()));
   DeleteInfo info;
   info.existed = current && current->value;
@@ -350,6 +365,7 @@ Status TxnStore::Scan(const ScanRange& range, std::optional<uint64_t> snapshot_h
                       const std::function<bool(const KeyValue&)>& fn, bool* more,
                       uint64_t* snapshot_used) {
   MERIDIAN_RETURN_IF_ERROR(ValidateScanRange(range));
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
   *snapshot_used = snap;
   storage::ScanOptions opts;
@@ -391,6 +407,7 @@ Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
 
   // Holding the commit lock makes compares, reads and writes one atomic step.
   ReadWriteLock lock(this);
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   ExecuteResult out;
   out.snapshot_hlc = visible_hlc_.load();
   out.succeeded = true;
@@ -463,6 +480,7 @@ Result<BeginInfo> TxnStore::Begin(uint64_t timeout_ms) {
                                            " ms is over max_txn_timeout_ms (",
                                            options_.max_txn_timeout_ms, ")"));
   }
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   if (OpenTxnCount() >= options_.max_open_txns) ReapExpired();
   const uint64_t snapshot = visible_hlc_.load();
   const uint64_t deadline = clock_->NowMonotonicMicros() + timeout_ms * 1000;
@@ -503,6 +521,7 @@ Result<ReadResult> TxnStore::TxnGet(uint64_t txn_id, std::string_view key) {
   absl::MutexLock lock(&txn->mu);
   if (txn->finished) return TxnGone(txn_id);
   MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   if (auto it = txn->writes.find(std::string(key)); it != txn->writes.end()) {
     ReadResult r;
     r.snapshot_hlc = txn->snapshot_hlc;
@@ -664,6 +683,7 @@ Result<CommitInfo> TxnStore::CsetRemove(std::string_view key, std::string_view e
 
 Result<std::vector<CsetEntry>> TxnStore::CsetRead(std::string_view key, uint64_t* snapshot_used) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   const uint64_t snap = visible_hlc_.load();
   *snapshot_used = snap;
   const std::string prefix = keyspace::CsetPrefix(key);
@@ -702,6 +722,7 @@ Status TxnStore::CollectGarbage() {
   {
     absl::MutexLock lock(&txns_mu_);
     for (const auto& [id, txn] : txns_) watermark = std::min(watermark, txn->snapshot_hlc);
+    if (!held_snapshots_.empty()) watermark = std::min(watermark, *held_snapshots_.begin());
   }
   if (watermark <= gc_hlc_.load()) return absl::OkStatus();
   // Refuse explicit snapshots below the watermark before dropping versions.

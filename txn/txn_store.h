@@ -14,6 +14,12 @@
 // Interactive transactions live in memory with a deadline (default 10 s);
 // one that passes its deadline is dropped and later calls get TXN_NOT_FOUND.
 //
+// Backup and restore (txn_store_backup.cc; docs/formats/backup.md): an
+// export reads one snapshot; a restore is replicated as commands of its own
+// (begin, one per chunk, finish). From begin to finish a restore marker is
+// in the store, and every client read and write is refused with
+// FAILED_PRECONDITION, so nobody sees half a restore.
+//
 // Thread-safe. Calls on one transaction id are serialized internally.
 #pragma once
 
@@ -23,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -119,6 +126,45 @@ class TxnStore {
   Status ApplyMembership(uint64_t index, std::string_view encoded);
   Result<std::optional<std::pair<uint64_t, std::string>>> AppliedMembership();
 
+  // Backup: calls `start` once the snapshot is fixed (at VisibleHlc(), so it
+  // covers every acknowledged commit), then `fn` for the newest version of
+  // every live KV key and cset element at or below it, csets first, each in
+  // key order. Tombstones and the store's own metadata (membership, last
+  // commit) are not exported. Garbage collection keeps what the export
+  // needs until it returns. Stops at, and returns, the first error of a
+  // callback. FAILED_PRECONDITION during a restore.
+  Status ExportBackup(const std::function<Status(const BackupSnapshot&)>& start,
+                      const std::function<Status(const BackupRecord&)>& fn);
+
+  // Restore into an empty group, one backup at most, replicated like
+  // commits (through the CommitLog in replicated mode). Each call is
+  // idempotent, so a caller may repeat it after any failure. All return
+  // where the restore stands afterwards.
+  //
+  // Begin: writes the restore marker. FAILED_PRECONDITION, with nothing
+  // written, if the group ever committed a client write, holds a finished
+  // restore, is restoring another backup, or is of another site; if it is
+  // restoring this backup, it returns how far it got (resume from there).
+  Result<RestoreProgress> RestoreBegin(const RestoreIdentity& backup);
+  // A restore chunk, one replicated command, holds at most this many bytes
+  // of keys, values and cset elements, unless it is a single record. Not
+  // 1 MiB: until a follower acknowledges an entry the leader resends it on
+  // every heartbeat tick, and 1 MiB entries cost elections on a loaded
+  // machine (docs/formats/backup.md, "Block size").
+  static constexpr uint64_t kMaxRestoreChunkBytes = 128 << 10;
+  // Applies chunk `block` of `backup`, keeping each record's version.
+  // A chunk already applied is skipped; one beyond the next expected is
+  // FAILED_PRECONDITION. INVALID_ARGUMENT for a malformed record (bad kind,
+  // over a limit, a version of another site or after the snapshot).
+  Result<RestoreProgress> RestoreChunk(const RestoreIdentity& backup, uint64_t block,
+                                       const std::vector<BackupRecord>& records);
+  // Removes the marker once every chunk is applied and the record count
+  // matches; from then on the store serves clients, at timestamps after
+  // the backup's. FAILED_PRECONDITION if the restore is incomplete.
+  Result<RestoreProgress> RestoreFinish(const RestoreIdentity& backup);
+  // The snapshot timestamp of the backup being restored, or 0 if none is.
+  uint64_t RestoringSnapshot() const { return restoring_hlc_.load(); }
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).
@@ -130,6 +176,10 @@ class TxnStore {
 
  private:
   struct OpenTxn;
+  // A commit command starts with the varint of its timestamp, never 0;
+  // restore commands start with this byte (a varint 0), so both share the
+  // log and old commands decode as before.
+  static constexpr char kRestoreCommandTag = '\0';
   TxnStore(storage::Engine* engine, Hlc* hlc, Clock* clock, const Options& options);
 
   storage::Snapshot SnapshotAt(uint64_t hlc) const;
@@ -140,9 +190,36 @@ class TxnStore {
   Status ValidateScanRange(const ScanRange& range) const;
   // Locks commit_mu_ and waits until no pipelined commit is in flight, so the
   // engine reflects every commit ordered before this one.
-  class ReadWriteLock;
-  Result<CommitInfo> CsetDelta(std::string_view key, std::string_view element, int64_t delta);
+  class ReadWriteLock {
+   public:
+    explicit ReadWriteLock(TxnStore* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->commit_mu_) : s_(s) {
+      s_->commit_mu_.Lock();
+      s_->commit_mu_.Await(absl::Condition(
+          +[](int* pending) { return *pending == 0; }, &s_->pending_));
+    }
+    ~ReadWriteLock() ABSL_UNLOCK_FUNCTION() { s_->commit_mu_.Unlock(); }
 
+   private:
+    TxnStore* s_;
+  };
+  Result<CommitInfo> CsetDelta(std::string_view key, std::string_view element, int64_t delta);
+  // FAILED_PRECONDITION while a restore is in progress.
+  Status CheckNotRestoring() const;
+
+  // Restore (txn_store_backup.cc). Commands of the restore share the log
+  // with commits; ApplyCommitted hands them here.
+  struct RestoreState;
+  Result<RestoreState> ReadRestoreState();
+  // Why `backup` may not begin (or resume) in a group in state `st`; OK if
+  // it may. The proposer and every replica's apply use the same rule.
+  static Status BeginRefusal(const RestoreState& st, const RestoreIdentity& backup);
+  // Replicates `command` (or, unreplicated, applies it durably at the next
+  // local index) and returns once it is applied here.
+  Status ProposeLocked(std::string command) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  Status ApplyRestoreCommand(uint64_t index, std::string_view command, bool sync)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // Sets restoring_hlc_ from the marker the engine holds.
+  Status LoadRestoreMarker();
   // RESOURCE_EXHAUSTED ("disk full") if writing `records` would eat into
   // the engine's free-disk reserve; checked before proposing (replicated).
   Status CheckSpaceToPropose(const std::vector<storage::Record>& records);
@@ -170,6 +247,10 @@ class TxnStore {
   absl::Mutex txns_mu_;
   uint64_t next_txn_id_ ABSL_GUARDED_BY(txns_mu_) = 1;
   std::map<uint64_t, std::shared_ptr<OpenTxn>> txns_ ABSL_GUARDED_BY(txns_mu_);
+  // Snapshots that exports read; garbage collection keeps them readable.
+  std::multiset<uint64_t> held_snapshots_ ABSL_GUARDED_BY(txns_mu_);
+  // The snapshot timestamp of the backup being restored; 0: none.
+  std::atomic<uint64_t> restoring_hlc_{0};
 };
 
 }  // namespace meridian::txn

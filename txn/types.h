@@ -94,4 +94,40 @@ struct CsetEntry {
   int64_t count = 0;
 };
 
+// Backup and restore (TxnStore::ExportBackup, RestoreBegin/Chunk/Finish).
+
+// One record of a backup: the newest version of a live key, or of a cset
+// element with a non-zero count, at the backup's snapshot.
+struct BackupRecord {
+  enum class Kind { kKv, kCsetElement };
+  Kind kind = Kind::kKv;
+  std::string key;      // the user key, or the cset's key
+  std::string value;    // kKv
+  std::string element;  // kCsetElement
+  int64_t count = 0;    // kCsetElement; != 0
+  Version version;
+};
+
+// Where an export was taken.
+struct BackupSnapshot {
+  uint64_t snapshot_hlc = 0;   // every record is the newest version at or below it
+  uint64_t applied_index = 0;  // the store's applied log index when it was fixed
+};
+
+// Names one backup: a restore is of exactly one, and the restore marker
+// keeps this so a second run resumes it and another backup is refused.
+struct RestoreIdentity {
+  uint64_t snapshot_hlc = 0;  // >= 1
+  SiteId site_id = 0;
+  uint64_t record_count = 0;
+  uint64_t block_count = 0;  // chunks, numbered 0..block_count-1
+  uint32_t checksum = 0;     // over the backup's data (docs/formats/backup.md)
+  friend bool operator==(const RestoreIdentity&, const RestoreIdentity&) = default;
+};
+
+struct RestoreProgress {
+  uint64_t next_block = 0;       // the chunk the restore takes next
+  uint64_t records_applied = 0;  // records of chunks 0..next_block-1
+};
+
 }  // namespace meridian::txn

@@ -31,6 +31,8 @@ struct Io {
   // Whether `in` is a terminal: `txn -i` then prompts and keeps going after
   // an error instead of failing fast.
   bool in_is_tty = false;
+  // Whether `err` is a terminal: progress is then one live line.
+  bool err_is_tty = false;
 };
 
 // Not thread-safe: one per invocation.
@@ -70,6 +72,19 @@ class Commands {
   int MemberAdd(const std::string& id, const std::string& address, bool as_voter);
   int MemberPromote(const std::string& id);
   int MemberRemove(const std::string& id);
+
+  // Backup and restore (docs/cli.md, "Backup and restore"). `progress`
+  // false silences the progress on stderr (--no-progress).
+  //
+  // Streams a backup of the cluster into `file` (FILE.part, renamed to
+  // FILE once complete and durable). An existing FILE is refused unless
+  // `force`.
+  int SnapshotSave(const std::string& file, bool force, bool progress);
+  // Verifies all of `file`, then restores it into the (new, empty) cluster,
+  // resuming a restore of the same file that was cut short.
+  int SnapshotRestore(const std::string& file, bool progress);
+  // Verifies `file` and prints what it holds.
+  int SnapshotStatus(const std::string& file);
 
  private:
   // The client for all endpoints, connected on first use.

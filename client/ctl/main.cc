@@ -159,6 +159,32 @@ int Main(int argc, char** argv) {
   member_remove->add_option("ID", member_id, "member id")->required();
   member_remove->callback([&] { run = [&](Commands& c) { return c.MemberRemove(member_id); }; });
 
+  std::string snapshot_file;
+  bool force = false;
+  bool no_progress = false;
+  CLI::App* snapshot = app.add_subcommand("snapshot", "backup and restore");
+  snapshot->require_subcommand(1);
+  CLI::App* snapshot_save = snapshot->add_subcommand(
+      "save", "stream a consistent backup of the cluster into FILE");
+  snapshot_save->add_option("FILE", snapshot_file, "the backup file to write")->required();
+  snapshot_save->add_flag("--force", force, "overwrite FILE if it exists");
+  snapshot_save->add_flag("--no-progress", no_progress, "print no progress on stderr");
+  snapshot_save->callback([&] {
+    run = [&](Commands& c) { return c.SnapshotSave(snapshot_file, force, !no_progress); };
+  });
+  CLI::App* snapshot_restore = snapshot->add_subcommand(
+      "restore", "restore FILE into a new, empty cluster (run again to resume)");
+  snapshot_restore->add_option("FILE", snapshot_file, "the backup file to restore")->required();
+  snapshot_restore->add_flag("--no-progress", no_progress, "print no progress on stderr");
+  snapshot_restore->callback([&] {
+    run = [&](Commands& c) { return c.SnapshotRestore(snapshot_file, !no_progress); };
+  });
+  CLI::App* snapshot_status =
+      snapshot->add_subcommand("status", "verify FILE and print what it holds");
+  snapshot_status->add_option("FILE", snapshot_file, "the backup file")->required();
+  snapshot_status->callback(
+      [&] { run = [&](Commands& c) { return c.SnapshotStatus(snapshot_file); }; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -190,7 +216,8 @@ int Main(int argc, char** argv) {
   Commands commands(std::move(options), Io{.in = std::cin,
                                            .out = std::cout,
                                            .err = std::cerr,
-                                           .in_is_tty = isatty(STDIN_FILENO) == 1});
+                                           .in_is_tty = isatty(STDIN_FILENO) == 1,
+                                           .err_is_tty = isatty(STDERR_FILENO) == 1});
   const int code = run(commands);
   std::cout.flush();
   return code;

@@ -196,6 +196,28 @@ class Client {
   // grpc.health.v1 Check of the given endpoint ("" = the overall service).
   Result<bool> Healthy(const std::string& service = "");
 
+  // Backup and restore of the client group (docs/cli.md, "snapshot";
+  // docs/formats/backup.md).
+  //
+  // Streams a backup from the leader: `on_start` runs once the leader has
+  // fixed the snapshot, then `on_records` for each chunk of records, in
+  // order. If the stream breaks with a retryable error (NOT_LEADER,
+  // UNAVAILABLE, a broken connection, or no message within rpc_timeout),
+  // the backup starts over at another node at a new snapshot: `on_start`
+  // runs again, and the receiver must drop what it got before. An error
+  // from a callback ends the backup and is returned as it is; a stream that
+  // ends short is kInternal (DATA_LOSS). Returns the number of records.
+  Result<uint64_t> Backup(const std::function<Status(const v1::BackupHeader&)>& on_start,
+                          const std::function<Status(const v1::BackupChunk&)>& on_records);
+  // A restore, in order: RestoreBegin, RestoreChunk for each block from the
+  // progress RestoreBegin returns, then RestoreFinish. The server applies
+  // each idempotently, so each is retried on any retryable failure, a lost
+  // reply (kCommitUnknown) included. FAILED_PRECONDITION (kInternal) when
+  // the target may not take the restore (docs/cli.md says which cases).
+  Result<v1::RestoreProgress> RestoreBegin(const v1::RestoreIdentity& backup);
+  Result<v1::RestoreProgress> RestoreChunk(const v1::RestoreChunkRequest& request);
+  Result<v1::RestoreProgress> RestoreFinish(const v1::RestoreIdentity& backup);
+
  private:
   friend class Txn;
   struct Impl;

@@ -113,6 +113,9 @@ class AdminService final : public v1::Admin::Service {
     uint64_t chunk_bytes = 0;
     uint64_t total = 0;
     const auto send = [&]() -> meridian::Status {
+      // Once per chunk, not per record: IsCancelled takes a lock that the
+      // completion queue's thread contends for.
+      if (context->IsCancelled()) return absl::CancelledError("the client cancelled the backup");
       if (!writer->Write(chunk)) return UnavailableError("the client went away during the backup");
       chunk.Clear();
       chunk_bytes = 0;
@@ -135,7 +138,6 @@ class AdminService final : public v1::Admin::Service {
           return send();
         },
         [&](const txn::BackupRecord& r) -> meridian::Status {
-          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the backup");
           const uint64_t bytes = r.key.size() + r.value.size() + r.element.size();
           // Chunks stay within the restore's limit, so that each one can
           // be restored as it was saved.

@@ -190,7 +190,7 @@ class TxnStore {
   Status ValidateScanRange(const ScanRange& range) const;
   // Locks commit_mu_ and waits until no pipelined commit is in flight, so the
   // engine reflects every commit ordered before this one.
-  class ReadWriteLock {
+  class ABSL_SCOPED_LOCKABLE ReadWriteLock {
    public:
     explicit ReadWriteLock(TxnStore* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->commit_mu_) : s_(s) {
       s_->commit_mu_.Lock();

@@ -571,6 +571,39 @@ TEST_F(BackupTest, AReplicaThatCatchesUpBySnapshotGetsTheRestoredData) {
   EXPECT_EQ(alone.Stop(), 0);
 }
 
+TEST_F(BackupTest, ASingleNodeBacksUpAndRestoresToo) {
+  TestDaemon a;
+  ASSERT_TRUE(a.Start().ok()) << a.Log();
+  auto ca = a.Connect();
+  ASSERT_TRUE(ca->Put("k", "v").ok());
+  ASSERT_TRUE(ca->CsetAdd("s", "e").ok());
+  ProcessResult save = a.Ctl({"snapshot", "save", file_});
+  ASSERT_EQ(save.exit_code, 0) << save.err;
+  auto want = ca->Get("k");
+  ASSERT_TRUE(want.ok() && want->has_value());
+
+  TestDaemon b;
+  ASSERT_TRUE(b.Start().ok()) << b.Log();
+  ProcessResult restore = b.Ctl({"snapshot", "restore", file_});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  auto cb = b.Connect();
+  auto got = cb->Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->value, "v");
+  EXPECT_EQ((*got)->version.hlc, (*want)->version.hlc);
+  EXPECT_EQ((*cb->CsetRead("s"))["e"], 1);
+  // The restore survives a restart, and the clock stays past it.
+  EXPECT_EQ(b.Stop(), 0);
+  ASSERT_TRUE(b.Start().ok()) << b.Log();
+  cb = b.Connect();
+  auto w = cb->Put("k", "newer");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_GT(w->commit_hlc, (*want)->version.hlc);
+  EXPECT_EQ(a.Stop(), 0);
+  EXPECT_EQ(b.Stop(), 0);
+}
+
 TEST_F(BackupTest, SaveAgainstADeadEndpointFailsAndLeavesNoFile) {
   ProcessResult dead = RunProcess({BinaryPath("client/meridianctl"), "--endpoints",
                                    "127.0.0.1:1", "--timeout", "1s", "snapshot", "save", file_});

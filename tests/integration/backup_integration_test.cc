@@ -62,15 +62,7 @@ class Cluster {
   std::string Endpoints() const { return absl::StrJoin(addresses_.endpoints, ","); }
   const std::vector<std::string>& endpoints() const { return addresses_.endpoints; }
   // The running node that leads group 1, or -1.
-  int Leader() {
-    for (int i = 0; i < 3; ++i) {
-      if (!nodes_[i]->Running()) continue;
-      auto c = nodes_[i]->Connect();
-      auto s = c ? c->NodeStatus() : Result<v1::StatusResponse>(absl::UnavailableError(""));
-      if (s.ok() && s->is_leader()) return i;
-    }
-    return -1;
-  }
+  int Leader() { return RunningLeaderIndex(nodes_); }
   int WaitForLeader() {
     for (int t = 0; t < 200; ++t) {
       if (int l = Leader(); l >= 0) return l;
@@ -220,6 +212,18 @@ std::map<std::string, client::KeyValue> ScanAll(client::Client& c) {
   if (!r.ok()) return out;
   for (auto& kv : r->kvs) out[kv.key] = kv;
   return out;
+}
+
+// `got` holds exactly `want`'s keys, each with the same value and version.
+void ExpectSameValuesAndVersions(const std::map<std::string, client::KeyValue>& got,
+                                 const std::map<std::string, client::KeyValue>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, kv] : want) {
+    auto it = got.find(key);
+    ASSERT_NE(it, got.end()) << key;
+    EXPECT_EQ(it->second.value, kv.value);
+    EXPECT_EQ(it->second.version.hlc, kv.version.hlc);
+  }
 }
 
 // Loads `n` keys of `value_bytes` each, 500 to a one-shot transaction.
@@ -508,13 +512,7 @@ TEST_F(BackupTest, AnInterruptedRestoreIsResumedByRunningItAgain) {
     ASSERT_TRUE(b->node(leader).Start().ok());
   }
   const auto got = ScanAll(b->client());
-  ASSERT_EQ(got.size(), want.size());
-  for (const auto& [key, kv] : want) {
-    auto it = got.find(key);
-    ASSERT_NE(it, got.end()) << key;
-    EXPECT_EQ(it->second.value, kv.value);
-    EXPECT_EQ(it->second.version.hlc, kv.version.hlc);
-  }
+  ExpectSameValuesAndVersions(got, want);
   EXPECT_TRUE(b->client().Put("x", "1").ok());
 }
 
@@ -558,13 +556,7 @@ TEST_F(BackupTest, AReplicaThatCatchesUpBySnapshotGetsTheRestoredData) {
   ASSERT_TRUE(alone.Start().ok()) << alone.Log();
   auto c = alone.Connect();
   const auto got = ScanAll(*c);
-  ASSERT_EQ(got.size(), want.size());
-  for (const auto& [key, kv] : want) {
-    auto it = got.find(key);
-    ASSERT_NE(it, got.end()) << key;
-    EXPECT_EQ(it->second.value, kv.value);
-    EXPECT_EQ(it->second.version.hlc, kv.version.hlc);
-  }
+  ExpectSameValuesAndVersions(got, want);
   auto tags = c->CsetRead("tags");
   ASSERT_TRUE(tags.ok()) << tags.status();
   EXPECT_EQ((*tags)["blue"], 1);

@@ -44,6 +44,17 @@ struct LoopbackCluster {
   std::string cluster;
 };
 
+// Index (0-based) of the running node of `nodes` that says it leads group 1, or -1.
+inline int RunningLeaderIndex(const std::vector<std::unique_ptr<TestDaemon>>& nodes) {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i]->Running()) continue;
+    auto c = nodes[i]->Connect();
+    auto s = c ? c->NodeStatus() : Result<v1::StatusResponse>(absl::UnavailableError(""));
+    if (s.ok() && s->is_leader()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -70,15 +81,7 @@ class ClusterTest : public ::testing::Test {
     }
   }
   // Index (0-based) of the node that says it leads, or -1.
-  int LeaderIndex() {
-    for (int i = 0; i < 3; ++i) {
-      if (!nodes_[i]->Running()) continue;
-      auto c = nodes_[i]->Connect();
-      auto s = c ? c->NodeStatus() : Result<v1::StatusResponse>(absl::UnavailableError(""));
-      if (s.ok() && s->is_leader()) return i;
-    }
-    return -1;
-  }
+  int LeaderIndex() { return RunningLeaderIndex(nodes_); }
   uint64_t Applied(int i) {
     auto s = nodes_[i]->Connect()->NodeStatus();
     return s.ok() ? s->applied_index() : 0;

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <vector>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -50,12 +53,51 @@ std::string BinaryPath(const std::string& relative) {
   return std::string(MERIDIAN_BUILD_DIR) + "/" + relative;
 }
 
+// The directories MakeTempDir made, removed when the test binary ends with
+// every test passed (kept for a look when one failed): each daemon's data dir
+// preallocates WAL segments, and hundreds of runs' leftovers fill a disk.
+class TempDirs : public ::testing::Environment {
+ public:
+  static TempDirs& Get() {
+    static TempDirs* dirs = [] {
+      auto* d = new TempDirs();
+      ::testing::AddGlobalTestEnvironment(d);  // gtest owns it
+      return d;
+    }();
+    return *dirs;
+  }
+  void Add(const std::string& dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(dir);
+  }
+  void TearDown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (::testing::UnitTest::GetInstance()->Failed()) {
+      std::fprintf(stderr, "kept %zu test directories under %s for a look\n", dirs_.size(),
+                   ::testing::TempDir().c_str());
+      return;
+    }
+    for (const std::string& dir : dirs_) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+    dirs_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> dirs_;
+};
+// Registered before RUN_ALL_TESTS, whether or not a test makes a directory.
+const bool kTempDirsRegistered = (TempDirs::Get(), true);
+
 std::string MakeTempDir(const std::string& name) {
   static int counter = 0;
   std::string dir = ::testing::TempDir() + "/meridian_it_" + std::to_string(::getpid()) + "_" +
                     std::to_string(counter++) + "_" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  TempDirs::Get().Add(dir);
   return dir;
 }
 

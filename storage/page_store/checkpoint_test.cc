@@ -1,0 +1,3 @@
+#include "storage/page_store/checkpoint.h"
+
+#include "gtest/gtest.h"

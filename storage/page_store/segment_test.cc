@@ -1,0 +1,3 @@
+#include "storage/page_store/segment.h"
+
+#include "gtest/gtest.h"

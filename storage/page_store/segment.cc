@@ -141,10 +141,16 @@ std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
       size_t e = s;
       size_t used = 0;
       while (e < records.size() && used + records[e].bytes <= budget) used += records[e++].bytes;
-      if (e - s < 2 * static_cast<size_t>(n)) continue;
-      if (FitModel(records, s, e, n, &plan.model)) {
-        plan.end = e;
-        done = true;
+      // Random keys crowd some pages: if one overflows, try fewer records
+      // before fewer pages.
+      const size_t take = e - s;
+      for (size_t tenths = 10; tenths >= 7 && !done; --tenths) {
+        const size_t end = s + take * tenths / 10;
+        if (end - s < 2 * static_cast<size_t>(n)) break;
+        if (FitModel(records, s, end, n, &plan.model)) {
+          plan.end = end;
+          done = true;
+        }
       }
     }
     if (!done) {

@@ -52,6 +52,8 @@ void CheckpointEncoder::AddSegment(const Segment& s) {
   PutVarint64(&out_, s.first_page);
   out_.push_back(static_cast<char>(s.model.pages));
   PutLengthPrefixed(&out_, s.model.prefix);
+  out_.append(reinterpret_cast<const char*>(s.model.lo.data()), 8);
+  out_.append(reinterpret_cast<const char*>(s.model.hi.data()), 8);
   PutVarint64(&out_, s.model.base);
   uint64_t bits = 0;
   std::memcpy(&bits, &s.model.slope, 8);
@@ -114,9 +116,17 @@ Status DecodeCheckpoint(std::string_view bytes, CheckpointData* out) {
     uint8_t pages = 0;
     uint64_t bits = 0;
     if (!GetLengthPrefixed(&in, &lower) || !GetVarint(&in, &s.first_page) ||
-        !GetU8(&in, &pages) || !GetLengthPrefixed(&in, &prefix) ||
-        !GetVarint64(&in, &s.model.base) || !GetFixed64(&in, &bits)) {
+        !GetU8(&in, &pages) || !GetLengthPrefixed(&in, &prefix) || in.size() < 16) {
       return Bad(absl::StrCat("bad segment ", i));
+    }
+    std::memcpy(s.model.lo.data(), in.data(), 8);
+    std::memcpy(s.model.hi.data(), in.data() + 8, 8);
+    in.remove_prefix(16);
+    if (!GetVarint64(&in, &s.model.base) || !GetFixed64(&in, &bits)) {
+      return Bad(absl::StrCat("bad segment ", i));
+    }
+    for (size_t j = 0; j < 8; ++j) {
+      if (s.model.lo[j] > s.model.hi[j]) return Bad(absl::StrCat("segment ", i, " has a bad model"));
     }
     if (pages == 0 || pages > kMaxSegmentPages || (pages & (pages - 1)) != 0) {
       return Bad(absl::StrCat("segment ", i, " has ", pages, " pages"));

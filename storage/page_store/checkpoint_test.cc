@@ -19,7 +19,12 @@ CheckpointData Sample() {
   Segment b;
   b.lower = std::string("m\0x", 3);
   b.first_page = 17;
-  b.model = PageModel{"m", 12345, 1.5e-12, 16};
+  b.model.prefix = "m";
+  b.model.lo.fill('0');
+  b.model.hi.fill('9');
+  b.model.base = 12345;
+  b.model.slope = 1.5e-12;
+  b.model.pages = 16;
   b.overflow[3] = 900;
   b.overflow_used[3] = 77;
   b.used[15] = 4000;

@@ -6,11 +6,13 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "storage/page_store/blob.h"
 #include "storage/page_store/checkpoint.h"
 
 namespace meridian::storage::page_store {
@@ -167,21 +169,65 @@ Status PageStore::OpenFiles(bool* created) {
   wal.segment_bytes = options_.log_segment_bytes;
   wal.io = WalIo(options_.io_mode);
   std::vector<WriteBatch> replay;
+  std::vector<PageWrites> page_writes;
   uint64_t applied = h.applied_index;
   {
     absl::MutexLock ll(&log_mu_);
     MERIDIAN_ASSIGN_OR_RETURN(log_, RedoLog::Open(fs_, absl::StrCat(dir, "/log"), wal, log_group_,
-                                                  h.applied_index, &replay));
+                                                  h.applied_index, h.next_lsn, &replay,
+                                                  &page_writes));
     for (const WriteBatch& b : replay) {
       for (const Record& r : b.records) cache_.Apply(r.key, CachedVersion{r.version, r.value});
       applied = b.log_index;
     }
     logged_index_ = applied;
   }
+  MERIDIAN_RETURN_IF_ERROR(ReconcileAllocations(page_writes));
   applied_index_ = applied;
   durable_index_ = applied;  // the WAL synced what it replayed
   if (cache_.bytes() > options_.memory_bytes) {
     MERIDIAN_RETURN_IF_ERROR(Evict(options_.memory_bytes * 9 / 10, /*write_back=*/true));
+  }
+  return absl::OkStatus();
+}
+
+Status PageStore::ReconcileAllocations(const std::vector<PageWrites>& writes) {
+  // Pages written since the checkpoint may reference pages allocated since
+  // (a blob behind a record). The checkpoint's free list still calls those
+  // free; keep the referenced ones.
+  std::set<uint32_t> allocated;
+  std::set<uint32_t> written;
+  for (const PageWrites& w : writes) {
+    allocated.insert(w.allocated.begin(), w.allocated.end());
+    written.insert(w.written.begin(), w.written.end());
+  }
+  if (allocated.empty()) return absl::OkStatus();
+  std::vector<uint32_t> reachable;  // written since, and in the checkpoint's index
+  for (const auto& [lower, seg] : index_.map()) {
+    for (uint32_t p = 0; p < seg.pages(); ++p) {
+      for (uint32_t no : {seg.first_page + p, seg.overflow[p]}) {
+        if (no != 0 && written.count(no) > 0) reachable.push_back(no);
+      }
+    }
+  }
+  std::set<uint32_t> referenced;
+  Buffer buf = PageIo::AlignedBuffer(1);
+  for (uint32_t no : reachable) {
+    const PageIoRequest req{no, 1, buf.get()};
+    MERIDIAN_RETURN_IF_ERROR(pages_->Read(std::span<const PageIoRequest>(&req, 1)));
+    Page page(buf.get());
+    MERIDIAN_RETURN_IF_ERROR(page.Verify(no));
+    for (size_t i = 0; i < page.count(); ++i) {
+      const PageEntry e = page.At(i);
+      BlobRef ref;
+      if (!e.external || !BlobRef::Decode(*e.value, &ref)) continue;
+      for (uint32_t k = 0; k < ref.pages(); ++k) referenced.insert(ref.first_page + k);
+    }
+  }
+  for (uint32_t no : allocated) {
+    if (referenced.count(no) == 0) continue;
+    free_.erase(no);
+    page_count_ = std::max(page_count_, no + 1);
   }
   return absl::OkStatus();
 }
@@ -318,6 +364,7 @@ Status PageStore::Checkpoint() {
 
 Status PageStore::CheckpointLocked() {
   uint64_t applied = 0;
+  uint64_t next_lsn = 0;
   Status s;
   {
     absl::WriterMutexLock l(&mu_);
@@ -325,6 +372,7 @@ Status PageStore::CheckpointLocked() {
     if (s.ok()) s = EnsureLogDurable();
     if (s.ok()) s = pages_->Sync();
     applied = applied_index_.load();
+    next_lsn = next_lsn_;
     if (s.ok()) {
       CheckpointEncoder enc(CheckpointHeader{applied, log_group_, generation_, next_lsn_,
                                              page_count_});
@@ -353,7 +401,7 @@ Status PageStore::CheckpointLocked() {
   if (!s.ok()) return Fail(s);
   {
     absl::MutexLock l(&log_mu_);
-    s = log_->Trim(applied);
+    s = log_->Trim(applied, next_lsn);
   }
   if (!s.ok()) return Fail(s);
   ++checkpoints_;
@@ -502,6 +550,7 @@ PageStore::DetailedStats PageStore::Detailed() {
   d.segments = index_.size();
   uint64_t data_pages = 0;
   for (const auto& [lower, seg] : index_.map()) {
+    ++d.segments_by_pages[std::countr_zero(seg.pages())];
     for (uint32_t p = 0; p < seg.pages(); ++p) {
       ++data_pages;
       d.unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.used[p];

@@ -99,6 +99,7 @@ class PageStore final : public Engine {
     uint64_t pending_free_pages = 0;  // reusable after the next checkpoint
     uint64_t blob_pages = 0;
     uint64_t segments = 0;
+    uint64_t segments_by_pages[5] = {};  // segments of 1, 2, 4, 8, 16 pages
     uint64_t overflow_pages = 0;
     uint64_t unused_page_bytes = 0;   // in live data and overflow pages
     // (free + pending pages) * 4 KiB + unused_page_bytes, over the page
@@ -167,6 +168,7 @@ class PageStore final : public Engine {
   struct PagePlan {
     std::map<uint32_t, Buffer> images;  // loaded or new
     std::set<uint32_t> dirty;           // to write
+    std::vector<uint32_t> allocated;    // pages allocated for it (logged)
   };
 
   static PageRecord FromEntry(const PageEntry& e);
@@ -188,7 +190,12 @@ class PageStore final : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   char* NewPage(PagePlan* plan, uint32_t page_no) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreePage(PagePlan* plan, uint32_t page_no) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint32_t AllocateRun(uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t AllocateRun(PagePlan* plan, uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t AllocateRunFromFree(uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // At open: pages allocated since the checkpoint stay allocated if a page
+  // written since, and still reachable from its index, references them.
+  Status ReconcileAllocations(const std::vector<PageWrites>& writes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status FlushPlan(PagePlan* plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Write-back: settles the page of `key` (and every entry it holds).

@@ -66,7 +66,13 @@ void PageStore::FreePage(PagePlan* plan, uint32_t page_no) {
   plan->images.erase(page_no);
 }
 
-uint32_t PageStore::AllocateRun(uint32_t pages) {
+uint32_t PageStore::AllocateRun(PagePlan* plan, uint32_t pages) {
+  const uint32_t first = AllocateRunFromFree(pages);
+  for (uint32_t i = 0; i < pages; ++i) plan->allocated.push_back(first + i);
+  return first;
+}
+
+uint32_t PageStore::AllocateRunFromFree(uint32_t pages) {
   uint32_t run_start = 0;
   uint32_t run_len = 0;
   uint32_t prev = 0;
@@ -91,24 +97,43 @@ uint32_t PageStore::AllocateRun(uint32_t pages) {
 Status PageStore::FlushPlan(PagePlan* plan) {
   if (plan->dirty.empty()) {
     plan->images.clear();
+    plan->allocated.clear();
     return absl::OkStatus();
   }
-  // Write-ahead: the log must hold every batch these pages reflect.
-  MERIDIAN_RETURN_IF_ERROR(EnsureLogDurable());
-  std::vector<PageIoRequest> requests;
-  requests.reserve(plan->dirty.size());
+  PageWrites record;
+  record.lsn = next_lsn_;
+  record.allocated = std::move(plan->allocated);
+  // Blob pages go first and on their own: a record must never become
+  // durable before the blob it points to (a crash may keep any prefix of
+  // the writes below, and any subset of one double-write).
+  std::vector<PageIoRequest> blobs;
+  std::vector<PageIoRequest> pages;
   for (uint32_t no : plan->dirty) {
     char* p = plan->images.at(no).get();
-    Page page(p);
-    page.set_lsn(next_lsn_++);
-    page.Seal();
-    requests.push_back(PageIoRequest{no, 1, p});
+    (Page(p).kind() == PageKind::kBlob ? blobs : pages).push_back(PageIoRequest{no, 1, p});
   }
-  Status s = dwb_->Write(pages_.get(), requests);
-  page_writes_ += requests.size();
+  for (std::vector<PageIoRequest>* v : {&blobs, &pages}) {
+    for (const PageIoRequest& r : *v) {
+      Page page(r.buf);
+      page.set_lsn(next_lsn_++);
+      page.Seal();
+      if (v == &pages) record.written.push_back(static_cast<uint32_t>(r.page_no));
+    }
+  }
+  // Write-ahead: the log must hold every batch these pages reflect, and
+  // which pages they took (see ReconcileAllocations).
+  {
+    absl::MutexLock l(&log_mu_);
+    log_->AppendPageWrites(record);
+  }
+  Status s = EnsureLogDurable();
+  if (s.ok()) s = dwb_->Write(pages_.get(), blobs);
+  if (s.ok()) s = dwb_->Write(pages_.get(), pages);
+  page_writes_ += blobs.size() + pages.size();
   ++page_epoch_;
   plan->images.clear();
   plan->dirty.clear();
+  plan->allocated.clear();
   return s;
 }
 
@@ -131,7 +156,7 @@ Status PageStore::PrepareRecord(PagePlan* plan, std::string_view key, const Cach
   out->external = false;
   if (v.value && Page::RecordBytes(key, v.value) > kMaxInlineRecordBytes) {
     const uint32_t pages = BlobRef::BlobPages(v.value->size());
-    const uint32_t first = AllocateRun(pages);
+    const uint32_t first = AllocateRun(plan, pages);
     Buffer staging = PageIo::AlignedBuffer(pages);
     const BlobRef ref = FormatBlob(staging.get(), first, *v.value);
     for (uint32_t i = 0; i < pages; ++i) {
@@ -233,7 +258,7 @@ Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
       continue;
     }
     if (ovf == nullptr) {
-      new_ovf = AllocateRun(1);
+      new_ovf = AllocateRun(plan, 1);
       ovf = NewPage(plan, new_ovf);
       Page(ovf).Init(PageKind::kOverflow, new_ovf, Page(main).lower_fence(),
                      Page(main).upper_fence());
@@ -334,7 +359,7 @@ Status PageStore::BuildRegion(PagePlan* plan, const std::vector<PageRecord>& rec
     Segment seg;
     seg.lower = sp.lower;
     seg.model = sp.model;
-    seg.first_page = AllocateRun(seg.pages());
+    seg.first_page = AllocateRun(plan, seg.pages());
     std::optional<std::string_view> seg_upper;
     if (k + 1 < plans.size()) {
       seg_upper = plans[k + 1].lower;

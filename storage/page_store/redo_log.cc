@@ -52,16 +52,59 @@ Status DecodeBatch(uint64_t index, std::string_view in, WriteBatch* batch) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string EncodePageWrites(const PageWrites& w) {
+  std::string out;
+  for (const std::vector<uint32_t>* v : {&w.allocated, &w.written}) {
+    PutVarint64(&out, v->size());
+    for (uint32_t p : *v) PutVarint64(&out, p);
+  }
+  return out;
+}
+
+Status DecodePageWrites(uint64_t lsn, std::string_view in, PageWrites* w) {
+  w->lsn = lsn;
+  for (std::vector<uint32_t>* v : {&w->allocated, &w->written}) {
+    uint64_t n = 0;
+    if (!GetVarint64(&in, &n) || n > in.size()) {
+      return CorruptionError(absl::StrCat("page store redo log: page writes ", lsn, " malformed"));
+    }
+    v->clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t p = 0;
+      if (!GetVarint64(&in, &p) || p > std::numeric_limits<uint32_t>::max()) {
+        return CorruptionError(absl::StrCat("page store redo log: page writes ", lsn, " malformed"));
+      }
+      v->push_back(static_cast<uint32_t>(p));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<RedoLog>> RedoLog::Open(FileSystem* fs, const std::string& dir,
                                                const consensus::Wal::Options& options,
                                                uint64_t group, uint64_t after_index,
-                                               std::vector<WriteBatch>* replay) {
+                                               uint64_t from_lsn, std::vector<WriteBatch>* replay,
+                                               std::vector<PageWrites>* page_writes) {
   std::map<consensus::GroupId, consensus::RecoveredGroup> recovered;
   MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<consensus::Wal> wal,
                             consensus::Wal::Open(fs, dir, options, &recovered));
   replay->clear();
+  page_writes->clear();
   bool stale = false;
   for (auto& [g, rec] : recovered) {
+    if (g == (group | kPageWritesBit)) {
+      for (const auto& [lsn, entry] : rec.entries) {
+        if (lsn < from_lsn) continue;
+        PageWrites w;
+        MERIDIAN_RETURN_IF_ERROR(DecodePageWrites(lsn, entry.command, &w));
+        page_writes->push_back(std::move(w));
+      }
+      continue;
+    }
     if (g != group) {
       // Left by a store that was replaced by Ingest: never replayed.
       if (!rec.entries.empty()) {
@@ -91,19 +134,29 @@ void RedoLog::Append(const WriteBatch& batch) {
   wal_->AppendEntries(group_, {std::move(e)});
 }
 
+void RedoLog::AppendPageWrites(const PageWrites& w) {
+  consensus::Entry e;
+  e.index = w.lsn;
+  e.command = EncodePageWrites(w);
+  pending_bytes_ += e.command.size() + 16;
+  wal_->AppendEntries(group_ | kPageWritesBit, {std::move(e)});
+}
+
 Status RedoLog::Sync() {
   pending_bytes_ = 0;
   return wal_->Sync();
 }
 
-Status RedoLog::Trim(uint64_t index) {
+Status RedoLog::Trim(uint64_t index, uint64_t next_lsn) {
   wal_->AppendTrim(group_, index);
+  if (next_lsn > 1) wal_->AppendTrim(group_ | kPageWritesBit, next_lsn - 1);
   bytes_since_trim_ = 0;
   return Sync();
 }
 
 Status RedoLog::SwitchGroup(uint64_t group) {
   wal_->AppendTrim(group_, std::numeric_limits<uint64_t>::max());
+  wal_->AppendTrim(group_ | kPageWritesBit, std::numeric_limits<uint64_t>::max());
   group_ = group;
   bytes_since_trim_ = 0;
   return Sync();

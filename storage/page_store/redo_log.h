@@ -7,6 +7,11 @@
 // each Ingest, so that entries from before an Ingest can never replay over
 // the ingested content (the old group is trimmed away entirely).
 //
+// A second group (the first with kPageWritesBit set) records, per page
+// write-back, the pages it allocated and the data pages it wrote, indexed by
+// the write's first lsn: recovery uses it to tell which pages the last
+// checkpoint calls free are in use by pages written since.
+//
 // Not thread-safe: PageStore serializes calls with its log mutex.
 #pragma once
 
@@ -22,6 +27,15 @@
 
 namespace meridian::storage::page_store {
 
+inline constexpr uint64_t kPageWritesBit = 1ull << 63;
+
+// One page write-back as the log records it.
+struct PageWrites {
+  uint64_t lsn = 0;                 // the first lsn of the write-back
+  std::vector<uint32_t> allocated;  // pages taken from the free list or the file's end
+  std::vector<uint32_t> written;    // data and overflow pages written
+};
+
 std::string EncodeBatch(const WriteBatch& batch);
 // DataLoss on a malformed command.
 Status DecodeBatch(uint64_t index, std::string_view command, WriteBatch* batch);
@@ -29,19 +43,24 @@ Status DecodeBatch(uint64_t index, std::string_view command, WriteBatch* batch);
 class RedoLog {
  public:
   // Opens the log in `dir` and returns in *replay, in index order, the
-  // batches of `group` with log index > `after_index`. Entries of other
-  // groups are trimmed away.
+  // batches of `group` with log index > `after_index`, and in *page_writes
+  // the page write-backs with lsn >= `from_lsn`. Entries of other groups are
+  // trimmed away.
   static Result<std::unique_ptr<RedoLog>> Open(FileSystem* fs, const std::string& dir,
                                                const consensus::Wal::Options& options,
                                                uint64_t group, uint64_t after_index,
-                                               std::vector<WriteBatch>* replay);
+                                               uint64_t from_lsn, std::vector<WriteBatch>* replay,
+                                               std::vector<PageWrites>* page_writes);
 
   // Buffers the batch; nothing is written until Sync.
   void Append(const WriteBatch& batch);
+  // Buffers a page write-back record; nothing is written until Sync.
+  void AppendPageWrites(const PageWrites& w);
   // Writes and fdatasyncs everything appended. An error is permanent.
   Status Sync();
-  // Entries up to `index` are no longer needed (a checkpoint holds them).
-  Status Trim(uint64_t index);
+  // Batches up to `index` and page write-backs with lsn < `next_lsn` are no
+  // longer needed (a checkpoint holds them).
+  Status Trim(uint64_t index, uint64_t next_lsn);
   // Moves to `group`, dropping every entry of the current one. Durable when
   // this returns OK.
   Status SwitchGroup(uint64_t group);

@@ -37,12 +37,37 @@ std::optional<std::string_view> PageUpperFence(std::optional<std::string_view> s
   return segment_upper;
 }
 
+uint64_t PageModel::Head(std::string_view key) const {
+  uint64_t h = 0;
+  int clamped = 0;  // -1: below a byte's range so far, +1: above
+  for (size_t i = 0; i < 8; ++i) {
+    const uint64_t radix = uint64_t{hi[i]} - lo[i] + 1;
+    const size_t at = prefix.size() + i;
+    // A key that ends here is below any byte.
+    const int b = at < key.size() ? static_cast<uint8_t>(key[at]) : -1;
+    if (clamped == 0 && b < lo[i]) clamped = -1;
+    if (clamped == 0 && b > hi[i]) clamped = 1;
+    const uint64_t digit = clamped < 0 ? 0 : clamped > 0 ? radix - 1 : static_cast<uint64_t>(b - lo[i]);
+    h = h * radix + digit;  // < the product of the radixes so far <= 2^64
+  }
+  return h;
+}
+
+uint64_t PageModel::MaxHead() const {
+  uint64_t h = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    const uint64_t radix = uint64_t{hi[i]} - lo[i] + 1;
+    h = h * radix + (radix - 1);
+  }
+  return h;
+}
+
 uint32_t PageModel::PageFor(std::string_view key) const {
   if (pages <= 1) return 0;
   const int c = key.substr(0, prefix.size()).compare(prefix);
   if (c < 0) return 0;
   if (c > 0) return pages - 1;
-  const uint64_t h = KeyHead(key, prefix.size());
+  const uint64_t h = Head(key);
   if (h <= base) return 0;
   const double x = static_cast<double>(h - base) * slope;
   if (!(x < static_cast<double>(pages - 1))) return pages - 1;
@@ -59,26 +84,38 @@ std::optional<std::string> PageModel::PageStart(uint32_t page) const {
     if (!(x < static_cast<double>(pages - 1))) return pages - 1;
     return static_cast<uint32_t>(x);
   };
-  if (page_of(UINT64_MAX) < page) {
+  const uint64_t max_head = MaxHead();
+  if (page_of(max_head) < page) {
     // Only keys above the prefix range reach this page (they go to the last).
     std::string succ = PrefixSuccessor(prefix);
     if (succ.empty()) return std::nullopt;
     return succ;
   }
-  uint64_t lo = base, hi = UINT64_MAX;  // page_of(lo) < page <= page_of(hi)
-  while (hi - lo > 1) {
-    const uint64_t mid = lo + (hi - lo) / 2;
+  uint64_t lo_head = base, hi_head = max_head;  // page_of(lo) < page <= page_of(hi)
+  while (hi_head - lo_head > 1) {
+    const uint64_t mid = lo_head + (hi_head - lo_head) / 2;
     if (page_of(mid) >= page) {
-      hi = mid;
+      hi_head = mid;
     } else {
-      lo = mid;
+      lo_head = mid;
     }
   }
-  // prefix + head bytes without trailing zeros: for keys with the prefix,
-  // key >= this string exactly when head(key) >= hi.
+  // The head's bytes, without trailing range minimums: for keys with the
+  // prefix, key >= this string exactly when Head(key) >= hi_head.
+  std::array<uint8_t, 8> bytes;
+  std::array<bool, 8> at_min;
+  uint64_t h = hi_head;
+  for (size_t i = 8; i-- > 0;) {
+    const uint64_t radix = uint64_t{hi[i]} - lo[i] + 1;
+    const uint64_t digit = h % radix;
+    h /= radix;
+    bytes[i] = static_cast<uint8_t>(lo[i] + digit);
+    at_min[i] = digit == 0;
+  }
+  size_t n = 8;
+  while (n > 0 && at_min[n - 1]) --n;
   std::string out = prefix;
-  PutBigEndian64(&out, hi);
-  while (out.size() > prefix.size() && out.back() == '\0') out.pop_back();
+  for (size_t i = 0; i < n; ++i) out.push_back(static_cast<char>(bytes[i]));
   return out;
 }
 
@@ -106,8 +143,21 @@ bool FitModel(std::span<const PlanRecord> r, size_t s, size_t e, uint32_t n, Pag
   const std::string_view first = r[s].key;
   const std::string_view last = r[e - 1].key;
   model->prefix = std::string(first.substr(0, CommonPrefixLength(first, last)));
-  model->base = KeyHead(first, model->prefix.size());
-  const uint64_t span = KeyHead(last, model->prefix.size()) - model->base;
+  const size_t plen = model->prefix.size();
+  model->lo.fill(255);
+  model->hi.fill(0);
+  for (size_t i = s; i < e; ++i) {
+    for (size_t j = 0; j < 8 && plen + j < r[i].key.size(); ++j) {
+      const uint8_t b = static_cast<uint8_t>(r[i].key[plen + j]);
+      model->lo[j] = std::min(model->lo[j], b);
+      model->hi[j] = std::max(model->hi[j], b);
+    }
+  }
+  for (size_t j = 0; j < 8; ++j) {
+    if (model->lo[j] > model->hi[j]) model->lo[j] = model->hi[j] = 0;  // no key reaches it
+  }
+  model->base = model->Head(first);
+  const uint64_t span = model->Head(last) - model->base;
   if (span == 0) return false;  // one head: the model cannot tell the keys apart
   model->pages = n;
   model->slope = static_cast<double>(n) / (static_cast<double>(span) + 1.0);
@@ -141,16 +191,34 @@ std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
       size_t e = s;
       size_t used = 0;
       while (e < records.size() && used + records[e].bytes <= budget) used += records[e++].bytes;
-      // Random keys crowd some pages: if one overflows, try fewer records
-      // before fewer pages.
-      const size_t take = e - s;
-      for (size_t tenths = 10; tenths >= 7 && !done; --tenths) {
-        const size_t end = s + take * tenths / 10;
-        if (end - s < 2 * static_cast<size_t>(n)) break;
-        if (FitModel(records, s, end, n, &plan.model)) {
-          plan.end = end;
-          done = true;
+      // Random keys crowd some pages, and a gap in the heads (say, between
+      // decimal digits) crowds one side of it: find the most records, down to
+      // half the pages' worth, that this many pages can hold.
+      const size_t min_end = s + std::max<size_t>(2 * n, (e - s) / 2);
+      if (e < min_end) continue;
+      if (FitModel(records, s, e, n, &plan.model)) {
+        plan.end = e;
+        done = true;
+        continue;
+      }
+      size_t lo = min_end, hi = e;  // hi does not fit
+      PageModel best;
+      size_t best_end = 0;
+      while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        PageModel m;
+        if (FitModel(records, s, mid, n, &m)) {
+          best = std::move(m);
+          best_end = mid;
+          lo = mid + 1;
+        } else {
+          hi = mid;
         }
+      }
+      if (best_end != 0) {
+        plan.model = std::move(best);
+        plan.end = best_end;
+        done = true;
       }
     }
     if (!done) {

@@ -3,8 +3,13 @@
 // them (docs/formats/page_store.md, "Segments").
 //
 // The key head of a key is the 8 bytes that follow the segment's prefix,
-// big-endian, zero-padded: an order-preserving integer for keys that share
-// the prefix. A segment's model maps a key to one of its pages:
+// read as one integer: big-endian, and in a mixed radix given by the range
+// of values each of those bytes takes in the segment's keys when it was
+// built (so "user0123" style decimal keys are as dense as binary ones; with
+// full ranges this is the plain big-endian integer). A byte outside its range
+// counts as the range's end and every later byte as the same end, which keeps
+// the head order-preserving for all keys with the prefix. A segment's model
+// maps a key to one of its pages:
 //   key below the prefix range -> page 0; above it -> the last page;
 //   otherwise floor(slope * (head - base)), clamped to [0, pages).
 // The map is monotone in the key, so each page holds a contiguous key range
@@ -49,10 +54,16 @@ std::optional<std::string_view> PageUpperFence(std::optional<std::string_view> s
 
 struct PageModel {
   std::string prefix;
+  std::array<uint8_t, 8> lo = {0, 0, 0, 0, 0, 0, 0, 0};  // per head byte: its range
+  std::array<uint8_t, 8> hi = {255, 255, 255, 255, 255, 255, 255, 255};
   uint64_t base = 0;    // key head of the segment's first record
   double slope = 0;     // pages per unit of head
   uint32_t pages = 1;   // 1, 2, 4, 8 or 16
 
+  // The key head. REQUIRES: key starts with prefix.
+  uint64_t Head(std::string_view key) const;
+  // The largest head any key can have.
+  uint64_t MaxHead() const;
   uint32_t PageFor(std::string_view key) const;
   // The smallest key k with PageFor(k) >= page: page `page` holds the keys
   // in [PageStart(page), PageStart(page + 1)) (within the segment's bounds).

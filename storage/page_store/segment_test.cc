@@ -87,14 +87,30 @@ TEST(PageModelTest, PageStartMatchesPageFor) {
     PageModel m;
     m.pages = 1u << rnd.Uniform(5);
     m.prefix = RandomKey(rnd, "ab", 3);
-    m.base = rnd.Next() >> rnd.Uniform(64);
-    m.slope = static_cast<double>(m.pages) / (static_cast<double>(rnd.Next() >> rnd.Uniform(60)) + 1);
+    if (rnd.OneIn(2)) {
+      // Narrow byte ranges, as decimal or alphanumeric keys give.
+      for (size_t j = 0; j < 8; ++j) {
+        const uint8_t a = static_cast<uint8_t>(rnd.Uniform(256));
+        const uint8_t b = static_cast<uint8_t>(rnd.Uniform(256));
+        m.lo[j] = std::min(a, b);
+        m.hi[j] = rnd.OneIn(4) ? m.lo[j] : std::max(a, b);
+      }
+    }
+    m.base = rnd.Uniform(m.MaxHead() / 2 + 1);
+    m.slope = static_cast<double>(m.pages) /
+              (static_cast<double>(rnd.Uniform(m.MaxHead() - m.base) + 1));
     std::vector<std::string> keys;
     for (int i = 0; i < 300; ++i) {
       // Keys around and inside the prefix range, with awkward bytes.
       keys.push_back(RandomKey(rnd, std::string("ab\0\xff", 4), 4) +
                      RandomKey(rnd, std::string("\0\x01\x7f\x80\xff", 5), 10));
       keys.push_back(m.prefix + RandomKey(rnd, std::string("\0\x01\x7f\x80\xff", 5), 10));
+      std::string inside = m.prefix;
+      for (size_t j = 0; j < rnd.Uniform(11); ++j) {
+        inside.push_back(static_cast<char>(j < 8 ? m.lo[j] + rnd.Uniform(m.hi[j] - m.lo[j] + 1)
+                                                 : rnd.Uniform(256)));
+      }
+      keys.push_back(inside);
     }
     CheckModel(m, keys);
     if (::testing::Test::HasFatalFailure()) return;
@@ -134,6 +150,41 @@ TEST(PlanSegmentsTest, UniformKeysGetLargeSegments) {
   while (keys.size() < 20000) keys.insert("user" + std::to_string(rnd.Uniform(1ull << 60)));
   const std::vector<std::string> sorted(keys.begin(), keys.end());
   const std::vector<PlanRecord> records = Records(sorted, 120);
+  const std::vector<SegmentPlan> plans = PlanSegments(records, "", 0.7);
+  CheckPlan(records, plans, "");
+  size_t in_large = 0;
+  for (const SegmentPlan& p : plans) {
+    if (p.model.pages >= 8) in_large += p.end - p.begin;
+  }
+  EXPECT_GT(in_large, records.size() * 7 / 10) << plans.size() << " segments";
+}
+
+TEST(PageModelTest, HeadIsMonotoneAndDenseForDecimalKeys) {
+  PageModel m;
+  m.prefix = "user";
+  m.lo.fill('0');
+  m.hi.fill('9');
+  EXPECT_EQ(m.Head("user00000000"), 0u);
+  EXPECT_EQ(m.Head("user00000012"), 12u);
+  EXPECT_EQ(m.Head("user12345678xyz"), 12345678u);
+  EXPECT_EQ(m.Head("user99999999"), m.MaxHead());
+  EXPECT_EQ(m.MaxHead(), 99999999u);
+  EXPECT_EQ(m.Head("user"), 0u);
+  EXPECT_EQ(m.Head("user5"), 50000000u);
+  EXPECT_EQ(m.Head("user5a"), 59999999u);  // above the range: the rest is max
+  EXPECT_EQ(m.Head("user5!"), 50000000u);  // below: the rest is min
+}
+
+TEST(PlanSegmentsTest, DecimalKeysGetLargeSegments) {
+  Random rnd(6);
+  std::set<std::string> keys;
+  char buf[32];
+  while (keys.size() < 20000) {
+    snprintf(buf, sizeof(buf), "user%019llu", static_cast<unsigned long long>(rnd.Uniform(1ull << 62)));
+    keys.insert(buf);
+  }
+  const std::vector<std::string> sorted(keys.begin(), keys.end());
+  const std::vector<PlanRecord> records = Records(sorted, 130);
   const std::vector<SegmentPlan> plans = PlanSegments(records, "", 0.7);
   CheckPlan(records, plans, "");
   size_t in_large = 0;

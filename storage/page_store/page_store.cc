@@ -394,6 +394,7 @@ Status PageStore::CheckpointLocked() {
         // The new checkpoint no longer references them: reusable now.
         free_.insert(pending_free_.begin(), pending_free_.end());
         pending_free_.clear();
+        fresh_.clear();
         checkpoint_bytes_ = file.size();
       }
     }
@@ -466,6 +467,7 @@ Status PageStore::Ingest(const std::vector<Record>& records, uint64_t index) {
     index_.map().clear();
     free_.clear();
     pending_free_.clear();
+    fresh_.clear();
     page_count_ = 1;
     evict_floor_ = 0;
     ++page_epoch_;
@@ -501,6 +503,7 @@ Status PageStore::Ingest(const std::vector<Record>& records, uint64_t index) {
     const std::string file = enc.Finish();
     MERIDIAN_RETURN_IF_ERROR(WriteCheckpointFile(fs_, dir, file));
     checkpoint_bytes_ = file.size();
+    fresh_.clear();
     ++log_group_;
     old_pages.reset();
     MERIDIAN_RETURN_IF_ERROR(fs_->Remove(PagesPath(old_gen)));

@@ -169,6 +169,7 @@ class PageStore final : public Engine {
     std::map<uint32_t, Buffer> images;  // loaded or new
     std::set<uint32_t> dirty;           // to write
     std::vector<uint32_t> allocated;    // pages allocated for it (logged)
+    std::vector<uint32_t> released;     // freed fresh pages: reusable once it is written
   };
 
   static PageRecord FromEntry(const PageEntry& e);
@@ -190,6 +191,9 @@ class PageStore final : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   char* NewPage(PagePlan* plan, uint32_t page_no) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FreePage(PagePlan* plan, uint32_t page_no) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A page no longer used: reusable after the plan is written if the last
+  // checkpoint does not know it (fresh), else after the next checkpoint.
+  void Release(PagePlan* plan, uint32_t page_no) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t AllocateRun(PagePlan* plan, uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t AllocateRunFromFree(uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // At open: pages allocated since the checkpoint stay allocated if a page
@@ -210,7 +214,7 @@ class PageStore final : public Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status PrepareRecord(PagePlan* plan, std::string_view key, const CachedVersion& v,
                        PageRecord* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FreeRecordBlob(const PageRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FreeRecordBlob(PagePlan* plan, const PageRecord& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CLOCK eviction down to `target` bytes; with write_back, dirty entries'
   // pages are written back (batched), else only clean entries go.
   Status Evict(uint64_t target, bool write_back) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -250,6 +254,8 @@ class PageStore final : public Engine {
   SegmentIndex index_ ABSL_GUARDED_BY(mu_);
   std::set<uint32_t> free_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> pending_free_ ABSL_GUARDED_BY(mu_);
+  // Allocated since the last checkpoint, which therefore references none.
+  std::set<uint32_t> fresh_ ABSL_GUARDED_BY(mu_);
   uint32_t page_count_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_lsn_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 1;

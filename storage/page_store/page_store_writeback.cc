@@ -29,7 +29,7 @@ constexpr size_t kMaxInlineRecordBytes = 1200;
 static_assert(kMaxInlineRecordBytes * 2 <= kPageCapacity);
 static_assert(PageStore::kMaxKeyBytes + kBlobRefBytes + 32 <= kMaxInlineRecordBytes);
 // Pages gathered by eviction before they are written together.
-constexpr size_t kFlushPages = 32;
+constexpr size_t kFlushPages = 64;
 
 }  // namespace
 
@@ -61,14 +61,30 @@ char* PageStore::NewPage(PagePlan* plan, uint32_t page_no) {
 }
 
 void PageStore::FreePage(PagePlan* plan, uint32_t page_no) {
-  pending_free_.push_back(page_no);
   plan->dirty.erase(page_no);
   plan->images.erase(page_no);
+  Release(plan, page_no);
+}
+
+void PageStore::Release(PagePlan* plan, uint32_t page_no) {
+  // A fresh page is referenced by nothing the checkpoint knows: data and
+  // overflow pages only by the in-memory index, and a fresh blob only by
+  // fresh pages (it stops being fresh when a record in an older page points
+  // at it, see WriteBackKey). Once this plan's pages are written (through
+  // the double-write buffer, so a crash repairs them), it can be reused.
+  if (fresh_.count(page_no) > 0) {
+    plan->released.push_back(page_no);
+  } else {
+    pending_free_.push_back(page_no);  // the checkpoint may reference it
+  }
 }
 
 uint32_t PageStore::AllocateRun(PagePlan* plan, uint32_t pages) {
   const uint32_t first = AllocateRunFromFree(pages);
-  for (uint32_t i = 0; i < pages; ++i) plan->allocated.push_back(first + i);
+  for (uint32_t i = 0; i < pages; ++i) {
+    plan->allocated.push_back(first + i);
+    fresh_.insert(first + i);
+  }
   return first;
 }
 
@@ -98,6 +114,8 @@ Status PageStore::FlushPlan(PagePlan* plan) {
   if (plan->dirty.empty()) {
     plan->images.clear();
     plan->allocated.clear();
+    free_.insert(plan->released.begin(), plan->released.end());
+    plan->released.clear();
     return absl::OkStatus();
   }
   PageWrites record;
@@ -131,9 +149,11 @@ Status PageStore::FlushPlan(PagePlan* plan) {
   if (s.ok()) s = dwb_->Write(pages_.get(), pages);
   page_writes_ += blobs.size() + pages.size();
   ++page_epoch_;
+  if (s.ok()) free_.insert(plan->released.begin(), plan->released.end());
   plan->images.clear();
   plan->dirty.clear();
   plan->allocated.clear();
+  plan->released.clear();
   return s;
 }
 
@@ -168,12 +188,10 @@ Status PageStore::PrepareRecord(PagePlan* plan, std::string_view key, const Cach
   return absl::OkStatus();
 }
 
-void PageStore::FreeRecordBlob(const PageRecord& r) {
+void PageStore::FreeRecordBlob(PagePlan* plan, const PageRecord& r) {
   BlobRef ref;
   if (!r.external || !BlobRef::Decode(*r.value, &ref)) return;
-  // Not reused before the next checkpoint: a crash may go back to a page
-  // that still references it.
-  for (uint32_t i = 0; i < ref.pages(); ++i) pending_free_.push_back(ref.first_page + i);
+  for (uint32_t i = 0; i < ref.pages(); ++i) Release(plan, ref.first_page + i);
 }
 
 Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
@@ -246,15 +264,23 @@ Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
     for (char* img : {main, ovf}) {
       if (img == nullptr) continue;
       if (std::optional<PageEntry> pe = Page(img).Find(ch.key)) {
-        FreeRecordBlob(FromEntry(*pe));
+        FreeRecordBlob(plan, FromEntry(*pe));
         Page(img).Erase(ch.key);
         (img == main ? main_changed : ovf_changed) = true;
       }
     }
     if (!ch.put) continue;
     const PageRecord& r = *ch.put;
+    // A blob referenced from a page the last checkpoint knows must outlive
+    // that page's durable copy: it is no longer fresh (see Release).
+    auto pin_blob = [&](uint32_t page_no) {
+      BlobRef ref;
+      if (!r.external || fresh_.count(page_no) > 0 || !BlobRef::Decode(*r.value, &ref)) return;
+      for (uint32_t k = 0; k < ref.pages(); ++k) fresh_.erase(ref.first_page + k);
+    };
     if (Page(main).Put(r.key, r.version, r.value, r.external)) {
       main_changed = true;
+      pin_blob(main_no);
       continue;
     }
     if (ovf == nullptr) {
@@ -266,6 +292,7 @@ Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
     }
     if (Page(ovf).Put(r.key, r.version, r.value, r.external)) {
       ovf_changed = true;
+      pin_blob(seg.overflow[i]);
       continue;
     }
     // Neither the page nor its overflow has room: rebuild the segment with
@@ -329,7 +356,7 @@ Status PageStore::Reorganize(PagePlan* plan, SegmentIndex::Map::iterator seg_it,
   for (PageChange& ch : changes) {
     auto it = records.find(ch.key);
     if (it != records.end()) {
-      FreeRecordBlob(it->second);
+      FreeRecordBlob(plan, it->second);
       records.erase(it);
     }
     if (ch.put) records.emplace(ch.key, std::move(*ch.put));

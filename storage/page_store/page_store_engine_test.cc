@@ -186,6 +186,14 @@ TEST(PageStoreTest, AfterIngestAGetReadsOnePage) {
   for (const auto& [k, v] : kv) records.push_back(Record{k, Version{3, 1}, v});
   ASSERT_TRUE(s->Ingest(records, 5).ok());
   PageStore::DetailedStats d = s->Detailed();
+  printf("ingest of %zu keys: %llu segments of 1/2/4/8/16 pages: %llu/%llu/%llu/%llu/%llu; "
+         "fragmentation %.2f\n",
+         kv.size(), static_cast<unsigned long long>(d.segments),
+         static_cast<unsigned long long>(d.segments_by_pages[0]),
+         static_cast<unsigned long long>(d.segments_by_pages[1]),
+         static_cast<unsigned long long>(d.segments_by_pages[2]),
+         static_cast<unsigned long long>(d.segments_by_pages[3]),
+         static_cast<unsigned long long>(d.segments_by_pages[4]), d.fragmentation);
   EXPECT_GT(d.segments_by_pages[3] + d.segments_by_pages[4], d.segments / 2)
       << "most segments should have 8 or 16 pages; " << d.segments << " segments: "
       << d.segments_by_pages[0] << " " << d.segments_by_pages[1] << " " << d.segments_by_pages[2]
@@ -255,6 +263,7 @@ TEST(PageStoreTest, CrashAfterAnyDurableStepLosesNothingSynced) {
     }
     s.reset();
     ASSERT_GT(crashes.size(), 20u);
+    printf("seed %llu: %zu crash points\n", static_cast<unsigned long long>(seed), crashes.size());
     for (const Crash& c : crashes) {
       SCOPED_TRACE(absl::StrCat("crash after ", c.where, ", acked ", c.acked));
       PageStore::Options co = o;

@@ -95,6 +95,16 @@ Status PageStore::OpenFiles(bool* created) {
         MERIDIAN_RETURN_IF_ERROR(fs_->Remove(absl::StrCat(dir, "/", name)));
       }
     }
+    // Nor may a log without its CHECKPOINT replay into the new store.
+    const std::string log_dir = absl::StrCat(dir, "/log");
+    MERIDIAN_RETURN_IF_ERROR(fs_->CreateDir(log_dir));
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> logs, fs_->List(log_dir));
+    for (const std::string& name : logs) {
+      if (absl::EndsWith(name, ".log")) {
+        MERIDIAN_RETURN_IF_ERROR(fs_->Remove(absl::StrCat(log_dir, "/", name)));
+      }
+    }
+    if (!logs.empty()) MERIDIAN_RETURN_IF_ERROR(fs_->SyncDir(log_dir));
     MERIDIAN_ASSIGN_OR_RETURN(pages_, PageIo::Open(fs_, PagesPath(1), io));
     Buffer buf = PageIo::AlignedBuffer(1);
     Page page(buf.get());

@@ -19,13 +19,13 @@
 // back. A scan is atomic per chunk (one segment or 256 keys), not across
 // chunks; Export is atomic as a whole (it excludes writers).
 //
-// Failure: an I/O error while writing (log, pages, checkpoint) latches: that
-// call and every later Apply, Flush, GarbageCollect and Ingest return it
-// (RESOURCE_EXHAUSTED for a full disk, else DATA_LOSS or the I/O error);
-// reads still answer from what was applied. A page that fails its checksum
-// when read is DATA_LOSS naming the page, latched the same way; a corrupt
-// page is never served. An error met after a batch is in the log and the
-// cache (while writing back or checkpointing) is latched and returned by
+// Failure (fail-stop): an I/O error while writing (log, pages, double-write
+// buffer, checkpoint) latches: that call and every later one, reads
+// included, return it (RESOURCE_EXHAUSTED for a full disk, else DATA_LOSS or
+// the I/O error); close and reopen to recover. A page that fails its
+// checksum when read is DATA_LOSS naming the page, latched the same way; a
+// corrupt page is never served. An error met after a batch is in the log and
+// the cache (while writing back or checkpointing) is latched and returned by
 // the next call; that Apply itself returns OK.
 #pragma once
 

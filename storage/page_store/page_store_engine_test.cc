@@ -375,6 +375,36 @@ TEST(PageStoreTest, FreeDiskReserveRefusesUnchosenBatchesOnly) {
   EXPECT_EQ(s->Stats().applied_index, 1u);
 }
 
+TEST(PageStoreTest, ADirectoryWithoutCheckpointIsANewStore) {
+  MemFileSystem mem;
+  const PageStore::Options o = MemOptions(&mem, 1 << 20);
+  {
+    std::unique_ptr<PageStore> s = MustOpen(o);
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->Apply(WriteBatch{4, {Record{"k", Version{1, 1}, std::string("v")}}}, true).ok());
+  }
+  ASSERT_TRUE(mem.Remove("/db/CHECKPOINT").ok());
+  std::unique_ptr<PageStore> s = MustOpen(o);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->Stats().applied_index, 0u) << "the old log was replayed into a new store";
+  ExpectSameState(*s, EngineModel());
+}
+
+TEST(PageStoreTest, KeysOverTheLimitAreRefused) {
+  MemFileSystem mem;
+  std::unique_ptr<PageStore> s = MustOpen(MemOptions(&mem, 1 << 20));
+  ASSERT_NE(s, nullptr);
+  const std::string big(PageStore::kMaxKeyBytes + 1, 'k');
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      s->Apply(WriteBatch{1, {Record{big, Version{1, 1}, std::string("v")}}}, true)));
+  EXPECT_TRUE(absl::IsInvalidArgument(s->Ingest({Record{big, Version{1, 1}, std::string()}}, 1)));
+  EXPECT_EQ(s->Stats().applied_index, 0u);
+  Result<std::optional<ReadResult>> r = s->Get(big, Snapshot::Latest());
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_value());
+  EXPECT_TRUE(s->Apply(WriteBatch{1, {Record{big.substr(1), Version{1, 1}, std::string("v")}}}, true).ok());
+}
+
 // Tears page `page` (its second half overwritten) in a copy of `mem`.
 std::unique_ptr<MemFileSystem> TearPage(MemFileSystem* mem, uint64_t page, bool drop_dwb) {
   std::unique_ptr<MemFileSystem> copy = mem->CrashClone();

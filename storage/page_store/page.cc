@@ -17,6 +17,8 @@ constexpr size_t kCrc = 0, kKind = 4, kFormat = 5, kCount = 6, kHeapStart = 8, k
                  kUpperOff = 32, kUpperLen = 34, kFlags = 36;
 constexpr uint8_t kNoUpperFence = 1;
 constexpr uint8_t kTombstone = 1;
+constexpr uint8_t kExternal = 2;
+constexpr size_t kBlobRefBytes = 12;  // blob.h
 constexpr size_t kVersionBytes = 8 + 4 + 1;  // hlc, site, flags
 
 size_t VarintBytes(uint64_t v) {
@@ -41,10 +43,13 @@ bool DecodeRecord(std::string_view rec, PageEntry* out) {
   const uint8_t flags = static_cast<uint8_t>(rec[0]);
   rec.remove_prefix(1);
   out->version = Version{hlc, site};
+  if (flags & ~(kTombstone | kExternal)) return false;
+  out->external = (flags & kExternal) != 0;
   if (flags & kTombstone) {
-    if (!rec.empty()) return false;
+    if (!rec.empty() || out->external) return false;
     out->value.reset();
   } else {
+    if (out->external && rec.size() != kBlobRefBytes) return false;
     out->value = rec;
   }
   return true;
@@ -208,7 +213,8 @@ uint16_t Page::HeapAlloc(size_t n) {
   return at;
 }
 
-bool Page::Put(std::string_view key, Version version, std::optional<std::string_view> value) {
+bool Page::Put(std::string_view key, Version version, std::optional<std::string_view> value,
+               bool external) {
   const size_t record = RecordBytes(key, value) - kSlotBytes;
   bool found = false;
   size_t slot = LowerBound(key, &found);
@@ -228,7 +234,7 @@ bool Page::Put(std::string_view key, Version version, std::optional<std::string_
   p += key.size();
   std::memcpy(p, &version.hlc, 8);
   std::memcpy(p + 8, &version.site, 4);
-  p[12] = static_cast<char>(value ? 0 : kTombstone);
+  p[12] = static_cast<char>(value ? (external ? kExternal : 0) : kTombstone);
   p += kVersionBytes;
   if (value) std::memcpy(p, value->data(), value->size());
   char* slots = data_ + kHeaderBytes;

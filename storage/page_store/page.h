@@ -20,7 +20,8 @@
 //  40  slots: u16 record offset, u16 record length; 4 B each
 //
 //  record := varint key_length, key, u64 hlc, u32 site, u8 flags (bit 0:
-//            tombstone), value bytes (to the record's end)
+//            tombstone, bit 1: external value), value bytes (to the record's
+//            end; for an external value, the 12-byte BlobRef of blob.h)
 //
 // A Page does not own its buffer. It is not thread-safe.
 #pragma once
@@ -38,12 +39,14 @@ namespace meridian::storage::page_store {
 inline constexpr size_t kPageSize = 4096;
 inline constexpr uint8_t kPageFormat = 1;
 
-enum class PageKind : uint8_t { kFree = 0, kData = 1, kOverflow = 2 };
+// kBlob pages hold large values (blob.h); Page::Verify refuses them.
+enum class PageKind : uint8_t { kFree = 0, kData = 1, kOverflow = 2, kBlob = 3 };
 
 struct PageEntry {
   std::string_view key;
   Version version;
   std::optional<std::string_view> value;  // nullopt: a tombstone
+  bool external = false;                  // value is a BlobRef (blob.h), not the bytes
 };
 
 class Page {
@@ -87,7 +90,9 @@ class Page {
   // Inserts or replaces the version of `key` (which must be within the
   // fences). Compacts if that makes room. false, and the page unchanged, if
   // it cannot fit.
-  bool Put(std::string_view key, Version version, std::optional<std::string_view> value);
+  // `external`: value is a BlobRef pointing at the bytes (REQUIRES value).
+  bool Put(std::string_view key, Version version, std::optional<std::string_view> value,
+           bool external = false);
   // Removes `key`'s version; false if it has none.
   bool Erase(std::string_view key);
   // Bytes a record of this key and value takes, its slot included.

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "storage/page_store/page_store.h"
 #include "storage/rocks/rocks_engine.h"
 #include "tests/bench/driver.h"
 #include "tests/bench/thread_pool.h"
@@ -126,20 +127,30 @@ class EngineDriver final : public Driver {
 
 Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
                                                  const EngineDriverOptions& engine_options) {
-  if (options.engine != "rocksdb") {
+  if (options.engine != "rocksdb" && options.engine != "pagestore") {
     return InvalidArgumentError("engine driver: unknown engine \"" + options.engine +
-                                "\" (only rocksdb)");
+                                "\" (rocksdb or pagestore)");
   }
   if (options.engine_dir.empty())
     return InvalidArgumentError("engine driver: --engine-dir is required");
   if (engine_options.threads < 1)
     return InvalidArgumentError("engine driver: --threads must be >= 1");
-  storage::RocksEngine::Options ro;
-  ro.path = options.engine_dir;
-  ro.block_cache_bytes = options.engine_memory_bytes;
-  ro.use_direct_io = options.engine_direct_io;
-  MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<storage::RocksEngine> engine,
-                            storage::RocksEngine::Open(ro));
+  std::unique_ptr<storage::Engine> engine;
+  if (options.engine == "pagestore") {
+    // The memory budget is the record cache (PageStore has no other cache);
+    // direct I/O is its page file and double-write buffer.
+    storage::page_store::PageStore::Options po;
+    po.dir = options.engine_dir;
+    po.memory_bytes = options.engine_memory_bytes;
+    po.direct_io = options.engine_direct_io;
+    MERIDIAN_ASSIGN_OR_RETURN(engine, storage::page_store::PageStore::Open(po));
+  } else {
+    storage::RocksEngine::Options ro;
+    ro.path = options.engine_dir;
+    ro.block_cache_bytes = options.engine_memory_bytes;
+    ro.use_direct_io = options.engine_direct_io;
+    MERIDIAN_ASSIGN_OR_RETURN(engine, storage::RocksEngine::Open(ro));
+  }
   return std::unique_ptr<Driver>(new EngineDriver(std::move(engine), engine_options));
 }
 

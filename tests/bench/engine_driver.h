@@ -16,7 +16,7 @@ struct EngineDriverOptions {
   bool sync = true;
 };
 
-// Opens options.engine (only "rocksdb") at options.engine_dir, creating it
+// Opens options.engine ("rocksdb" or "pagestore") at options.engine_dir, creating it
 // if needed. InvalidArgument for an unknown engine or an empty engine_dir;
 // the engine's error if it cannot open.
 Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,

@@ -15,8 +15,10 @@ std::string TempDir() {
   return tmpl;
 }
 
-std::unique_ptr<Driver> Open(const std::string& dir, bool sync = false) {
+std::unique_ptr<Driver> Open(const std::string& dir, bool sync = false,
+                             const std::string& engine = "rocksdb") {
   DriverOptions o;
+  o.engine = engine;
   o.engine_dir = dir;
   o.engine_memory_bytes = 8 << 20;
   Result<std::unique_ptr<Driver>> d = MakeEngineDriver(o, {.threads = 2, .sync = sync});
@@ -38,9 +40,12 @@ std::optional<std::string> Read(Driver& d, const std::string& k) {
   return r.ok() ? *r : std::nullopt;
 }
 
-TEST(EngineDriverTest, ReadWriteScanReadModifyWrite) {
-  auto d = Open(TempDir(), /*sync=*/true);
+class EngineDriverTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineDriverTest, ReadWriteScanReadModifyWrite) {
+  auto d = Open(TempDir(), /*sync=*/true, GetParam());
   EXPECT_EQ(d->Name(), "engine");
+  EXPECT_NE(d->Describe().find(GetParam()), std::string::npos) << d->Describe();
   for (const char* k : {"a1", "a2", "a3", "a4"}) ASSERT_TRUE(Write(*d, k, "x").ok());
   EXPECT_EQ(Read(*d, "a1"), "x");
   EXPECT_EQ(Read(*d, "zz"), std::nullopt);
@@ -60,16 +65,18 @@ TEST(EngineDriverTest, ReadWriteScanReadModifyWrite) {
 
 // Regression test: versions must keep increasing across runs on one
 // directory, or a new write would hide behind an old one.
-TEST(EngineDriverTest, ReopenedDirectoryKeepsNewestWrite) {
+TEST_P(EngineDriverTest, ReopenedDirectoryKeepsNewestWrite) {
   const std::string dir = TempDir();
-  ASSERT_TRUE(Write(*Open(dir), "k", "old").ok());
-  auto d = Open(dir);
+  ASSERT_TRUE(Write(*Open(dir, false, GetParam()), "k", "old").ok());
+  auto d = Open(dir, false, GetParam());
   EXPECT_EQ(Read(*d, "k"), "old");
   ASSERT_TRUE(Write(*d, "k", "new").ok());
   EXPECT_EQ(Read(*d, "k"), "new");
 }
 
-TEST(EngineDriverTest, BadOptions) {
+INSTANTIATE_TEST_SUITE_P(Engines, EngineDriverTest, ::testing::Values("rocksdb", "pagestore"));
+
+TEST(EngineDriverOptionsTest, BadOptions) {
   DriverOptions o;
   EXPECT_EQ(MakeEngineDriver(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.engine_dir = TempDir();

@@ -115,10 +115,11 @@ int Main(int argc, char** argv) {
   app.add_option("--rpc-timeout-ms", d.rpc_timeout_ms, "deadline per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 3'600'000));
-  app.add_option("--engine", d.engine, "engine driver: which engine")->capture_default_str();
+  app.add_option("--engine", d.engine, "engine driver: which engine (rocksdb, pagestore)")
+      ->capture_default_str();
   app.add_option("--engine-dir", d.engine_dir,
                  "engine driver: data directory (created if missing)");
-  app.add_option("--engine-memory-mb", engine_memory_mb, "engine driver: block cache, MiB")
+  app.add_option("--engine-memory-mb", engine_memory_mb, "engine driver: block cache (rocksdb) or record cache (pagestore), MiB")
       ->capture_default_str();
   app.add_flag("--engine-direct-io", d.engine_direct_io, "engine driver: O_DIRECT");
   app.add_flag("--engine-sync,!--no-engine-sync", e.sync,

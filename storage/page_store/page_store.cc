@@ -545,6 +545,20 @@ EngineStats PageStore::Stats() {
   return st;
 }
 
+SpaceStats PageStore::Space() {
+  const DetailedStats d = Detailed();
+  SpaceStats space;
+  space.size_bytes = d.file_bytes;
+  space.fragmentation = d.fragmentation;
+  space.live_bytes = static_cast<uint64_t>(static_cast<double>(d.page_count * kPageSize) *
+                                           (1 - d.fragmentation));
+  struct statvfs st;
+  if (::statvfs(options_.dir.c_str(), &st) == 0) {
+    space.disk_free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+  return space;
+}
+
 PageStore::DetailedStats PageStore::Detailed() {
   DetailedStats d;
   EngineStats st = Stats();

@@ -141,6 +141,9 @@ class PageStore final : public Engine {
   Status Export(const std::function<Status(const Record&)>& fn, uint64_t* index) override;
   Status Ingest(const std::vector<Record>& records, uint64_t index) override;
   EngineStats Stats() override;
+  // From Detailed(): it walks the segment index and the record cache, so it
+  // is for scrapes, not for every request.
+  SpaceStats Space() override;
 
   DetailedStats Detailed();
   // Takes a checkpoint now (tests, tools).

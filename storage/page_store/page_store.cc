@@ -51,7 +51,8 @@ Status ValidateKeys(const std::vector<Record>& records) {
 PageStore::PageStore(const Options& options)
     : options_(options),
       fs_(options.fs != nullptr ? options.fs : PosixFileSystem()),
-      clock_(options.clock != nullptr ? options.clock : SystemClock()) {}
+      clock_(options.clock != nullptr ? options.clock : SystemClock()),
+      reserve_(options.dir, options.min_free_bytes, clock_) {}
 
 std::string PageStore::PagesPath(uint64_t generation) const {
   return absl::StrFormat("%s/%s%06d", options_.dir, kPagesPrefix, generation);
@@ -243,64 +244,22 @@ Status PageStore::ReconcileAllocations(const std::vector<PageWrites>& writes) {
 }
 
 PageStore::~PageStore() {
-  if (failed_.load()) return;
+  if (latch_.failed()) return;
   absl::MutexLock w(&write_mu_);
   // Nothing to report to: on failure the synced log still holds everything.
   (void)CheckpointLocked();
 }
 
-Status PageStore::Health() const {
-  if (!failed_.load(std::memory_order_acquire)) return absl::OkStatus();
-  absl::MutexLock l(&error_mu_);
-  return error_;
-}
-
-Status PageStore::Fail(Status s) {
-  absl::MutexLock l(&error_mu_);
-  if (error_.ok()) {
-    error_ = std::move(s);
-    failed_.store(true, std::memory_order_release);
-  }
-  return error_;
-}
-
-void PageStore::RaiseDurable(uint64_t index) {
-  uint64_t cur = durable_index_.load();
-  while (cur < index && !durable_index_.compare_exchange_weak(cur, index)) {
-  }
-}
+Status PageStore::Health() const { return latch_.Health(); }
+Status PageStore::Fail(Status s) { return latch_.Fail(std::move(s)); }
+void PageStore::RaiseDurable(uint64_t index) { RaiseAtLeast(&durable_index_, index); }
 
 Status PageStore::CheckSpace(uint64_t bytes) {
   MERIDIAN_RETURN_IF_ERROR(Health());
   return CheckFreeSpace(bytes);
 }
 
-Status PageStore::CheckFreeSpace(uint64_t bytes) {
-  if (options_.min_free_bytes == 0) return absl::OkStatus();
-  // statvfs per write costs a path walk; its answer is reused for a while,
-  // less what was written since, except near the reserve.
-  constexpr uint64_t kRefreshMicros = 100'000;
-  constexpr uint64_t kSlack = 64ull << 20;
-  absl::MutexLock l(&space_mu_);
-  const uint64_t now = clock_->NowMonotonicMicros();
-  uint64_t free_bytes = free_bytes_ - std::min(written_since_, free_bytes_);
-  if (space_checked_us_ == 0 || now - space_checked_us_ >= kRefreshMicros ||
-      free_bytes < options_.min_free_bytes + bytes + kSlack) {
-    struct statvfs st;
-    if (::statvfs(options_.dir.c_str(), &st) != 0) return absl::OkStatus();  // writes will tell
-    free_bytes = free_bytes_ = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
-    written_since_ = 0;
-    space_checked_us_ = std::max<uint64_t>(now, 1);
-  }
-  if (free_bytes < options_.min_free_bytes + bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "disk full: ", free_bytes, " bytes free on the file system of ", options_.dir,
-        ", below the reserve of ", options_.min_free_bytes,
-        " bytes (--min-free-disk); free space or grow the disk"));
-  }
-  written_since_ += bytes;
-  return absl::OkStatus();
-}
+Status PageStore::CheckFreeSpace(uint64_t bytes) { return reserve_.Check(bytes); }
 
 Status PageStore::Apply(const WriteBatch& batch, bool sync) {
   absl::MutexLock w(&write_mu_);

@@ -45,6 +45,7 @@
 #include "common/file_system.h"
 #include "common/status.h"
 #include "storage/engine.h"
+#include "storage/engine_guards.h"
 #include "storage/page_store/double_write.h"
 #include "storage/page_store/page_io.h"
 #include "storage/page_store/record_cache.h"
@@ -285,14 +286,8 @@ class PageStore final : public Engine {
   std::atomic<uint64_t> checkpoints_{0};
   uint64_t repaired_at_open_ = 0;
 
-  std::atomic<bool> failed_{false};
-  mutable absl::Mutex error_mu_;
-  Status error_ ABSL_GUARDED_BY(error_mu_);
-
-  absl::Mutex space_mu_;
-  uint64_t space_checked_us_ ABSL_GUARDED_BY(space_mu_) = 0;
-  uint64_t free_bytes_ ABSL_GUARDED_BY(space_mu_) = 0;
-  uint64_t written_since_ ABSL_GUARDED_BY(space_mu_) = 0;
+  FailLatch latch_;
+  FreeSpaceReserve reserve_;
 };
 
 }  // namespace meridian::storage::page_store

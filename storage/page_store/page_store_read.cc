@@ -161,7 +161,7 @@ Status PageStore::VisitChunk(
 void PageStore::FillFromPage(std::string_view key, const std::optional<CachedVersion>& page_version,
                              uint64_t epoch) {
   absl::WriterMutexLock l(&mu_);
-  if (page_epoch_ != epoch || failed_.load()) return;
+  if (page_epoch_ != epoch || latch_.failed()) return;
   auto it = cache_.map().find(key);
   if (it == cache_.map().end()) {
     if (page_version) cache_.InsertClean(key, *page_version);

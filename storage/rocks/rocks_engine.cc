@@ -323,13 +323,7 @@ struct RocksEngine::Impl {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::Env* env = nullptr;
   std::string path;
-  uint64_t min_free_bytes = 0;
-  // statvfs(2) per write cost a path walk per apply; its answer is reused
-  // for a while, less what was written since, except near the reserve.
-  std::mutex free_mu;
-  std::chrono::steady_clock::time_point free_checked;
-  uint64_t free_bytes = 0;     // at free_checked
-  uint64_t written_since = 0;  // batch bytes accepted since free_checked
+  std::unique_ptr<FreeSpaceReserve> reserve;  // --min-free-disk
 
   ~Impl() {
     // Close reports a latched background error; there is nobody to tell, and
@@ -355,7 +349,8 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::Open(const Options& options) {
   impl->db.reset(raw);
   impl->env = env;
   impl->path = options.path;
-  impl->min_free_bytes = options.min_free_bytes;
+  impl->reserve = std::make_unique<FreeSpaceReserve>(options.path, options.min_free_bytes,
+                                                     SystemClock());
   rocksdb::DB* db = raw;
   const std::string& path = options.path;
 
@@ -425,26 +420,9 @@ Result<std::unique_ptr<RocksEngine>> RocksEngine::Open(const Options& options) {
   return std::unique_ptr<RocksEngine>(new RocksEngine(std::move(impl), applied));
 }
 
-Status RocksEngine::Health() const {
-  if (!failed_.load(std::memory_order_acquire)) return absl::OkStatus();
-  absl::MutexLock l(&error_mu_);
-  return error_;
-}
-
-Status RocksEngine::Fail(Status s) {
-  absl::MutexLock l(&error_mu_);
-  if (error_.ok()) {
-    error_ = std::move(s);
-    failed_.store(true, std::memory_order_release);
-  }
-  return error_;
-}
-
-void RocksEngine::RaiseDurable(uint64_t index) {
-  uint64_t cur = durable_index_.load();
-  while (cur < index && !durable_index_.compare_exchange_weak(cur, index)) {
-  }
-}
+Status RocksEngine::Health() const { return latch_.Health(); }
+Status RocksEngine::Fail(Status s) { return latch_.Fail(std::move(s)); }
+void RocksEngine::RaiseDurable(uint64_t index) { RaiseAtLeast(&durable_index_, index); }
 
 Status RocksEngine::CheckSpace(uint64_t bytes) {
   MERIDIAN_RETURN_IF_ERROR(Health());
@@ -452,30 +430,7 @@ Status RocksEngine::CheckSpace(uint64_t bytes) {
 }
 
 Status RocksEngine::CheckFreeSpace(uint64_t batch_bytes) const {
-  if (impl_->min_free_bytes == 0) return absl::OkStatus();
-  // Refresh at least this often, and on every write within this much of
-  // the reserve, so that the reserve holds exactly where it matters.
-  constexpr auto kRefresh = std::chrono::milliseconds(100);
-  constexpr uint64_t kSlack = 64ull << 20;
-  std::lock_guard<std::mutex> lock(impl_->free_mu);
-  const auto now = std::chrono::steady_clock::now();
-  uint64_t free_bytes = impl_->free_bytes - std::min(impl_->written_since, impl_->free_bytes);
-  if (now - impl_->free_checked >= kRefresh ||
-      free_bytes < impl_->min_free_bytes + batch_bytes + kSlack) {
-    struct statvfs fs;
-    if (::statvfs(impl_->path.c_str(), &fs) != 0) return absl::OkStatus();  // the write will tell
-    free_bytes = impl_->free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    impl_->written_since = 0;
-    impl_->free_checked = now;
-  }
-  if (free_bytes < impl_->min_free_bytes + batch_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "disk full: ", free_bytes, " bytes free on the file system of ", impl_->path,
-        ", below the reserve of ", impl_->min_free_bytes,
-        " bytes (--min-free-disk); free space or grow the disk"));
-  }
-  impl_->written_since += batch_bytes;
-  return absl::OkStatus();
+  return impl_->reserve->Check(batch_bytes);
 }
 
 Status RocksEngine::Apply(const WriteBatch& batch, bool sync) {
@@ -511,6 +466,15 @@ Status RocksEngine::Flush() {
   rocksdb::Status s = impl_->db->FlushWAL(/*sync=*/true);
   if (!s.ok()) return Fail(FromRocks(s, "syncing the WAL"));
   RaiseDurable(index);
+  return absl::OkStatus();
+}
+
+Status RocksEngine::FlushMemtables() {
+  MERIDIAN_RETURN_IF_ERROR(Health());
+  rocksdb::FlushOptions options;
+  options.wait = true;
+  rocksdb::Status s = impl_->db->Flush(options);
+  if (!s.ok()) return Fail(FromRocks(s, "flushing the memtables"));
   return absl::OkStatus();
 }
 

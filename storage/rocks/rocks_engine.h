@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
 #include "storage/engine.h"
+#include "storage/engine_guards.h"
 
 namespace rocksdb {
 class DB;
@@ -108,6 +109,10 @@ class RocksEngine final : public Engine {
   // the versions GarbageCollect removed) that compaction has not dropped yet.
   SpaceStats Space() override;
 
+  // Writes the memtables to SST files and returns once that is done (and
+  // on_flush has been called for it). For tests and tools.
+  Status FlushMemtables();
+
  private:
   struct Impl;  // RocksDB handles, kept out of this header.
 
@@ -128,9 +133,7 @@ class RocksEngine final : public Engine {
   // Serializes Flush with Ingest, so that a Flush racing an Ingest that
   // lowers the index cannot leave durable_index_ above applied_index_.
   absl::Mutex sync_mu_;
-  std::atomic<bool> failed_{false};
-  mutable absl::Mutex error_mu_;
-  Status error_ ABSL_GUARDED_BY(error_mu_);
+  FailLatch latch_;
 };
 
 }  // namespace meridian::storage

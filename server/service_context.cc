@@ -56,7 +56,9 @@ RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* conte
     if (!status_.ok()) return;
   }
   if (context != nullptr && ctx_->admission != nullptr) {
-    status_ = ctx_->admission->Admit(ClientKey(*context));
+    // The client's key is only needed for its rate limit.
+    status_ = ctx_->admission->Admit(ctx_->admission->rate_limited() ? ClientKey(*context)
+                                                                     : std::string());
     if (!status_.ok()) return;
     admitted_ = true;
   }

@@ -6,9 +6,32 @@
 namespace meridian::server {
 namespace {
 
-// Every commit today is single-group: the fast path. Cross-shard 2PC (the
-// slow path) arrives with range shards (issue 6).
-constexpr char kFastPath[] = "fast";
+// Transaction outcomes, by path and reason. Every commit today is
+// single-group: the fast path. Cross-shard 2PC (the slow path) arrives with
+// range shards (issue 6). The children are looked up once: With() takes the
+// family's mutex.
+struct TxnOutcomes {
+  metrics::Counter* committed;
+  metrics::Counter* conflict;
+  metrics::Counter* expired;
+  metrics::Counter* error;
+  metrics::Counter* compare_failed;
+  metrics::Counter* client_abort;
+
+  static const TxnOutcomes& Get() {
+    static const TxnOutcomes outcomes = [] {
+      constexpr char kFast[] = "fast";
+      auto* aborts = Metrics().txn_aborts;
+      return TxnOutcomes{Metrics().txn_commits->With({kFast}),
+                         aborts->With({kFast, "conflict"}),
+                         aborts->With({kFast, "expired"}),
+                         aborts->With({kFast, "error"}),
+                         aborts->With({kFast, "compare_failed"}),
+                         aborts->With({kFast, "client"})};
+    }();
+    return outcomes;
+  }
+};
 
 // Counts a transaction that did not commit, by why: "conflict" (another
 // commit won), "expired" (TXN_NOT_FOUND: its deadline passed, or the id is
@@ -18,10 +41,11 @@ constexpr char kFastPath[] = "fast";
 void CountFailedCommit(const Status& s) {
   const ErrorKind kind = GetErrorKind(s);
   if (kind == ErrorKind::kCommitUnknown || kind == ErrorKind::kInvalidArgument) return;
-  const char* reason = kind == ErrorKind::kConflict      ? "conflict"
-                       : kind == ErrorKind::kTxnNotFound ? "expired"
-                                                         : "error";
-  Metrics().txn_aborts->With({kFastPath, reason})->Inc();
+  const TxnOutcomes& o = TxnOutcomes::Get();
+  (kind == ErrorKind::kConflict      ? o.conflict
+   : kind == ErrorKind::kTxnNotFound ? o.expired
+                                     : o.error)
+      ->Inc();
 }
 
 txn::Compare FromProto(const v1::Compare& c) {
@@ -96,9 +120,9 @@ class TxnService final : public v1::Txn::Service {
     // A failed compare runs the else branch instead: the transaction that
     // was guarded did not commit.
     if (r.succeeded) {
-      Metrics().txn_commits->With({kFastPath})->Inc();
+      TxnOutcomes::Get().committed->Inc();
     } else {
-      Metrics().txn_aborts->With({kFastPath, "compare_failed"})->Inc();
+      TxnOutcomes::Get().compare_failed->Inc();
     }
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc);
     resp->set_succeeded(r.succeeded);
@@ -169,7 +193,7 @@ class TxnService final : public v1::Txn::Service {
       CountFailedCommit(c.status());
       return ToGrpcStatus(c.status());
     }
-    Metrics().txn_commits->With({kFastPath})->Inc();
+    TxnOutcomes::Get().committed->Inc();
     ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc);
     return grpc::Status::OK;
   }
@@ -178,7 +202,7 @@ class TxnService final : public v1::Txn::Service {
                      v1::AbortResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(context);
     MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
-    Metrics().txn_aborts->With({kFastPath, "client"})->Inc();
+    TxnOutcomes::Get().client_abort->Inc();
     ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }

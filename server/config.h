@@ -19,7 +19,8 @@
 
 namespace meridian::server {
 
-inline constexpr const char* kDefaultEngine = "rocksdb";
+// The engine a new data dir gets (--engine=auto).
+inline constexpr const char* kDefaultEngine = "pagestore";
 
 struct Config {
   std::string config_file;           // YAML file; "" = none
@@ -33,7 +34,9 @@ struct Config {
   // file), and kDefaultEngine in a new one; naming one refuses a data dir
   // written by another.
   std::string engine = "auto";
-  uint64_t block_cache_bytes = 128ull << 20;
+  // The engine's memory budget: RocksDB's block cache or PageStore's record
+  // cache.
+  uint64_t engine_cache_bytes = 128ull << 20;
   uint64_t min_free_disk_bytes = 256ull << 20;  // writes are refused below this much free disk
   txn::Limits limits;
   uint64_t txn_timeout_ms = 10'000;       // default interactive txn deadline

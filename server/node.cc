@@ -8,9 +8,9 @@
 #include "absl/time/time.h"
 #include "server/data_dir_meta.h"
 #include "server/log.h"
+#include "server/open_engine.h"
 #include "server/peer.h"
 #include "server/server_metrics.h"
-#include "storage/rocks/rocks_engine.h"
 
 namespace meridian::server {
 namespace {
@@ -43,20 +43,10 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   MERIDIAN_ASSIGN_OR_RETURN(DataDirMeta meta,
                             OpenDataDirMeta(PosixFileSystem(), c.data_dir, c.engine, kDefaultEngine,
                                             absl::StrCat("meridiand ", MERIDIAN_VERSION)));
-  node->config_.engine = meta.engine;  // "auto" resolved; only rocksdb exists so far
+  node->config_.engine = meta.engine;  // "auto" resolved
 
-  storage::RocksEngine::Options engine_options;
-  engine_options.path = c.data_dir + "/engine";
-  engine_options.block_cache_bytes = c.block_cache_bytes;
-  engine_options.min_free_bytes = c.min_free_disk_bytes;
-  engine_options.on_flush = ObserveFlush;
-  auto engine = storage::RocksEngine::Open(engine_options);
-  if (!engine.ok()) {
-    return Status(engine.status().code(),
-                  absl::StrCat("cannot open the storage engine in ", engine_options.path, ": ",
-                               engine.status().message()));
-  }
-  node->engine_ = std::move(*engine);
+  MERIDIAN_ASSIGN_OR_RETURN(node->engine_, OpenEngine(node->EngineSettingsFor(
+                                               c.data_dir + "/engine", c.engine_cache_bytes)));
 
   node->hlc_ = std::make_unique<Hlc>(SystemClock(), Hlc::Options{c.max_clock_offset_ms});
   MERIDIAN_ASSIGN_OR_RETURN(node->store_, txn::TxnStore::Open(node->engine_.get(),
@@ -166,24 +156,17 @@ Status Node::StartReplication() {
   store_->SetCommitLog(replication_);
   for (consensus::GroupId g = 2; g <= c.groups; ++g) {
     ExtraGroup& extra = extra_groups_[g];
-    storage::RocksEngine::Options eo;
-    eo.path = absl::StrCat(c.data_dir, "/groups/", g, "/engine");
     std::error_code ec;
     std::filesystem::create_directories(absl::StrCat(c.data_dir, "/groups/", g), ec);
     if (ec) {
       return UnavailableError(absl::StrCat("cannot create the directory of group ", g, " in ",
                                            c.data_dir, ": ", ec.message()));
     }
-    eo.block_cache_bytes = 8ull << 20;
-    eo.min_free_bytes = c.min_free_disk_bytes;
-    eo.on_flush = ObserveFlush;
-    auto engine = storage::RocksEngine::Open(eo);
-    if (!engine.ok()) {
-      return Status(engine.status().code(),
-                    absl::StrCat("cannot open the storage engine of group ", g, " in ", eo.path,
-                                 ": ", engine.status().message()));
-    }
-    extra.engine = std::move(*engine);
+    // Groups without a client path yet (issue 6) get a small cache.
+    MERIDIAN_ASSIGN_OR_RETURN(
+        extra.engine,
+        OpenEngine(EngineSettingsFor(absl::StrCat(c.data_dir, "/groups/", g, "/engine"),
+                                     std::min<uint64_t>(c.engine_cache_bytes, 8ull << 20))));
     MERIDIAN_ASSIGN_OR_RETURN(extra.store, txn::TxnStore::Open(extra.engine.get(), hlc_.get(),
                                                                SystemClock(), StoreOptions()));
     ro.group = g;
@@ -193,6 +176,16 @@ Status Node::StartReplication() {
   ctx_.replication = replication_;
   ctx_.groups = host_.get();
   return absl::OkStatus();
+}
+
+EngineSettings Node::EngineSettingsFor(std::string path, uint64_t cache_bytes) const {
+  EngineSettings s;
+  s.name = config_.engine;
+  s.path = std::move(path);
+  s.cache_bytes = cache_bytes;
+  s.min_free_bytes = config_.min_free_disk_bytes;
+  s.on_flush = ObserveFlush;
+  return s;
 }
 
 txn::TxnStore::Options Node::StoreOptions() const {

@@ -25,6 +25,7 @@
 #include "server/replication.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
+#include "server/open_engine.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
 
@@ -66,6 +67,8 @@ class Node {
   };
   Status StartReplication();
   txn::TxnStore::Options StoreOptions() const;
+  // The configured engine (config_.engine, resolved from META) at `path`.
+  EngineSettings EngineSettingsFor(std::string path, uint64_t cache_bytes) const;
   std::map<consensus::GroupId, ExtraGroup> extra_groups_;  // outlive host_
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_

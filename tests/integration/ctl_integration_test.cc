@@ -82,7 +82,7 @@ TEST_F(CtlIntegrationTest, ErrorsAndExitCodes) {
   EXPECT_NE(health.out.find("is healthy"), std::string::npos) << health.out;
   auto status = daemon_->Ctl({"-w", "table", "endpoint", "status"});
   EXPECT_EQ(status.exit_code, 0);
-  EXPECT_NE(status.out.find("rocksdb"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("pagestore"), std::string::npos) << status.out;
 
   // Nobody listens on this port.
   auto dead = RunProcess({BinaryPath("client/meridianctl"), "--endpoints", "127.0.0.1:1",

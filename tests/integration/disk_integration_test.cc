@@ -154,16 +154,27 @@ TEST(DiskIntegrationTest, AGroupOnAFullDiskRefusesWritesAndNoReplicaStops) {
   for (auto& n : nodes) EXPECT_EQ(n->Stop(), 0) << n->Log();
 }
 
+// A corrupt engine file stops start-up with exit 1 naming the engine and its
+// directory, for each engine: PageStore's CHECKPOINT, RocksDB's CURRENT.
 TEST(DiskIntegrationTest, CorruptEngineFileStopsStartupWithAClearError) {
-  TestDaemon daemon;
-  ASSERT_TRUE(daemon.Start().ok());
-  ASSERT_TRUE(daemon.Connect()->Put("k", "v").ok());
-  ASSERT_EQ(daemon.Stop(), 0);
-  std::ofstream(daemon.data_dir() + "/engine/CURRENT", std::ios::trunc) << "garbage\n";
-  Status s = daemon.Start();
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("cannot open the storage engine"), absl::string_view::npos) << s;
-  EXPECT_NE(s.message().find("exited with code 1"), absl::string_view::npos) << s;
+  const std::pair<std::string, std::string> cases[] = {{"pagestore", "CHECKPOINT"},
+                                                       {"rocksdb", "CURRENT"}};
+  for (const auto& [engine, file] : cases) {
+    SCOPED_TRACE(engine);
+    TestDaemon daemon("", {"--engine", engine});
+    ASSERT_TRUE(daemon.Start().ok()) << daemon.Log();
+    ASSERT_TRUE(daemon.Connect()->Put("k", "v").ok());
+    ASSERT_EQ(daemon.Stop(), 0);
+    const std::string path = daemon.data_dir() + "/engine/" + file;
+    ASSERT_TRUE(std::filesystem::exists(path)) << path;
+    std::ofstream(path, std::ios::trunc) << "garbage\n";
+    Status s = daemon.Start();
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("cannot open the " + engine + " storage engine in " +
+                               daemon.data_dir() + "/engine"),
+              absl::string_view::npos) << s;
+    EXPECT_NE(s.message().find("exited with code 1"), absl::string_view::npos) << s;
+  }
 }
 
 TEST(DiskIntegrationTest, ADataDirOfANewerFormatOrAnotherEngineIsRefusedUntouched) {
@@ -176,9 +187,9 @@ TEST(DiskIntegrationTest, ADataDirOfANewerFormatOrAnotherEngineIsRefusedUntouche
     std::ifstream in(meta);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  EXPECT_NE(read_meta().find("engine=rocksdb"), std::string::npos) << read_meta();
+  EXPECT_NE(read_meta().find("engine=pagestore"), std::string::npos) << read_meta();
 
-  const std::string newer = "meridian-data-dir\nformat=9\nengine=rocksdb\nwritten_by=meridiand 9.0\n";
+  const std::string newer = "meridian-data-dir\nformat=9\nengine=pagestore\nwritten_by=meridiand 9.0\n";
   std::ofstream(meta, std::ios::trunc) << newer;
   Status s = daemon.Start();
   ASSERT_FALSE(s.ok());
@@ -188,16 +199,16 @@ TEST(DiskIntegrationTest, ADataDirOfANewerFormatOrAnotherEngineIsRefusedUntouche
   EXPECT_EQ(read_meta(), newer);
 
   std::ofstream(meta, std::ios::trunc)
-      << "meridian-data-dir\nformat=1\nengine=pagestore\nwritten_by=meridiand 9.0\n";
-  TestDaemon insisting(daemon.data_dir(), {"--engine", "rocksdb"});
+      << "meridian-data-dir\nformat=1\nengine=rocksdb\nwritten_by=meridiand 9.0\n";
+  TestDaemon insisting(daemon.data_dir(), {"--engine", "pagestore"});
   s = insisting.Start();
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("holds a pagestore store; start with --engine=pagestore"),
+  EXPECT_NE(s.message().find("holds a rocksdb store; start with --engine=rocksdb"),
             absl::string_view::npos) << s;
 
   // Put back, the data is all there.
   std::ofstream(meta, std::ios::trunc)
-      << "meridian-data-dir\nformat=1\nengine=rocksdb\nwritten_by=meridiand 0.1.0\n";
+      << "meridian-data-dir\nformat=1\nengine=pagestore\nwritten_by=meridiand 0.1.0\n";
   ASSERT_TRUE(insisting.Start().ok()) << insisting.Log();
   auto got = insisting.Connect()->Get("k");
   ASSERT_TRUE(got.ok()) << got.status();

@@ -91,7 +91,7 @@ TEST_F(KvIntegrationTest, ConcurrentCsetAddsAllApply) {
 TEST_F(KvIntegrationTest, StatusMembersAndHealth) {
   auto status = client_->NodeStatus();
   ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(status->engine(), "rocksdb");
+  EXPECT_EQ(status->engine(), "pagestore");  // the default for a new data dir
   EXPECT_EQ(status->header().node_id(), "node1");
   EXPECT_EQ(status->limits().max_key_bytes(), 4096u);
   EXPECT_GT(status->applied_index(), 0u);

@@ -11,7 +11,8 @@
 namespace meridian::storage::page_store {
 namespace {
 
-constexpr std::string_view kMagic = "MRDNPSC1";
+// Followed by one digit, the format version.
+constexpr std::string_view kMagic = "MRDNPSC";
 constexpr char kFile[] = "CHECKPOINT";
 constexpr char kTmpFile[] = "CHECKPOINT.tmp";
 
@@ -36,8 +37,10 @@ bool GetVarint(std::string_view* in, T* v) {
 
 }  // namespace
 
-CheckpointEncoder::CheckpointEncoder(const CheckpointHeader& h) {
+CheckpointEncoder::CheckpointEncoder(const CheckpointHeader& h, int version)
+    : version_(version) {
   out_.append(kMagic);
+  out_.push_back(static_cast<char>('0' + version));
   PutVarint64(&out_, h.applied_index);
   PutVarint64(&out_, h.log_group);
   PutVarint64(&out_, h.pages_generation);
@@ -62,7 +65,9 @@ void CheckpointEncoder::AddSegment(const Segment& s) {
     PutVarint64(&out_, s.overflow[i]);
     PutVarint64(&out_, s.used[i]);
     PutVarint64(&out_, s.overflow_used[i]);
+    if (version_ >= 2) PutVarint64(&out_, s.inserts[i]);
   }
+  if (version_ >= 2) PutVarint64(&out_, s.appends);
 }
 
 void CheckpointEncoder::SetFreePages(const std::vector<uint32_t>& sorted) {
@@ -93,14 +98,22 @@ std::string CheckpointEncoder::Finish() {
 }
 
 Status DecodeCheckpoint(std::string_view bytes, CheckpointData* out) {
-  if (bytes.size() < kMagic.size() + 4) return Bad("too short");
+  if (bytes.size() < kMagic.size() + 1 + 4) return Bad("too short");
   std::string_view body = bytes.substr(0, bytes.size() - 4);
   std::string_view tail = bytes.substr(bytes.size() - 4);
   uint32_t crc = 0;
   (void)GetFixed32(&tail, &crc);
   if (crc32c::Unmask(crc) != crc32c::Value(body)) return Bad("checksum mismatch");
-  if (body.substr(0, kMagic.size()) != kMagic) return Bad("not a page store checkpoint");
-  std::string_view in = body.substr(kMagic.size());
+  if (body.substr(0, kMagic.size()) != kMagic || body[kMagic.size()] < '1' ||
+      body[kMagic.size()] > '9') {
+    return Bad("not a page store checkpoint");
+  }
+  const int version = body[kMagic.size()] - '0';
+  if (version > kCheckpointVersion) {
+    return Bad(absl::StrCat("format version ", version, " is newer than this build reads (",
+                            kCheckpointVersion, ")"));
+  }
+  std::string_view in = body.substr(kMagic.size() + 1);
   CheckpointHeader& h = out->header;
   if (!GetVarint64(&in, &h.applied_index) || !GetVarint64(&in, &h.log_group) ||
       !GetVarint64(&in, &h.pages_generation) || !GetVarint64(&in, &h.next_lsn) ||
@@ -137,10 +150,12 @@ Status DecodeCheckpoint(std::string_view bytes, CheckpointData* out) {
     std::memcpy(&s.model.slope, &bits, 8);
     for (uint32_t p = 0; p < pages; ++p) {
       if (!GetVarint(&in, &s.overflow[p]) || !GetVarint(&in, &s.used[p]) ||
-          !GetVarint(&in, &s.overflow_used[p])) {
+          !GetVarint(&in, &s.overflow_used[p]) ||
+          (version >= 2 && !GetVarint(&in, &s.inserts[p]))) {
         return Bad(absl::StrCat("bad segment ", i));
       }
     }
+    if (version >= 2 && !GetVarint(&in, &s.appends)) return Bad(absl::StrCat("bad segment ", i));
     if ((i == 0) != s.lower.empty() ||
         (i > 0 && s.lower <= out->segments.back().lower)) {
       return Bad(absl::StrCat("segment ", i, " is out of order"));

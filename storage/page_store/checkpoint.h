@@ -3,12 +3,15 @@
 // "Checkpoint"). Written whole to CHECKPOINT.tmp, fdatasynced, renamed over
 // CHECKPOINT, directory synced: a crash leaves the old or the new one.
 //
-//   magic "MRDNPSC1"
+//   magic "MRDNPSC" + format version digit ('2'; '1' is still read)
 //   varint applied index, varint log group, varint pages generation,
 //   varint next write sequence (lsn), varint page count (file high-water mark)
 //   varint segments; each: lower (length-prefixed), varint first page,
-//     u8 pages, prefix (length-prefixed), varint base, u64 slope bits,
-//     per page: varint overflow page, varint used, varint overflow used
+//     u8 pages, prefix (length-prefixed), 8 bytes lo, 8 bytes hi,
+//     varint base, u64 slope bits,
+//     per page: varint overflow page, varint used, varint overflow used,
+//       varint inserts (version 2 only)
+//     varint appends (version 2 only)
 //   varint free pages; each varint delta from the previous
 //   varint pinned keys; each: key (length-prefixed), varint versions; each:
 //     varint hlc, varint site, u8 (1 live), value (length-prefixed, if live)
@@ -37,10 +40,15 @@ struct CheckpointHeader {
   uint64_t page_count = 1;  // pages [0, page_count) exist; page 0 is never used
 };
 
+// The format version CheckpointEncoder writes. Version 1 lacks the
+// segments' insert history, which then starts at zero.
+inline constexpr int kCheckpointVersion = 2;
+
 // Builds the file's bytes in order: header, segments, free pages, pinned keys.
 class CheckpointEncoder {
  public:
-  explicit CheckpointEncoder(const CheckpointHeader& h);
+  // REQUIRES: version 1 (tests of old files) or kCheckpointVersion.
+  explicit CheckpointEncoder(const CheckpointHeader& h, int version = kCheckpointVersion);
   void BeginSegments(size_t n);
   void AddSegment(const Segment& s);
   void SetFreePages(const std::vector<uint32_t>& sorted);
@@ -50,6 +58,7 @@ class CheckpointEncoder {
   std::string Finish();
 
  private:
+  int version_;
   std::string out_;
 };
 
@@ -60,7 +69,8 @@ struct CheckpointData {
   std::vector<std::pair<std::string, VersionChain>> pinned;
 };
 
-// DataLoss (CorruptionError) on a bad magic, checksum or encoding.
+// DataLoss (CorruptionError) on a bad magic, checksum or encoding, or a
+// format version newer than kCheckpointVersion (named in the message).
 Status DecodeCheckpoint(std::string_view bytes, CheckpointData* out);
 
 // The atomic write described above.

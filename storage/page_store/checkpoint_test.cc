@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/coding.h"
+#include "common/crc32c.h"
 #include "gtest/gtest.h"
 #include "storage/page_store/blob.h"
 #include "storage/page_store/page_io.h"
@@ -28,6 +30,9 @@ CheckpointData Sample() {
   b.overflow[3] = 900;
   b.overflow_used[3] = 77;
   b.used[15] = 4000;
+  b.inserts[0] = 3;
+  b.inserts[15] = 300000;
+  b.appends = 12;
   d.segments = {a, b};
   d.free_pages = {2, 3, 4, 1000};
   d.pinned.emplace_back("k1", VersionChain{CachedVersion{Version{9, 1}, std::nullopt},
@@ -36,8 +41,8 @@ CheckpointData Sample() {
   return d;
 }
 
-std::string Encode(const CheckpointData& d) {
-  CheckpointEncoder enc(d.header);
+std::string Encode(const CheckpointData& d, int version = kCheckpointVersion) {
+  CheckpointEncoder enc(d.header, version);
   enc.BeginSegments(d.segments.size());
   for (const Segment& s : d.segments) enc.AddSegment(s);
   enc.SetFreePages(d.free_pages);
@@ -58,6 +63,33 @@ TEST(CheckpointTest, RoundTrip) {
   EXPECT_EQ(got.segments, d.segments);
   EXPECT_EQ(got.free_pages, d.free_pages);
   EXPECT_EQ(got.pinned, d.pinned);
+}
+
+TEST(CheckpointTest, VersionOneIsReadWithoutInsertHistory) {
+  const CheckpointData d = Sample();
+  CheckpointData got;
+  ASSERT_TRUE(DecodeCheckpoint(Encode(d, 1), &got).ok());
+  ASSERT_EQ(got.segments.size(), 2u);
+  std::vector<Segment> want = d.segments;
+  for (Segment& s : want) {
+    s.inserts = {};
+    s.appends = 0;
+  }
+  EXPECT_EQ(got.segments, want);
+  EXPECT_EQ(got.pinned, d.pinned);
+  EXPECT_NE(Encode(d, 1).size(), Encode(d).size());
+}
+
+TEST(CheckpointTest, NewerVersionIsRefusedByName) {
+  std::string bytes = Encode(Sample());
+  bytes.resize(bytes.size() - 4);
+  ASSERT_EQ(bytes.substr(0, 8), "MRDNPSC2");
+  bytes[7] = '3';
+  PutFixed32(&bytes, crc32c::Mask(crc32c::Value(bytes)));
+  CheckpointData got;
+  Status s = DecodeCheckpoint(bytes, &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(s.message()).find("format version 3 is newer"), std::string::npos) << s;
 }
 
 TEST(CheckpointTest, EveryFlippedByteIsCorruption) {

@@ -457,7 +457,8 @@ Status PageStore::Ingest(const std::vector<Record>& records, uint64_t index) {
         cache_.Insert(key, std::move(e));
       }
     }
-    MERIDIAN_RETURN_IF_ERROR(BuildRegion(&plan, on_pages, std::string(), std::nullopt));
+    MERIDIAN_RETURN_IF_ERROR(
+        BuildRegion(&plan, on_pages, {}, /*open_tail=*/false, std::string(), std::nullopt));
     MERIDIAN_RETURN_IF_ERROR(FlushPlan(&plan));
     MERIDIAN_RETURN_IF_ERROR(pages_->Sync());
 
@@ -554,6 +555,9 @@ PageStore::DetailedStats PageStore::Detailed() {
                   static_cast<double>(d.unused_page_bytes)) /
                      file
                : 0;
+  d.inserts_counted = inserts_counted_;
+  d.appends_counted = appends_counted_;
+  for (int k = 0; k < 3; ++k) d.reorganized_by_fill[k] = reorganized_by_fill_[k];
   d.cache_bytes = cache_.bytes();
   d.cache_entries = cache_.size();
   for (const auto& [key, e] : cache_.map()) {
@@ -562,6 +566,26 @@ PageStore::DetailedStats PageStore::Detailed() {
   }
   d.io_path = pages_->io_path();
   return d;
+}
+
+PageStore::RangeSpace PageStore::SpaceIn(std::string_view from,
+                                          std::optional<std::string_view> to) {
+  RangeSpace r;
+  absl::ReaderMutexLock l(&mu_);
+  for (auto it = index_.map().lower_bound(from);
+       it != index_.map().end() && (!to || it->first < *to); ++it) {
+    const Segment& seg = it->second;
+    ++r.segments;
+    for (uint32_t p = 0; p < seg.pages(); ++p) {
+      ++r.data_pages;
+      r.unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.used[p];
+      if (seg.overflow[p] != 0) {
+        ++r.overflow_pages;
+        r.unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.overflow_used[p];
+      }
+    }
+  }
+  return r;
 }
 
 }  // namespace meridian::storage::page_store

@@ -83,9 +83,15 @@ class PageStore final : public Engine {
     uint64_t log_segment_bytes = 64ull << 20;
     // Slots of the double-write buffer, pages. >= 64.
     uint32_t dwb_pages = 256;
-    // Fill factor of pages when segments are built (Ingest, reorganization),
-    // in [0.1, 1]: the rest is room for inserts.
+    // Fill factor of pages when segments are built by Ingest, and by
+    // reorganization of a segment with no insert history (or of any
+    // segment when forecast_inserts is false), in [0.1, 1]: the rest is
+    // room for inserts.
     double fill = 0.7;
+    // Insert forecasting: a reorganization fills each page by the inserts
+    // its key range received since it was built (ForecastFill in
+    // segment.h; docs/formats/page_store.md, "Insert forecasting").
+    bool forecast_inserts = true;
     // For the free-space check's refresh interval; nullptr: SystemClock().
     Clock* clock = nullptr;
   };
@@ -113,6 +119,13 @@ class PageStore final : public Engine {
     uint64_t page_reads = 0;
     uint64_t page_writes = 0;
     uint64_t reorganizations = 0;
+    // Insert forecasting, since open: inserts written back (appends
+    // included), appends, and segments built by reorganization by the fill
+    // they were planned at (record bytes over planned bytes): < 0.65,
+    // [0.65, 0.85), >= 0.85.
+    uint64_t inserts_counted = 0;
+    uint64_t appends_counted = 0;
+    uint64_t reorganized_by_fill[3] = {};
     uint64_t checkpoints = 0;
     uint64_t pages_repaired_at_open = 0;
     std::string io_path;
@@ -147,6 +160,15 @@ class PageStore final : public Engine {
   SpaceStats Space() override;
 
   DetailedStats Detailed();
+  // The space of the segments whose lower bound is in [from, to) (tests,
+  // tools; walks those segments).
+  struct RangeSpace {
+    uint64_t segments = 0;
+    uint64_t data_pages = 0;
+    uint64_t overflow_pages = 0;
+    uint64_t unused_page_bytes = 0;  // as DetailedStats, over these pages
+  };
+  RangeSpace SpaceIn(std::string_view from, std::optional<std::string_view> to);
   // Takes a checkpoint now (tests, tools).
   Status Checkpoint();
 
@@ -212,9 +234,17 @@ class PageStore final : public Engine {
   Status Reorganize(PagePlan* plan, SegmentIndex::Map::iterator seg,
                     std::vector<PageChange> changes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds segments for `records` (sorted) over [lower, upper) into the plan
-  // and the index.
+  // and the index. `fills`: per record, its forecast fill (empty: all at
+  // Options::fill; Ingest). `open_tail`: the last segment is one page at
+  // most half full, the rest planned as usual (appends at the end of the
+  // key space). REQUIRES: fills empty or one per record.
   Status BuildRegion(PagePlan* plan, const std::vector<PageRecord>& records,
-                     const std::string& lower, const std::optional<std::string>& upper)
+                     const std::vector<double>& fills, bool open_tail, const std::string& lower,
+                     const std::optional<std::string>& upper) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the inserts (and appends) among `changes` to page `page` of
+  // `seg`, whose images are main and ovf (or null), before they are applied.
+  void CountInserts(SegmentIndex::Map::iterator seg, uint32_t page, char* main,
+                    char* ovf, const std::vector<PageChange>& changes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status PrepareRecord(PagePlan* plan, std::string_view key, const CachedVersion& v,
                        PageRecord* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -271,6 +301,9 @@ class PageStore final : public Engine {
   // When eviction could not get below its target (everything left pinned),
   // it is not tried again before the cache grows past this.
   uint64_t evict_floor_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t inserts_counted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t appends_counted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reorganized_by_fill_[3] ABSL_GUARDED_BY(mu_) = {};
   std::unique_ptr<PageIo> pages_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<DoubleWriteBuffer> dwb_ ABSL_GUARDED_BY(mu_);
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -217,6 +219,179 @@ TEST(PageStoreTest, AfterIngestAGetReadsOnePage) {
 // each crash must recover every acknowledged batch and exactly the state of
 // some index at or after it.
 // MERIDIAN_PAGESTORE_CRASH_SEEDS=<n> runs more seeds (default 3).
+// Insert forecasting. The store holds the keys 0, 16, ..., 16 * (n - 1)
+// from an Ingest; then `hot_inserts` new keys (not multiples of 16) below
+// 16 * hot_end arrive in random order, interleaved with as many updates of
+// keys at or above 16 * cold_begin (collected often, so pages keep one
+// version per key).
+constexpr uint64_t kSpacing = 16;
+
+struct ForecastRun {
+  PageStore::DetailedStats stats;
+  PageStore::RangeSpace hot;
+  PageStore::RangeSpace cold;
+  PageStore::RangeSpace cold_at_ingest;
+};
+
+ForecastRun RunHotAndColdRanges(bool forecast, double fill, uint64_t n, uint64_t hot_end,
+                                uint64_t cold_begin, uint64_t hot_inserts) {
+  MemFileSystem mem;
+  PageStore::Options o = MemOptions(&mem, 64 << 10);
+  o.checkpoint_log_bytes = 1 << 20;
+  o.forecast_inserts = forecast;
+  o.fill = fill;
+  std::unique_ptr<PageStore> s = MustOpen(o);
+  EXPECT_NE(s, nullptr);
+  if (s == nullptr) return {};
+  EngineModel model;
+  WriteBatch ingest{1, {}};
+  for (uint64_t i = 0; i < n; ++i) {
+    ingest.records.push_back(Record{KeyOf(kSpacing * i), Version{1, 1}, std::string(300, 'i')});
+  }
+  EXPECT_TRUE(s->Ingest(ingest.records, 1).ok());
+  model.Apply(ingest);
+  ForecastRun run;
+  run.cold_at_ingest = s->SpaceIn(KeyOf(kSpacing * cold_begin), std::nullopt);
+  Random rnd(21);
+  std::vector<uint64_t> odd;
+  for (uint64_t i = 0; i < kSpacing * hot_end; ++i) {
+    if (i % kSpacing != 0) odd.push_back(i);
+  }
+  for (size_t i = odd.size(); i-- > 1;) std::swap(odd[i], odd[rnd.Uniform(i + 1)]);
+  odd.resize(hot_inserts);
+  uint64_t index = 1;
+  for (size_t next = 0; next < odd.size();) {
+    WriteBatch b{++index, {}};
+    for (int k = 0; k < 5 && next < odd.size(); ++k) {
+      b.records.push_back(Record{KeyOf(odd[next++]), Version{index, 1}, std::string(300, 'h')});
+      const uint64_t cold = kSpacing * (cold_begin + rnd.Uniform(n - cold_begin));
+      b.records.push_back(Record{KeyOf(cold), Version{index, 1}, std::string(300, 'c')});
+    }
+    EXPECT_TRUE(s->Apply(b, false).ok());
+    model.Apply(b);
+    if (index % 20 == 0) {
+      EXPECT_TRUE(s->GarbageCollect(Snapshot::AtSite(1, index)).ok());
+      model.GarbageCollect(Snapshot::AtSite(1, index));
+    }
+  }
+  EXPECT_TRUE(s->GarbageCollect(Snapshot::AtSite(1, index)).ok());
+  model.GarbageCollect(Snapshot::AtSite(1, index));
+  EXPECT_TRUE(s->Checkpoint().ok());
+  ExpectSameState(*s, model);
+  run.stats = s->Detailed();
+  run.hot = s->SpaceIn("", KeyOf(kSpacing * hot_end));
+  run.cold = s->SpaceIn(KeyOf(kSpacing * cold_begin), std::nullopt);
+  return run;
+}
+
+double UnusedPerPage(const PageStore::RangeSpace& r) {
+  const uint64_t pages = r.data_pages + r.overflow_pages;
+  return pages == 0 ? 0 : static_cast<double>(r.unused_page_bytes) / static_cast<double>(pages);
+}
+
+void PrintRun(const char* name, const ForecastRun& r) {
+  printf("%s: %llu reorganizations, fills <0.65/<0.85/rest %llu/%llu/%llu, %llu inserts; "
+         "unused bytes per page hot %.0f (%llu pages), cold %.0f (%llu pages); %llu pages\n",
+         name, static_cast<unsigned long long>(r.stats.reorganizations),
+         static_cast<unsigned long long>(r.stats.reorganized_by_fill[0]),
+         static_cast<unsigned long long>(r.stats.reorganized_by_fill[1]),
+         static_cast<unsigned long long>(r.stats.reorganized_by_fill[2]),
+         static_cast<unsigned long long>(r.stats.inserts_counted), UnusedPerPage(r.hot),
+         static_cast<unsigned long long>(r.hot.data_pages), UnusedPerPage(r.cold),
+         static_cast<unsigned long long>(r.cold.data_pages),
+         static_cast<unsigned long long>(r.stats.page_count));
+}
+
+TEST(PageStoreTest, InsertForecastingRebuildsOnlyInsertedRangesRoomy) {
+  // 6,000 keys; 6,000 inserts among the first 500 (13 times as many keys
+  // there); updates in the second half.
+  const ForecastRun r = RunHotAndColdRanges(true, 0.7, 6000, 500, 3000, 6000);
+  PrintRun("forecast", r);
+  EXPECT_EQ(r.stats.inserts_counted, 6000u) << "every new key counted once, no update counted";
+  EXPECT_EQ(r.stats.appends_counted, 0u);
+  EXPECT_GT(r.stats.reorganizations, 0u);
+  // Segments straddling the hot range's end rebuild their cold part dense.
+  EXPECT_GT(r.stats.reorganized_by_fill[0],
+            2 * (r.stats.reorganized_by_fill[1] + r.stats.reorganized_by_fill[2]))
+      << "the inserted range was not rebuilt roomy";
+  // The update-only half is as Ingest built it: updates in place count for
+  // nothing and leave no reason to rebuild.
+  EXPECT_EQ(r.cold.segments, r.cold_at_ingest.segments);
+  EXPECT_EQ(r.cold.data_pages, r.cold_at_ingest.data_pages);
+  EXPECT_EQ(r.cold.overflow_pages, 0u);
+  EXPECT_EQ(r.cold.unused_page_bytes, r.cold_at_ingest.unused_page_bytes);
+}
+
+TEST(PageStoreTest, InsertForecastingReorganizesLessThanAFixedDenseFill) {
+  // Both start from an Ingest at 0.95; only the fill of rebuilt segments
+  // differs.
+  const ForecastRun dense = RunHotAndColdRanges(false, 0.95, 6000, 500, 3000, 6000);
+  const ForecastRun forecast = RunHotAndColdRanges(true, 0.95, 6000, 500, 3000, 6000);
+  PrintRun("fixed 0.95", dense);
+  PrintRun("forecast", forecast);
+  EXPECT_EQ(dense.stats.reorganized_by_fill[0] + dense.stats.reorganized_by_fill[1] +
+                dense.stats.reorganized_by_fill[2],
+            0u);
+  EXPECT_LT(forecast.stats.reorganizations * 4, dense.stats.reorganizations * 3)
+      << "forecast " << forecast.stats.reorganizations << ", fixed "
+      << dense.stats.reorganizations;
+  // The room went where the inserts land: more free bytes per page there
+  // than the fixed fill leaves, while the update-only half, never rebuilt,
+  // stays as dense as Ingest made it (half the free bytes per page of the
+  // inserted range, or less).
+  EXPECT_GT(UnusedPerPage(forecast.hot), UnusedPerPage(dense.hot));
+  EXPECT_EQ(forecast.cold.data_pages, dense.cold.data_pages);
+  EXPECT_LT(UnusedPerPage(forecast.cold) * 2, UnusedPerPage(forecast.hot));
+}
+
+// Appends at the end of the key space (a load in key order): the appended
+// pages are packed, the last segment left open, instead of rebuilding the
+// last segment at a fixed fill again and again.
+PageStore::DetailedStats RunAppends(bool forecast, uint64_t n) {
+  MemFileSystem mem;
+  PageStore::Options o = MemOptions(&mem, 64 << 10);
+  o.checkpoint_log_bytes = 1 << 20;
+  o.forecast_inserts = forecast;
+  std::unique_ptr<PageStore> s = MustOpen(o);
+  EXPECT_NE(s, nullptr);
+  if (s == nullptr) return {};
+  EngineModel model;
+  uint64_t index = 0;
+  for (uint64_t k = 0; k < n;) {
+    WriteBatch b{++index, {}};
+    for (int j = 0; j < 20 && k < n; ++j, ++k) {
+      b.records.push_back(Record{KeyOf(k), Version{1, 1}, std::string(90, 'a')});
+    }
+    EXPECT_TRUE(s->Apply(b, false).ok());
+    model.Apply(b);
+  }
+  EXPECT_TRUE(s->Checkpoint().ok());
+  ExpectSameState(*s, model);
+  return s->Detailed();
+}
+
+TEST(PageStoreTest, InsertForecastingPacksAppendsAndLeavesTheTailOpen) {
+  const PageStore::DetailedStats fixed = RunAppends(false, 6000);
+  const PageStore::DetailedStats forecast = RunAppends(true, 6000);
+  for (const auto& [name, d] : {std::pair{"fixed 0.7", &fixed}, std::pair{"forecast", &forecast}}) {
+    printf("appends, %s: %llu reorganizations, %llu pages written, %llu segments, "
+           "fragmentation %.2f\n",
+           name, static_cast<unsigned long long>(d->reorganizations),
+           static_cast<unsigned long long>(d->page_writes),
+           static_cast<unsigned long long>(d->segments), d->fragmentation);
+  }
+  EXPECT_EQ(forecast.appends_counted, 6000u);
+  EXPECT_EQ(forecast.inserts_counted, 6000u);
+  EXPECT_GT(forecast.reorganized_by_fill[2], 0u) << "appended pages not packed";
+  EXPECT_EQ(forecast.reorganized_by_fill[0], 0u) << "room left where no key can land";
+  const auto live = [](const PageStore::DetailedStats& d) {
+    return d.page_count - d.free_pages - d.pending_free_pages;
+  };
+  EXPECT_LT(live(forecast) * 10, live(fixed) * 9)
+      << "forecast " << live(forecast) << " pages in use, fixed " << live(fixed);
+  EXPECT_LT(forecast.page_writes, fixed.page_writes);
+}
+
 TEST(PageStoreTest, CrashAfterAnyDurableStepLosesNothingSynced) {
   const char* env = getenv("MERIDIAN_PAGESTORE_CRASH_SEEDS");
   const uint64_t seeds = env != nullptr && *env != '\0' ? strtoull(env, nullptr, 10) : 3;

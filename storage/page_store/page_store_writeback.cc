@@ -14,6 +14,7 @@
 //    after the next checkpoint, so after a crash the checkpoint's index
 //    still finds them intact.
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -256,6 +257,7 @@ Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
     if (e.versions.empty()) emptied.push_back(it->first);
   }
 
+  CountInserts(seg_it, i, main, ovf, changes);
   bool main_changed = false;
   bool ovf_changed = false;
   uint32_t new_ovf = 0;
@@ -323,6 +325,37 @@ Status PageStore::WriteBackKey(PagePlan* plan, std::string_view key) {
   return absl::OkStatus();
 }
 
+void PageStore::CountInserts(SegmentIndex::Map::iterator seg_it, uint32_t page,
+                             char* main, char* ovf,
+                             const std::vector<PageChange>& changes) {
+  Segment& seg = seg_it->second;
+  // Appends: into the last page of the last segment, above every key there.
+  const bool tail = page + 1 == seg.pages() && !index_.Upper(seg_it).has_value();
+  std::optional<std::string_view> max_key;
+  if (tail) {
+    for (char* img : {main, ovf}) {
+      if (img == nullptr || Page(img).count() == 0) continue;
+      const std::string_view k = Page(img).At(Page(img).count() - 1).key;
+      if (!max_key || k > *max_key) max_key = k;
+    }
+  }
+  auto bump = [](uint32_t* n) {
+    if (*n < UINT32_MAX) ++*n;
+  };
+  for (const PageChange& ch : changes) {
+    if (!ch.put || Page(main).Find(ch.key) || (ovf != nullptr && Page(ovf).Find(ch.key))) {
+      continue;  // an erase, or an update in place
+    }
+    ++inserts_counted_;
+    if (tail && (!max_key || ch.key > *max_key)) {
+      ++appends_counted_;
+      bump(&seg.appends);
+    } else {
+      bump(&seg.inserts[page]);
+    }
+  }
+}
+
 PageStore::PageRecord PageStore::FromEntry(const PageEntry& e) {
   PageRecord r;
   r.key = std::string(e.key);
@@ -372,17 +405,73 @@ Status PageStore::Reorganize(PagePlan* plan, SegmentIndex::Map::iterator seg_it,
   sorted.reserve(records.size());
   for (auto& [key, r] : records) sorted.push_back(std::move(r));
   ++reorganizations_;
-  return BuildRegion(plan, sorted, old.lower, upper);
+
+  // Insert forecasting: each record is rebuilt at the fill its old page's
+  // insert history forecasts (a record stays on the page its key maps to,
+  // so the old model names that page). A segment that received no insert
+  // at all filled up by growing values, which insert counts cannot
+  // forecast: it keeps Options::fill, as does everything without
+  // forecasting.
+  std::vector<double> fills;
+  uint64_t inserts = old.appends;
+  for (uint32_t p = 0; p < old.pages(); ++p) inserts += old.inserts[p];
+  bool open_tail = false;
+  if (options_.forecast_inserts && inserts > 0) {
+    std::array<uint64_t, kMaxSegmentPages> now{};  // records per old page, after the changes
+    for (const PageRecord& r : sorted) ++now[old.model.PageFor(r.key)];
+    std::array<double, kMaxSegmentPages> page_fill{};
+    for (uint32_t p = 0; p < old.pages(); ++p) {
+      // Appends are the tail's, not the last page's (below).
+      const uint64_t came = old.inserts[p] + (p + 1 == old.pages() ? old.appends : 0);
+      page_fill[p] = ForecastFill(now[p] > came ? now[p] - came : 0, old.inserts[p]);
+    }
+    fills.reserve(sorted.size());
+    for (const PageRecord& r : sorted) fills.push_back(page_fill[old.model.PageFor(r.key)]);
+    // Appends land past the last key whatever room the pages have: pack
+    // what is there and leave one open page at the end.
+    open_tail = !upper && old.appends > 0 && old.appends >= old.inserts[old.pages() - 1];
+  }
+  return BuildRegion(plan, sorted, fills, open_tail, old.lower, upper);
 }
 
 Status PageStore::BuildRegion(PagePlan* plan, const std::vector<PageRecord>& records,
+                              const std::vector<double>& fills, bool open_tail,
                               const std::string& lower, const std::optional<std::string>& upper) {
   std::vector<PlanRecord> in;
   in.reserve(records.size());
-  for (const PageRecord& r : records) in.push_back(PlanRecord{r.key, r.Bytes()});
-  const std::vector<SegmentPlan> plans = PlanSegments(in, lower, options_.fill);
+  for (size_t r = 0; r < records.size(); ++r) {
+    in.push_back(PlanRecord{records[r].key, records[r].Bytes(), fills.empty() ? 0 : fills[r]});
+  }
+  // The open tail: the last records, up to half a page, on one page of
+  // their own; the records before it are planned as usual.
+  size_t cut = in.size();
+  if (open_tail) {
+    size_t bytes = 0;
+    while (cut > 0 && bytes + in[cut - 1].bytes <= kPageCapacity / 2) bytes += in[--cut].bytes;
+    if (cut == 0 || cut == in.size()) cut = in.size();  // all fits one open page / none does
+  }
+  std::vector<SegmentPlan> plans =
+      PlanSegments(std::span<const PlanRecord>(in).first(cut), lower, options_.fill);
+  if (cut < in.size()) {
+    SegmentPlan tail;
+    tail.begin = cut;
+    tail.end = in.size();
+    tail.lower = Separator(in[cut - 1].key, in[cut].key);
+    plans.push_back(std::move(tail));
+  }
   for (size_t k = 0; k < plans.size(); ++k) {
     const SegmentPlan& sp = plans[k];
+    if (!fills.empty()) {
+      // The fill the segment was planned at: its records' bytes over the
+      // bytes planned for them.
+      double bytes = 0, planned = 0;
+      for (size_t r = sp.begin; r < sp.end; ++r) {
+        bytes += static_cast<double>(in[r].bytes);
+        planned += static_cast<double>(in[r].bytes) / fills[r];
+      }
+      const double f = planned > 0 ? bytes / planned : kMaxForecastFill;
+      ++reorganized_by_fill_[f < 0.65 ? 0 : f < 0.85 ? 1 : 2];
+    }
     Segment seg;
     seg.lower = sp.lower;
     seg.model = sp.model;

@@ -172,13 +172,28 @@ bool FitModel(std::span<const PlanRecord> r, size_t s, size_t e, uint32_t n, Pag
 
 }  // namespace
 
+double ForecastFill(uint64_t built, uint64_t inserts) {
+  if (inserts == 0) return kMaxForecastFill;
+  const double f = static_cast<double>(built) / (static_cast<double>(built) + inserts);
+  return std::clamp(f, kMinForecastFill, kMaxForecastFill);
+}
+
 std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
                                       std::string_view region_lower, double fill) {
   std::vector<SegmentPlan> out;
   const size_t target = static_cast<size_t>(fill * static_cast<double>(kPageCapacity));
-  // suffix[i]: bytes of records [i, end).
+  // The bytes a record takes of a page budgeted at `fill`: its own bytes at
+  // the plan's fill, more (the room forecast for it) at a lower one.
+  std::vector<size_t> planned(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const PlanRecord& r = records[i];
+    planned[i] = r.fill <= 0 || r.fill == fill
+                     ? r.bytes
+                     : static_cast<size_t>(std::ceil(static_cast<double>(r.bytes) * fill / r.fill));
+  }
+  // suffix[i]: planned bytes of records [i, end).
   std::vector<size_t> suffix(records.size() + 1, 0);
-  for (size_t i = records.size(); i-- > 0;) suffix[i] = suffix[i + 1] + records[i].bytes;
+  for (size_t i = records.size(); i-- > 0;) suffix[i] = suffix[i + 1] + planned[i];
   size_t s = 0;
   do {
     SegmentPlan plan;
@@ -187,10 +202,13 @@ std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
     bool done = false;
     for (uint32_t n = kMaxSegmentPages; n >= 2 && !done; n /= 2) {
       const size_t budget = n * target;
-      if (suffix[s] * 2 < budget) continue;  // would leave the pages mostly empty
+      // Fewer records than the pages are planned for: a segment whose
+      // pages end up much emptier than planned wastes the room chosen for
+      // them (the tail of every reorganization would): take fewer pages.
+      if (suffix[s] * 4 < budget * 3) continue;
       size_t e = s;
       size_t used = 0;
-      while (e < records.size() && used + records[e].bytes <= budget) used += records[e++].bytes;
+      while (e < records.size() && used + planned[e] <= budget) used += planned[e++];
       // Random keys crowd some pages, and a gap in the heads (say, between
       // decimal digits) crowds one side of it: find the most records, down to
       // half the pages' worth, that this many pages can hold.
@@ -225,8 +243,8 @@ std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
       plan.model = PageModel{};
       size_t e = s;
       size_t used = 0;
-      while (e < records.size() && (e == s || used + records[e].bytes <= target)) {
-        used += records[e++].bytes;
+      while (e < records.size() && (e == s || used + planned[e] <= target)) {
+        used += planned[e++];
       }
       plan.end = e;
     }

@@ -80,6 +80,13 @@ struct Segment {
   // Bytes of records and slots per page and per overflow page (fragmentation).
   std::array<uint16_t, kMaxSegmentPages> used{};
   std::array<uint16_t, kMaxSegmentPages> overflow_used{};
+  // Insert history since the segment was built (insert forecasting, see
+  // ForecastFill): per page, write-backs that put a key its page and
+  // overflow did not hold, appends excluded; and appends: such puts into
+  // the last page of the last segment above every key that page held.
+  // Saturating.
+  std::array<uint32_t, kMaxSegmentPages> inserts{};
+  uint32_t appends = 0;
 
   uint32_t pages() const { return model.pages; }
   friend bool operator==(const Segment&, const Segment&) = default;
@@ -111,6 +118,9 @@ class SegmentIndex {
 struct PlanRecord {
   std::string_view key;
   size_t bytes = 0;
+  // The fill forecast for the record's neighbourhood (ForecastFill); 0: the
+  // plan's fill.
+  double fill = 0;
 };
 
 // One planned segment: records [begin, end) of the input, its lower bound
@@ -125,10 +135,26 @@ struct SegmentPlan {
 // Splits `records` (sorted, distinct keys, each <= kPageCapacity bytes) into
 // segments covering [region_lower, region upper): the first segment starts
 // at region_lower, the others at a separator before their first record.
-// Each page is filled to about `fill` of kPageCapacity; a segment takes the
+// Each page is filled to about `fill` of kPageCapacity, or, for records with
+// their own fill, so that each record takes about bytes / fill of a page (a
+// record at fill 0.5 leaves as much room as it takes). A segment takes the
 // most pages (16, 8, 4, 2) whose model keeps every page within
 // kPageCapacity, else it is a single page. No records: one empty segment.
+// REQUIRES: fill and every record's nonzero fill in (0, 1].
 std::vector<SegmentPlan> PlanSegments(std::span<const PlanRecord> records,
                                       std::string_view region_lower, double fill);
+
+// Insert forecasting (docs/formats/page_store.md, "Insert forecasting").
+// A page built with `built` records that received `inserts` more before its
+// segment was reorganized is forecast to receive inserts at the same rate
+// per record over the next segment's life: its records, rebuilt, get
+//   fill = built / (built + inserts)
+// (room for `inserts / built` more records per record), clamped to
+// [kMinForecastFill, kMaxForecastFill]. No inserts: kMaxForecastFill (dense);
+// no history at all (built == inserts == 0): kMaxForecastFill too, there is
+// nothing to leave room beside.
+inline constexpr double kMinForecastFill = 0.5;
+inline constexpr double kMaxForecastFill = 0.95;
+double ForecastFill(uint64_t built, uint64_t inserts);
 
 }  // namespace meridian::storage::page_store

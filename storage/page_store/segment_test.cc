@@ -230,6 +230,63 @@ TEST(PlanSegmentsTest, EmptyAndSingle) {
   EXPECT_EQ(plans[0].end, 1u);
 }
 
+TEST(ForecastFillTest, NoInsertsIsDenseManyAreRoomyAndClamped) {
+  EXPECT_EQ(ForecastFill(100, 0), kMaxForecastFill);  // read- or update-only
+  EXPECT_EQ(ForecastFill(0, 0), kMaxForecastFill);    // no history, nothing to pad
+  EXPECT_DOUBLE_EQ(ForecastFill(80, 20), 0.8);        // room for 1 insert per 4 records
+  EXPECT_DOUBLE_EQ(ForecastFill(60, 40), 0.6);
+  EXPECT_EQ(ForecastFill(100, 1), kMaxForecastFill);  // clamped: 0.99
+  EXPECT_EQ(ForecastFill(10, 30), kMinForecastFill);  // clamped: 0.25
+  EXPECT_EQ(ForecastFill(0, 5), kMinForecastFill);    // all of it inserted
+  EXPECT_LT(ForecastFill(50, 30), ForecastFill(50, 10)) << "more inserts, more room";
+}
+
+TEST(PlanSegmentsTest, RecordsWithALowerFillGetMoreRoom) {
+  // Evenly spaced keys: the end-point model places them exactly, so the
+  // plan reaches the fill it aims at (random keys crowd some pages and stop
+  // multi-page segments near 0.7 whatever the fill).
+  std::vector<std::string> sorted;
+  char buf[32];
+  for (int i = 0; i < 6000; ++i) {
+    snprintf(buf, sizeof(buf), "user%019d", i * 7);
+    sorted.push_back(buf);
+  }
+  std::vector<PlanRecord> records = Records(sorted, 120);
+  // The first half forecast to double (fill 0.5), the second half cold (0.95).
+  for (size_t i = 0; i < records.size(); ++i) records[i].fill = i < records.size() / 2 ? 0.5 : 0.95;
+  const std::vector<SegmentPlan> plans = PlanSegments(records, "", 0.7);
+  CheckPlan(records, plans, "");
+  // Pages per record in each half (segments straddling the middle skipped).
+  double hot_pages = 0, hot_records = 0, cold_pages = 0, cold_records = 0;
+  for (const SegmentPlan& p : plans) {
+    if (p.end <= records.size() / 2) {
+      hot_pages += p.model.pages;
+      hot_records += static_cast<double>(p.end - p.begin);
+    } else if (p.begin >= records.size() / 2) {
+      cold_pages += p.model.pages;
+      cold_records += static_cast<double>(p.end - p.begin);
+    }
+  }
+  ASSERT_GT(hot_records, 0);
+  ASSERT_GT(cold_records, 0);
+  const double per_page = static_cast<double>(kPageCapacity) / 120;
+  const double hot_fill = hot_records / hot_pages / per_page;
+  const double cold_fill = cold_records / cold_pages / per_page;
+  EXPECT_NEAR(hot_fill, 0.5, 0.06);
+  EXPECT_NEAR(cold_fill, 0.95, 0.06);
+  // Records without a fill of their own plan exactly as before.
+  std::vector<PlanRecord> plain = Records(sorted, 120);
+  std::vector<PlanRecord> same = plain;
+  for (PlanRecord& r : same) r.fill = 0.7;
+  const std::vector<SegmentPlan> a = PlanSegments(plain, "", 0.7);
+  const std::vector<SegmentPlan> b = PlanSegments(same, "", 0.7);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].end, b[i].end);
+    EXPECT_EQ(a[i].model, b[i].model);
+  }
+}
+
 TEST(SegmentIndexTest, FindAndUpper) {
   SegmentIndex index;
   for (const char* lower : {"", "f", "m"}) index.map()[lower].lower = lower;

@@ -21,9 +21,12 @@
 # accepts --engine pagestore (probed at start, so nothing here changes when
 # PageStore lands). Each engine gets its own data directory under
 # ${TMPDIR:-/tmp}, loaded once before the rounds when the workload reads
-# existing keys. Writes are fdatasync'ed (meridian-bench's default). The last
-# line is `ratio throughput pagestore/rocksdb: X.XX`, or
-# `... n/a (pagestore not built yet)` while only RocksDB exists.
+# existing keys: in unsynced batches made durable at the end of the load
+# (meridian-bench --load-batch). The measured writes are each fdatasync'ed
+# (meridian-bench's default). The last line is `ratio throughput
+# pagestore/rocksdb: X.XX`, or `... n/a (pagestore not built yet)` while
+# only RocksDB exists. compare-engines-suite.sh runs several workloads and
+# thread counts on one load.
 #
 # Builds nothing: uses ${MERIDIAN_BUILD_DIR:-build/release}/tests/bench/meridian-bench.
 set -euo pipefail
@@ -31,7 +34,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
 
-usage() { print_header 30; }
+usage() { print_header 31; }
 
 WORKLOAD='' RECORDS='' THREADS='' DURATION=10 MEMORY='' DIRECT=0 CLIENTS='' ROUNDS=3 KEEP=0
 while [[ $# -gt 0 ]]; do
@@ -57,31 +60,9 @@ check_posint --records "$RECORDS"
 check_seconds --duration "$DURATION"
 check_posint --rounds "$ROUNDS"
 MEMORY_MB=
-if [[ -n $MEMORY ]]; then
-  case "$MEMORY" in
-    *GiB) n=${MEMORY%GiB}; mult=$((1 << 30)) ;;
-    *MiB) n=${MEMORY%MiB}; mult=$((1 << 20)) ;;
-    *KiB) n=${MEMORY%KiB}; mult=$((1 << 10)) ;;
-    *) n=$MEMORY; mult=1 ;;
-  esac
-  [[ $n =~ ^[0-9]+$ ]] || die "--memory must be bytes, optionally with KiB, MiB or GiB"
-  MEMORY_MB=$((n * mult >> 20))
-  [[ $MEMORY_MB -ge 1 ]] || die "--memory must be at least 1 MiB"
-fi
+[[ -z $MEMORY ]] || parse_memory_mb --memory "$MEMORY"
 
-BUILD=$(abs_build "${MERIDIAN_BUILD_DIR:-build/release}")
-BENCH=$BUILD/tests/bench/meridian-bench
-if [[ ! -x $BENCH ]]; then
-  cat >&2 <<MSG
-compare-engines.sh: no meridian-bench in $BUILD.
-Build it (Release) first, from $ROOT:
-  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-  cmake --build build/release --target meridian-bench
-or point MERIDIAN_BUILD_DIR at a build that has it.
-MSG
-  exit 2
-fi
-check_build_type
+find_bench
 command -v python3 >/dev/null || die "python3 not found"
 
 make_work meridian-engines
@@ -95,27 +76,22 @@ COMMON=(--driver engine --workload "$WORKLOAD" --records "$RECORDS" --quiet)
 # Which engines this build has. RocksDB always; PageStore once the engine
 # driver accepts it (it answers "unknown engine" until then).
 ENGINES=(rocksdb)
-probe_rc=0
-"$BENCH" --driver engine --engine pagestore --engine-dir "$WORK/probe" --workload write \
-  --records 1 --ops 1 --no-load --quiet >"$WORK/probe.out" 2>&1 || probe_rc=$?
-if [[ $probe_rc -eq 0 ]]; then
-  ENGINES+=(pagestore)
-elif ! grep -qi "unknown engine" "$WORK/probe.out"; then
-  cat "$WORK/probe.out" >&2
-  fail "probing --engine pagestore failed unexpectedly (exit $probe_rc)"
-fi
-rm -rf "$WORK/probe"
+if has_pagestore; then ENGINES+=(pagestore); fi
 log "engines: ${ENGINES[*]}"
 
-# bench ENGINE NAME ARGS...: one run; output in $WORK/NAME.{out,json}.
+# bench ENGINE NAME ARGS...: one run; output in $WORK/NAME.{out,json}. Each
+# run inserts (workloads d, e) from where the engine's last run stopped.
+declare -A NEXT_INSERT=()
 bench() {
   local engine=$1 name=$2
   shift 2
-  run_bench "$name" "$BENCH" "${COMMON[@]}" --engine "$engine" --engine-dir "$WORK/$engine" "$@" \
-    --json "$WORK/$name.json"
+  run_bench "$name" "$BENCH" "${COMMON[@]}" --engine "$engine" --engine-dir "$WORK/$engine" \
+    --insert-start "${NEXT_INSERT[$engine]:-$RECORDS}" "$@" --json "$WORK/$name.json"
+  NEXT_INSERT[$engine]=$(json_field "$WORK/$name.json" next_insert)
 }
 
-# meridian-bench loads by default exactly when the workload reads existing keys.
+# meridian-bench loads by default exactly when the workload reads existing
+# keys; its engine driver loads in unsynced batches, flushed at the end.
 for engine in "${ENGINES[@]}"; do
   log "load $engine (if workload $WORKLOAD reads)"
   bench "$engine" "load-$engine" --ops 1

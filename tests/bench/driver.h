@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -45,6 +46,21 @@ class Driver {
                                Done done) = 0;
   // A description for the report, e.g. "meridian 1 node" or "etcd 3 members".
   virtual std::string Describe() const = 0;
+
+  // The load phase. Load writes one record, as Write does by default. A
+  // driver may instead buffer loaded records and write them in batches:
+  // `done` then reports that the record is buffered (or an error if the load
+  // has already failed), and FinishLoad writes the rest.
+  virtual void Load(const std::string& key, const std::string& value, Done done) {
+    Write(key, value, std::move(done));
+  }
+  // Writes whatever Load buffered and makes every loaded record durable.
+  // Blocks. OK, or the first error of any write of the load (a batch written
+  // after its records' callbacks said OK included).
+  // REQUIRES: every Load's callback has been called; no Load after it.
+  virtual Status FinishLoad() { return absl::OkStatus(); }
+  // How Load writes, for the report, e.g. "one write per key".
+  virtual std::string DescribeLoad() const { return "one write per key, as the run's"; }
 };
 
 Result<std::unique_ptr<Driver>> MakeMeridianDriver(const DriverOptions& options);

@@ -14,11 +14,16 @@ struct EngineDriverOptions {
   int threads = 4;
   // Each write is durable (fdatasync) before it completes.
   bool sync = true;
+  // Records per WriteBatch in the load phase (Driver::Load), applied
+  // without sync; FinishLoad applies the last partial batch and calls the
+  // engine's Flush, so the load is durable once it returns. 0: the load
+  // writes as Write does, one batch per key, synced per `sync`. >= 0.
+  int load_batch = 1000;
 };
 
 // Opens options.engine ("rocksdb" or "pagestore") at options.engine_dir, creating it
-// if needed. InvalidArgument for an unknown engine or an empty engine_dir;
-// the engine's error if it cannot open.
+// if needed. InvalidArgument for an unknown engine, an empty engine_dir or
+// bad engine_options; the engine's error if it cannot open.
 Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
                                                  const EngineDriverOptions& engine_options);
 

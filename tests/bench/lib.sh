@@ -47,6 +47,32 @@ check_posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer
 # check_seconds FLAG VALUE: dies unless VALUE is a number of seconds (2, 0.5).
 check_seconds() { [[ $2 =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$1 must be a number of seconds"; }
 
+# parse_memory_mb FLAG VALUE: sets MEMORY_MB to VALUE (bytes, optionally
+# with KiB, MiB or GiB) in whole MiB; dies unless that is at least 1.
+parse_memory_mb() {
+  local n mult
+  case "$2" in
+    *GiB) n=${2%GiB}; mult=$((1 << 30)) ;;
+    *MiB) n=${2%MiB}; mult=$((1 << 20)) ;;
+    *KiB) n=${2%KiB}; mult=$((1 << 10)) ;;
+    *) n=$2; mult=1 ;;
+  esac
+  [[ $n =~ ^[0-9]+$ ]] || die "$1 must be bytes, optionally with KiB, MiB or GiB"
+  MEMORY_MB=$((n * mult >> 20))
+  [[ $MEMORY_MB -ge 1 ]] || die "$1 must be at least 1 MiB"
+}
+
+# check_list FLAG VALUE PATTERN: dies unless VALUE is a comma-separated list
+# whose every item matches the regex PATTERN.
+check_list() {
+  local item items
+  IFS=, read -r -a items <<<"$2"
+  [[ ${#items[@]} -gt 0 ]] || die "$1 must not be empty"
+  for item in "${items[@]}"; do
+    [[ $item =~ ^($3)$ ]] || die "$1: bad item '$item'"
+  done
+}
+
 # need_tools TOOL...: dies naming the first TOOL not on PATH.
 need_tools() {
   local tool
@@ -64,6 +90,25 @@ abs_build() { if [[ $1 == /* ]]; then echo "$1"; else echo "$ROOT/$1"; fi; }
 check_build_type() {
   BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
   [[ $BUILD_TYPE == Release ]] || log "warning: $BUILD is a '${BUILD_TYPE:-unknown}' build, not Release"
+}
+
+# find_bench: BUILD=${MERIDIAN_BUILD_DIR:-build/release} (absolute) and
+# BENCH=its meridian-bench; exits 2 with the commands that build it when it
+# is missing; then check_build_type. REQUIRES: ROOT.
+find_bench() {
+  BUILD=$(abs_build "${MERIDIAN_BUILD_DIR:-build/release}")
+  BENCH=$BUILD/tests/bench/meridian-bench
+  if [[ ! -x $BENCH ]]; then
+    cat >&2 <<MSG
+$PROG: no meridian-bench in $BUILD.
+Build it (Release) first, from $ROOT:
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+  cmake --build build/release --target meridian-bench
+or point MERIDIAN_BUILD_DIR at a build that has it.
+MSG
+    exit 2
+  fi
+  check_build_type
 }
 
 # make_work NAME: WORK=a fresh ${TMPDIR:-/tmp}/NAME.XXXXXX; on exit
@@ -104,6 +149,31 @@ check_fs() {
 machine_summary() {
   echo "$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2 / 1048576}' /proc/meminfo)," \
        "load average $(cut -d' ' -f1-3 /proc/loadavg) at start; data on $FSTYPE"
+}
+
+# has_pagestore: whether $BENCH's engine driver takes --engine pagestore;
+# false when it answers "unknown engine" (a build before PageStore); fails
+# on any other error. REQUIRES: BENCH, WORK.
+has_pagestore() {
+  local rc=0
+  "$BENCH" --driver engine --engine pagestore --engine-dir "$WORK/probe" --workload write \
+    --records 1 --ops 1 --no-load --quiet >"$WORK/probe.out" 2>&1 || rc=$?
+  rm -rf "$WORK/probe"
+  [[ $rc -eq 0 ]] && return 0
+  grep -qi "unknown engine" "$WORK/probe.out" && return 1
+  cat "$WORK/probe.out" >&2
+  fail "probing --engine pagestore failed unexpectedly (exit $rc)"
+}
+
+# json_field FILE KEY[.KEY...]: that field of the JSON object in FILE.
+json_field() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v[k]
+print(v)
+PY
 }
 
 # ---- processes

@@ -6,6 +6,7 @@
 // the load failed, no operation succeeded, operations never completed, or
 // --verify-writes found a mismatch); 2 usage.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -124,6 +125,15 @@ int Main(int argc, char** argv) {
   app.add_flag("--engine-direct-io", d.engine_direct_io, "engine driver: O_DIRECT");
   app.add_flag("--engine-sync,!--no-engine-sync", e.sync,
                "engine driver: fdatasync every write (default on)");
+  CLI::Option* load_batch_opt =
+      app.add_option("--load-batch", e.load_batch,
+                     "engine driver: keys per unsynced load WriteBatch, flushed at the end of "
+                     "the load; 0 = one write per key, as the run's")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1'000'000));
+  app.add_option("--insert-start", o.insert_start,
+                 "first key number inserts take (default --records); keys below it must exist, "
+                 "e.g. the next_insert of an earlier run's JSON on the same data");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {
@@ -140,8 +150,14 @@ int Main(int argc, char** argv) {
   o.distribution = o.workload.distribution;
   if (!distribution_name.empty()) o.distribution = *ParseDistribution(distribution_name);
   if (o.key_size < KeyNamer::kPrefix + 1) return usage("--key-size too small");
-  if (o.records > KeyNamer(o.key_size).capacity() / 2) {
-    return usage("--key-size too small for --records (and inserts)");
+  if (o.insert_start != 0 && o.insert_start < o.records) {
+    return usage("--insert-start must be at least --records");
+  }
+  if (std::max(o.records, o.insert_start) > KeyNamer(o.key_size).capacity() / 2) {
+    return usage("--key-size too small for --records or --insert-start (and inserts)");
+  }
+  if (driver_name != "engine" && load_batch_opt->count() > 0) {
+    return usage("--load-batch is for the engine driver only");
   }
   if (load_opt->count() == 0) load = o.workload.reads_existing;
   o.progress = !quiet;
@@ -150,22 +166,26 @@ int Main(int argc, char** argv) {
   if (driver_name != "engine" && d.endpoints.empty()) return usage("--endpoints is required");
   if (driver_name == "engine" && d.engine_dir.empty()) return usage("--engine-dir is required");
 
+  Clock* clock = SystemClock();
+  const uint64_t open_start_us = clock->NowMonotonicMicros();
   Result<std::unique_ptr<Driver>> driver = driver_name == "meridian" ? MakeMeridianDriver(d)
                                            : driver_name == "etcd"   ? MakeEtcdDriver(d)
                                                                      : MakeEngineDriver(d, e);
+  const uint64_t open_us = clock->NowMonotonicMicros() - open_start_us;
   if (!driver.ok()) {
     std::cerr << "Error: " << StatusText(driver.status()) << "\n";
     return driver.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
   }
 
-  Clock* clock = SystemClock();
   Report report;
+  if (driver_name == "engine") report.open_seconds = static_cast<double>(open_us) / 1e6;
   report.driver = driver_name;
   report.target = (*driver)->Describe();
   report.endpoints = endpoints_flag;
   report.options = o;
   report.engine_threads = driver_name == "engine" ? e.threads : 0;
   report.loaded = load;
+  if (load) report.load_method = (*driver)->DescribeLoad();
   WrittenKeys written;
   WrittenKeys* track = verify_writes ? &written : nullptr;
   auto finish = [&](int code) {
@@ -188,6 +208,10 @@ int Main(int argc, char** argv) {
     if (total.errors > 0 || report.load->stuck > 0) {
       std::cerr << "Error: load failed: " << total.errors << " of " << o.records
                 << " writes failed\n";
+      return finish(kExitFailed);
+    }
+    if (!report.load->finish.ok()) {
+      std::cerr << "Error: load failed: " << StatusText(report.load->finish) << "\n";
       return finish(kExitFailed);
     }
   }

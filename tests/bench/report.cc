@@ -1,5 +1,6 @@
 #include "tests/bench/report.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <string_view>
@@ -125,11 +126,19 @@ std::string FormatTable(const Report& r) {
   }
   out += Mode(o) + Format("; warmup %.1f s; measured %.2f s; seed %llu\n", o.warmup_s,
                           r.run.seconds, U(o.seed));
+  if (r.open_seconds) out += Format("open: %.3f s\n", *r.open_seconds);
   if (r.load) {
     const OpStats total = r.load->stats.Total();
     out += Format("load: %llu keys in %.2f s (%.0f keys/s), %llu errors\n", U(total.ok()),
                   r.load->seconds, OpsPerSecond(*r.load, total.ok()), U(total.errors));
+    out += "  " + r.load_method + Format("; finishing took %.2f s\n", r.load->finish_seconds);
     out += ErrorLines(r.load->stats);
+    if (!r.load->finish.ok())
+      out += "  finishing the load failed: " + r.load->finish.ToString() + "\n";
+  }
+  if (o.insert_start > o.records) {
+    out += Format("inserts from key number %llu; next %llu\n", U(o.insert_start),
+                  U(r.run.next_insert));
   }
   if (!r.ran) return out + "\nno run: the load failed\n";
   out += "\n";
@@ -175,15 +184,20 @@ std::string FormatJson(const Report& r) {
   out +=
       Format("  \"rate\": %.1f,\n  \"warmup_s\": %.3f,\n  \"seed\": %llu,\n  \"rmw_keys\": %d,\n",
              o.rate, o.warmup_s, U(o.seed), o.workload.rmw_keys);
+  if (r.open_seconds) out += Format("  \"open_seconds\": %.6f,\n", *r.open_seconds);
   out += Format("  \"loaded\": %s,\n", r.loaded ? "true" : "false");
   if (r.load) {
     const OpStats total = r.load->stats.Total();
     out += Format(
         "  \"load\": {\"keys\": %llu, \"errors\": %llu, \"seconds\": %.3f, "
-        "\"errors_by_kind\": ",
-        U(total.ok()), U(total.errors), r.load->seconds);
+        "\"finish_seconds\": %.3f, \"method\": ",
+        U(total.ok()), U(total.errors), r.load->seconds, r.load->finish_seconds);
+    out += JsonString(r.load_method) + ", \"finish\": " + JsonString(r.load->finish.ToString()) +
+           ", \"errors_by_kind\": ";
     out += JsonErrors(r.load->stats) + "},\n";
   }
+  out += Format("  \"insert_start\": %llu,\n  \"next_insert\": %llu,\n",
+                U(std::max(o.insert_start, o.records)), U(r.run.next_insert));
   out += Format("  \"ran\": %s,\n", r.ran ? "true" : "false");
   const OpStats total = r.run.stats.Total();
   out += Format("  \"seconds\": %.3f,\n  \"ops\": %llu,\n  \"errors\": %llu,\n", r.run.seconds,

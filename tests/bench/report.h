@@ -17,7 +17,11 @@ struct Report {
   std::string endpoints;  // comma-separated; empty for the engine driver
   RunOptions options;
   int engine_threads = 0;  // engine driver only
+  // Engine driver: seconds to open the engine (its recovery, on an existing
+  // directory).
+  std::optional<double> open_seconds;
   bool loaded = false;
+  std::string load_method;  // the driver's DescribeLoad(), when loaded
 
   std::optional<PhaseResult> load;  // when records were loaded first
   bool ran = false;                 // false: the load failed, so no run

@@ -38,7 +38,7 @@ struct State {
         written(w),
         clock(c),
         namer(o.key_size),
-        inserts(o.records) {}
+        inserts(std::max(o.records, o.insert_start)) {}
 
   // Counts a finished operation (if measured) and frees its slot.
   void Done(Issuer* issuer, OpType type, uint64_t intended_us, bool measured, const Status& s,
@@ -201,7 +201,7 @@ void Issuer::Loop(const std::shared_ptr<State>& st) {
     ++k;
 
     if (st->mode == Mode::kLoad) {
-      st->driver->Write(st->namer.Key(index), Value(), [st, this, intended, index](Status s) {
+      st->driver->Load(st->namer.Key(index), Value(), [st, this, intended, index](Status s) {
         if (s.ok() && st->written != nullptr) st->written->Add(index);
         st->Done(this, OpType::kInsert, intended, true, s);
       });
@@ -371,7 +371,14 @@ PhaseResult RunPhase(Mode mode, Driver& driver, const RunOptions& options, Writt
     result.unsent += issuer->unsent();
   }
   result.stats = st->recorder.Snapshot();
+  result.next_insert = st->inserts.Next();
   uint64_t end = st->last_completion_us.load();
+  if (mode == Mode::kLoad && result.stuck == 0) {
+    const uint64_t finish_start = clock->NowMonotonicMicros();
+    result.finish = driver.FinishLoad();
+    end = clock->NowMonotonicMicros();
+    result.finish_seconds = static_cast<double>(end - finish_start) / 1e6;
+  }
   if (end <= st->measure_start_us) end = clock->NowMonotonicMicros();
   result.seconds = static_cast<double>(end - st->measure_start_us) / 1e6;
   return result;

@@ -28,6 +28,10 @@ struct RunOptions {
   WorkloadSpec workload;
   Distribution distribution = Distribution::kZipfian;  // of the keys operations pick
   uint64_t records = 10'000;  // keys [0, records) exist (after a load); >= 1
+  // Inserts take key numbers from here on, and keys [0, insert_start) are
+  // taken to exist: a run after other runs that inserted passes their
+  // PhaseResult::next_insert. 0: records. REQUIRES: 0 or >= records.
+  uint64_t insert_start = 0;
   size_t key_size = 24;       // bytes; >= KeyNamer::kPrefix + 1
   size_t value_size = 100;    // bytes of every value written
   uint64_t ops = 0;           // measured operations to run; 0 = run for duration_s
@@ -53,10 +57,20 @@ struct PhaseResult {
   // rather than work off the backlog). Their latency would have been at
   // least their wait, so with unsent > 0 the percentiles are lower bounds.
   uint64_t unsent = 0;
+  // Run: the key number the next insert would have taken (insert_start, or
+  // records, when nothing was inserted).
+  uint64_t next_insert = 0;
+  // Load: what Driver::FinishLoad returned (not called, and OK, when
+  // operations never completed), and the seconds it took, which `seconds`
+  // includes.
+  Status finish;
+  double finish_seconds = 0;
 };
 
-// Writes keys [0, records), `clients` at a time, with a progress line. Keys
-// written successfully go to `written` (may be null).
+// Writes keys [0, records) with Driver::Load, `clients` at a time, with a
+// progress line, then calls Driver::FinishLoad. Keys written successfully
+// go to `written` (may be null); a failed FinishLoad is in `finish` (and
+// leaves `written` claiming keys that may not be there).
 PhaseResult Load(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock);
 
 // Runs the workload. Keys written successfully (updates, inserts,

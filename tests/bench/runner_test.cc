@@ -25,6 +25,7 @@ class FakeDriver final : public Driver {
     uint64_t service_ms = 0;
     int fail_every = 0;        // every Nth operation fails with CONFLICT
     int lose_write_every = 0;  // every Nth write reports OK but stores nothing
+    Status finish_load;        // what FinishLoad returns
   };
   explicit FakeDriver(Options o) : o_(o), pool_(4) {}
 
@@ -53,6 +54,20 @@ class FakeDriver final : public Driver {
           done(absl::OkStatus());
         },
         key);
+  }
+  // Counts, then writes as Write does.
+  void Load(const std::string& key, const std::string& value, Done done) override {
+    {
+      absl::MutexLock l(&mu_);
+      ++loads_;
+    }
+    Write(key, value, std::move(done));
+  }
+  Status FinishLoad() override {
+    absl::MutexLock l(&mu_);
+    ++finish_loads_;
+    finish_loads_after_ = loads_;
+    return o_.finish_load;
   }
   void Scan(const std::string& start, size_t count, ScanDone done) override {
     Complete(
@@ -87,6 +102,19 @@ class FakeDriver final : public Driver {
     absl::MutexLock l(&mu_);
     return seen_;
   }
+  uint64_t loads() {
+    absl::MutexLock l(&mu_);
+    return loads_;
+  }
+  int finish_loads() {
+    absl::MutexLock l(&mu_);
+    return finish_loads_;
+  }
+  // loads() when FinishLoad was last called.
+  uint64_t finish_loads_after() {
+    absl::MutexLock l(&mu_);
+    return finish_loads_after_;
+  }
 
  private:
   void Complete(std::function<void(bool)> op, const std::string& key) {
@@ -110,6 +138,9 @@ class FakeDriver final : public Driver {
   std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
   uint64_t ops_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
+  int finish_loads_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t finish_loads_after_ ABSL_GUARDED_BY(mu_) = 0;
   ThreadPool pool_;
 };
 
@@ -245,6 +276,54 @@ TEST(RunnerTest, LoadThenReadsFindEveryKey) {
   PhaseResult run = RunWorkload(driver, o, nullptr, SystemClock());
   EXPECT_EQ(run.stats.Total().ok(), 2000u);
   EXPECT_TRUE(run.stats.errors_by_kind.empty());
+}
+
+TEST(RunnerTest, LoadUsesLoadThenFinishLoadOnce) {
+  FakeDriver driver({});
+  RunOptions o = Options("c");
+  PhaseResult load = Load(driver, o, nullptr, SystemClock());
+  EXPECT_TRUE(load.finish.ok()) << load.finish;
+  EXPECT_EQ(driver.loads(), 1000u);
+  EXPECT_EQ(driver.finish_loads(), 1);
+  EXPECT_EQ(driver.finish_loads_after(), 1000u);  // after every Load
+  EXPECT_LE(load.finish_seconds, load.seconds);
+}
+
+// Regression test: a driver that acknowledges loaded records before it
+// writes them reports a failed write from FinishLoad, and the load must
+// carry it rather than count only the acknowledgements.
+TEST(RunnerTest, LoadCarriesAFailedFinishLoad) {
+  FakeDriver driver({.finish_load = absl::DataLossError("batch lost")});
+  RunOptions o = Options("c");
+  PhaseResult load = Load(driver, o, nullptr, SystemClock());
+  EXPECT_EQ(load.stats.Total().errors, 0u);
+  EXPECT_EQ(load.finish.code(), absl::StatusCode::kDataLoss);
+}
+
+// Regression test: runs of an inserting workload in separate invocations
+// on one data set must not insert the same key numbers again; each run
+// starts where the previous one stopped (insert_start = its next_insert).
+TEST(RunnerTest, InsertsContinueFromInsertStart) {
+  FakeDriver driver({});
+  RunOptions o = Options("d");
+  Load(driver, o, nullptr, SystemClock());
+  o.ops = 2000;
+  WrittenKeys first;
+  PhaseResult r1 = RunWorkload(driver, o, &first, SystemClock());
+  ASSERT_GT(first.size(), 0u);
+  EXPECT_EQ(first.Sorted().front(), o.records);
+  EXPECT_EQ(r1.next_insert, o.records + first.size());
+
+  o.insert_start = r1.next_insert;
+  o.seed = 2;
+  WrittenKeys second;
+  PhaseResult r2 = RunWorkload(driver, o, &second, SystemClock());
+  ASSERT_GT(second.size(), 0u);
+  EXPECT_EQ(second.Sorted().front(), r1.next_insert);
+  EXPECT_EQ(r2.next_insert, r1.next_insert + second.size());
+  EXPECT_EQ(driver.Size(), o.records + first.size() + second.size());
+  // Reads may pick any key below the limit; every one of them exists.
+  EXPECT_TRUE(r2.stats.errors_by_kind.empty());
 }
 
 TEST(RunnerTest, VerifyFindsEveryWrittenKey) {

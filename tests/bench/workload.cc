@@ -122,4 +122,9 @@ uint64_t InsertCounter::Limit() const {
   return pending_.empty() ? next_ : *pending_.begin();
 }
 
+uint64_t InsertCounter::Next() const {
+  absl::MutexLock l(&mu_);
+  return next_;
+}
+
 }  // namespace meridian::bench

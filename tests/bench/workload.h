@@ -77,6 +77,8 @@ class InsertCounter {
   // REQUIRES: keynum came from Allocate() and is finished once.
   void Finish(uint64_t keynum);
   uint64_t Limit() const;
+  // The key number the next Allocate returns.
+  uint64_t Next() const;
 
  private:
   mutable absl::Mutex mu_;

@@ -71,6 +71,7 @@ Result<std::unique_ptr<PageStore>> PageStore::Open(const Options& options) {
   std::unique_ptr<PageStore> store(new PageStore(options));
   bool created = false;
   MERIDIAN_RETURN_IF_ERROR(store->OpenFiles(&created));
+  store->opened_ = true;
   return store;
 }
 
@@ -244,7 +245,9 @@ Status PageStore::ReconcileAllocations(const std::vector<PageWrites>& writes) {
 }
 
 PageStore::~PageStore() {
-  if (latch_.failed()) return;
+  // A store that failed to open has nothing to checkpoint (and maybe no
+  // log): its files stay as Open found them.
+  if (!opened_ || latch_.failed()) return;
   absl::MutexLock w(&write_mu_);
   // Nothing to report to: on failure the synced log still holds everything.
   (void)CheckpointLocked();

@@ -318,6 +318,7 @@ class PageStore final : public Engine {
   std::atomic<uint64_t> reorganizations_{0};
   std::atomic<uint64_t> checkpoints_{0};
   uint64_t repaired_at_open_ = 0;
+  bool opened_ = false;  // Open succeeded: the destructor checkpoints
 
   FailLatch latch_;
   FreeSpaceReserve reserve_;

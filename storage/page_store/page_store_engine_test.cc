@@ -565,6 +565,32 @@ TEST(PageStoreTest, ADirectoryWithoutCheckpointIsANewStore) {
   ExpectSameState(*s, EngineModel());
 }
 
+// A CHECKPOINT that is not one (truncated, overwritten) fails Open with
+// DATA_LOSS naming it, and leaves the files as they were.
+TEST(PageStoreTest, AGarbageCheckpointFailsOpenCleanly) {
+  MemFileSystem mem;
+  const PageStore::Options o = MemOptions(&mem, 1 << 20);
+  {
+    std::unique_ptr<PageStore> s = MustOpen(o);
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->Apply(WriteBatch{1, {Record{"k", Version{1, 1}, std::string("v")}}}, true).ok());
+  }
+  for (const std::string& garbage : {std::string("garbage\n"), std::string()}) {
+    ASSERT_TRUE(mem.Remove("/db/CHECKPOINT").ok());
+    Result<std::unique_ptr<File>> f = mem.OpenFile("/db/CHECKPOINT", true);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Write(0, garbage).ok());
+    ASSERT_TRUE((*f)->Sync().ok());
+    Result<std::unique_ptr<PageStore>> s = PageStore::Open(o);
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
+    EXPECT_NE(s.status().message().find("CHECKPOINT"), absl::string_view::npos) << s.status();
+    std::string kept;
+    ASSERT_TRUE((*f)->Read(0, garbage.size() + 4096, &kept).ok());
+    EXPECT_EQ(kept, garbage) << "a failed Open must not write a checkpoint";
+  }
+}
+
 TEST(PageStoreTest, KeysOverTheLimitAreRefused) {
   MemFileSystem mem;
   std::unique_ptr<PageStore> s = MustOpen(MemOptions(&mem, 1 << 20));

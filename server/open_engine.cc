@@ -1,6 +1,9 @@
 #include "server/open_engine.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/log.h"
 #include "storage/page_store/page_store.h"
 #include "storage/rocks/rocks_engine.h"
 
@@ -16,7 +19,19 @@ Result<std::unique_ptr<storage::Engine>> OpenNamed(const EngineSettings& s) {
     // Direct I/O for the page file and the double-write buffer: the record
     // cache is the store's cache, the kernel's would hold the pages twice.
     o.direct_io = true;
+    const absl::Time start = absl::Now();
     MERIDIAN_ASSIGN_OR_RETURN(auto engine, storage::page_store::PageStore::Open(o));
+    // How the pages are reached (io_uring, or the pread/pwrite fallback and
+    // why) and what recovery took, once per open.
+    const storage::page_store::PageStore::DetailedStats d = engine->Detailed();
+    const bool fallback = d.io_path.rfind("io_uring", 0) != 0;
+    Log(fallback ? Level::kWarn : Level::kInfo, "page store opened",
+        {{"dir", s.path},
+         {"io_path", d.io_path},
+         {"open_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))},
+         {"applied_index", absl::StrCat(d.applied_index)},
+         {"pages", absl::StrCat(d.page_count)},
+         {"pages_repaired", absl::StrCat(d.pages_repaired_at_open)}});
     return std::unique_ptr<storage::Engine>(std::move(engine));
   }
   if (s.name == "rocksdb") {

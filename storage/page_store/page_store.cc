@@ -279,7 +279,7 @@ Status PageStore::Apply(const WriteBatch& batch, bool sync) {
     // The log first: a batch is visible only once it is in the log, so a
     // failed append leaves nothing of it behind.
     absl::MutexLock l(&log_mu_);
-    log_->Append(batch);
+    MERIDIAN_RETURN_IF_ERROR(log_->Append(batch));
     logged_index_ = batch.log_index;
     if (sync || log_->pending_bytes() >= kMaxPendingLogBytes) {
       if (Status s = log_->Sync(); !s.ok()) return Fail(s);
@@ -509,7 +509,13 @@ EngineStats PageStore::Stats() {
 }
 
 SpaceStats PageStore::Space() {
-  const DetailedStats d = Detailed();
+  // Pages only: the record cache walk Detailed() adds is not needed here.
+  DetailedStats d;
+  d.file_bytes = Stats().approximate_size_bytes;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    FillPageStats(&d);
+  }
   SpaceStats space;
   space.size_bytes = d.file_bytes;
   space.fragmentation = d.fragmentation;
@@ -534,30 +540,7 @@ PageStore::DetailedStats PageStore::Detailed() {
   d.checkpoints = checkpoints_.load();
   d.pages_repaired_at_open = repaired_at_open_;
   absl::ReaderMutexLock l(&mu_);
-  d.page_count = page_count_;
-  d.free_pages = free_.size();
-  d.pending_free_pages = pending_free_.size();
-  d.segments = index_.size();
-  uint64_t data_pages = 0;
-  for (const auto& [lower, seg] : index_.map()) {
-    ++d.segments_by_pages[std::countr_zero(seg.pages())];
-    for (uint32_t p = 0; p < seg.pages(); ++p) {
-      ++data_pages;
-      d.unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.used[p];
-      if (seg.overflow[p] != 0) {
-        ++d.overflow_pages;
-        d.unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.overflow_used[p];
-      }
-    }
-  }
-  const uint64_t accounted = 1 + d.free_pages + d.pending_free_pages + data_pages + d.overflow_pages;
-  d.blob_pages = d.page_count > accounted ? d.page_count - accounted : 0;
-  const double file = static_cast<double>(d.page_count) * kPageSize;
-  d.fragmentation =
-      file > 0 ? (static_cast<double>((d.free_pages + d.pending_free_pages) * kPageSize) +
-                  static_cast<double>(d.unused_page_bytes)) /
-                     file
-               : 0;
+  FillPageStats(&d);
   d.inserts_counted = inserts_counted_;
   d.appends_counted = appends_counted_;
   for (int k = 0; k < 3; ++k) d.reorganized_by_fill[k] = reorganized_by_fill_[k];
@@ -569,6 +552,34 @@ PageStore::DetailedStats PageStore::Detailed() {
   }
   d.io_path = pages_->io_path();
   return d;
+}
+
+void PageStore::FillPageStats(DetailedStats* d) const {
+  d->page_count = page_count_;
+  d->free_pages = free_.size();
+  d->pending_free_pages = pending_free_.size();
+  d->segments = index_.size();
+  uint64_t data_pages = 0;
+  for (const auto& [lower, seg] : index_.map()) {
+    ++d->segments_by_pages[std::countr_zero(seg.pages())];
+    for (uint32_t p = 0; p < seg.pages(); ++p) {
+      ++data_pages;
+      d->unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.used[p];
+      if (seg.overflow[p] != 0) {
+        ++d->overflow_pages;
+        d->unused_page_bytes += kPageSize - Page::kHeaderBytes - seg.overflow_used[p];
+      }
+    }
+  }
+  const uint64_t accounted =
+      1 + d->free_pages + d->pending_free_pages + data_pages + d->overflow_pages;
+  d->blob_pages = d->page_count > accounted ? d->page_count - accounted : 0;
+  const double file = static_cast<double>(d->page_count) * kPageSize;
+  d->fragmentation =
+      file > 0 ? (static_cast<double>((d->free_pages + d->pending_free_pages) * kPageSize) +
+                  static_cast<double>(d->unused_page_bytes)) /
+                     file
+               : 0;
 }
 
 PageStore::RangeSpace PageStore::SpaceIn(std::string_view from,

@@ -155,8 +155,8 @@ class PageStore final : public Engine {
   Status Export(const std::function<Status(const Record&)>& fn, uint64_t* index) override;
   Status Ingest(const std::vector<Record>& records, uint64_t index) override;
   EngineStats Stats() override;
-  // From Detailed(): it walks the segment index and the record cache, so it
-  // is for scrapes, not for every request.
+  // Walks the segment index (not the record cache) under the shared lock:
+  // for scrapes, not for every request.
   SpaceStats Space() override;
 
   DetailedStats Detailed();
@@ -204,6 +204,8 @@ class PageStore final : public Engine {
   Status OpenFiles(bool* created);
 
   Status Health() const;
+  // The page-level part of DetailedStats (segments, pages, fragmentation).
+  void FillPageStats(DetailedStats* d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Status Fail(Status s);
   void RaiseDurable(uint64_t index);
   Status CheckFreeSpace(uint64_t bytes);

@@ -591,6 +591,38 @@ TEST(PageStoreTest, AGarbageCheckpointFailsOpenCleanly) {
   }
 }
 
+// A batch larger than a redo log segment is refused before anything is
+// logged or applied, and the store goes on (it is the caller's error, not a
+// failed disk).
+TEST(PageStoreTest, ABatchLargerThanTheLogIsRefusedAndTheStoreGoesOn) {
+  MemFileSystem mem;
+  PageStore::Options o = MemOptions(&mem, 1 << 20);
+  o.log_segment_bytes = 64 << 10;
+  std::unique_ptr<PageStore> s = MustOpen(o);
+  ASSERT_NE(s, nullptr);
+  WriteBatch big{1, {}};
+  for (int i = 0; i < 4; ++i) {
+    big.records.push_back(Record{"k" + std::to_string(i), Version{1, 1}, std::string(20 << 10, 'v')});
+  }
+  Status st = s->Apply(big, true);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("larger than the redo log"), absl::string_view::npos) << st;
+  EXPECT_EQ(s->Stats().applied_index, 0u);
+  Result<std::optional<ReadResult>> r = s->Get("k0", Snapshot::Latest());
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_value());
+  big.records.resize(2);
+  ASSERT_TRUE(s->Apply(big, true).ok());
+  s.reset();
+  s = MustOpen(o);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->Stats().applied_index, 1u);
+  r = s->Get("k1", Snapshot::Latest());
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->value->size(), 20u << 10);
+}
+
 TEST(PageStoreTest, KeysOverTheLimitAreRefused) {
   MemFileSystem mem;
   std::unique_ptr<PageStore> s = MustOpen(MemOptions(&mem, 1 << 20));

@@ -120,18 +120,26 @@ Result<std::unique_ptr<RedoLog>> RedoLog::Open(FileSystem* fs, const std::string
       replay->push_back(std::move(b));
     }
   }
-  std::unique_ptr<RedoLog> log(new RedoLog(std::move(wal), group));
+  // 4 KiB of framing: the WAL's record header and seal take far less.
+  const uint64_t max_entry = options.segment_bytes > 8192 ? options.segment_bytes - 4096 : 4096;
+  std::unique_ptr<RedoLog> log(new RedoLog(std::move(wal), group, max_entry));
   if (stale) MERIDIAN_RETURN_IF_ERROR(log->wal_->Sync());
   return log;
 }
 
-void RedoLog::Append(const WriteBatch& batch) {
+Status RedoLog::Append(const WriteBatch& batch) {
   consensus::Entry e;
   e.index = batch.log_index;
   e.command = EncodeBatch(batch);
+  if (e.command.size() > max_entry_bytes_) {
+    return InvalidArgumentError(absl::StrCat(
+        "page store: a batch of ", e.command.size(), " bytes is larger than the redo log takes (",
+        max_entry_bytes_, " bytes, its segment size less framing); nothing was written"));
+  }
   pending_bytes_ += e.command.size() + 16;
   bytes_since_trim_ += e.command.size() + 16;
   wal_->AppendEntries(group_, {std::move(e)});
+  return absl::OkStatus();
 }
 
 void RedoLog::AppendPageWrites(const PageWrites& w) {

@@ -52,8 +52,9 @@ class RedoLog {
                                                uint64_t from_lsn, std::vector<WriteBatch>* replay,
                                                std::vector<PageWrites>* page_writes);
 
-  // Buffers the batch; nothing is written until Sync.
-  void Append(const WriteBatch& batch);
+  // Buffers the batch; nothing is written until Sync. InvalidArgument,
+  // nothing buffered, for a batch larger than a log segment can hold.
+  Status Append(const WriteBatch& batch);
   // Buffers a page write-back record; nothing is written until Sync.
   void AppendPageWrites(const PageWrites& w);
   // Writes and fdatasyncs everything appended. An error is permanent.
@@ -72,11 +73,13 @@ class RedoLog {
   uint64_t group() const { return group_; }
 
  private:
-  RedoLog(std::unique_ptr<consensus::Wal> wal, uint64_t group)
-      : wal_(std::move(wal)), group_(group) {}
+  RedoLog(std::unique_ptr<consensus::Wal> wal, uint64_t group, uint64_t max_entry_bytes)
+      : wal_(std::move(wal)), group_(group), max_entry_bytes_(max_entry_bytes) {}
 
   std::unique_ptr<consensus::Wal> wal_;
   uint64_t group_;
+  // The largest encoded batch a segment holds with room for the WAL's framing.
+  uint64_t max_entry_bytes_;
   uint64_t pending_bytes_ = 0;
   uint64_t bytes_since_trim_ = 0;
 };

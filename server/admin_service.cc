@@ -30,6 +30,7 @@ class AdminService final : public v1::Admin::Service {
     limits->set_max_key_bytes(ctx_->config->limits.max_key_bytes);
     limits->set_max_value_bytes(ctx_->config->limits.max_value_bytes);
     limits->set_max_txn_ops(ctx_->config->limits.max_txn_ops);
+    limits->set_max_txn_bytes(ctx_->config->limits.max_txn_bytes);
     if (ctx_->groups != nullptr) FillGroups(resp);
     return grpc::Status::OK;
   }

@@ -101,6 +101,16 @@ std::vector<OptionSpec> Specs() {
        [](C& c, auto& v) { return SetBytes(&c.limits.max_value_bytes, v); }},
       {"max-txn-ops", "most operations in one transaction",
        [](C& c, auto& v) { return SetU64(&c.limits.max_txn_ops, v); }},
+      {"max-txn-bytes", "most bytes one transaction writes (at most 48MiB: one log record)",
+       [](C& c, auto& v) {
+         uint64_t bytes = 0;
+         MERIDIAN_RETURN_IF_ERROR(SetBytes(&bytes, v));
+         if (bytes == 0 || bytes > txn::kMaxTxnBytesCeiling) {
+           return InvalidArgumentError("must be in [1, 48MiB] (a commit is one log record)");
+         }
+         c.limits.max_txn_bytes = bytes;
+         return absl::OkStatus();
+       }},
       {"txn-timeout", "default interactive transaction deadline",
        [](C& c, auto& v) { return SetDuration(&c.txn_timeout_ms, v); }},
       {"max-txn-timeout", "largest transaction deadline a client may ask for",

@@ -14,7 +14,14 @@ struct Limits {
   uint64_t max_value_bytes = 1 << 20; // bytes
   uint64_t max_txn_ops = 10'000;      // reads + writes in one transaction; > 0
   uint64_t max_scan_limit = 10'000;   // keys per transactional scan call; > 0
+  // Bytes one commit writes (keys, values and per-record overhead, as
+  // storage::ApproximateBytes counts them). A commit is one log record (the
+  // consensus WAL's, or PageStore's redo log's), whose 64 MiB segments must
+  // hold it: at most kMaxTxnBytesCeiling.
+  uint64_t max_txn_bytes = 32ull << 20;
 };
+
+inline constexpr uint64_t kMaxTxnBytesCeiling = 48ull << 20;
 
 // Non-empty and at most max_key_bytes.
 Status ValidateKey(const Limits& limits, std::string_view key);

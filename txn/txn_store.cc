@@ -262,6 +262,15 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   // applied: a commit is either ordered before the restore (which is then
   // refused) or refused itself.
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  // One commit is one log record; refused whole before anything is proposed
+  // or applied (a record larger than a log segment would stop the log).
+  if (const uint64_t bytes = storage::ApproximateBytes(records);
+      bytes > options_.limits.max_txn_bytes) {
+    return LimitExceededError(
+        "max_txn_bytes", options_.limits.max_txn_bytes,
+        absl::StrCat("transaction writes ", bytes, " bytes, over max_txn_bytes (",
+                     options_.limits.max_txn_bytes, "); split it into smaller transactions"));
+  }
   const uint64_t ts = hlc_->Now();
   if (commit_log_ != nullptr) {
     MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
@@ -282,6 +291,9 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
     // so every later commit fails the same way. A full disk keeps its kind
     // (RESOURCE_EXHAUSTED), and writes resume once space is freed.
     if (s.code() == absl::StatusCode::kResourceExhausted) return ResourceExhaustedError(s.message());
+    // A commit the engine cannot take (larger than its log) is refused
+    // whole; the engine has not failed.
+    if (s.code() == absl::StatusCode::kInvalidArgument) return s;
     return UnavailableError(absl::StrCat("storage failed; writes are refused: ", s.message()));
   }
   ++next_log_index_;

@@ -251,6 +251,30 @@ TEST_F(TxnStoreTest, LimitsRejectAndWriteNothing) {
   EXPECT_EQ(store_->AppliedIndex(), 0u);
 }
 
+// A commit larger than max_txn_bytes (one log record) is refused whole, in
+// each commit path, and nothing is applied; smaller ones go through.
+TEST_F(TxnStoreTest, ACommitOverMaxTxnBytesIsRefusedWhole) {
+  Limits limits{.max_value_bytes = 1000, .max_txn_bytes = 2000};
+  Reopen({.limits = limits});
+  std::vector<Op> puts;
+  for (int i = 0; i < 3; ++i) puts.push_back(Op{Op::Kind::kPut, "k" + std::to_string(i), std::string(900, 'v')});
+  auto one_shot = store_->Execute({}, puts, {});
+  EXPECT_EQ(GetErrorInfo(one_shot.status()).limit_name, "max_txn_bytes") << one_shot.status();
+
+  auto t = store_->Begin(0);
+  ASSERT_TRUE(t.ok());
+  for (const Op& op : puts) ASSERT_TRUE(store_->TxnPut(t->txn_id, op.key, op.value).ok());
+  auto interactive = store_->Commit(t->txn_id);
+  EXPECT_EQ(GetErrorInfo(interactive.status()).limit_name, "max_txn_bytes")
+      << interactive.status();
+  EXPECT_EQ(store_->AppliedIndex(), 0u);
+  EXPECT_FALSE(Read("k0"));
+
+  puts.pop_back();
+  ASSERT_TRUE(store_->Execute({}, puts, {}).ok());
+  EXPECT_TRUE(Read("k1"));
+}
+
 TEST_F(TxnStoreTest, ScanRangeValidation) {
   bool more;
   uint64_t snap;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -476,6 +477,21 @@ Status RocksEngine::FlushMemtables() {
   rocksdb::Status s = impl_->db->Flush(options);
   if (!s.ok()) return Fail(FromRocks(s, "flushing the memtables"));
   return absl::OkStatus();
+}
+
+Status RocksEngine::WaitForCompactions() {
+  MERIDIAN_RETURN_IF_ERROR(FlushMemtables());
+  for (;;) {
+    MERIDIAN_RETURN_IF_ERROR(Health());
+    uint64_t pending = 0, running = 0, flushes = 0;
+    if (!impl_->db->GetIntProperty("rocksdb.compaction-pending", &pending) ||
+        !impl_->db->GetIntProperty("rocksdb.num-running-compactions", &running) ||
+        !impl_->db->GetIntProperty("rocksdb.num-running-flushes", &flushes)) {
+      return absl::InternalError("rocks engine: compaction properties unavailable");
+    }
+    if (pending == 0 && running == 0 && flushes == 0) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 namespace {

@@ -5,7 +5,8 @@
 #   tests/bench/compare-engines-suite.sh --records N [--workloads a,b,c,f,d,e]
 #       [--threads-list 1,2] [--value-size B] [--key-size B] [--memory BYTES]
 #       [--direct-io] [--rounds R] [--duration S] [--warmup S] [--clients N]
-#       [--load-batch N] [--distribution NAME] [--out FILE] [--keep]
+#       [--load-batch N] [--load-order hashed|sorted] [--distribution NAME]
+#       [--out FILE] [--keep]
 #
 #   --records       keys loaded into each engine
 #   --workloads     YCSB workloads, run in this order (default a,b,c,f,d,e:
@@ -21,6 +22,9 @@
 #   --warmup        seconds run before measuring, per run (default 0)
 #   --clients       operations in flight (default: meridian-bench's, 32)
 #   --load-batch    keys per load WriteBatch (default: meridian-bench's, 1000)
+#   --load-order    hashed (default, YCSB's: keys scattered over the key
+#                   space as they are loaded) or sorted (a bulk load in key
+#                   order); the measured runs are the same either way
 #   --distribution  zipfian|uniform|latest for every workload (default: each
 #                   workload's own: zipfian, and latest for d, as YCSB)
 #   --out FILE      also write the summary: JSON to FILE, the printed text to
@@ -46,14 +50,14 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
 
-usage() { print_header 43; }
+usage() { print_header 47; }
 
 RECORDS='' WORKLOADS=a,b,c,f,d,e THREADS_LIST=1,2 VALUE_SIZE=100 KEY_SIZE=16 MEMORY='' DIRECT=0
-ROUNDS=3 DURATION=10 WARMUP=0 CLIENTS='' LOAD_BATCH='' DISTRIBUTION='' OUT='' KEEP=0
+ROUNDS=3 DURATION=10 WARMUP=0 CLIENTS='' LOAD_BATCH='' LOAD_ORDER='' DISTRIBUTION='' OUT='' KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --records|--workloads|--threads-list|--value-size|--key-size|--memory|--rounds|--duration|\
-    --warmup|--clients|--load-batch|--distribution|--out) need_value "$@" ;;&
+    --warmup|--clients|--load-batch|--load-order|--distribution|--out) need_value "$@" ;;&
     --records) RECORDS=$2; shift 2 ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --threads-list) THREADS_LIST=$2; shift 2 ;;
@@ -65,6 +69,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --load-batch) LOAD_BATCH=$2; shift 2 ;;
+    --load-order) LOAD_ORDER=$2; shift 2 ;;
     --distribution) DISTRIBUTION=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --direct-io) DIRECT=1; shift ;;
@@ -83,6 +88,7 @@ check_seconds --duration "$DURATION"
 check_seconds --warmup "$WARMUP"
 [[ -z $CLIENTS ]] || check_posint --clients "$CLIENTS"
 [[ -z $LOAD_BATCH ]] || check_posint --load-batch "$LOAD_BATCH"
+[[ -z $LOAD_ORDER ]] || check_list --load-order "$LOAD_ORDER" 'hashed|sorted'
 [[ -z $DISTRIBUTION || $DISTRIBUTION =~ ^(zipfian|uniform|latest)$ ]] ||
   die "--distribution must be zipfian, uniform or latest"
 MEMORY_MB=
@@ -145,6 +151,7 @@ for engine in "${ENGINES[@]}"; do
   log "load $engine: $RECORDS records of $KEY_SIZE + $VALUE_SIZE B"
   load_args=(--workload c --load --ops 1)
   [[ -n $LOAD_BATCH ]] && load_args+=(--load-batch "$LOAD_BATCH")
+  [[ -n $LOAD_ORDER ]] && load_args+=(--load-order "$LOAD_ORDER")
   bench "$engine" "load-$engine" "${load_args[@]}"
   log "load $engine: done in $(json_field "$WORK/load-$engine.json" load.seconds) s"
 done

@@ -7,6 +7,7 @@
 #include "tests/bench/engine_driver.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,8 +30,10 @@ using storage::WriteBatch;
 
 class EngineDriver final : public Driver {
  public:
-  EngineDriver(std::unique_ptr<storage::Engine> engine, const EngineDriverOptions& options)
+  EngineDriver(std::unique_ptr<storage::Engine> engine, std::function<Status()> settle,
+               const EngineDriverOptions& options)
       : engine_(std::move(engine)),
+        settle_(std::move(settle)),
         options_(options),
         log_index_(engine_->Stats().applied_index),
         pool_(static_cast<size_t>(options.threads)) {}
@@ -43,9 +46,14 @@ class EngineDriver final : public Driver {
   }
 
   std::string DescribeLoad() const override {
-    if (options_.load_batch == 0) return Driver::DescribeLoad();
+    const std::string settle =
+        options_.settle_after_load
+            ? (engine_->Name() == "rocksdb" ? ", then compactions waited for"
+                                            : ", then a checkpoint")
+            : "";
+    if (options_.load_batch == 0) return Driver::DescribeLoad() + settle;
     return "batched: " + std::to_string(options_.load_batch) +
-           " keys per WriteBatch, unsynced, one engine Flush at the end";
+           " keys per WriteBatch, unsynced, one engine Flush at the end" + settle;
   }
 
   void Load(const std::string& key, const std::string& value, Done done) override {
@@ -56,18 +64,20 @@ class EngineDriver final : public Driver {
   }
 
   Status FinishLoad() override {
-    if (options_.load_batch == 0) return absl::OkStatus();
-    std::vector<std::pair<std::string, std::string>> rest;
-    {
-      absl::MutexLock l(&load_mu_);
-      rest.swap(load_buffer_);
+    if (options_.load_batch > 0) {
+      std::vector<std::pair<std::string, std::string>> rest;
+      {
+        absl::MutexLock l(&load_mu_);
+        rest.swap(load_buffer_);
+      }
+      if (!rest.empty()) (void)ApplyLoad(std::move(rest));  // its error is in load_error_
+      {
+        absl::MutexLock l(&load_mu_);
+        if (!load_error_.ok()) return load_error_;
+      }
+      MERIDIAN_RETURN_IF_ERROR(engine_->Flush());
     }
-    if (!rest.empty()) (void)ApplyLoad(std::move(rest));  // its error is in load_error_
-    {
-      absl::MutexLock l(&load_mu_);
-      if (!load_error_.ok()) return load_error_;
-    }
-    return engine_->Flush();
+    return options_.settle_after_load ? settle_() : absl::OkStatus();
   }
 
   void Read(const std::string& key, ReadDone done) override {
@@ -179,6 +189,7 @@ class EngineDriver final : public Driver {
   }
 
   const std::unique_ptr<storage::Engine> engine_;
+  const std::function<Status()> settle_;  // EngineDriverOptions::settle_after_load
   const EngineDriverOptions options_;
   absl::Mutex write_mu_;
   uint64_t log_index_ ABSL_GUARDED_BY(write_mu_);
@@ -204,6 +215,7 @@ Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
   if (engine_options.load_batch < 0)
     return InvalidArgumentError("engine driver: --load-batch must be >= 0");
   std::unique_ptr<storage::Engine> engine;
+  std::function<Status()> settle;
   if (options.engine == "pagestore") {
     // The memory budget is the record cache (PageStore has no other cache);
     // direct I/O is its page file and double-write buffer.
@@ -211,15 +223,20 @@ Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options,
     po.dir = options.engine_dir;
     po.memory_bytes = options.engine_memory_bytes;
     po.direct_io = options.engine_direct_io;
-    MERIDIAN_ASSIGN_OR_RETURN(engine, storage::page_store::PageStore::Open(po));
+    MERIDIAN_ASSIGN_OR_RETURN(auto store, storage::page_store::PageStore::Open(po));
+    settle = [p = store.get()] { return p->Checkpoint(); };
+    engine = std::move(store);
   } else {
     storage::RocksEngine::Options ro;
     ro.path = options.engine_dir;
     ro.block_cache_bytes = options.engine_memory_bytes;
     ro.use_direct_io = options.engine_direct_io;
-    MERIDIAN_ASSIGN_OR_RETURN(engine, storage::RocksEngine::Open(ro));
+    MERIDIAN_ASSIGN_OR_RETURN(auto rocks, storage::RocksEngine::Open(ro));
+    settle = [r = rocks.get()] { return r->WaitForCompactions(); };
+    engine = std::move(rocks);
   }
-  return std::unique_ptr<Driver>(new EngineDriver(std::move(engine), engine_options));
+  return std::unique_ptr<Driver>(
+      new EngineDriver(std::move(engine), std::move(settle), engine_options));
 }
 
 Result<std::unique_ptr<Driver>> MakeEngineDriver(const DriverOptions& options) {

@@ -102,6 +102,12 @@ int Main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   CLI::Option* load_opt = app.add_flag(
       "--load,!--no-load", load, "load the records first (default: on if the workload reads)");
+  std::string load_order = "hashed";
+  app.add_option("--load-order", load_order,
+                 "hashed: load keys in key-number order, scattered over the key space (YCSB's "
+                 "default); sorted: in key order (a bulk load)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"hashed", "sorted"}));
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--scan-length", o.max_scan_length, "scans read uniform 1..N keys")
       ->capture_default_str()
@@ -131,6 +137,9 @@ int Main(int argc, char** argv) {
                      "the load; 0 = one write per key, as the run's")
           ->capture_default_str()
           ->check(CLI::Range(0, 1'000'000));
+  app.add_flag("--settle,!--no-settle", e.settle_after_load,
+               "engine driver: after the load, wait for RocksDB's compactions or take a "
+               "PageStore checkpoint (default on)");
   app.add_option("--insert-start", o.insert_start,
                  "first key number inserts take (default --records); keys below it must exist, "
                  "e.g. the next_insert of an earlier run's JSON on the same data");
@@ -161,6 +170,7 @@ int Main(int argc, char** argv) {
   }
   if (load_opt->count() == 0) load = o.workload.reads_existing;
   o.progress = !quiet;
+  o.load_sorted = load_order == "sorted";
   d.endpoints = SplitComma(endpoints_flag);
   d.engine_memory_bytes = engine_memory_mb << 20;
   if (driver_name != "engine" && d.endpoints.empty()) return usage("--endpoints is required");
@@ -185,7 +195,7 @@ int Main(int argc, char** argv) {
   report.options = o;
   report.engine_threads = driver_name == "engine" ? e.threads : 0;
   report.loaded = load;
-  if (load) report.load_method = (*driver)->DescribeLoad();
+  if (load) report.load_method = (*driver)->DescribeLoad() + ", " + load_order + " key order";
   WrittenKeys written;
   WrittenKeys* track = verify_writes ? &written : nullptr;
   auto finish = [&](int code) {

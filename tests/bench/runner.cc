@@ -201,8 +201,9 @@ void Issuer::Loop(const std::shared_ptr<State>& st) {
     ++k;
 
     if (st->mode == Mode::kLoad) {
-      st->driver->Load(st->namer.Key(index), Value(), [st, this, intended, index](Status s) {
-        if (s.ok() && st->written != nullptr) st->written->Add(index);
+      const uint64_t keynum = st->keynums.empty() ? index : st->keynums[index];
+      st->driver->Load(st->namer.Key(keynum), Value(), [st, this, intended, keynum](Status s) {
+        if (s.ok() && st->written != nullptr) st->written->Add(keynum);
         st->Done(this, OpType::kInsert, intended, true, s);
       });
     } else if (st->mode == Mode::kVerify) {
@@ -387,7 +388,18 @@ PhaseResult RunPhase(Mode mode, Driver& driver, const RunOptions& options, Writt
 }  // namespace
 
 PhaseResult Load(Driver& driver, const RunOptions& options, WrittenKeys* written, Clock* clock) {
-  return RunPhase(Mode::kLoad, driver, options, written, {}, clock);
+  std::vector<uint64_t> order;
+  if (options.load_sorted) {
+    // Key(k) is the zero-padded decimal of Scramble(k): key order is the
+    // order of the scrambled numbers.
+    const KeyNamer namer(options.key_size);
+    std::vector<std::pair<uint64_t, uint64_t>> by_name(options.records);
+    for (uint64_t k = 0; k < options.records; ++k) by_name[k] = {namer.Scramble(k), k};
+    std::sort(by_name.begin(), by_name.end());
+    order.reserve(options.records);
+    for (const auto& [scrambled, k] : by_name) order.push_back(k);
+  }
+  return RunPhase(Mode::kLoad, driver, options, written, std::move(order), clock);
 }
 
 PhaseResult RunWorkload(Driver& driver, const RunOptions& options, WrittenKeys* written,

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,8 +61,13 @@ class FakeDriver final : public Driver {
     {
       absl::MutexLock l(&mu_);
       ++loads_;
+      loaded_keys_.push_back(key);
     }
     Write(key, value, std::move(done));
+  }
+  std::vector<std::string> loaded_keys() {
+    absl::MutexLock l(&mu_);
+    return loaded_keys_;
   }
   Status FinishLoad() override {
     absl::MutexLock l(&mu_);
@@ -138,6 +144,7 @@ class FakeDriver final : public Driver {
   std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
   uint64_t ops_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> loaded_keys_ ABSL_GUARDED_BY(mu_);
   uint64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
   int finish_loads_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t finish_loads_after_ ABSL_GUARDED_BY(mu_) = 0;
@@ -276,6 +283,27 @@ TEST(RunnerTest, LoadThenReadsFindEveryKey) {
   PhaseResult run = RunWorkload(driver, o, nullptr, SystemClock());
   EXPECT_EQ(run.stats.Total().ok(), 2000u);
   EXPECT_TRUE(run.stats.errors_by_kind.empty());
+}
+
+// A sorted load issues the same keys as a hashed one, in key order.
+TEST(RunnerTest, SortedLoadIssuesEveryKeyInKeyOrder) {
+  std::vector<std::string> keys[2];
+  for (bool sorted : {false, true}) {
+    FakeDriver driver({});
+    RunOptions o = Options("c");
+    o.clients = 1;  // one issuer, one in flight: arrival order is issue order
+    o.issuer_threads = 1;
+    o.load_sorted = sorted;
+    WrittenKeys written;
+    PhaseResult load = Load(driver, o, &written, SystemClock());
+    EXPECT_EQ(load.stats.Total().ok(), 1000u);
+    EXPECT_EQ(written.size(), 1000u);
+    keys[sorted] = driver.loaded_keys();
+    EXPECT_EQ(std::is_sorted(keys[sorted].begin(), keys[sorted].end()), sorted);
+  }
+  std::sort(keys[0].begin(), keys[0].end());
+  EXPECT_EQ(keys[0], keys[1]);
+  EXPECT_EQ(std::adjacent_find(keys[1].begin(), keys[1].end()), keys[1].end());
 }
 
 TEST(RunnerTest, LoadUsesLoadThenFinishLoadOnce) {

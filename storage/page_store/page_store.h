@@ -16,8 +16,9 @@
 //
 // Thread-safety: as Engine. Readers share a mutex with each other; the
 // writer takes it exclusively only to change memory and to write pages
-// back. A scan is atomic per chunk (one segment or 256 keys), not across
-// chunks; Export is atomic as a whole (it excludes writers).
+// back. A scan is atomic per chunk (up to 4 pages of one segment, at most
+// 256 keys), not across chunks; Export is atomic as a whole (it excludes
+// writers).
 //
 // Failure (fail-stop): an I/O error while writing (log, pages, double-write
 // buffer, checkpoint) latches: that call and every later one, reads

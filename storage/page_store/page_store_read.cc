@@ -13,6 +13,9 @@ namespace {
 
 // Live keys (Scan) or records (Export) gathered per chunk under the lock.
 constexpr size_t kScanChunkKeys = 256;
+// Main pages one scan chunk reads at most: a short scan reads the pages it
+// needs (one I/O), not the rest of a 16-page segment.
+constexpr uint32_t kScanChunkPages = 4;
 constexpr size_t kExportChunkRecords = 4096;
 
 // What a read sees of one key: the newest version `snapshot` sees among the
@@ -89,7 +92,13 @@ Status PageStore::ReadSegmentRecords(SegmentIndex::Map::const_iterator seg_it,
   out->clear();
   const Segment& seg = seg_it->second;
   const uint32_t first = seg.model.PageFor(from);
-  const uint32_t last = to ? seg.model.PageFor(*to) : seg.pages() - 1;
+  uint32_t last = to ? seg.model.PageFor(*to) : seg.pages() - 1;
+  // Page `last` holds keys from PageStart(last) on: none below `to` if that
+  // is already `to` or more.
+  if (to && last > first) {
+    std::optional<std::string> start = seg.model.PageStart(last);
+    if (!start || *start >= *to) --last;
+  }
   std::vector<uint32_t> overflows;
   for (uint32_t p = first; p <= last; ++p) {
     if (seg.overflow[p] != 0) overflows.push_back(seg.overflow[p]);
@@ -130,6 +139,16 @@ Status PageStore::VisitChunk(
   std::optional<std::string> seg_upper;
   if (std::optional<std::string_view> u = index_.Upper(seg_it)) seg_upper = std::string(*u);
   if (seg_upper && (!to || *seg_upper < *to)) chunk_to = seg_upper;
+  // At most kScanChunkPages main pages: the chunk ends where the model starts
+  // the page after them (a key above `from`, so the scan advances).
+  const PageModel& model = seg_it->second.model;
+  const uint32_t first = model.PageFor(from);
+  if (first + kScanChunkPages < model.pages) {
+    std::optional<std::string> page_end = model.PageStart(first + kScanChunkPages);
+    if (page_end && *page_end > from && (!chunk_to || *page_end < *chunk_to)) {
+      chunk_to = std::move(page_end);
+    }
+  }
   std::vector<PageRecord> recs;
   MERIDIAN_RETURN_IF_ERROR(ReadSegmentRecords(seg_it, from, chunk_to, &recs));
   const auto& map = cache_.map();

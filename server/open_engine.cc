@@ -23,15 +23,14 @@ Result<std::unique_ptr<storage::Engine>> OpenNamed(const EngineSettings& s) {
     MERIDIAN_ASSIGN_OR_RETURN(auto engine, storage::page_store::PageStore::Open(o));
     // How the pages are reached (io_uring, or the pread/pwrite fallback and
     // why) and what recovery took, once per open.
-    const storage::page_store::PageStore::DetailedStats d = engine->Detailed();
-    const bool fallback = d.io_path.rfind("io_uring", 0) != 0;
+    const std::string io_path = engine->IoPath();
+    const bool fallback = io_path.rfind("io_uring", 0) != 0;
     Log(fallback ? Level::kWarn : Level::kInfo, "page store opened",
         {{"dir", s.path},
-         {"io_path", d.io_path},
+         {"io_path", io_path},
          {"open_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))},
-         {"applied_index", absl::StrCat(d.applied_index)},
-         {"pages", absl::StrCat(d.page_count)},
-         {"pages_repaired", absl::StrCat(d.pages_repaired_at_open)}});
+         {"applied_index", absl::StrCat(engine->Stats().applied_index)},
+         {"pages_repaired", absl::StrCat(engine->PagesRepairedAtOpen())}});
     return std::unique_ptr<storage::Engine>(std::move(engine));
   }
   if (s.name == "rocksdb") {

@@ -528,6 +528,11 @@ SpaceStats PageStore::Space() {
   return space;
 }
 
+std::string PageStore::IoPath() {
+  absl::ReaderMutexLock l(&mu_);
+  return pages_->io_path();
+}
+
 PageStore::DetailedStats PageStore::Detailed() {
   DetailedStats d;
   EngineStats st = Stats();

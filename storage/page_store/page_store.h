@@ -161,6 +161,10 @@ class PageStore final : public Engine {
   SpaceStats Space() override;
 
   DetailedStats Detailed();
+  // How pages are reached (DetailedStats::io_path) and how many torn pages
+  // Open repaired: cheap, unlike Detailed (no cache or index walk).
+  std::string IoPath();
+  uint64_t PagesRepairedAtOpen() const { return repaired_at_open_; }
   // The space of the segments whose lower bound is in [from, to) (tests,
   // tools; walks those segments).
   struct RangeSpace {

@@ -20,6 +20,8 @@ PACKAGES=(
   prometheus
   # clock skew for the fencing test (tests/integration) and jepsen/
   faketime libfaketime
+  # jepsen/: the harness (Python SDK), partitions, power loss (lossyfs)
+  python3-grpcio python3-protobuf iproute2 nftables fuse3 libfuse3-dev
 )
 
 missing=()

@@ -1,0 +1,37 @@
+"""Set: unique inserts (one KV Put each) and full reads (one KV Scan at one
+snapshot). An acknowledged insert must never go missing."""
+
+from jepsen.harness.client import read_outcome, write_outcome
+from jepsen.workloads.base import Counter, Workload
+
+PREFIX = b"set/"
+
+
+class Set(Workload):
+    name = "set"
+    checker = "set"
+
+    def __init__(self):
+        self.values = Counter()
+
+    def next_op(self, rng, worker):
+        if rng.random() < 0.1:
+            return "read", None
+        return "add", self.values.take()
+
+    def invoke(self, client, f, value):
+        if f == "add":
+            type_, _, error, node = write_outcome(lambda: client.put(PREFIX + b"%d" % value, b"1"))
+            return type_, value, error, node
+        type_, rows, error, node = read_outcome(lambda: client.scan(prefix=PREFIX))
+        if type_ != "ok":
+            return type_, None, error, node
+        return "ok", sorted(int(k[len(PREFIX):]) for k in _keys(rows)), None, node
+
+    def final_ops(self, worker):
+        return [("read", None)]
+
+
+def _keys(rows):
+    for row in rows:
+        yield row.key if hasattr(row, "key") else row[0]

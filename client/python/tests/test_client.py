@@ -10,6 +10,7 @@ ErrorDecodingTest decodes hand-built trailers, and FakeServerTest runs the
 retry rules against in-process gRPC servers that answer from a script.
 """
 
+import atexit
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ try:
     import meridian.v1.kv_pb2  # noqa: F401
 except ImportError:
     _gen = tempfile.mkdtemp(prefix="meridian-pygen-")
+    atexit.register(shutil.rmtree, _gen, True)
     subprocess.run([os.path.join(PY_ROOT, "generate.sh"), _gen], check=True)
     sys.path.insert(0, _gen)
 

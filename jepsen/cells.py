@@ -126,16 +126,20 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
     cluster = Cluster(cell_dir, args.nodes, meridiand(args.build_dir), bindshim(args.build_dir),
                       faketime=needs_clock, log=log)
 
-    def client_factory(endpoints=None, timeout=2.0):
-        return sdk.Client(endpoints or cluster.endpoints(), timeout=timeout)
+    def client_factory(endpoints=None, timeout=2.0, retries=3):
+        # Short deadlines and few retries: an op that hangs in a partition
+        # should end (as info) in seconds, not tie up its worker.
+        return sdk.Client(endpoints or cluster.endpoints(), timeout=timeout, max_retries=retries,
+                          max_backoff=0.25)
 
     def leader_of():
         for node in cluster.nodes:
             if not node.running or node.paused:
                 continue
             try:
-                if client_factory([node.endpoint], timeout=0.5).status().is_leader:
-                    return node.name
+                with client_factory([node.endpoint], timeout=0.5, retries=0) as c:
+                    if c.status().is_leader:
+                        return node.name
             except Exception:
                 continue
         return None

@@ -69,10 +69,10 @@ class Append(Workload):
         for f, k, v in mops:
             key = key_bytes(self.prefix, k)
             if f == "r":
-                found, raw = txn.get(key)[:2]
+                found, raw, _ = txn.get(key)
                 out.append(["r", k, decode_list(raw) if found else []])
             else:
-                found, raw = txn.get(key)[:2]
+                found, raw, _ = txn.get(key)
                 current = decode_list(raw) if found else []
                 txn.put(key, encode_list(current + [v]))
                 out.append([f, k, v])
@@ -102,7 +102,7 @@ class RwRegister(Append):
         for f, k, v in mops:
             key = key_bytes(self.prefix, k)
             if f == "r":
-                found, raw = txn.get(key)[:2]
+                found, raw, _ = txn.get(key)
                 out.append(["r", k, int(raw) if found else None])
             else:
                 txn.put(key, str(v).encode())

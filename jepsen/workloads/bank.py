@@ -44,7 +44,7 @@ class Bank(Workload):
     def _read(self, txn):
         out = {}
         for a in self.accounts:
-            found, raw = txn.get(account_key(a))[:2]
+            found, raw, _ = txn.get(account_key(a))
             out[str(a)] = int(raw) if found else None
         return out
 

@@ -32,7 +32,7 @@ class Causal(Workload):
             type_, res, error, node = read_outcome(lambda: client.get(key))
             if type_ != "ok":
                 return type_, None, error, node
-            found, raw = res[:2]
+            found, raw, _ = res
             return "ok", [k, int(raw) if found else None], None, node
         type_, _, error, node = write_outcome(lambda: client.put(key, str(v).encode()))
         return type_, value, error, node

@@ -6,6 +6,7 @@ Wing & Gong search."""
 import threading
 
 from jepsen.harness.client import read_outcome, write_outcome
+from meridian_client import Compare, Put
 from jepsen.workloads.base import Workload
 
 
@@ -51,13 +52,15 @@ class Register(Workload):
             type_, res, error, node = read_outcome(lambda: client.get(key))
             if type_ != "ok":
                 return type_, None, error, node
-            found, raw = res[:2]
+            found, raw, _ = res
             return "ok", [k, int(raw) if found else None], None, node
         if f == "write":
             type_, _, error, node = write_outcome(lambda: client.put(key, str(v).encode()))
             return type_, value, error, node
         old, new = v
-        type_, res, error, node = write_outcome(lambda: client.cas(key, str(old).encode(), str(new).encode()))
-        if type_ == "ok" and not res:
+        type_, res, error, node = write_outcome(
+            lambda: client.execute([Compare(key, "VALUE", "EQUAL", str(old).encode())],
+                                   [Put(key, str(new).encode())]))
+        if type_ == "ok" and not res.succeeded:
             return "fail", value, "cas: compare false", node
         return type_, value, error, node

@@ -23,7 +23,7 @@ class Set(Workload):
         if f == "add":
             type_, _, error, node = write_outcome(lambda: client.put(PREFIX + b"%d" % value, b"1"))
             return type_, value, error, node
-        type_, rows, error, node = read_outcome(lambda: client.scan(prefix=PREFIX))
+        type_, rows, error, node = read_outcome(lambda: client.scan(prefix=PREFIX, keys_only=True))
         if type_ != "ok":
             return type_, None, error, node
         return "ok", sorted(int(k[len(PREFIX):]) for k in _keys(rows)), None, node
@@ -32,6 +32,5 @@ class Set(Workload):
         return [("read", None)]
 
 
-def _keys(rows):
-    for row in rows:
-        yield row.key if hasattr(row, "key") else row[0]
+def _keys(result):
+    return [kv.key for kv in result.kvs]

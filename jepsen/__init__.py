@@ -1,0 +1,1 @@
+"""Meridian's Jepsen-style fault harness (issue 9)."""

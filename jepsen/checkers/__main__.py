@@ -1,7 +1,7 @@
 """CLI: python3 -m jepsen.checkers --workload append history.jsonl
 
-Prints the checker's JSON result; exits 0 valid, 1 invalid, 2 unknown,
-3 on a malformed history or bad arguments.
+Prints the checker's JSON result; exits 0 valid, 1 invalid, 2 unknown
+(including a history that cannot be read or paired: "error" says why).
 """
 
 import argparse
@@ -38,7 +38,7 @@ def main(argv=None):
         result = checkers.check_file(args.history, args.workload, **opts)
     except (history.HistoryError, ValueError, OSError) as e:
         print(json.dumps({"valid": "unknown", "error": str(e)}))
-        return 3
+        return 2
     print(checkers.dumps(result))
     return checkers.exit_code(result)
 

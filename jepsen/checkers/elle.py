@@ -179,6 +179,8 @@ def _lowest_bit(m):
 def find_cycle(out, sites, members, spec, deadline):
     """Returns one cycle matching spec as [(u, v, kind_bit), ...] or None.
     Raises SearchTimeout when time.monotonic() passes deadline."""
+    if time.monotonic() > deadline:
+        raise SearchTimeout()
     allowed = spec.nonrw | (RW if spec.rw != "none" else 0)
     subs = sccs(len(out), out, allowed, members)
     if not subs:
@@ -397,9 +399,11 @@ class _Analysis:
             variants.append(("-realtime", PROC | SRT, SRT))
             if multisite:
                 variants.append(("-realtime", PROC | SRT | XRT, XRT))
+        total_deadline = time.monotonic() + float(
+            self.opts.get("cycle_search_total_timeout", 60.0))
         for comp in comps:
             members = set(comp)
-            deadline = time.monotonic() + budget
+            deadline = min(time.monotonic() + budget, total_deadline)
             found = {}  # base -> psi-forbidden already shown
             try:
                 for suffix, extra, req in variants:
@@ -549,8 +553,8 @@ class _AppendAnalysis(_Analysis):
                     self.report("incompatible-order", key=k,
                                 values=[list(a), list(b)],
                                 explanation="reads of key %s disagree on the "
-                                "order: %s vs %s" % (k, h.fmt_value(a),
-                                                     h.fmt_value(b)))
+                                "order: %s vs %s" % (k, h.fmt_read(a),
+                                                     h.fmt_read(b)))
             longest = []
             seen = set()
             for v in vals[-1]:
@@ -587,7 +591,7 @@ class _AppendAnalysis(_Analysis):
                                 h.fmt_value(lst), read=vs,
                                 explanation="%s read key %s = %s, but its own "
                                 "earlier reads/appends imply %s%s"
-                                % (o.name, k, h.fmt_value(vs),
+                                % (o.name, k, h.fmt_read(vs),
                                    "" if known else "a list ending in ",
                                    h.fmt_value(lst)))
             state[k] = (True, vs)
@@ -598,24 +602,24 @@ class _AppendAnalysis(_Analysis):
                     self.report("future-read", txn=o.name, key=k, element=e,
                                 explanation="%s read key %s = %s, including "
                                 "%s, which it appends only later"
-                                % (o.name, k, h.fmt_value(vs), e))
+                                % (o.name, k, h.fmt_read(vs), e))
             if len(set(vs)) < len(vs):
                 self.report("duplicate-elements", txn=o.name, key=k, read=vs,
                             explanation="%s read key %s = %s: an element "
-                            "appears twice" % (o.name, k, h.fmt_value(vs)))
+                            "appears twice" % (o.name, k, h.fmt_read(vs)))
             for e in vs:
                 w = appender.get((k, e))
                 if w is None:
                     self.report("garbage-read", txn=o.name, key=k, element=e,
                                 explanation="%s read key %s = %s, but no "
                                 "transaction appended %s"
-                                % (o.name, k, h.fmt_value(vs), e))
+                                % (o.name, k, h.fmt_read(vs), e))
                 elif w.type == "fail":
                     self.report("G1a", txn=o.name, key=k, element=e,
                                 writer=w.name,
                                 explanation="%s read key %s = %s, including "
                                 "%s appended by %s, which failed (aborted "
-                                "read)" % (o.name, k, h.fmt_value(vs), e,
+                                "read)" % (o.name, k, h.fmt_read(vs), e,
                                            w.name))
             if vs:
                 e = vs[-1]
@@ -627,7 +631,7 @@ class _AppendAnalysis(_Analysis):
                                 explanation="%s read key %s = %s, ending in "
                                 "%s, an intermediate append of %s (which "
                                 "later appended %s)"
-                                % (o.name, k, h.fmt_value(vs), e, w.name,
+                                % (o.name, k, h.fmt_read(vs), e, w.name,
                                    final_append[(w.id, k)]))
                 reads[k].add(tuple(vs))
 
@@ -717,7 +721,7 @@ class _AppendAnalysis(_Analysis):
         if kind == WR:
             _, k, e, vs = why
             return ("%s read key %s = %s, ending in %s's append of %s (wr)"
-                    % (V.name, k, h.fmt_value(vs), U.name, e))
+                    % (V.name, k, h.fmt_read(vs), U.name, e))
         if kind == WW:
             _, k, prev, v = why
             return ("%s appended %s to key %s right after %s's append of %s "
@@ -725,7 +729,7 @@ class _AppendAnalysis(_Analysis):
         _, k, prev, v, vs = why
         after = "as its first element" if prev is INIT else "after %s" % prev
         return ("%s read key %s = %s; %s appended %s %s, which %s did not "
-                "see (rw)" % (U.name, k, h.fmt_value(vs), V.name, v, after,
+                "see (rw)" % (U.name, k, h.fmt_read(vs), V.name, v, after,
                               U.name))
 
 
@@ -945,6 +949,7 @@ def check(history, workload="append", **opts):
       cycle_search_timeout  seconds per strongly connected component
                             (default 2.0); a timeout makes the verdict
                             "unknown" unless something forbidden was found
+      cycle_search_total_timeout  seconds for all components (default 60)
       max_examples          examples kept per anomaly type (default 100)
 
     Returns {"valid", "anomaly_types", "anomalies", "forbidden", "not",

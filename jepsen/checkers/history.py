@@ -155,6 +155,15 @@ def fmt_value(v):
     return json.dumps(v) if isinstance(v, str) else str(v)
 
 
+def fmt_read(vs, tail=6):
+    """A list read, eliding all but the last `tail` elements of long ones:
+    [... 7 8 9] (40 elements)."""
+    if vs is None or len(vs) <= tail + 2:
+        return fmt_value(vs)
+    return "[... %s] (%d elements)" % (" ".join(fmt_value(x)
+                                              for x in vs[-tail:]), len(vs))
+
+
 def result(valid, anomalies, stats, **extra):
     """The common result shape of every checker."""
     out = {"valid": valid,

@@ -550,11 +550,14 @@ class _AppendAnalysis(_Analysis):
             vals = sorted(vals, key=len)
             for a, b in zip(vals, vals[1:]):
                 if b[:len(a)] != a:
+                    i = next(i for i, (x, y) in enumerate(zip(a, b))
+                             if x != y)
                     self.report("incompatible-order", key=k,
                                 values=[list(a), list(b)],
                                 explanation="reads of key %s disagree on the "
-                                "order: %s vs %s" % (k, h.fmt_read(a),
-                                                     h.fmt_read(b)))
+                                "order at position %d: %s vs %s"
+                                % (k, i, h.fmt_read(a[:i + 1]),
+                                   h.fmt_read(b[:i + 1])))
             longest = []
             seen = set()
             for v in vals[-1]:

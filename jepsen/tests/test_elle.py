@@ -162,6 +162,13 @@ class AppendCycleTest(ElleTestCase):
         self.assertNotIn("snapshot-isolation", res["not"])
         self.assertIn("psi", res["not"])
 
+    def test_read_from_own_later_txn_is_g1c_process(self):
+        hist = serial_txns([(0, [r("x", [1])], {}), (0, [ap("x", 1)], {})])
+        res = self.check(hist, realtime_edges=False)
+        self.assertAnomaly(res, "G1c-process")
+        self.assertEqual(sorted(res["anomalies"]["G1c-process"][0]["edges"]),
+                         ["process", "wr"])
+
     def test_stale_read_within_site_is_g_single_realtime(self):
         # Two sessions; the read begins after the append completed.
         hist = serial_txns([(0, [ap("x", 1)], {}), (1, [r("x", [])], {})])

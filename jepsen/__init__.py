@@ -1,1 +1,0 @@
-"""Meridian's Jepsen-style fault harness (issue 9)."""

@@ -2,12 +2,15 @@
 
 Ops: f "add", value an int; f "read", value a list of ints when ok.
 For every element:
-  lost        acknowledged (or once read) but missing from a read invoked
-              after a read that contained it completed, or an acknowledged
-              add missing from the final read when that read began after
-              the add completed;
+  lost        acknowledged, or of unknown outcome but read at least once,
+              and missing from the final read (the last ok read by invoke
+              order), which began after the add completed (after a read
+              that saw it completed); i.e. once known, it went away and
+              never came back;
   stale       an acknowledged add missing from some read invoked after the
-              add completed, but not lost (it showed up later);
+              add completed, but not lost (it showed up later). Under PSI
+              this is replication lag across sites; with
+              linearizable=True (reads at the owning site) it fails;
   recovered   the add's outcome was unknown (info) yet it was read;
   unexpected  read but never added, or added by an op that failed;
   never-read  acknowledged, but no read began after it completed.
@@ -15,15 +18,25 @@ Valid iff nothing is lost or unexpected (and, with linearizable=True,
 nothing is stale).
 """
 
+import bisect
+from collections import defaultdict
+
 from jepsen.checkers import history as h
 
 
-def check(history, linearizable=False, max_examples=20, **_):
+def check(history, linearizable=False, site=None, max_examples=20, **_):
+    """Options: linearizable (stale reads fail), site (judge only the reads
+    served at that site), max_examples (per anomaly type)."""
     ops = h.pair(history, f=("add", "read"))
     adds = [o for o in ops if o.f == "add"]
-    reads = sorted((o for o in ops if o.f == "read" and o.type == "ok"),
+    reads = sorted((o for o in ops if o.f == "read" and o.type == "ok"
+                    and (site is None or o.site == site)),
                    key=lambda o: o.inv_index)
-    read_sets = [set(o.value or ()) for o in reads]
+    read_invs = [o.inv_index for o in reads]
+    occ = defaultdict(list)  # element -> indexes of the reads containing it
+    for i, o in enumerate(reads):
+        for e in set(o.value or ()):
+            occ[e].append(i)
     added = {}
     for o in adds:
         e = o.inv.get("value")
@@ -34,63 +47,60 @@ def check(history, linearizable=False, max_examples=20, **_):
     out = {k: [] for k in ("lost", "stale", "recovered", "unexpected",
                            "never-read")}
     stale_lat = []
-    first_seen = {}  # element -> index into reads of first read containing it
-    for i, s in enumerate(read_sets):
-        for e in s:
-            if e not in first_seen:
-                first_seen[e] = i
-    for e in sorted(set(first_seen) - set(added), key=repr):
-        r = reads[first_seen[e]]
+    for e in sorted(set(occ) - set(added), key=repr):
+        r = reads[occ[e][0]]
         out["unexpected"].append({"element": e, "read": r.name,
                                   "explanation": "%s read %s, which was "
                                   "never added" % (r.name, e)})
     for e, a in sorted(added.items(), key=lambda kv: repr(kv[0])):
+        seen = occ.get(e, ())
         if a.type == "fail":
-            if e in first_seen:
-                r = reads[first_seen[e]]
+            if seen:
+                r = reads[seen[0]]
                 out["unexpected"].append({
                     "element": e, "read": r.name, "add": a.name,
                     "explanation": "%s read %s, whose add %s failed"
                                    % (r.name, e, a.name)})
             continue
-        seen_comp = None
-        if e in first_seen:
-            # Earliest completion among reads containing e.
-            seen_comp = min(reads[i].comp_index
-                            for i in range(first_seen[e], len(reads))
-                            if e in read_sets[i])
-        lost_by = None
-        if seen_comp is not None:
-            for i in range(first_seen[e], len(reads)):
-                if reads[i].inv_index > seen_comp and e not in read_sets[i]:
-                    lost_by = (i, "missing from %s after %s had been read"
-                               % (reads[i].name, e))
-                    break
         acked = a.type == "ok"
-        if acked and lost_by is None and final >= 0 \
-                and reads[final].inv_index > a.comp_index \
-                and e not in read_sets[final]:
-            lost_by = (final, "missing from the final read %s"
-                       % reads[final].name)
-        if lost_by is not None:
+        # From when on must every read contain e: the add's completion, or
+        # (outcome unknown) the completion of the first read that saw it.
+        if acked:
+            known = a.comp_index
+        elif seen:
+            known = min(reads[i].comp_index for i in seen)
+        else:
+            continue
+        if final >= 0 and reads[final].inv_index > known \
+                and (not seen or seen[-1] != final):
+            how = ("the final read %s misses it" % reads[final].name
+                   if not seen else
+                   "it was last read by %s; every later read, up to the "
+                   "final read %s, misses it"
+                   % (reads[seen[-1]].name, reads[final].name))
             out["lost"].append({"element": e, "add": a.name,
                                 "add_type": a.type,
-                                "read": reads[lost_by[0]].name,
-                                "explanation": "%s (added by %s, %s) is lost:"
-                                " %s" % (e, a.name, a.type, lost_by[1])})
+                                "read": reads[final].name,
+                                "last_seen": (reads[seen[-1]].name if seen
+                                              else None),
+                                "explanation": "%s (added by %s, %s) is "
+                                "lost: %s" % (e, a.name, a.type, how)})
             continue
         if not acked:
-            if e in first_seen:
+            if seen:
                 out["recovered"].append({"element": e, "add": a.name})
             continue
-        later = [i for i in range(len(reads))
-                 if reads[i].inv_index > a.comp_index]
-        if not later:
+        first_later = bisect.bisect_right(read_invs, a.comp_index)
+        if first_later == len(reads):
             out["never-read"].append({"element": e, "add": a.name})
             continue
-        missing = [i for i in later if e not in read_sets[i]]
-        if missing:
-            stable = next(i for i in later if i > missing[-1])
+        n_later = len(reads) - first_later
+        n_present = len(seen) - bisect.bisect_left(seen, first_later)
+        if n_present < n_later:
+            present = set(seen)
+            missing = [i for i in range(first_later, len(reads))
+                       if i not in present]
+            stable = missing[-1] + 1  # the final read contains e
             lag = reads[stable].inv_time - a.comp_time
             stale_lat.append(lag)
             out["stale"].append({

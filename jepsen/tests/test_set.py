@@ -61,6 +61,25 @@ class SetFullTest(unittest.TestCase):
         lin = set_full.check(b.ops, linearizable=True)
         self.assertIs(lin["valid"], False)
 
+    def test_gone_and_back_is_stale_not_lost(self):
+        # E.g. a read served by a lagging site between two that see it.
+        b = Builder()
+        add(b, 0, 1)
+        read(b, 1, [1])
+        read(b, 2, [], )
+        read(b, 1, [1])
+        res = set_full.check(b.ops)
+        self.assertIs(res["valid"], True, res)
+        self.assertEqual(res["anomaly_types"], ["stale"])
+
+    def test_site_filter(self):
+        b = Builder()
+        b.op(0, "add", 1, 1, site="s1")
+        b.op(1, "read", None, [1], site="s1")
+        b.op(2, "read", None, [], site="s2")
+        self.assertIs(set_full.check(b.ops)["valid"], False)
+        self.assertIs(set_full.check(b.ops, site="s1")["valid"], True)
+
     def test_recovered_and_unexpected(self):
         b = Builder()
         b.invoke(0, "add", 1)

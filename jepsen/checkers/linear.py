@@ -166,16 +166,21 @@ def check_key(kops, initial=None, deadline=None, max_ops=None):
             remaining += 0 if e0.op.crashed else 1
             e = e0.next
     prefix, stuck = best
-    return False, {"longest_prefix": [_describe(o) for o in prefix],
+    # The tail of the prefix is what the stuck op conflicts with.
+    return False, {"longest_prefix": [_describe(o) for o in prefix[-50:]],
+                   "longest_prefix_length": len(prefix),
                    "stuck_op": _describe(stuck) if stuck else None}
 
 
 def _explain(key, detail, initial):
     prefix = detail["longest_prefix"]
     stuck = detail.get("stuck_op")
+    n = detail.get("longest_prefix_length", len(prefix))
     steps = ", ".join("%s %s %s" % (p["name"], p["f"],
                                     h.fmt_value(p["value"][1]))
-                      for p in prefix) or "nothing"
+                      for p in prefix[-8:]) or "nothing"
+    if n > 8:
+        steps = "... %d ops ..., %s" % (n - 8, steps)
     if stuck is None:
         return "key %s: no linearization exists" % key
     return ("key %s: the longest linearizable prefix is [%s] (from initial "

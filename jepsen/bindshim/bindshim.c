@@ -19,27 +19,46 @@
 
 typedef int (*connect_fn)(int, const struct sockaddr*, socklen_t);
 
-static int IsLoopback(const struct sockaddr_in* a) {
-  return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+// gRPC connects from dual-stack AF_INET6 sockets, to v4-mapped addresses
+// (::ffff:127.0.0.x), so both families are handled.
+static int IsLoopbackV4(in_addr_t a) { return (ntohl(a) >> 24) == 127; }
+
+static const struct in_addr* MappedV4(const struct in6_addr* a) {
+  return IN6_IS_ADDR_V4MAPPED(a) ? (const struct in_addr*)&a->s6_addr[12] : NULL;
+}
+
+static void BindSource(int fd, const struct sockaddr* addr, socklen_t len, const char* source) {
+  struct in_addr src;
+  if (inet_pton(AF_INET, source, &src) != 1) return;
+  int saved = errno;
+  if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in* dst = (const struct sockaddr_in*)addr;
+    if (IsLoopbackV4(dst->sin_addr.s_addr) && dst->sin_addr.s_addr != src.s_addr) {
+      struct sockaddr_in local;
+      memset(&local, 0, sizeof local);
+      local.sin_family = AF_INET;
+      local.sin_addr = src;
+      (void)bind(fd, (const struct sockaddr*)&local, sizeof local);  // EINVAL if already bound
+    }
+  } else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct in_addr* dst = MappedV4(&((const struct sockaddr_in6*)addr)->sin6_addr);
+    if (dst != NULL && IsLoopbackV4(dst->s_addr) && dst->s_addr != src.s_addr) {
+      struct sockaddr_in6 local;
+      memset(&local, 0, sizeof local);
+      local.sin6_family = AF_INET6;
+      local.sin6_addr.s6_addr[10] = 0xff;
+      local.sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&local.sin6_addr.s6_addr[12], &src, 4);
+      (void)bind(fd, (const struct sockaddr*)&local, sizeof local);
+    }
+  }
+  errno = saved;
 }
 
 int connect(int fd, const struct sockaddr* addr, socklen_t len) {
   static connect_fn real_connect;
   if (!real_connect) real_connect = (connect_fn)dlsym(RTLD_NEXT, "connect");
   const char* source = getenv("JEPSEN_SOURCE_ADDR");
-  if (source != NULL && addr != NULL && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in) &&
-      IsLoopback((const struct sockaddr_in*)addr)) {
-    struct sockaddr_in local;
-    memset(&local, 0, sizeof local);
-    local.sin_family = AF_INET;
-    local.sin_port = 0;
-    if (inet_pton(AF_INET, source, &local.sin_addr) == 1 &&
-        local.sin_addr.s_addr != ((const struct sockaddr_in*)addr)->sin_addr.s_addr) {
-      int saved = errno;
-      // Fails harmlessly (EINVAL) if the socket is already bound.
-      (void)bind(fd, (const struct sockaddr*)&local, sizeof local);
-      errno = saved;
-    }
-  }
+  if (source != NULL && addr != NULL) BindSource(fd, addr, len, source);
   return real_connect(fd, addr, len);
 }

@@ -113,11 +113,15 @@ class Run:
             if time.monotonic() + wait >= until:
                 break
             time.sleep(wait)
+            # Jepsen's shape: an info "invoke" when the fault begins (before
+            # its effects), and an info completion saying what it did.
+            self.history.record("info", "nemesis", "start", self.nemesis.name, phase="invoke")
             f = self.nemesis.start(rng)
             self.history.record("info", "nemesis", f["f"], f.get("value"), phase="start")
             self.log(f"[{self.history.elapsed_s():6.1f}s] nemesis {f['f']} {f.get('value')}")
             hold = min(rng.uniform(0.5, 1.5) * interval, max(0.0, until - time.monotonic()))
             time.sleep(hold)
+            self.history.record("info", "nemesis", "stop", self.nemesis.name, phase="invoke")
             f = self.nemesis.stop()
             self.history.record("info", "nemesis", f["f"], f.get("value"), phase="stop")
             self.log(f"[{self.history.elapsed_s():6.1f}s] nemesis {f['f']} {f.get('value')}")

@@ -101,6 +101,9 @@ def main(argv):
         return 2
     world.reap_stale()
     name = f"{world.PREFIX}{os.getpid()}"
+    if args.out is None:
+        args.out = os.path.join(HERE, "runs", time.strftime("%Y%m%dT%H%M%S"))
+        argv = argv + ["--out", args.out]
     try:
         world.create(name)
     except Exception as e:
@@ -114,6 +117,8 @@ def main(argv):
     except KeyboardInterrupt:
         return 130
     finally:
+        # `ip netns exec` also gave the child its own mount namespace, so the
+        # lossyfs mounts made in it vanish with its last process.
         world.destroy(name)
 
 

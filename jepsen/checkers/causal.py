@@ -1,6 +1,6 @@
 """Causal register checker: per-session guarantees on single keys.
 
-Workload (see jepsen-plan.md): per key one session reads the initial
+Workload (docs/testing.md "History format"): per key one session reads the initial
 value, writes 1, reads, writes 2, reads; f "read"/"write", value [k, v].
 A session's writes to a key get ranks 1, 2, ... in its own order; nil is
 rank 0. Each ok read, in session order, must return:

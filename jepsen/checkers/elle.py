@@ -1,6 +1,6 @@
 """Transactional consistency checker for list-append and rw-register
 histories, after the dependency-graph method of Adya and of Elle (Kingsbury
-& Alvaro, VLDB 2020), re-derived from /work/shared/reference/jepsen.md §2.
+& Alvaro, VLDB 2020), re-derived from the published algorithm (our research notes, §2).
 
 Vertices are ok and info transactions (failed ones never happened). Edges:
   ww  T1 -> T2  T2 installed the version right after T1's

@@ -1,4 +1,4 @@
-"""Loading and pairing of JSON Lines histories (see jepsen-plan.md).
+"""Loading and pairing of JSON Lines histories (docs/testing.md "History format").
 
 An op is a dict with "index", "time", "type" (invoke|ok|fail|info),
 "process" (int, or "nemesis"), "f", "value" and optional "node", "site",

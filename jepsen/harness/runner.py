@@ -33,6 +33,7 @@ class Worker(threading.Thread):
         self.final_ok = False
         self.final_value = None
         self.error = None
+        self.harness_errors = []  # exceptions the workload adapter raised (bugs)
 
     def _do(self, f, value):
         run = self.run_
@@ -40,8 +41,9 @@ class Worker(threading.Thread):
         history.record("invoke", self.process, f, value, session=self.index)
         try:
             type_, result, error, node = run.workload.invoke(self.client, f, value)
-        except Exception as e:  # a bug in the workload adapter: unknown, and logged
+        except Exception as e:  # a bug in the workload adapter: unknown, and fails the cell
             type_, result, error, node = "info", None, f"harness exception: {e!r}", None
+            self.harness_errors.append(repr(e))
         history.record(type_, self.process, f, result, node=node, error=error, session=self.index)
         if type_ == "info":
             self.process += self.concurrency

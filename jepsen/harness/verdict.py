@@ -5,6 +5,7 @@
   - at most `max_info` of client ops ended info (indeterminate);
   - no acknowledged write was lost (a final read misses nothing acked);
   - every worker got an ok within `recovery_bar` s of the final heal;
+  - no op raised inside the harness itself (that is a harness bug);
   - no daemon exited unless the nemesis killed it;
   - the nemesis completed at least `min_cycles` fault cycles.
 """
@@ -56,6 +57,9 @@ def judge(result, counts, workers, unexpected_exits, cycles, *, min_ok, max_info
             if w.first_ok_after_heal is None or w.first_ok_after_heal > recovery_bar]
     if slow:
         reasons.append(f"workers without an ok within {recovery_bar:.0f} s of the heal: {slow}")
+    bugs = [e for w in workers for e in getattr(w, "harness_errors", [])]
+    if bugs:
+        reasons.append(f"{len(bugs)} ops raised in the harness (a harness bug), e.g. {bugs[0]}")
     not_final = [w.index for w in workers if w.error]
     if not_final:
         reasons.append(f"workers crashed: {[(w.index, w.error) for w in workers if w.error]}")

@@ -91,3 +91,4 @@ def apply_grudge(netns, grudge, address_of):
 
 def heal(netns):
     nft(netns, f"flush chain inet {TABLE} input\n")
+

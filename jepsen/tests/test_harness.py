@@ -77,8 +77,9 @@ class LostAppendsTest(unittest.TestCase):
 
 
 class Worker:
-    def __init__(self, index, first_ok, error=None):
+    def __init__(self, index, first_ok, error=None, harness_errors=()):
         self.index, self.first_ok_after_heal, self.error = index, first_ok, error
+        self.harness_errors = list(harness_errors)
 
 
 class JudgeTest(unittest.TestCase):
@@ -99,6 +100,7 @@ class JudgeTest(unittest.TestCase):
             "slow recovery": dict(workers=[Worker(0, 12.0)]),
             "never recovered": dict(workers=[Worker(0, None)]),
             "crashed worker": dict(workers=[Worker(0, 1.0, error="boom")]),
+            "harness bug": dict(workers=[Worker(0, 1.0, harness_errors=["TypeError()"])]),
             "daemon exit": dict(exits=[("n1", -11)]),
             "few cycles": dict(cycles=1),
             "lost": dict(lost=[(1, 2)]),

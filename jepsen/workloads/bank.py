@@ -51,9 +51,9 @@ class Bank(Workload):
     def _transfer(self, txn, t):
         src = txn.get(account_key(t["from"]))
         dst = txn.get(account_key(t["to"]))
-        if not src[0] or not dst[0]:
+        if not src.found or not dst.found:
             raise TxnAborted("account missing")
-        a, b = int(src[1]), int(dst[1])
+        a, b = int(src.value), int(dst.value)
         if a < t["amount"]:
             raise TxnAborted("insufficient funds")
         txn.put(account_key(t["from"]), str(a - t["amount"]).encode())

@@ -4,7 +4,7 @@
 
 Without the generated modules on PYTHONPATH the tests generate them into a
 temporary directory (client/python/generate.sh). The live tests start
-meridiand from MERIDIAN_BIN (default /work/main/build/dev/server/meridiand)
+meridiand from MERIDIAN_BIN (default build/dev/server/meridiand)
 and are skipped when it does not exist; the others need no server:
 ErrorDecodingTest decodes hand-built trailers, and FakeServerTest runs the
 retry rules against in-process gRPC servers that answer from a script.
@@ -40,7 +40,8 @@ from meridian.v1 import common_pb2, kv_pb2, kv_pb2_grpc  # noqa: E402
 from meridian_client import Client, Compare, MeridianError, Put, from_status  # noqa: E402
 from meridian_client.errors import decode_error_detail, from_rpc_error  # noqa: E402
 
-MERIDIAN_BIN = os.environ.get("MERIDIAN_BIN", "/work/main/build/dev/server/meridiand")
+_REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+MERIDIAN_BIN = os.environ.get("MERIDIAN_BIN", os.path.join(_REPO, "build", "dev", "server", "meridiand"))
 HAVE_BIN = os.path.isfile(MERIDIAN_BIN) and os.access(MERIDIAN_BIN, os.X_OK)
 SKIP_REASON = f"meridiand not found at {MERIDIAN_BIN} (set MERIDIAN_BIN)"
 

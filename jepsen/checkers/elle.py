@@ -329,6 +329,29 @@ class _Analysis:
 
     # -- graph -------------------------------------------------------------
 
+    def index_writes(self, write_f, verb):
+        """Maps each (key, value) to the op that wrote it, and (op id, key)
+        to the last value the op wrote there; reports a value written twice
+        (values must be unique per key) and unknown micro-ops."""
+        writer = {}
+        final_write = {}
+        for o in self.ops:
+            for mop in (o.inv.get("value") or ()):
+                f, k, v = mop[0], mop[1], mop[2]
+                if f == write_f:
+                    key = (k, v)
+                    if key in writer and writer[key] is not o:
+                        self.report("duplicate-writes", key=k, value=v,
+                                    txns=[writer[key].name, o.name],
+                                    explanation="%s and %s both %s %s to "
+                                    "key %s; values must be unique"
+                                    % (writer[key].name, o.name, verb, v, k))
+                    writer[key] = o
+                    final_write[(o.id, k)] = v
+                elif f != "r":
+                    self.errors.append("%s: unknown micro-op %r" % (o.name, f))
+        return writer, final_write
+
     def init_graph(self):
         self.vertices = [o for o in self.ops if o.type in ("ok", "info")]
         self.vid = {o.id: i for i, o in enumerate(self.vertices)}
@@ -521,23 +544,8 @@ class _AppendAnalysis(_Analysis):
 
     def run(self):
         ops = self.ops
-        appender = {}      # (k, v) -> op (any type)
-        final_append = {}  # (op id, k) -> last v it appended
-        for o in ops:
-            for mop in (o.inv.get("value") or ()):
-                f, k, v = mop[0], mop[1], mop[2]
-                if f == "append":
-                    key = (k, v)
-                    if key in appender and appender[key] is not o:
-                        self.report("duplicate-writes", key=k, value=v,
-                                    txns=[appender[key].name, o.name],
-                                    explanation="%s and %s both appended %s "
-                                    "to key %s; values must be unique"
-                                    % (appender[key].name, o.name, v, k))
-                    appender[key] = o
-                    final_append[(o.id, k)] = v
-                elif f != "r":
-                    self.errors.append("%s: unknown micro-op %r" % (o.name, f))
+        # (k, v) -> op (any type); (op id, k) -> last v it appended
+        appender, final_append = self.index_writes("append", "appended")
         oks = [o for o in ops if o.type == "ok"]
         reads = defaultdict(set)  # k -> distinct non-empty read values
         for o in oks:
@@ -744,23 +752,8 @@ class _RegisterAnalysis(_Analysis):
 
     def run(self):
         ops = self.ops
-        writer = {}      # (k, v) -> op
-        final_write = {}  # (op id, k) -> last v written
-        for o in ops:
-            for mop in (o.inv.get("value") or ()):
-                f, k, v = mop[0], mop[1], mop[2]
-                if f == "w":
-                    key = (k, v)
-                    if key in writer and writer[key] is not o:
-                        self.report("duplicate-writes", key=k, value=v,
-                                    txns=[writer[key].name, o.name],
-                                    explanation="%s and %s both wrote %s to "
-                                    "key %s; values must be unique"
-                                    % (writer[key].name, o.name, v, k))
-                    writer[key] = o
-                    final_write[(o.id, k)] = v
-                elif f != "r":
-                    self.errors.append("%s: unknown micro-op %r" % (o.name, f))
+        # (k, v) -> op; (op id, k) -> last v written
+        writer, final_write = self.index_writes("w", "wrote")
         self.init_graph()
         vid = self.vid
         ext_reads = {}   # vertex -> {k: v} (first read before own write)

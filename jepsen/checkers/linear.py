@@ -112,6 +112,13 @@ def check_key(kops, initial=None, deadline=None, max_ops=None):
         if e.next is not None:
             e.next.prev = e
 
+    def backtrack(linearized, remaining):
+        """Undoes the newest linearized call; resumes at the entry after it."""
+        e0, state = stack.pop()
+        unlift(e0)
+        return (e0.next, state, linearized & ~(1 << e0.op.id),
+                remaining + (0 if e0.op.crashed else 1))
+
     remaining = sum(1 for op in kops if not op.crashed)
     state = initial
     linearized = 0
@@ -134,11 +141,7 @@ def check_key(kops, initial=None, deadline=None, max_ops=None):
             # remaining returns lie behind us: backtrack.
             if not stack:
                 break
-            e0, state = stack.pop()
-            linearized &= ~(1 << e0.op.id)
-            unlift(e0)
-            remaining += 0 if e0.op.crashed else 1
-            e = e0.next
+            e, state, linearized, remaining = backtrack(linearized, remaining)
             continue
         if e.is_call:
             ok, s2 = _step(state, e.op)
@@ -160,11 +163,7 @@ def check_key(kops, initial=None, deadline=None, max_ops=None):
                 best = ([s[0].op for s in stack], e.op)
             if not stack:
                 break
-            e0, state = stack.pop()
-            linearized &= ~(1 << e0.op.id)
-            unlift(e0)
-            remaining += 0 if e0.op.crashed else 1
-            e = e0.next
+            e, state, linearized, remaining = backtrack(linearized, remaining)
     prefix, stuck = best
     # The tail of the prefix is what the stuck op conflicts with.
     return False, {"longest_prefix": [_describe(o) for o in prefix[-50:]],

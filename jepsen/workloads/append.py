@@ -69,14 +69,18 @@ class Append(Workload):
         for f, k, v in mops:
             key = key_bytes(self.prefix, k)
             if f == "r":
-                found, raw, _ = txn.get(key)
-                out.append(["r", k, decode_list(raw) if found else []])
+                out.append(["r", k, self.read(txn, key)])
             else:
-                found, raw, _ = txn.get(key)
-                current = decode_list(raw) if found else []
-                txn.put(key, encode_list(current + [v]))
+                self.write(txn, key, v)
                 out.append([f, k, v])
         return out
+
+    def read(self, txn, key):
+        found, raw, _ = txn.get(key)
+        return decode_list(raw) if found else []
+
+    def write(self, txn, key, v):
+        txn.put(key, encode_list(self.read(txn, key) + [v]))
 
     def invoke(self, client, f, value):
         return run_txn(client, lambda txn: self.apply(txn, value))
@@ -97,14 +101,9 @@ class RwRegister(Append):
     prefix = "rw"
     write_f = "w"
 
-    def apply(self, txn, mops):
-        out = []
-        for f, k, v in mops:
-            key = key_bytes(self.prefix, k)
-            if f == "r":
-                found, raw, _ = txn.get(key)
-                out.append(["r", k, int(raw) if found else None])
-            else:
-                txn.put(key, str(v).encode())
-                out.append(["w", k, v])
-        return out
+    def read(self, txn, key):
+        found, raw, _ = txn.get(key)
+        return int(raw) if found else None
+
+    def write(self, txn, key, v):
+        txn.put(key, str(v).encode())

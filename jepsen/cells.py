@@ -92,7 +92,8 @@ def run_inside(args):
     for cell in cell_list(args):
         workload_name, nemesis_name = cell.split("+")
         cell_dir = os.path.join(out, cell)
-        os.makedirs(cell_dir, exist_ok=True)
+        shutil.rmtree(cell_dir, ignore_errors=True)  # a cell never starts on an old run's data
+        os.makedirs(cell_dir)
         print(f"== jepsen cell {cell}: seed {seed}, {duration:.0f} s, dir {cell_dir}", flush=True)
         try:
             result = run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir)

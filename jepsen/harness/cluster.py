@@ -14,7 +14,9 @@ import subprocess
 import time
 
 PORT = 7100
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+# The thread-safe build: with FAKETIME_NO_CACHE every clock call re-reads the
+# offset file, and the plain build does that unlocked from many threads.
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 
 class Node:
@@ -150,10 +152,22 @@ class Cluster:
                 n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
                 n.exit_codes.append((n.proc.returncode, True))
             except subprocess.TimeoutExpired:
+                self._dump_stacks(n)
                 n.proc.kill()
                 n.proc.wait()
                 n.exit_codes.append((n.proc.returncode, False))
             n.proc = None
+
+    def _dump_stacks(self, node):
+        """A node that will not stop: keep every thread's stack for the report."""
+        path = os.path.join(node.dir, "stacks-at-hang.txt")
+        try:
+            with open(path, "w") as out:
+                subprocess.run(["gdb", "-p", str(node.proc.pid), "-batch", "-ex", "thread apply all bt 30"],
+                               stdout=out, stderr=subprocess.STDOUT, timeout=60)
+            self.log(f"{node.name} did not stop on SIGTERM; its stacks are in {path}")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.log(f"{node.name} did not stop on SIGTERM (no stacks: {e})")
 
     def unexpected_exits(self):
         """Nodes that died without the nemesis killing them, with the code."""

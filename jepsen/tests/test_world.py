@@ -25,7 +25,7 @@ PROBE = textwrap.dedent("""
     server.bind(("::ffff:" + dst, 0))
     server.listen()
     port = server.getsockname()[1]
-    client = ("import socket,sys; s=socket.socket(socket.AF_INET6); s.settimeout(1.0)\\n"
+    client = ("import socket,sys; s=socket.socket(socket.AF_INET6); s.settimeout(3.0)\\n"
               "try:\\n s.connect(('::ffff:%s', %d)); print('connected', s.getsockname()[0])\\n"
               "except OSError: print('blocked')" % (dst, port))
     env = dict(os.environ, LD_PRELOAD=shim, JEPSEN_SOURCE_ADDR=src)

@@ -34,11 +34,25 @@ def node_of(err_or_result):
     return getattr(err_or_result, "node", None)
 
 
+def stamps(result=None, txn=None, commit=None):
+    """The server's timestamps for the history (white-box, for debugging a
+    cycle): the snapshot read at and the commit HLC, where there are any."""
+    out = {}
+    header = getattr(result, "header", None)
+    snap = getattr(txn, "snapshot_hlc", 0) or (header.snapshot_hlc if header is not None else 0)
+    if snap:
+        out["snapshot_hlc"] = snap
+    hlc = getattr(commit, "commit_hlc", 0) or (header.commit_hlc if header is not None else 0)
+    if hlc:
+        out["commit_hlc"] = hlc
+    return out
+
+
 def read_outcome(fn):
     """Runs a read-only call: any error means it had no effect."""
     try:
         result = fn()
-        return "ok", result, None, node_of(result)
+        return "ok", result, None, node_of(result), stamps(result)
     except MeridianError as e:
         return "fail", None, describe(e), node_of(e)
 
@@ -47,13 +61,13 @@ def write_outcome(fn):
     """Runs one write: an error is a fail only if the server proves nothing applied."""
     try:
         result = fn()
-        return "ok", result, None, node_of(result)
+        return "ok", result, None, node_of(result), stamps(result)
     except MeridianError as e:
         return ("fail" if e.definitely_not_applied else "info"), None, describe(e), node_of(e)
 
 
 def run_txn(client, body, timeout_ms=5000):
-    """Begin, body(txn) -> value, Commit. Returns (type, value, error, node)."""
+    """Begin, body(txn) -> value, Commit. Returns (type, value, error, node[, stamps])."""
     try:
         txn = client.begin(timeout_ms=timeout_ms)
     except MeridianError as e:
@@ -68,10 +82,10 @@ def run_txn(client, body, timeout_ms=5000):
         _abort(txn)
         return "fail", None, describe(e), node
     try:
-        txn.commit()
+        committed = txn.commit()
     except MeridianError as e:
         return ("fail" if e.definitely_not_applied else "info"), None, describe(e), node
-    return "ok", value, None, node
+    return "ok", value, None, node, stamps(txn=txn, commit=committed)
 
 
 def _abort(txn):

@@ -40,11 +40,12 @@ class Worker(threading.Thread):
         history = run.history
         history.record("invoke", self.process, f, value, session=self.index)
         try:
-            type_, result, error, node = run.workload.invoke(self.client, f, value)
+            type_, result, error, node, *stamp = run.workload.invoke(self.client, f, value)
         except Exception as e:  # a bug in the workload adapter: unknown, and fails the cell
-            type_, result, error, node = "info", None, f"harness exception: {e!r}", None
+            type_, result, error, node, stamp = "info", None, f"harness exception: {e!r}", None, []
             self.harness_errors.append(repr(e))
-        history.record(type_, self.process, f, result, node=node, error=error, session=self.index)
+        history.record(type_, self.process, f, result, node=node, error=error, session=self.index,
+                       **(stamp[0] if stamp else {}))
         if type_ == "info":
             self.process += self.concurrency
         return type_, result

@@ -32,6 +32,10 @@ class Got(tuple):
         return self[1]
 
 
+class Committed:
+    commit_hlc = 1001
+
+
 class FakeTxn:
     def __init__(self, store, fail_commit=None, fail_get=None):
         self.store, self.writes = store, {}
@@ -48,11 +52,14 @@ class FakeTxn:
     def put(self, key, value):
         self.writes[key] = value
 
+    snapshot_hlc = 1000
+
     def commit(self):
         if self.fail_commit:
             raise self.fail_commit
         self.store.update(self.writes)
         self.committed = True
+        return Committed()
 
     def abort(self):
         self.aborted = True
@@ -77,10 +84,14 @@ class AppendTest(unittest.TestCase):
         client = FakeClient()
         w = Append()
         self.assertEqual(w.invoke(client, "txn", [["append", 3, 1]])[0], "ok")
-        type_, value, _, _ = w.invoke(client, "txn", [["append", 3, 2], ["r", 3, None], ["r", 4, None]])
+        type_, value = w.invoke(client, "txn", [["append", 3, 2], ["r", 3, None], ["r", 4, None]])[:2]
         self.assertEqual(type_, "ok")
         self.assertEqual(value, [["append", 3, 2], ["r", 3, [1, 2]], ["r", 4, []]])
         self.assertEqual(client.store[b"append/3"], b"1,2")
+
+    def test_an_ok_txn_records_the_server_s_snapshot_and_commit_timestamps(self):
+        outcome = Append().invoke(FakeClient(), "txn", [["append", 1, 1]])
+        self.assertEqual(outcome[4], {"snapshot_hlc": 1000, "commit_hlc": 1001})
 
     def test_rw_register_reads_a_single_value(self):
         client = FakeClient()
@@ -105,7 +116,7 @@ class AppendTest(unittest.TestCase):
 class OutcomeTest(unittest.TestCase):
     def test_a_commit_the_server_refused_is_a_fail(self):
         client = FakeClient(fail_commit=error("CONFLICT"))
-        type_, _, err, _ = Append().invoke(client, "txn", [["append", 1, 1]])
+        type_, _, err = Append().invoke(client, "txn", [["append", 1, 1]])[:3]
         self.assertEqual((type_, err.split(":")[0]), ("fail", "CONFLICT"))
 
     def test_a_commit_with_an_unknown_outcome_is_info(self):
@@ -116,7 +127,7 @@ class OutcomeTest(unittest.TestCase):
 
     def test_any_error_before_commit_is_a_fail_and_aborts(self):
         client = FakeClient(fail_get=error(None, grpc.StatusCode.DEADLINE_EXCEEDED))
-        type_, _, _, _ = Append().invoke(client, "txn", [["append", 1, 1]])
+        type_ = Append().invoke(client, "txn", [["append", 1, 1]])[0]
         self.assertEqual(type_, "fail")
         self.assertTrue(client.txns[0].aborted)
         self.assertFalse(client.txns[0].committed)
@@ -135,14 +146,14 @@ class BankTest(unittest.TestCase):
     def test_a_transfer_moves_money_and_a_read_sees_every_account(self):
         t = {"from": 0, "to": 1, "amount": 2}
         self.assertEqual(self.bank.invoke(self.client, "transfer", t)[0], "ok")
-        type_, balances, _, _ = self.bank.invoke(self.client, "read", None)
+        type_, balances = self.bank.invoke(self.client, "read", None)[:2]
         self.assertEqual(type_, "ok")
         # Setup gave 4, 3, 3 (the remainder goes to account 0).
         self.assertEqual(balances, {"0": 2, "1": 5, "2": 3})
 
     def test_an_overdraft_is_aborted_and_changes_nothing(self):
         before = dict(self.client.store)
-        type_, _, err, _ = self.bank.invoke(self.client, "transfer", {"from": 1, "to": 2, "amount": 99})
+        type_, _, err = self.bank.invoke(self.client, "transfer", {"from": 1, "to": 2, "amount": 99})[:3]
         self.assertEqual((type_, err), ("fail", "aborted: insufficient funds"))
         self.assertEqual(self.client.store, before)
 

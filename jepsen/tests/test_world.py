@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 
 from jepsen.harness import world
@@ -71,6 +72,13 @@ class PartitionInANamespaceTest(unittest.TestCase):
 
     def test_destroy_kills_what_runs_inside(self):
         proc = subprocess.Popen(["ip", "netns", "exec", self.netns, "sleep", "60"])
+        self.addCleanup(proc.kill)
+        # `ip netns exec` joins the namespace after Popen returns.
+        deadline = time.monotonic() + 10
+        while str(proc.pid) not in subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True,
+                                                  text=True).stdout.split():
+            self.assertLess(time.monotonic(), deadline, "the process never entered the namespace")
+            time.sleep(0.01)
         world.destroy(self.netns)
         self.assertEqual(proc.wait(timeout=10), -9)
         names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

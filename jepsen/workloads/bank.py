@@ -28,7 +28,7 @@ class Bank(Workload):
                 txn.put(account_key(a), str(b).encode())
 
         for _ in range(100):
-            type_, _, error, _ = run_txn(client, body)
+            type_, _, error, *_ = run_txn(client, body)
             if type_ == "ok":
                 return
             if type_ == "info":

@@ -29,10 +29,10 @@ class Causal(Workload):
         k, v = value
         key = b"causal/" + reg_key(k)
         if f == "read":
-            type_, res, error, node = read_outcome(lambda: client.get(key))
+            type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
             if type_ != "ok":
                 return type_, None, error, node
             found, raw, _ = res
-            return "ok", [k, int(raw) if found else None], None, node
-        type_, _, error, node = write_outcome(lambda: client.put(key, str(v).encode()))
-        return type_, value, error, node
+            return "ok", [k, int(raw) if found else None], None, node, *stamp
+        type_, _, error, node, *stamp = write_outcome(lambda: client.put(key, str(v).encode()))
+        return (type_, value, error, node, *stamp)

@@ -49,18 +49,18 @@ class Register(Workload):
         k, v = value
         key = reg_key(k)
         if f == "read":
-            type_, res, error, node = read_outcome(lambda: client.get(key))
+            type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
             if type_ != "ok":
                 return type_, None, error, node
             found, raw, _ = res
-            return "ok", [k, int(raw) if found else None], None, node
+            return "ok", [k, int(raw) if found else None], None, node, *stamp
         if f == "write":
-            type_, _, error, node = write_outcome(lambda: client.put(key, str(v).encode()))
-            return type_, value, error, node
+            type_, _, error, node, *stamp = write_outcome(lambda: client.put(key, str(v).encode()))
+            return (type_, value, error, node, *stamp)
         old, new = v
-        type_, res, error, node = write_outcome(
+        type_, res, error, node, *stamp = write_outcome(
             lambda: client.execute([Compare(key, "VALUE", "EQUAL", str(old).encode())],
                                    [Put(key, str(new).encode())]))
         if type_ == "ok" and not res.succeeded:
             return "fail", value, "cas: compare false", node
-        return type_, value, error, node
+        return (type_, value, error, node, *stamp)

@@ -21,12 +21,12 @@ class Set(Workload):
 
     def invoke(self, client, f, value):
         if f == "add":
-            type_, _, error, node = write_outcome(lambda: client.put(PREFIX + b"%d" % value, b"1"))
-            return type_, value, error, node
-        type_, rows, error, node = read_outcome(lambda: client.scan(prefix=PREFIX, keys_only=True))
+            type_, _, error, node, *stamp = write_outcome(lambda: client.put(PREFIX + b"%d" % value, b"1"))
+            return (type_, value, error, node, *stamp)
+        type_, rows, error, node, *stamp = read_outcome(lambda: client.scan(prefix=PREFIX, keys_only=True))
         if type_ != "ok":
             return type_, None, error, node
-        return "ok", sorted(int(k[len(PREFIX):]) for k in _keys(rows)), None, node
+        return ("ok", sorted(int(k[len(PREFIX):]) for k in _keys(rows)), None, node, *stamp)
 
     def final_ops(self, worker):
         return [("read", None)]

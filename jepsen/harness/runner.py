@@ -111,6 +111,9 @@ class Run:
         self.log(f"[{self.history.elapsed_s():6.1f}s] phase {name}")
 
     def _nemesis_loop(self, until, rng, interval):
+        if self.nemesis.name == "none":
+            time.sleep(max(0.0, until - time.monotonic()))
+            return
         while True:
             wait = rng.uniform(0.5, 1.5) * interval
             if time.monotonic() + wait >= until:

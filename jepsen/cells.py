@@ -166,18 +166,20 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
         nemesis.teardown()
     exits = cluster.unexpected_exits()
     from jepsen import checkers
+    from jepsen.checkers import timestamps
     started = time.monotonic()
     result = checkers.check_file(os.path.join(cell_dir, "history.jsonl"), workload.checker,
                                  **workload.check_options())
     check_seconds = round(time.monotonic() - started, 2)
-    lost = []
+    lost, stamps = [], None
     if workload_name == "append":
-        with open(os.path.join(cell_dir, "history.jsonl")) as f:
-            ops = [json.loads(line) for line in f]
-        lost, missing = verdict.lost_appends(ops)
+        ops = checkers.history.load_jsonl(os.path.join(cell_dir, "history.jsonl"))
+        lost, _ = verdict.lost_appends(ops)
+        stamps = timestamps.check(ops)
     judged = verdict.judge(result, history.counts, workers, exits, run.nemesis_cycles,
                            min_ok=args.min_ok, max_info=args.max_info, recovery_bar=10.0,
-                           min_cycles=args.min_cycles if nemesis_name != "none" else 0, lost=lost)
+                           min_cycles=args.min_cycles if nemesis_name != "none" else 0, lost=lost,
+                           timestamps=stamps)
     recoveries = [v for v in judged["recovery_s"].values() if v is not None]
     if judged["pass"] and not args.keep_data:
         # Histories, results and logs stay; the nodes' data (hundreds of MiB) goes.
@@ -189,7 +191,8 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
             "info_share": judged["info_share"], "nemesis_cycles": run.nemesis_cycles,
             "nemesis": history.nemesis_counts, "recovery_s": judged["recovery_s"],
             "worst_recovery_s": max(recoveries) if recoveries else None, "lost_acked_writes": len(lost),
-            "check_seconds": check_seconds, "checker": _trim(result)}
+            "check_seconds": check_seconds, "checker": _trim(result),
+            "timestamps": _trim(stamps) if stamps else None}
 
 
 def _trim(result):

@@ -1,6 +1,7 @@
 """The pass criteria of one cell, beyond the checker's own verdict.
 
-  - the checker says valid (True, not "unknown");
+  - the checker says valid (True, not "unknown"), and for list-append the
+    reads agree with the server's snapshot and commit timestamps;
   - at least `min_ok` client ops ended ok;
   - at most `max_info` of client ops ended info (indeterminate);
   - no acknowledged write was lost (a final read misses nothing acked);
@@ -41,10 +42,13 @@ def lost_appends(history):
 
 
 def judge(result, counts, workers, unexpected_exits, cycles, *, min_ok, max_info, recovery_bar,
-          min_cycles, lost=()):
+          min_cycles, lost=(), timestamps=None):
     reasons = []
     if result.get("valid") is not True:
         reasons.append(f"checker verdict {result.get('valid')!r}: {', '.join(result.get('anomaly_types', []))}")
+    if timestamps is not None and timestamps.get("valid") is not True:
+        reasons.append("reads disagree with the server's own timestamps: "
+                       + ", ".join(timestamps.get("anomaly_types", [])))
     total = counts["ok"] + counts["fail"] + counts["info"]
     if counts["ok"] < min_ok:
         reasons.append(f"only {counts['ok']} ok ops (need {min_ok})")

@@ -83,10 +83,11 @@ class Worker:
 
 
 class JudgeTest(unittest.TestCase):
-    def judge(self, result=None, counts=None, workers=None, exits=(), cycles=3, lost=()):
+    def judge(self, result=None, counts=None, workers=None, exits=(), cycles=3, lost=(), timestamps=None):
         return verdict.judge(result or {"valid": True}, counts or {"ok": 6000, "fail": 10, "info": 100},
                              workers or [Worker(0, 1.5)], list(exits), cycles, min_ok=5000, max_info=0.3,
-                             recovery_bar=10.0, min_cycles=3, lost=lost)
+                             recovery_bar=10.0, min_cycles=3, lost=lost,
+                             timestamps=timestamps)
 
     def test_a_clean_cell_passes(self):
         self.assertTrue(self.judge()["pass"])
@@ -104,6 +105,7 @@ class JudgeTest(unittest.TestCase):
             "daemon exit": dict(exits=[("n1", -11)]),
             "few cycles": dict(cycles=1),
             "lost": dict(lost=[(1, 2)]),
+            "timestamps": dict(timestamps={"valid": False, "anomaly_types": ["missed-visible"]}),
         }
         for name, kwargs in cases.items():
             with self.subTest(name):

@@ -3,8 +3,7 @@ read, write 2, read, moving to a random node between ops where the SDK
 allows it. A read must never go back behind the session's own writes or
 earlier reads (read-your-writes, monotonic reads and writes)."""
 
-from jepsen.workloads.register import reg_key
-from jepsen.harness.client import read_outcome, write_outcome
+from jepsen.workloads.register import read_or_write, reg_key
 from jepsen.workloads.base import Workload
 
 STEPS = (("read", None), ("write", 1), ("read", None), ("write", 2), ("read", None))
@@ -26,13 +25,4 @@ class Causal(Workload):
         return f, [key, v]
 
     def invoke(self, client, f, value):
-        k, v = value
-        key = b"causal/" + reg_key(k)
-        if f == "read":
-            type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
-            if type_ != "ok":
-                return type_, None, error, node
-            found, raw, _ = res
-            return "ok", [k, int(raw) if found else None], None, node, *stamp
-        type_, _, error, node, *stamp = write_outcome(lambda: client.put(key, str(v).encode()))
-        return (type_, value, error, node, *stamp)
+        return read_or_write(client, b"causal/" + reg_key(value[0]), f, value)

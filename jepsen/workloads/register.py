@@ -48,15 +48,8 @@ class Register(Workload):
     def invoke(self, client, f, value):
         k, v = value
         key = reg_key(k)
-        if f == "read":
-            type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
-            if type_ != "ok":
-                return type_, None, error, node
-            found, raw, _ = res
-            return "ok", [k, int(raw) if found else None], None, node, *stamp
-        if f == "write":
-            type_, _, error, node, *stamp = write_outcome(lambda: client.put(key, str(v).encode()))
-            return (type_, value, error, node, *stamp)
+        if f in ("read", "write"):
+            return read_or_write(client, key, f, value)
         old, new = v
         type_, res, error, node, *stamp = write_outcome(
             lambda: client.execute([Compare(key, "VALUE", "EQUAL", str(old).encode())],
@@ -64,3 +57,17 @@ class Register(Workload):
         if type_ == "ok" and not res.succeeded:
             return "fail", value, "cas: compare false", node
         return (type_, value, error, node, *stamp)
+
+
+def read_or_write(client, key, f, value):
+    """A single-key Get ("read", value [k, None]) or Put ("write", [k, v]) of
+    an int register; the read completes as [k, v or None]."""
+    k, v = value
+    if f == "read":
+        type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
+        if type_ != "ok":
+            return type_, None, error, node
+        found, raw, _ = res
+        return "ok", [k, int(raw) if found else None], None, node, *stamp
+    type_, _, error, node, *stamp = write_outcome(lambda: client.put(key, str(v).encode()))
+    return (type_, value, error, node, *stamp)

@@ -429,10 +429,10 @@ def _next_step(err: MeridianError, write: bool, address: str) -> Tuple[str, floa
         if err.retry_after_ms > 0:
             return _SAME, err.retry_after_ms / 1000.0
         return _FAIL, 0.0
+    if err.kind == "UNAVAILABLE":
+        return _NEXT, 0.0  # refused before any work: even a write may go elsewhere
     if write:
         return _FAIL, 0.0
-    if err.kind == "UNAVAILABLE":
-        return _NEXT, 0.0
     if err.kind is None and err.code in (grpc.StatusCode.UNAVAILABLE,
                                          grpc.StatusCode.DEADLINE_EXCEEDED):
         return _NEXT, 0.0

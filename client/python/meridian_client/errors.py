@@ -39,8 +39,17 @@ DETAILS_TRAILER = "grpc-status-details-bin"
 #                     reserved for range shards, issue 6).
 # RESOURCE_EXHAUSTED counts only with retry_after_ms > 0: admission control
 # (server/admission.cc OverloadedError) refused it before any work.
+#   UNAVAILABLE       the server's refusal before any work (docs/api.md): a
+#                     fenced node (server/fence.cc), shutting down or not
+#                     up yet (node.cc, service_context.cc), no known leader,
+#                     a proposal no leader took in time ("nothing was
+#                     written", replication.cc AwaitCommitResult; a proposed
+#                     one becomes COMMIT_UNKNOWN instead), leadership not
+#                     confirmed for a read, failed storage refusing writes
+#                     (txn_store.cc). A transport-level UNAVAILABLE has no
+#                     detail (kind None) and stays unknown.
 _NOT_APPLIED_KINDS = frozenset(
-    {"CONFLICT", "NOT_LEADER", "INVALID_ARGUMENT", "TXN_NOT_FOUND", "WRONG_SHARD"})
+    {"CONFLICT", "NOT_LEADER", "INVALID_ARGUMENT", "TXN_NOT_FOUND", "WRONG_SHARD", "UNAVAILABLE"})
 
 
 class MeridianError(Exception):

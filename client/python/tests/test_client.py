@@ -93,7 +93,7 @@ class ErrorDecodingTest(unittest.TestCase):
         cases = {
             Kind.CONFLICT: True, Kind.NOT_LEADER: True, Kind.INVALID_ARGUMENT: True,
             Kind.TXN_NOT_FOUND: True, Kind.WRONG_SHARD: True,
-            Kind.COMMIT_UNKNOWN: False, Kind.UNAVAILABLE: False,
+            Kind.COMMIT_UNKNOWN: False, Kind.UNAVAILABLE: True,
             Kind.CAUSAL_WAIT_TIMEOUT: False, Kind.INTERNAL: False,
             Kind.RESOURCE_EXHAUSTED: False,  # no retry_after_ms: e.g. disk full
         }
@@ -261,17 +261,24 @@ class FakeServerTest(unittest.TestCase):
         self.assertFalse(cm.exception.definitely_not_applied)
         self.assertEqual((self.a.calls, self.b.calls), (1, 0))
 
-    def test_unavailable_detail_retries_reads_not_writes(self):
+    def test_unavailable_detail_is_a_refusal_retried_elsewhere_even_for_writes(self):
         unavailable = (grpc.StatusCode.UNAVAILABLE, Kind.UNAVAILABLE, {"retryable": True})
         self.a.script = [unavailable]
         c = self.client([self.a.address, self.b.address])
         self.assertEqual(c.get("k").node, self.b.address)
         # The failure moved the client's preference to b; start at a again.
+        self.a.script = [unavailable]
         c2 = self.client([self.a.address, self.b.address])
+        self.assertEqual(c2.put("k", "v").node, self.b.address)
+        self.assertEqual(self.b.calls, 2)
+
+    def test_a_transport_unavailable_on_a_write_is_not_retried(self):
+        self.a.script = [(grpc.StatusCode.UNAVAILABLE, None, {})]
         with self.assertRaises(MeridianError) as cm:
-            c2.put("k", "v")
-        self.assertEqual(cm.exception.kind, "UNAVAILABLE")
-        self.assertEqual(self.b.calls, 1)
+            self.client([self.a.address, self.b.address]).put("k", "v")
+        self.assertIsNone(cm.exception.kind)
+        self.assertFalse(cm.exception.definitely_not_applied)
+        self.assertEqual(self.b.calls, 0)
 
     def test_admission_refusal_is_retried_after_its_hint(self):
         self.a.script = [(grpc.StatusCode.RESOURCE_EXHAUSTED, Kind.RESOURCE_EXHAUSTED,

@@ -198,10 +198,17 @@ void Replication::MaybeCompact() {
   replica_->Compact(std::min(target, *durable));
 }
 
-void Replication::Apply(const consensus::Entry& e) {
-  if (e.noop) return;
-  Status s = e.config ? store_->ApplyMembership(e.index, e.command)
-                      : store_->ApplyCommitted(e.index, e.command);
+uint64_t Replication::Apply(const consensus::Entry& e) {
+  if (e.noop) return 0;
+  uint64_t applied_hlc = 0;
+  Status s;
+  if (e.config) {
+    s = store_->ApplyMembership(e.index, e.command);
+  } else if (Result<uint64_t> r = store_->ApplyCommitted(e.index, e.command); r.ok()) {
+    applied_hlc = *r;
+  } else {
+    s = r.status();
+  }
   if (e.config && s.ok()) {
     // Published before the proposer is answered, so that what it reads
     // next (Members) already shows the change.
@@ -217,6 +224,7 @@ void Replication::Apply(const consensus::Entry& e) {
         {{"index", absl::StrCat(e.index)}, {"error", std::string(s.message())}});
     std::abort();
   }
+  return applied_hlc;
 }
 
 void Replication::Receive(consensus::Message m) {
@@ -228,7 +236,8 @@ void Replication::Receive(consensus::Message m) {
   Wake();
 }
 
-Status Replication::Commit(std::string command, const std::function<void()>& queued) {
+Status Replication::Commit(std::string command, const std::function<void()>& queued,
+                           uint64_t* applied_hlc) {
   auto waiter = std::make_shared<Waiter>();
   waiter->command = command;
   std::unique_lock<std::mutex> lock(mu_);
@@ -236,7 +245,9 @@ Status Replication::Commit(std::string command, const std::function<void()>& que
   proposals_.emplace_back(std::move(command), waiter);
   Wake();
   if (queued) queued();
-  return AwaitCommit(waiter, lock);
+  Status s = AwaitCommit(waiter, lock);
+  if (s.ok() && applied_hlc != nullptr && waiter->applied_hlc != 0) *applied_hlc = waiter->applied_hlc;
+  return s;
 }
 
 Result<consensus::Membership> Replication::ChangeMembership(MembershipEdit edit) {
@@ -442,13 +453,14 @@ void Replication::DriveFinishReady(consensus::Ready& ready) {
   for (const auto& m : ready.messages_after_persist) host_->Send(options_.group, m);
   for (const consensus::Entry& e : ready.committed) {
     if (e.index <= applied_) continue;
-    Apply(e);
+    const uint64_t applied_hlc = Apply(e);
     applied_ = e.index;
     entries_applied_->Inc();
     std::lock_guard<std::mutex> lock(mu_);
     FinishReads();
     if (auto it = waiting_.find(e.index); it != waiting_.end()) {
       Waiter* w = it->second.get();
+      w->applied_hlc = applied_hlc;
       Finish(w, (!e.noop && e.config == bool(w->edit) && e.command == w->command)
                     ? absl::OkStatus()
                     : UnavailableError("leadership changed before the commit; nothing was written"));

@@ -67,7 +67,8 @@ class Replication final : public txn::CommitLog {
 
   ~Replication() override;
 
-  Status Commit(std::string command, const std::function<void()>& queued = {}) override;
+  Status Commit(std::string command, const std::function<void()>& queued = {},
+                uint64_t* applied_hlc = nullptr) override;
   // Hands a message from a peer to the driver.
   void Receive(consensus::Message m);
   // Installs a snapshot a leader sent (taken at applied index `index`);
@@ -133,6 +134,7 @@ class Replication final : public txn::CommitLog {
     MembershipEdit edit;  // set: a membership change, its command computed in the loop
     bool done = false;
     Status result;
+    uint64_t applied_hlc = 0;  // a commit: the timestamp the store applied it at
     std::condition_variable cv;
   };
   Replication(const Options& options, GroupHost* host, txn::TxnStore* store);
@@ -158,7 +160,8 @@ class Replication final : public txn::CommitLog {
   bool HasInput();
 
   // Driver thread: applies one committed entry (fatal on error).
-  void Apply(const consensus::Entry& e);
+  // Returns the commit timestamp the store applied a command at (0: none).
+  uint64_t Apply(const consensus::Entry& e);
   // Driver thread: trims the log if enough was applied since the last time.
   void MaybeCompact();
   // Driver thread: starts a snapshot transfer to `to` unless one is running.

@@ -18,7 +18,11 @@ class CommitLog {
   // been. `queued`, if set, runs once the command has its place in the log
   // order (before the wait), so the caller can let the next commit in while
   // this one replicates: commits queued in order are applied in that order.
-  virtual Status Commit(std::string command, const std::function<void()>& queued = {}) = 0;
+  // `applied_hlc`, if set, receives the timestamp the command was applied at:
+  // TxnStore::ApplyCommitted may raise the one the command was stamped with,
+  // to keep commit timestamps increasing in log order.
+  virtual Status Commit(std::string command, const std::function<void()>& queued = {},
+                        uint64_t* applied_hlc = nullptr) = 0;
 };
 
 }  // namespace meridian::txn

@@ -166,11 +166,12 @@ bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Recor
 
 void TxnStore::SetCommitLog(CommitLog* log) { commit_log_ = log; }
 
-Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
+Result<uint64_t> TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
   if (!command.empty() && command.front() == kRestoreCommandTag) {
     absl::MutexLock lock(&apply_mu_);
-    if (index <= engine_->Stats().applied_index) return absl::OkStatus();  // replayed
-    return ApplyRestoreCommand(index, command, /*sync=*/false);
+    if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
+    MERIDIAN_RETURN_IF_ERROR(ApplyRestoreCommand(index, command, /*sync=*/false));
+    return uint64_t{0};
   }
   uint64_t ts = 0;
   std::vector<storage::Record> records;
@@ -178,19 +179,25 @@ Status TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
     return CorruptionError(absl::StrCat("malformed replicated command at index ", index));
   }
   absl::MutexLock lock(&apply_mu_);
-  if (index <= engine_->Stats().applied_index) return absl::OkStatus();  // replayed
-  const storage::Version version{ts, options_.site_id};
+  if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
+  // Commit timestamps must increase in log order, or a version could appear
+  // below a snapshot already taken (a non-repeatable read, and a write that
+  // escapes the first-committer-wins check). A new leader can stamp a commit
+  // behind the tail it inherited, when the old leader's clock ran ahead and
+  // that tail was not applied here yet: raise it past the last applied
+  // commit. visible_hlc_ is a function of the applied log prefix, so every
+  // replica raises it alike, and the proposer learns the result.
+  const uint64_t applied = std::max(ts, visible_hlc_.load() + 1);
+  const storage::Version version{applied, options_.site_id};
   for (storage::Record& r : records) r.version = version;
   records.push_back({keyspace::LastCommitKey(), version, std::string()});
   // The WAL made the entry durable; the engine may lag after a crash, and
   // replay from its applied index catches it up.
   MERIDIAN_RETURN_IF_ERROR(
       engine_->Apply({index, std::move(records), /*chosen=*/true}, /*sync=*/false));
-  (void)hlc_->Observe(ts);
-  uint64_t visible = visible_hlc_.load();
-  while (visible < ts && !visible_hlc_.compare_exchange_weak(visible, ts)) {
-  }
-  return absl::OkStatus();
+  (void)hlc_->Observe(applied);
+  visible_hlc_.store(applied);
+  return applied;
 }
 
 Status TxnStore::ApplyMembership(uint64_t index, std::string_view encoded) {
@@ -274,8 +281,9 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   const uint64_t ts = hlc_->Now();
   if (commit_log_ != nullptr) {
     MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
-    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(EncodeCommand(ts, records)));
-    return ts;
+    uint64_t applied = ts;
+    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(EncodeCommand(ts, records), {}, &applied));
+    return applied;
   }
   const storage::Version version{ts, options_.site_id};
   for (storage::Record& r : records) r.version = version;
@@ -339,18 +347,22 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   }
   const uint64_t ts = hlc_->Now();
   bool queued = false;
-  Status s = commit_log_->Commit(EncodeCommand(ts, records), [&] {
-    ++pending_;
-    queued = true;
-    commit_mu_.Unlock();
-  });
+  uint64_t applied = ts;
+  Status s = commit_log_->Commit(
+      EncodeCommand(ts, records),
+      [&] {
+        ++pending_;
+        queued = true;
+        commit_mu_.Unlock();
+      },
+      &applied);
   if (queued) {
     commit_mu_.Lock();
     --pending_;
   }
   commit_mu_.Unlock();
   MERIDIAN_RETURN_IF_ERROR(s);
-  return CommitInfo{ts};
+  return CommitInfo{applied};
 }
 
 Result<DeleteInfo> TxnStore::Delete(std::string_view key) {

@@ -106,8 +106,11 @@ class TxnStore {
   void SetCommitLog(CommitLog* log);
   // Applies one committed command (as produced by a leader's commit) at log
   // position `index`. Called in log order by the replication driver, on
-  // every replica. Indexes at or below the engine's applied index are skipped.
-  Status ApplyCommitted(uint64_t index, std::string_view command);
+  // every replica. Indexes at or below the engine's applied index are skipped
+  // (0 is returned). Returns the commit timestamp the versions were written
+  // at: the command's own, raised above every earlier commit's if a leader
+  // stamped it behind them (each replica raises it the same way).
+  Result<uint64_t> ApplyCommitted(uint64_t index, std::string_view command);
 
   // Replicated mode, for log compaction and snapshot catch-up:
   // Makes every applied commit durable; returns the durable applied index.

@@ -6,8 +6,11 @@
 #include <map>
 #include <thread>
 
+#include "common/coding.h"
 #include "common/random.h"
 #include "storage/rocks/rocks_engine.h"
+#include "txn/commit_log.h"
+#include "txn/keyspace.h"
 
 namespace meridian::txn {
 namespace {
@@ -387,6 +390,93 @@ TEST_F(TxnStoreTest, MatchesAMapModelOverRandomOperations) {
     }
     EXPECT_EQ(Read(key), model.count(key) ? std::optional(model[key]) : std::nullopt);
   }
+}
+
+
+// --- Replicated mode: commit timestamps increase in log order ---------------
+
+// A command as a leader encodes it (txn_store.cc EncodeCommand): the commit
+// timestamp, then each record as length-prefixed key, a presence byte and a
+// length-prefixed value.
+std::string LeaderCommand(uint64_t ts, std::string_view key, std::string_view value) {
+  std::string out;
+  PutVarint64(&out, ts);
+  PutVarint64(&out, 1);
+  PutLengthPrefixed(&out, keyspace::KvKey(key));
+  out.push_back(1);
+  PutLengthPrefixed(&out, value);
+  return out;
+}
+
+uint64_t HlcAtMillis(uint64_t ms) { return ms << 16; }
+
+// An old leader whose clock ran 2 s ahead stamped index 1; this node, leading
+// next, stamped index 2 before it had applied index 1. Applied as stamped,
+// index 2's version would land below a snapshot taken in between.
+TEST_F(TxnStoreTest, ACommitStampedBehindAnEarlierOneIsAppliedAboveIt) {
+  const uint64_t ahead = HlcAtMillis(clock_.NowUnixMillis() + 2000);
+  const uint64_t behind = HlcAtMillis(clock_.NowUnixMillis());
+  auto first = store_->ApplyCommitted(1, LeaderCommand(ahead, "a", "old-leader"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, ahead);
+
+  auto txn = store_->Begin(10'000);
+  ASSERT_TRUE(txn.ok()) << txn.status();
+  ASSERT_EQ(txn->snapshot_hlc, ahead);
+
+  auto second = store_->ApplyCommitted(2, LeaderCommand(behind, "b", "new-leader"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_GT(*second, ahead);
+
+  // The transaction's snapshot predates index 2: it must not see it...
+  auto read = store_->TxnGet(txn->txn_id, "b");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->found);
+  // ...and writing the same key conflicts (first committer wins).
+  ASSERT_TRUE(store_->TxnPut(txn->txn_id, "b", "mine").ok());
+  auto commit = store_->Commit(txn->txn_id);
+  ASSERT_FALSE(commit.ok());
+  EXPECT_EQ(GetErrorKind(commit.status()), ErrorKind::kConflict) << commit.status();
+
+  // Replays and a reopened store agree on the raised timestamp.
+  auto latest = store_->Get("b", std::nullopt);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version.hlc, *second);
+}
+
+// The proposer learns the timestamp its commit was applied at.
+class InheritedTailLog final : public CommitLog {
+ public:
+  InheritedTailLog(TxnStore* store, std::string tail) : store_(store), tail_(std::move(tail)) {}
+  Status Commit(std::string command, const std::function<void()>& queued,
+                uint64_t* applied_hlc) override {
+    if (queued) queued();
+    // The inherited tail commits just before this node's first proposal.
+    if (!tail_.empty()) {
+      MERIDIAN_RETURN_IF_ERROR(store_->ApplyCommitted(next_index_++, tail_).status());
+      tail_.clear();
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(uint64_t applied, store_->ApplyCommitted(next_index_++, command));
+    if (applied_hlc != nullptr) *applied_hlc = applied;
+    return absl::OkStatus();
+  }
+
+ private:
+  TxnStore* store_;
+  std::string tail_;
+  uint64_t next_index_ = 1;
+};
+
+TEST_F(TxnStoreTest, APutReturnsTheTimestampItWasAppliedAt) {
+  const uint64_t ahead = HlcAtMillis(clock_.NowUnixMillis() + 2000);
+  InheritedTailLog log(store_.get(), LeaderCommand(ahead, "a", "old-leader"));
+  store_->SetCommitLog(&log);
+  auto put = store_->Put("b", "new-leader");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->commit_hlc, ahead);
+  auto read = store_->Get("b", std::nullopt);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->version.hlc, put->commit_hlc);
 }
 
 }  // namespace

@@ -182,10 +182,10 @@ Result<uint64_t> TxnStore::ApplyCommitted(uint64_t index, std::string_view comma
   if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
   // Commit timestamps must increase in log order, or a version could appear
   // below a snapshot already taken (a non-repeatable read, and a write that
-  // escapes the first-committer-wins check). A new leader can stamp a commit
-  // behind the tail it inherited, when the old leader's clock ran ahead and
-  // that tail was not applied here yet: raise it past the last applied
-  // commit. visible_hlc_ is a function of the applied log prefix, so every
+  // escapes the first-committer-wins check). A leader can stamp a commit
+  // behind one it applied from an earlier leader whose clock ran ahead: its
+  // HLC refuses to observe a timestamp beyond --max-clock-offset (below), so
+  // it does not catch up. Raise such a stamp past the last applied commit. visible_hlc_ is a function of the applied log prefix, so every
   // replica raises it alike, and the proposer learns the result.
   const uint64_t applied = std::max(ts, visible_hlc_.load() + 1);
   const storage::Version version{applied, options_.site_id};

@@ -461,6 +461,8 @@ class InheritedTailLog final : public CommitLog {
     return absl::OkStatus();
   }
 
+  void SkipIndexes(uint64_t n) { next_index_ += n; }
+
  private:
   TxnStore* store_;
   std::string tail_;
@@ -477,6 +479,25 @@ TEST_F(TxnStoreTest, APutReturnsTheTimestampItWasAppliedAt) {
   auto read = store_->Get("b", std::nullopt);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->version.hlc, put->commit_hlc);
+}
+
+
+// The path jepsen found: an earlier leader's clock ran 2 s ahead; this node
+// applied its commit, but its HLC refused to observe a timestamp beyond the
+// max clock offset, so its own next stamp is behind.
+TEST_F(TxnStoreTest, ACommitAfterOneFromAClockFarAheadStillLandsAboveIt) {
+  const uint64_t ahead = HlcAtMillis(clock_.NowUnixMillis() + 2000);
+  InheritedTailLog log(store_.get(), "");
+  ASSERT_TRUE(store_->ApplyCommitted(1, LeaderCommand(ahead, "a", "ahead")).ok());
+  ASSERT_LT(hlc_.Now(), ahead);  // the HLC did not follow
+  log.SkipIndexes(1);
+  store_->SetCommitLog(&log);
+  auto put = store_->Put("a", "behind");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->commit_hlc, ahead);
+  auto read = store_->Get("a", std::nullopt);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->value, "behind");
 }
 
 }  // namespace

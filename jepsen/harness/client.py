@@ -3,8 +3,8 @@
   ok    the operation happened;
   fail  it definitely did not (a read that errored, a write the server
         refused before applying it: CONFLICT, NOT_LEADER, INVALID_ARGUMENT,
-        TXN_NOT_FOUND, admission's RESOURCE_EXHAUSTED — see the SDK's
-        MeridianError.definitely_not_applied);
+        TXN_NOT_FOUND, the server's UNAVAILABLE, admission's
+        RESOURCE_EXHAUSTED — see the SDK's MeridianError.definitely_not_applied);
   info  unknown (COMMIT_UNKNOWN, a deadline, a broken connection while a
         write was in flight).
 

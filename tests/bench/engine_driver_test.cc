@@ -3,15 +3,32 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <future>
 #include <string>
+#include <vector>
 
 namespace meridian::bench {
 namespace {
 
+// Every directory the tests make (engines of up to 65 MiB each), removed
+// when the test program ends.
+class TempDirs : public ::testing::Environment {
+ public:
+  static std::vector<std::string>& All() {
+    static std::vector<std::string> dirs;
+    return dirs;
+  }
+  void TearDown() override {
+    for (const std::string& d : All()) std::filesystem::remove_all(d);
+  }
+};
+::testing::Environment* const kTempDirs = ::testing::AddGlobalTestEnvironment(new TempDirs);
+
 std::string TempDir() {
   std::string tmpl = ::testing::TempDir() + "/engine_driver_XXXXXX";
   EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+  TempDirs::All().push_back(tmpl);
   return tmpl;
 }
 

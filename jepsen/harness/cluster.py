@@ -82,6 +82,8 @@ class Cluster:
         node = self.by_name[name]
         if node.running:
             return
+        if node.proc is not None:
+            self._reap(node, expected=False)  # it died on its own since it last started
         argv = [self.meridiand, "--cluster", self.cluster_flag, "--member-id", str(node.index),
                 "--listen", node.endpoint, "--data-dir", node.data_dir, "--node-id", node.name,
                 "--log-format", "text"] + self.extra_args
@@ -138,25 +140,30 @@ class Cluster:
         node.paused = False
 
     def stop_all(self, grace=10.0):
-        """SIGCONT then SIGTERM every node; SIGKILL what outlives the grace."""
+        """SIGCONT then SIGTERM every node; SIGKILL what outlives the grace.
+
+        A node already dead by then died on its own: that counts against the
+        cell (unexpected_exits), as does one that must be killed."""
         for n in self.nodes:
-            if n.running:
-                if n.paused:
-                    n.proc.send_signal(signal.SIGCONT)
-                n.proc.terminate()
+            if n.proc is None:
+                continue
+            if not n.running:
+                self._reap(n, expected=False)
+                continue
+            if n.paused:
+                n.proc.send_signal(signal.SIGCONT)
+            n.proc.terminate()
         deadline = time.monotonic() + grace
         for n in self.nodes:
             if n.proc is None:
                 continue
             try:
                 n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                n.exit_codes.append((n.proc.returncode, True))
+                self._reap(n, expected=True)
             except subprocess.TimeoutExpired:
                 self._dump_stacks(n)
                 n.proc.kill()
-                n.proc.wait()
-                n.exit_codes.append((n.proc.returncode, False))
-            n.proc = None
+                self._reap(n, expected=False)
 
     def _dump_stacks(self, node):
         """A node that will not stop: keep every thread's stack for the report."""

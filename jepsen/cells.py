@@ -69,6 +69,18 @@ def import_sdk(build_dir):
     return meridian_client
 
 
+def unknown_names(args):
+    """What in the requested cells names no workload or nemesis, as messages."""
+    problems = []
+    for cell in cell_list(args):
+        workload, _, nemesis = cell.partition("+")
+        if workload not in WORKLOADS:
+            problems.append(f"unknown workload {workload!r} in {cell!r} (one of {', '.join(sorted(WORKLOADS))})")
+        if nemesis not in NEMESES:
+            problems.append(f"unknown nemesis {nemesis!r} in {cell!r} (one of {', '.join(sorted(NEMESES))})")
+    return problems
+
+
 def cell_list(args):
     if args.cell:
         return args.cell
@@ -133,15 +145,17 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
         return sdk.Client(endpoints or cluster.endpoints(), timeout=timeout, max_retries=retries,
                           max_backoff=0.25)
 
+    # One client asks each node in turn (Status is never redirected).
+    admin = client_factory(timeout=0.5, retries=0)
+
     def leader_of():
         for node in cluster.nodes:
             if not node.running or node.paused:
                 continue
             try:
-                with client_factory([node.endpoint], timeout=0.5, retries=0) as c:
-                    if c.status().is_leader:
-                        return node.name
-            except Exception:
+                if admin.status(node.endpoint).is_leader:
+                    return node.name
+            except sdk.MeridianError:
                 continue
         return None
 
@@ -158,6 +172,7 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
         workers = run.execute(duration, args.recovery, args.interval)
     finally:
         history.close()
+        admin.close()
         try:
             nemesis.final()
         except Exception:
@@ -168,12 +183,11 @@ def run_cell(args, sdk, workload_name, nemesis_name, seed, duration, cell_dir):
     from jepsen import checkers
     from jepsen.checkers import timestamps
     started = time.monotonic()
-    result = checkers.check_file(os.path.join(cell_dir, "history.jsonl"), workload.checker,
-                                 **workload.check_options())
+    ops = checkers.history.load_jsonl(os.path.join(cell_dir, "history.jsonl"))
+    result = checkers.check(ops, workload.checker, **workload.check_options())
     check_seconds = round(time.monotonic() - started, 2)
     lost, stamps = [], None
-    if workload_name == "append":
-        ops = checkers.history.load_jsonl(os.path.join(cell_dir, "history.jsonl"))
+    if workload.checker == "append":
         lost, _ = verdict.lost_appends(ops)
         stamps = timestamps.check(ops)
     judged = verdict.judge(result, history.counts, workers, exits, run.nemesis_cycles,

@@ -30,8 +30,6 @@ class Worker(threading.Thread):
         self.rng = random.Random(f"{seed}/worker/{index}")
         self.client = None
         self.first_ok_after_heal = None  # seconds after the heal
-        self.final_ok = False
-        self.final_value = None
         self.error = None
         self.harness_errors = []  # exceptions the workload adapter raised (bugs)
 
@@ -48,7 +46,7 @@ class Worker(threading.Thread):
                        **(stamp[0] if stamp else {}))
         if type_ == "info":
             self.process += self.concurrency
-        return type_, result
+        return type_
 
     def run(self):
         run = self.run_
@@ -59,21 +57,21 @@ class Worker(threading.Thread):
                 if op is None:
                     break
                 run.pace()
-                type_, _ = self._do(*op)
+                type_ = self._do(*op)
                 if type_ == "ok" and run.heal_time is not None and self.first_ok_after_heal is None:
                     self.first_ok_after_heal = time.monotonic() - run.heal_time
             deadline = time.monotonic() + run.final_timeout
             for f, value in run.workload.final_ops(self.index):
                 while time.monotonic() < deadline:
-                    type_, result = self._do(f, value)
-                    if type_ == "ok":
-                        self.final_ok = True
-                        self.final_value = result
+                    if self._do(f, value) == "ok":
                         break
                     time.sleep(0.2)
         except Exception as e:
             self.error = repr(e)
             raise
+        finally:
+            if self.client is not None:
+                self.client.close()
 
 
 class Run:
@@ -135,8 +133,8 @@ class Run:
 
     def execute(self, duration, recovery, interval):
         rng = random.Random(f"{self.seed}/nemesis")
-        setup_client = self.client_factory()
-        self.workload.setup(setup_client)
+        with self.client_factory() as setup_client:
+            self.workload.setup(setup_client)
         workers = [Worker(i, self.concurrency, self, self.seed) for i in range(self.concurrency)]
         self._phase("main")
         for w in workers:

@@ -19,12 +19,6 @@ def _run(argv, check=True, **kwargs):
     return subprocess.run(argv, check=check, capture_output=True, text=True, **kwargs)
 
 
-def current_netns():
-    """The name of the namespace this process runs in (`ip netns identify`)."""
-    out = _run(["ip", "netns", "identify", str(os.getpid())], check=False).stdout.strip()
-    return out or None
-
-
 def create(name):
     """Creates namespace `name` with loopback up and an empty nftables table."""
     _run(["ip", "netns", "add", name])
@@ -69,7 +63,7 @@ def reap_stale():
 def nft(netns, script):
     """Runs an nft script inside `netns` (or here when netns is None)."""
     argv = ["nft", "-f", "-"]
-    if netns is not None and netns != current_netns():
+    if netns is not None:
         argv = ["ip", "netns", "exec", netns] + argv
     proc = subprocess.run(argv, input=script, capture_output=True, text=True)
     if proc.returncode != 0:

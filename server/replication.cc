@@ -200,16 +200,18 @@ void Replication::MaybeCompact() {
 
 uint64_t Replication::Apply(const consensus::Entry& e) {
   if (e.noop) return 0;
-  uint64_t applied_hlc = 0;
-  Status s;
+  Result<uint64_t> applied_hlc = uint64_t{0};  // membership entries carry no timestamp
   if (e.config) {
-    s = store_->ApplyMembership(e.index, e.command);
-  } else if (Result<uint64_t> r = store_->ApplyCommitted(e.index, e.command); r.ok()) {
-    applied_hlc = *r;
+    if (Status s = store_->ApplyMembership(e.index, e.command); !s.ok()) applied_hlc = s;
   } else {
-    s = r.status();
+    applied_hlc = store_->ApplyCommitted(e.index, e.command);
   }
-  if (e.config && s.ok()) {
+  if (!applied_hlc.ok()) {
+    Log(Level::kError, "applying a committed entry failed; stopping",
+        {{"index", absl::StrCat(e.index)}, {"error", std::string(applied_hlc.status().message())}});
+    std::abort();
+  }
+  if (e.config) {
     // Published before the proposer is answered, so that what it reads
     // next (Members) already shows the change.
     RefreshMembers();
@@ -219,12 +221,7 @@ uint64_t Replication::Apply(const consensus::Entry& e) {
          {"voters", absl::StrCat(replica_->config().voters.size())},
          {"learners", absl::StrCat(replica_->config().learners.size())}});
   }
-  if (!s.ok()) {
-    Log(Level::kError, "applying a committed entry failed; stopping",
-        {{"index", absl::StrCat(e.index)}, {"error", std::string(s.message())}});
-    std::abort();
-  }
-  return applied_hlc;
+  return *applied_hlc;
 }
 
 void Replication::Receive(consensus::Message m) {

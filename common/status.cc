@@ -63,16 +63,15 @@ std::string_view ErrorKindName(ErrorKind kind) {
   return "INTERNAL";
 }
 
-// Payload format: "<kind>\n<leader_hint>\n<limit_name>\n<limit_value>[\n<retry_after_ms>]"
-// (older payloads have four fields).
+// Payload format: "<kind>\n<leader_hint>\n<limit_name>\n<limit_value>\n<retry_after_ms>
+// \n<shard_map_version>" (older payloads have four or five fields).
 Status MakeError(const ErrorInfo& info, std::string_view message) {
   Status s(CodeFor(info.kind), absl::string_view(message.data(), message.size()));
   if (s.ok()) return s;
   s.SetPayload(kPayloadUrl,
                absl::Cord(absl::StrCat(static_cast<int>(info.kind), "\n", info.leader_hint, "\n",
-                                       info.limit_name, "\n", info.limit_value,
-                                       info.retry_after_ms ? absl::StrCat("\n", info.retry_after_ms)
-                                                           : std::string())));
+                                       info.limit_name, "\n", info.limit_value, "\n",
+                                       info.retry_after_ms, "\n", info.shard_map_version)));
   return s;
 }
 
@@ -84,13 +83,14 @@ ErrorInfo GetErrorInfo(const Status& s) {
   if (!payload) return info;
   std::vector<std::string> parts = absl::StrSplit(std::string(*payload), '\n');
   int kind = 0;
-  if ((parts.size() == 4 || parts.size() == 5) && absl::SimpleAtoi(parts[0], &kind) && kind > 0 &&
+  if (parts.size() >= 4 && parts.size() <= 6 && absl::SimpleAtoi(parts[0], &kind) && kind > 0 &&
       kind <= static_cast<int>(ErrorKind::kInternal)) {
     info.kind = static_cast<ErrorKind>(kind);
     info.leader_hint = parts[1];
     info.limit_name = parts[2];
     (void)absl::SimpleAtoi(parts[3], &info.limit_value);
-    if (parts.size() == 5) (void)absl::SimpleAtoi(parts[4], &info.retry_after_ms);
+    if (parts.size() >= 5) (void)absl::SimpleAtoi(parts[4], &info.retry_after_ms);
+    if (parts.size() >= 6) (void)absl::SimpleAtoi(parts[5], &info.shard_map_version);
   }
   return info;
 }
@@ -131,6 +131,13 @@ Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
 }
 Status TxnNotFoundError(std::string_view message) {
   return MakeError({.kind = ErrorKind::kTxnNotFound}, message);
+}
+Status WrongShardError(std::string_view hint, uint64_t shard_map_version,
+                       std::string_view message) {
+  return MakeError({.kind = ErrorKind::kWrongShard,
+                    .leader_hint = std::string(hint),
+                    .shard_map_version = shard_map_version},
+                   message);
 }
 Status CorruptionError(std::string_view message) {
   return absl::DataLossError(absl::string_view(message.data(), message.size()));

@@ -48,6 +48,9 @@ struct ErrorInfo {
   // before any work (nothing applied) and may be retried after this long.
   // 0 = no hint (e.g. disk full): retrying soon will not help.
   uint64_t retry_after_ms = 0;
+  // kWrongShard: the serving node's shard map version (leader_hint then
+  // names a node hosting the key's shard, if known).
+  uint64_t shard_map_version = 0;
 };
 
 // Decodes the Meridian payload of `s`. A status without one gets the kind
@@ -73,6 +76,10 @@ Status LimitExceededError(std::string_view limit_name, uint64_t limit_value,
 Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
                        uint64_t retry_after_ms, std::string_view message);
 Status TxnNotFoundError(std::string_view message);
+// The request reached a node that does not serve its key's shard, or was
+// routed by a shard map that no longer holds: refresh the map and retry.
+Status WrongShardError(std::string_view hint, uint64_t shard_map_version,
+                       std::string_view message);
 // Broken on-disk data. Callers treat it as fatal for the affected store.
 Status CorruptionError(std::string_view message);
 

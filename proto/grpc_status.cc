@@ -13,6 +13,7 @@ v1::ErrorDetail ToErrorDetail(const Status& s) {
   d.set_limit_name(info.limit_name);
   d.set_limit_value(info.limit_value);
   d.set_retry_after_ms(info.retry_after_ms);
+  d.set_shard_map_version(info.shard_map_version);
   d.set_retryable(IsRetryable(s));
   return d;
 }
@@ -39,7 +40,8 @@ Status FromGrpcStatus(const grpc::Status& s) {
                        .leader_hint = detail.leader_hint(),
                        .limit_name = detail.limit_name(),
                        .limit_value = detail.limit_value(),
-                       .retry_after_ms = detail.retry_after_ms()};
+                       .retry_after_ms = detail.retry_after_ms(),
+                       .shard_map_version = detail.shard_map_version()};
         Status out = MakeError(info, s.error_message());
         // Keep the server's canonical code if the kind implies another one.
         if (out.code() != code) out = Status(code, s.error_message());

@@ -47,6 +47,13 @@ std::string NodeAddress(const v1::ClusterConfig& config, uint64_t id) {
   return "";
 }
 
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
 Status ValidateClusterConfig(const v1::ClusterConfig& config) {
   auto bad = [](auto&&... parts) {
     return InvalidArgumentError(absl::StrCat("cluster config: ", parts...));

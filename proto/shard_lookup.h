@@ -22,6 +22,10 @@ const v1::ShardInfo* FindShardById(const v1::ClusterConfig& config, uint64_t sha
 const v1::ShardGroup* GroupInSite(const v1::ShardInfo& shard, uint32_t site);
 // host:port of node `id`, or "" if the config does not list it.
 std::string NodeAddress(const v1::ClusterConfig& config, uint64_t id);
+// The smallest key above every key that starts with `prefix`; "" if there
+// is none (the prefix is empty or all 0xff bytes). A prefix scan continued
+// at a resume key covers [resume_key, PrefixEnd(prefix)).
+std::string PrefixEnd(std::string_view prefix);
 // OK if the shards are sorted, contiguous from "" to the end of the
 // keyspace, each with one group per site whose replicas are listed nodes of
 // that site, and ids are unique; else INVALID_ARGUMENT saying what is wrong.

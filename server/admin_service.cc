@@ -2,7 +2,10 @@
 #include "meridian/v1/admin.grpc.pb.h"
 #include "absl/strings/str_cat.h"
 #include "server/group_host.h"
+#include "proto/shard_lookup.h"
 #include "server/replication.h"
+#include "server/router.h"
+#include "server/shard_directory.h"
 #include "server/services_internal.h"
 
 namespace meridian::server {
@@ -51,6 +54,31 @@ class AdminService final : public v1::Admin::Service {
     const GroupHost::TransportStats t = ctx_->groups->transport_stats();
     resp->set_peer_batches_sent(t.batches_sent);
     resp->set_peer_messages_sent(t.messages_sent);
+  }
+
+  grpc::Status Shards(grpc::ServerContext*, const v1::ShardsRequest*,
+                      v1::ShardsResponse* resp) override {
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    ShardDirectory::View view = ctx_->shards->Current();
+    *resp->mutable_config() = *view.config;
+    for (v1::SigningKey& k : *resp->mutable_config()->mutable_signing_keys()) k.clear_secret();
+    resp->set_source(view.source);
+    for (const v1::ShardInfo& shard : view.config->shards()) {
+      const v1::ShardGroup* g = GroupInSite(shard, ctx_->config->site_id);
+      if (g == nullptr) continue;
+      v1::ShardLeader* l = resp->add_leaders();
+      l->set_shard_id(shard.shard_id());
+      l->set_group_id(g->group_id());
+      if (ctx_->groups == nullptr) {  // a single node leads its one shard
+        l->set_leader_id(ctx_->config->member_id == 0 ? 1 : ctx_->config->member_id);
+        l->set_leader_address(ctx_->ClientUrl());
+        continue;
+      }
+      const auto [id, address] = ctx_->router->LeaderOf(g->group_id());
+      l->set_leader_id(id);
+      l->set_leader_address(address);
+    }
+    return grpc::Status::OK;
   }
 
   grpc::Status Members(grpc::ServerContext*, const v1::MembersRequest*,
@@ -110,6 +138,7 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status Backup(grpc::ServerContext* context, const v1::BackupRequest*,
                       grpc::ServerWriter<v1::BackupChunk>* writer) override {
     MERIDIAN_BEGIN_REQUEST(nullptr);  // confirms leadership, as a linearizable read does
+    MERIDIAN_GRPC_RETURN_IF_ERROR(CheckOneShard("backup"));
     v1::BackupChunk chunk;
     uint64_t chunk_bytes = 0;
     uint64_t total = 0;
@@ -164,6 +193,7 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RestoreBegin(grpc::ServerContext*, const v1::RestoreBeginRequest* req,
                             v1::RestoreBeginResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(nullptr);
+    MERIDIAN_GRPC_RETURN_IF_ERROR(CheckOneShard("restore"));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(txn::RestoreProgress p,
                                    ctx_->store->RestoreBegin(FromProto(req->backup())));
     return Answer(p, resp);
@@ -172,6 +202,7 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RestoreChunk(grpc::ServerContext*, const v1::RestoreChunkRequest* req,
                             v1::RestoreChunkResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(nullptr);
+    MERIDIAN_GRPC_RETURN_IF_ERROR(CheckOneShard("restore"));
     std::vector<txn::BackupRecord> records;
     records.reserve(req->records_size());
     for (const v1::BackupRecord& r : req->records()) {
@@ -190,6 +221,7 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RestoreFinish(grpc::ServerContext*, const v1::RestoreFinishRequest* req,
                              v1::RestoreFinishResponse* resp) override {
     MERIDIAN_BEGIN_REQUEST(nullptr);
+    MERIDIAN_GRPC_RETURN_IF_ERROR(CheckOneShard("restore"));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(txn::RestoreProgress p,
                                    ctx_->store->RestoreFinish(FromProto(req->backup())));
     return Answer(p, resp);
@@ -240,6 +272,17 @@ class AdminService final : public v1::Admin::Service {
             .block_count = id.block_count(),
             .checksum = id.checksum()};
   }
+  // Backups cover group 1's store: the whole keyspace only while there is
+  // one shard.
+  meridian::Status CheckOneShard(const char* what) const {
+    const size_t shards = ctx_->router->ShardCount();
+    if (shards == 1) return absl::OkStatus();
+    return MakeError({.kind = ErrorKind::kInvalidArgument},
+                     absl::StrCat(what, " covers one shard, and this cluster has ", shards,
+                                  "; backup and restore of a sharded cluster are not supported "
+                                  "yet"));
+  }
+
   template <typename Response>
   grpc::Status Answer(const txn::RestoreProgress& p, Response* resp) {
     ctx_->FillHeader(resp->mutable_header(), 0, 0);

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -38,6 +39,26 @@ std::string EnvName(const std::string& name) {
 
 Status SetString(std::string* field, const std::string& v) {
   *field = v;
+  return absl::OkStatus();
+}
+
+Status SetSplitPoints(Config* c, const std::string& v) {
+  c->split_points.clear();
+  if (v.empty()) return absl::OkStatus();
+  for (absl::string_view part : absl::StrSplit(v, ',')) {
+    std::string key, error;
+    if (!absl::CUnescape(part, &key, &error)) {
+      return InvalidArgumentError(absl::StrCat("bad escape in '", part, "': ", error));
+    }
+    if (key.empty()) return InvalidArgumentError("a split point is empty");
+    if (!c->split_points.empty() && key <= c->split_points.back()) {
+      return InvalidArgumentError(absl::StrCat("split points must be sorted and distinct ('", part,
+                                               "' is out of order)"));
+    }
+    c->split_points.push_back(std::move(key));
+  }
+  if (c->split_points.size() >= 1024) return InvalidArgumentError("at most 1023 split points");
+  c->shards = c->split_points.size() + 1;
   return absl::OkStatus();
 }
 
@@ -209,12 +230,24 @@ std::vector<OptionSpec> Specs() {
          if (c.client_rate_burst > 10'000'000) return InvalidArgumentError("must be <= 10000000");
          return absl::OkStatus();
        }},
-      {"groups",
-       "consensus groups this node hosts (group 1 serves clients; the others replicate "
-       "stores of their own until range shards route keys to them)",
+      {"shards",
+       "range shards the keyspace is split into at bootstrap, each its own consensus group "
+       "(replicated mode; later starts use the committed shard map)",
        [](C& c, auto& v) {
-         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.groups, v));
-         if (c.groups < 1 || c.groups > 1024) return InvalidArgumentError("must be in [1, 1024]");
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.shards, v));
+         if (c.shards < 1 || c.shards > 1024) return InvalidArgumentError("must be in [1, 1024]");
+         return absl::OkStatus();
+       }},
+      {"split-points",
+       "bootstrap shard boundaries: sorted, comma-separated, C-escaped keys (e.g. 'user4,user8'); "
+       "sets --shards to their count + 1; empty = even over the first key byte",
+       [](C& c, auto& v) { return SetSplitPoints(&c, v); }},
+      {"replication-factor", "replicas per shard, placed by consistent hashing",
+       [](C& c, auto& v) {
+         MERIDIAN_RETURN_IF_ERROR(SetU64(&c.replication_factor, v));
+         if (c.replication_factor < 1 || c.replication_factor > 7) {
+           return InvalidArgumentError("must be in [1, 7]");
+         }
          return absl::OkStatus();
        }},
   };
@@ -414,6 +447,16 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     return InvalidArgumentError(absl::StrCat("election_ticks (", config.election_ticks,
                                              ") must be at least 3 x heartbeat_ticks (",
                                              config.heartbeat_ticks, ")"));
+  }
+  if (!config.split_points.empty() && config.shards != config.split_points.size() + 1) {
+    return InvalidArgumentError(absl::StrCat("shards (", config.shards, ") and split_points (",
+                                             config.split_points.size(),
+                                             " points, so ", config.split_points.size() + 1,
+                                             " shards) disagree; give one of them"));
+  }
+  if (config.shards > 1 && config.cluster.empty()) {
+    return InvalidArgumentError(
+        "shards > 1 needs replicated mode (--cluster; a single node may be a one-member cluster)");
   }
   if (config.client_rate_burst != 0 && config.client_rate_limit == 0) {
     return InvalidArgumentError("client_rate_burst needs client_rate_limit (the rate limit is off)");

@@ -68,11 +68,18 @@ struct Config {
   uint64_t election_ticks = 10;           // follower timeout base; the lease derives from it
   uint64_t compact_every_entries = 10'000;  // trim the log after this many applied entries
   uint64_t max_log_lag_entries = 100'000;   // log kept for a lagging peer before it needs a snapshot
-  // Consensus groups hosted (ids 1..groups), all sharing the WAL, the peer
-  // streams and the tick. Group 1 serves clients; groups 2.. replicate
-  // stores of their own (data_dir/groups/<id>) that no client reaches until
-  // range shards route keys to them (issue 6).
-  uint64_t groups = 1;
+  // Range shards at bootstrap (replicated mode): the keyspace is split
+  // into `shards` ranges, each replicated by a MultiPaxos group of its own
+  // (shard i is group i; data_dir/engine for shard 1,
+  // data_dir/groups/<i>/engine for the others). `split_points` (sorted,
+  // C-escaped keys, comma-separated) places the boundaries; empty = spread
+  // evenly over the first key byte. Only the first bootstrap reads these:
+  // afterwards the config group's committed shard map rules.
+  uint64_t shards = 1;
+  std::vector<std::string> split_points;
+  // Replicas of each shard, chosen among the site's nodes by consistent
+  // hashing (all of them if there are fewer).
+  uint64_t replication_factor = 3;
   // Admission control (docs/operations.md, "Admission control"): data
   // requests beyond these are refused at once with RESOURCE_EXHAUSTED and a
   // retry-after hint.

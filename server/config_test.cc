@@ -131,15 +131,38 @@ TEST_F(ConfigTest, ConsensusTimingIsValidated) {
   EXPECT_FALSE(Load({"--compact-every", "1"}).ok());
 }
 
-TEST_F(ConfigTest, GroupsPerNodeAreBounded) {
-  EXPECT_EQ(Load({})->groups, 1u);
-  auto c = Load({"--groups", "16"});
+TEST_F(ConfigTest, ShardsAreBounded) {
+  EXPECT_EQ(Load({})->shards, 1u);
+  auto c = Load({"--cluster", "1=127.0.0.1:7001", "--member-id", "1", "--shards", "16"});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->groups, 16u);
-  auto zero = Load({"--groups", "0"});
+  EXPECT_EQ(c->shards, 16u);
+  auto single = Load({"--shards", "16"});
+  ASSERT_FALSE(single.ok());
+  EXPECT_NE(single.status().message().find("replicated mode"), std::string::npos) << single.status();
+  auto zero = Load({"--shards", "0"});
   ASSERT_FALSE(zero.ok());
-  EXPECT_NE(zero.status().message().find("--groups"), std::string::npos) << zero.status();
-  EXPECT_FALSE(Load({"--groups", "5000"}).ok());
+  EXPECT_NE(zero.status().message().find("--shards"), std::string::npos) << zero.status();
+  EXPECT_FALSE(Load({"--shards", "5000"}).ok());
+  EXPECT_EQ(Load({})->replication_factor, 3u);
+  EXPECT_FALSE(Load({"--replication-factor", "0"}).ok());
+}
+
+TEST_F(ConfigTest, SplitPointsAreEscapedSortedAndSetTheShardCount) {
+  auto c = Load({"--cluster", "1=127.0.0.1:7001", "--member-id", "1", "--split-points",
+                 "b,m\\x00,t"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->shards, 4u);
+  ASSERT_EQ(c->split_points.size(), 3u);
+  EXPECT_EQ(c->split_points[1], std::string("m\0", 2));
+  auto unsorted = Load({"--split-points", "m,b"});
+  ASSERT_FALSE(unsorted.ok());
+  EXPECT_NE(unsorted.status().message().find("sorted"), std::string::npos) << unsorted.status();
+  EXPECT_FALSE(Load({"--split-points", "a,,b"}).ok());
+  EXPECT_FALSE(Load({"--split-points", "a\\q"}).ok());
+  auto disagree = Load({"--cluster", "1=127.0.0.1:7001", "--member-id", "1", "--split-points",
+                        "b", "--shards", "5"});
+  ASSERT_FALSE(disagree.ok());
+  EXPECT_NE(disagree.status().message().find("disagree"), std::string::npos) << disagree.status();
 }
 
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndValidated) {

@@ -1,5 +1,6 @@
 #include "server/node.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +10,8 @@
 #include "server/data_dir_meta.h"
 #include "server/log.h"
 #include "server/open_engine.h"
+#include "server/placement.h"
+#include "proto/shard_lookup.h"
 #include "server/peer.h"
 #include "server/server_metrics.h"
 
@@ -46,14 +49,25 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->config_.engine = meta.engine;  // "auto" resolved
 
   MERIDIAN_ASSIGN_OR_RETURN(node->engine_, OpenEngine(node->EngineSettingsFor(
-                                               c.data_dir + "/engine", c.engine_cache_bytes)));
+                                               c.data_dir + "/engine", node->ShardCacheBytes())));
 
   node->hlc_ = std::make_unique<Hlc>(SystemClock(), Hlc::Options{c.max_clock_offset_ms});
   MERIDIAN_ASSIGN_OR_RETURN(node->store_, txn::TxnStore::Open(node->engine_.get(),
                                                               node->hlc_.get(), SystemClock(),
                                                               node->StoreOptions()));
 
-  if (!c.cluster.empty()) MERIDIAN_RETURN_IF_ERROR(node->StartReplication());
+  if (!c.cluster.empty()) {
+    MERIDIAN_RETURN_IF_ERROR(node->StartReplication());
+  } else {
+    // A single node: one shard, one store, a map that never changes.
+    MERIDIAN_ASSIGN_OR_RETURN(v1::ClusterConfig map, node->FlagsConfig({{1, c.listen}}));
+    node->shard_directory_.Set(std::move(map), "static");
+    node->router_ = std::make_unique<Router>(
+        &node->shard_directory_, c.site_id,
+        std::map<uint64_t, Router::LocalGroup>{{1, {node->store_.get(), nullptr}}});
+  }
+  node->ctx_.router = node->router_.get();
+  node->ctx_.shards = &node->shard_directory_;
 
   node->ctx_.config = &node->config_;
   node->ctx_.store = node->store_.get();
@@ -122,6 +136,9 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   for (const auto& [g, extra] : node->extra_groups_) {
     node->node_view_.engines.emplace_back(g, extra.engine.get());
   }
+  if (node->config_store_.engine) {
+    node->node_view_.engines.emplace_back(kConfigGroupId, node->config_store_.engine.get());
+  }
   PublishNode(&node->node_view_);
   node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
   Log(Level::kInfo, "serving",
@@ -133,6 +150,17 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
        {"applied_index", absl::StrCat(node->store_->AppliedIndex())},
        {"mode", c.cluster.empty() ? "single node" : absl::StrCat("member ", c.member_id, " of ", c.cluster)}});
   return node;
+}
+
+Result<v1::ClusterConfig> Node::FlagsConfig(const std::map<uint32_t, std::string>& members) const {
+  BootstrapSpec spec;
+  for (const auto& [id, address] : members) spec.nodes[id] = address;
+  spec.site_id = config_.site_id;
+  spec.site_name = config_.site;
+  spec.replication_factor = static_cast<uint32_t>(config_.replication_factor);
+  spec.split_points =
+      config_.split_points.empty() ? EvenSplitPoints(config_.shards) : config_.split_points;
+  return BootstrapConfig(spec);
 }
 
 Status Node::StartReplication() {
@@ -151,31 +179,107 @@ Status Node::StartReplication() {
   ro.compact_every_entries = c.compact_every_entries;
   ro.join = c.join;
   ro.max_lag_entries = c.max_log_lag_entries;
-  ro.group = 1;
-  MERIDIAN_ASSIGN_OR_RETURN(replication_, host_->AddGroup(ro, store_.get()));
-  store_->SetCommitLog(replication_);
-  for (consensus::GroupId g = 2; g <= c.groups; ++g) {
-    ExtraGroup& extra = extra_groups_[g];
-    std::error_code ec;
-    std::filesystem::create_directories(absl::StrCat(c.data_dir, "/groups/", g), ec);
-    if (ec) {
-      return UnavailableError(absl::StrCat("cannot create the directory of group ", g, " in ",
-                                           c.data_dir, ": ", ec.message()));
-    }
-    // Groups without a client path yet (issue 6) get a small cache.
-    MERIDIAN_ASSIGN_OR_RETURN(
-        extra.engine,
-        OpenEngine(EngineSettingsFor(absl::StrCat(c.data_dir, "/groups/", g, "/engine"),
-                                     std::min<uint64_t>(c.engine_cache_bytes, 8ull << 20))));
-    MERIDIAN_ASSIGN_OR_RETURN(extra.store, txn::TxnStore::Open(extra.engine.get(), hlc_.get(),
-                                                               SystemClock(), StoreOptions()));
-    ro.group = g;
-    MERIDIAN_ASSIGN_OR_RETURN(Replication * r, host_->AddGroup(ro, extra.store.get()));
-    extra.store->SetCommitLog(r);
+
+  // The config group: every node of the cluster votes in it.
+  MERIDIAN_ASSIGN_OR_RETURN(config_store_, OpenGroupStore("config", 8ull << 20));
+  ro.group = kConfigGroupId;
+  MERIDIAN_ASSIGN_OR_RETURN(Replication * config_replication,
+                            host_->AddGroup(ro, config_store_.store.get()));
+  config_store_.store->SetCommitLog(config_replication);
+  config_group_ = std::make_unique<ConfigGroup>(config_store_.store.get(), config_replication);
+
+  // The shard groups: those of the committed shard map (a restart) or of
+  // the flags (the first start) that place a replica here. A joining node
+  // prepares every shard of its site and waits to be added to each.
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<v1::ClusterConfig> committed,
+                            config_group_->ReadApplied());
+  v1::ClusterConfig map;
+  if (committed) {
+    map = *std::move(committed);
+  } else {
+    MERIDIAN_ASSIGN_OR_RETURN(map, FlagsConfig(members));
   }
-  ctx_.replication = replication_;
+  std::map<uint64_t, Router::LocalGroup> local;
+  for (const v1::ShardInfo& shard : map.shards()) {
+    const v1::ShardGroup* g = GroupInSite(shard, c.site_id);
+    if (g == nullptr) continue;
+    const bool placed_here = std::find(g->replicas().begin(), g->replicas().end(),
+                                       uint64_t{c.member_id}) != g->replicas().end();
+    if (!placed_here && !c.join) continue;
+    if (!c.join) {
+      ro.members.clear();
+      for (uint64_t r : g->replicas()) ro.members[r] = NodeAddress(map, r);
+    }
+    ro.group = g->group_id();
+    txn::TxnStore* store = store_.get();
+    if (ro.group != 1) {
+      MERIDIAN_ASSIGN_OR_RETURN(
+          extra_groups_[ro.group],
+          OpenGroupStore(absl::StrCat("groups/", ro.group), ShardCacheBytes()));
+      store = extra_groups_[ro.group].store.get();
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(Replication * r, host_->AddGroup(ro, store));
+    store->SetCommitLog(r);
+    local[ro.group] = {store, r};
+    if (ro.group == 1) replication_ = r;
+  }
+  shard_directory_.Set(std::move(map), committed ? "committed" : "bootstrap");
+  router_ = std::make_unique<Router>(&shard_directory_, c.site_id, std::move(local));
+  // Admin requests about "the group" (members, backup) address shard 1's,
+  // or the config group's where shard 1 has no replica here.
+  ctx_.replication = replication_ != nullptr ? replication_ : config_replication;
   ctx_.groups = host_.get();
   return absl::OkStatus();
+}
+
+Result<Node::ExtraGroup> Node::OpenGroupStore(const std::string& dir, uint64_t cache_bytes) const {
+  const std::string path = absl::StrCat(config_.data_dir, "/", dir);
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return UnavailableError(absl::StrCat("cannot create ", path, ": ", ec.message()));
+  ExtraGroup g;
+  MERIDIAN_ASSIGN_OR_RETURN(g.engine, OpenEngine(EngineSettingsFor(path + "/engine", cache_bytes)));
+  MERIDIAN_ASSIGN_OR_RETURN(g.store, txn::TxnStore::Open(g.engine.get(), hlc_.get(), SystemClock(),
+                                                         StoreOptions()));
+  return g;
+}
+
+uint64_t Node::ShardCacheBytes() const {
+  const uint64_t shards = config_.split_points.empty() ? config_.shards
+                                                       : config_.split_points.size() + 1;
+  return std::max<uint64_t>(config_.engine_cache_bytes / std::max<uint64_t>(shards, 1), 4ull << 20);
+}
+
+std::vector<txn::TxnStore*> Node::Stores() const {
+  std::vector<txn::TxnStore*> out = {store_.get()};
+  for (const auto& [g, extra] : extra_groups_) out.push_back(extra.store.get());
+  if (config_store_.store) out.push_back(config_store_.store.get());
+  return out;
+}
+
+void Node::RefreshClusterConfig() {
+  if (config_group_ == nullptr) return;
+  Result<std::optional<v1::ClusterConfig>> applied = config_group_->ReadApplied();
+  if (!applied.ok()) {
+    Log(Level::kError, "cannot read the cluster config",
+        {{"error", std::string(applied.status().message())}});
+    return;
+  }
+  if (applied->has_value()) {
+    const v1::ClusterConfig& committed = **applied;
+    if (shard_directory_.Set(committed, "committed")) {
+      Log(Level::kInfo, "cluster config",
+          {{"version", absl::StrCat(committed.version())},
+           {"cluster_id", committed.cluster_id()},
+           {"shards", absl::StrCat(committed.shards_size())}});
+    }
+    return;
+  }
+  if (!config_group_->replication()->IsLeaderReady()) return;
+  if (Status s = config_group_->CommitBootstrap(*shard_directory_.Current().config); !s.ok()) {
+    Log(Level::kWarn, "cannot commit the bootstrap cluster config yet",
+        {{"error", std::string(s.message())}});
+  }
 }
 
 EngineSettings Node::EngineSettingsFor(std::string path, uint64_t cache_bytes) const {
@@ -219,16 +323,19 @@ void Node::MaintenanceLoop() {
   uint64_t last_gc_us = last_reap_us;
   while (!stop_.WaitForNotificationWithTimeout(kReadinessPeriod)) {
     EvaluateFence();
+    RefreshClusterConfig();
     PublishReadiness(server_.get(), RunHealthChecks(ready_checks_, nullptr));
     const uint64_t now = ctx_.clock->NowMonotonicMicros();
     if (now - last_reap_us < reap_every_us) continue;
     last_reap_us = now;
-    if (size_t n = store_->ReapExpired(); n > 0) {
-      Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
-    }
-    if (now - last_gc_us >= config_.gc_interval_ms * 1000) {
-      last_gc_us = now;
-      if (Status s = store_->CollectGarbage(); !s.ok()) {
+    const bool gc_due = now - last_gc_us >= config_.gc_interval_ms * 1000;
+    if (gc_due) last_gc_us = now;
+    for (txn::TxnStore* store : Stores()) {
+      if (size_t n = store->ReapExpired(); n > 0) {
+        Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
+      }
+      if (!gc_due) continue;
+      if (Status s = store->CollectGarbage(); !s.ok()) {
         Log(Level::kError, "garbage collection failed", {{"error", std::string(s.message())}});
       }
     }
@@ -266,6 +373,8 @@ void Node::Shutdown() {
   host_.reset();
   replication_ = nullptr;
   extra_groups_.clear();
+  config_group_.reset();
+  config_store_ = ExtraGroup();
   store_.reset();
   engine_.reset();
   lock_.reset();

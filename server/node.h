@@ -17,14 +17,17 @@
 #include "common/clock.h"
 #include "common/hlc.h"
 #include "server/config.h"
+#include "server/config_group.h"
 #include "server/data_dir.h"
 #include "server/fence.h"
 #include "server/peer.h"
 #include "server/group_host.h"
 #include "server/metrics_server.h"
 #include "server/replication.h"
+#include "server/router.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
+#include "server/shard_directory.h"
 #include "server/open_engine.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
@@ -54,22 +57,38 @@ class Node {
   // Recomputes the fence from the peers' clock offsets and the groups'
   // memberships (fence.h).
   void EvaluateFence();
+  // Replicated mode: caches the config group's committed cluster config
+  // and, on its leader, commits the bootstrap one if none is yet.
+  void RefreshClusterConfig();
+  // The config the flags describe (the first bootstrap's).
+  Result<v1::ClusterConfig> FlagsConfig(const std::map<uint32_t, std::string>& members) const;
+  // Every store this node serves, shard 1's first.
+  std::vector<txn::TxnStore*> Stores() const;
 
   Config config_;
   std::unique_ptr<DataDirLock> lock_;
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<Hlc> hlc_;
   std::unique_ptr<txn::TxnStore> store_;
-  // Replicated mode. Groups 2.. (--groups) replicate stores of their own.
+  // Replicated mode: the shard groups other than 1 that this node hosts
+  // (data_dir/groups/<id>), and the config group (data_dir/config).
   struct ExtraGroup {
     std::unique_ptr<storage::Engine> engine;
     std::unique_ptr<txn::TxnStore> store;
   };
   Status StartReplication();
+  // Opens an engine and a store at data_dir/<dir>/engine.
+  Result<ExtraGroup> OpenGroupStore(const std::string& dir, uint64_t cache_bytes) const;
+  // --engine-cache shared among the shards of the flags' map.
+  uint64_t ShardCacheBytes() const;
   txn::TxnStore::Options StoreOptions() const;
   // The configured engine (config_.engine, resolved from META) at `path`.
   EngineSettings EngineSettingsFor(std::string path, uint64_t cache_bytes) const;
   std::map<consensus::GroupId, ExtraGroup> extra_groups_;  // outlive host_
+  ExtraGroup config_store_;                                 // outlives host_
+  std::unique_ptr<ConfigGroup> config_group_;
+  ShardDirectory shard_directory_;
+  std::unique_ptr<Router> router_;
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_
   ServiceContext ctx_;

@@ -5,15 +5,16 @@
 #include "absl/strings/str_cat.h"
 #include "server/fence.h"
 #include "server/replication.h"
+#include "server/router.h"
 
 namespace meridian::server {
 
 void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc,
-                                uint64_t commit_hlc) const {
+                                uint64_t commit_hlc, uint64_t shard_id) const {
   header->set_node_id(config->node_id);
   header->set_site_id(config->site_id);
   header->set_site_name(config->site);
-  header->set_shard_id(0);
+  header->set_shard_id(shard_id);
   if (snapshot_hlc) {
     auto* e = header->mutable_snapshot()->add_entries();
     e->set_site_id(config->site_id);
@@ -43,7 +44,9 @@ std::string ClientKey(const grpc::ServerContext& context) {
   return peer;
 }
 
-RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context) : ctx_(ctx) {
+RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context,
+                           bool route_by_key)
+    : ctx_(ctx) {
   ++ctx_->in_flight;
   if (ctx_->draining) {
     status_ = UnavailableError("this node is shutting down; retry another node");
@@ -62,7 +65,7 @@ RequestGuard::RequestGuard(ServiceContext* ctx, const grpc::ServerContext* conte
     if (!status_.ok()) return;
     admitted_ = true;
   }
-  status_ = ctx_->ReadBarrier();
+  if (!route_by_key) status_ = ctx_->ReadBarrier();
 }
 
 RequestGuard::~RequestGuard() {
@@ -70,26 +73,16 @@ RequestGuard::~RequestGuard() {
   --ctx_->in_flight;
 }
 
-namespace {
-Status NotLeaderHere(const std::string& leader) {
+Status ServiceContext::CheckLeader() const {
+  if (replication == nullptr || replication->IsLeaderReady()) return absl::OkStatus();
+  const std::string leader = replication->LeaderAddress();
   return NotLeaderError(leader, leader.empty()
                                     ? "this node is not the leader and no leader is known yet"
                                     : absl::StrCat("this node is not the leader; the leader is ",
                                                    leader));
 }
-}  // namespace
 
-Status ServiceContext::CheckLeader() const {
-  if (replication == nullptr || replication->IsLeaderReady()) return absl::OkStatus();
-  return NotLeaderHere(replication->LeaderAddress());
-}
-
-Status ServiceContext::ReadBarrier() const {
-  if (replication == nullptr) return absl::OkStatus();
-  Status s = replication->ReadBarrier();
-  if (GetErrorKind(s) == ErrorKind::kNotLeader) return NotLeaderHere(replication->LeaderAddress());
-  return s;
-}
+Status ServiceContext::ReadBarrier() const { return GroupReadBarrier(replication); }
 
 std::string ServiceContext::ClientUrl() const {
   std::string host = config->listen.substr(0, config->listen.rfind(':'));

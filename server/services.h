@@ -25,6 +25,8 @@ namespace meridian::server {
 class Replication;
 class GroupHost;
 class Fence;
+class Router;
+class ShardDirectory;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -37,6 +39,8 @@ struct ServiceContext {
   std::atomic<int> bound_port{0};  // set once the server has bound its port
   Replication* replication = nullptr;  // replicated mode only: group 1, which serves clients
   GroupHost* groups = nullptr;         // replicated mode only: every group this node hosts
+  Router* router = nullptr;            // the local store of a key's shard
+  const ShardDirectory* shards = nullptr;  // the cached shard map
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced
@@ -55,8 +59,10 @@ struct ServiceContext {
   // host:port clients reach this node at.
   std::string ClientUrl() const;
 
-  // Fills the header every response carries. snapshot/commit 0 = none.
-  void FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc, uint64_t commit_hlc) const;
+  // Fills the header every response carries. snapshot/commit 0 = none;
+  // shard_id 0 = not about one shard.
+  void FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc, uint64_t commit_hlc,
+                  uint64_t shard_id = 0) const;
   // The single-site snapshot HLC named by `v`, or nullopt when `v` is empty.
   // InvalidArgument when it names another site.
   Result<std::optional<uint64_t>> SnapshotFrom(const v1::VectorTimestamp& v) const;
@@ -75,9 +81,12 @@ std::string ClientKey(const grpc::ServerContext& context);
 // before anything that costs work), or when this node may not serve data.
 // `context` null: an operator request, exempt from the fence and from
 // admission control.
+//
+// Data requests (`route_by_key`) pass their shard group's read barrier when
+// they are routed (Router); the others pass group 1's here.
 class RequestGuard {
  public:
-  RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context);
+  RequestGuard(ServiceContext* ctx, const grpc::ServerContext* context, bool route_by_key = false);
   ~RequestGuard();
   RequestGuard(const RequestGuard&) = delete;
   RequestGuard& operator=(const RequestGuard&) = delete;

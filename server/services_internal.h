@@ -7,6 +7,7 @@
 
 #include "meridian/v1/common.pb.h"
 #include "proto/grpc_status.h"
+#include "server/router.h"
 #include "server/services.h"
 #include "storage/engine.h"
 
@@ -38,6 +39,11 @@ std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx);
 // control must not hold back.
 #define MERIDIAN_BEGIN_REQUEST(server_context)                                   \
   ::meridian::server::RequestGuard _request_guard(ctx_, (server_context));       \
+  MERIDIAN_GRPC_RETURN_IF_ERROR(_request_guard.status())
+// The same for a data handler that routes by key (Router::ForKey/ForShard):
+// its shard group's read barrier runs when it is routed.
+#define MERIDIAN_BEGIN_KEYED_REQUEST(server_context)                                 \
+  ::meridian::server::RequestGuard _request_guard(ctx_, (server_context), true);     \
   MERIDIAN_GRPC_RETURN_IF_ERROR(_request_guard.status())
 #define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
   do {                                                              \

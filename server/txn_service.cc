@@ -1,5 +1,6 @@
 // meridian.v1.Txn: one-shot and interactive transactions.
 #include "meridian/v1/txn.grpc.pb.h"
+#include "server/router.h"
 #include "server/server_metrics.h"
 #include "server/services_internal.h"
 
@@ -106,12 +107,21 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* req,
                        v1::ExecuteResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
     std::vector<txn::Compare> compares;
     for (const auto& c : req->compares()) compares.push_back(FromProto(c));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto failure, FromProto(req->failure()));
-    Result<txn::ExecuteResult> executed = ctx_->store->Execute(compares, success, failure);
+    // Routed by its first key; every key must be in that shard.
+    std::vector<std::string_view> keys;
+    for (const auto& c : compares) keys.push_back(c.key);
+    for (const auto* ops : {&success, &failure}) {
+      for (const auto& op : *ops) keys.push_back(op.key);
+    }
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+        auto shard, ctx_->router->ForKey(keys.empty() ? std::string_view() : keys[0], req->header()));
+    for (std::string_view k : keys) MERIDIAN_GRPC_RETURN_IF_ERROR(Router::CheckSameShard(shard, k));
+    Result<txn::ExecuteResult> executed = shard.store->Execute(compares, success, failure);
     if (!executed.ok()) {
       CountFailedCommit(executed.status());
       return ToGrpcStatus(executed.status());
@@ -124,7 +134,7 @@ class TxnService final : public v1::Txn::Service {
     } else {
       TxnOutcomes::Get().compare_failed->Inc();
     }
-    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc);
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc, shard.shard_id());
     resp->set_succeeded(r.succeeded);
     for (const auto& res : r.results) ToProto(res, resp->add_results());
     return grpc::Status::OK;
@@ -132,19 +142,22 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->store->Begin(req->timeout_ms()));
-    ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
-    resp->set_txn_id(b.txn_id);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard,
+                                   ctx_->router->ForKey(req->routing_key(), req->header()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, shard.store->Begin(req->timeout_ms()));
+    ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0, shard.shard_id());
+    resp->set_txn_id(Router::WireTxnId(shard.shard_id(), b.txn_id));
     resp->set_deadline_unix_ms(b.deadline_unix_ms);
     return grpc::Status::OK;
   }
 
   grpc::Status Get(grpc::ServerContext* context, const v1::TxnGetRequest* req,
                    v1::TxnGetResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnGet(req->txn_id(), req->key()));
-    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, shard.store->TxnGet(Local(req->txn_id()), req->key()));
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard.shard_id());
     resp->set_found(r.found);
     if (r.found) {
       resp->set_value(std::move(r.value));
@@ -155,26 +168,35 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Put(grpc::ServerContext* context, const v1::TxnPutRequest* req,
                    v1::TxnPutResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnPut(req->txn_id(), req->key(), req->value()));
-    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
+    MERIDIAN_GRPC_RETURN_IF_ERROR(
+        shard.store->TxnPut(Local(req->txn_id()), req->key(), req->value()));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0, shard.shard_id());
     return grpc::Status::OK;
   }
 
   grpc::Status Delete(grpc::ServerContext* context, const v1::TxnDeleteRequest* req,
                       v1::TxnDeleteResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->TxnDelete(req->txn_id(), req->key()));
-    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
+    MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->TxnDelete(Local(req->txn_id()), req->key()));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0, shard.shard_id());
     return grpc::Status::OK;
   }
 
   grpc::Status Scan(grpc::ServerContext* context, const v1::TxnScanRequest* req,
                     v1::TxnScanResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), false};
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, ctx_->store->TxnScan(req->txn_id(), range));
-    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), ScanFirstKey(range)));
+    // The whole range must lie in the transaction's shard.
+    txn::ScanRange clipped = range;
+    if (!ClipScanToShard(*shard.shard, &clipped).empty()) {
+      MERIDIAN_GRPC_RETURN_IF_ERROR(Router::CheckSameShard(shard, shard.shard->end_key()));
+    }
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, shard.store->TxnScan(Local(req->txn_id()), range));
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard.shard_id());
     for (auto& kv : r.kvs) {
       auto* out = resp->add_kvs();
       out->set_key(std::move(kv.key));
@@ -187,27 +209,38 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    Result<txn::CommitInfo> c = ctx_->store->Commit(req->txn_id());
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(req->txn_id())));
+    Result<txn::CommitInfo> c = shard.store->Commit(Local(req->txn_id()));
     if (!c.ok()) {
       CountFailedCommit(c.status());
       return ToGrpcStatus(c.status());
     }
     TxnOutcomes::Get().committed->Inc();
-    ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc);
+    ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc, shard.shard_id());
     return grpc::Status::OK;
   }
 
   grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override {
-    MERIDIAN_BEGIN_REQUEST(context);
-    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->store->Abort(req->txn_id()));
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(req->txn_id())));
+    MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->Abort(Local(req->txn_id())));
     TxnOutcomes::Get().client_abort->Inc();
-    ctx_->FillHeader(resp->mutable_header(), 0, 0);
+    ctx_->FillHeader(resp->mutable_header(), 0, 0, shard.shard_id());
     return grpc::Status::OK;
   }
 
  private:
+  // The shard of transaction `wire_id` (after its group's read barrier),
+  // if `key` is in it.
+  Result<Router::Target> TxnShard(uint64_t wire_id, std::string_view key) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(wire_id)));
+    MERIDIAN_RETURN_IF_ERROR(Router::CheckSameShard(shard, key));
+    return shard;
+  }
+  static uint64_t Local(uint64_t wire_id) { return Router::LocalTxnId(wire_id); }
+
   ServiceContext* ctx_;
 };
 

@@ -97,9 +97,12 @@ Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* h
 TxnStore::TxnStore(storage::Engine* engine, Hlc* hlc, Clock* clock, const Options& options)
     : engine_(engine), hlc_(hlc), clock_(clock), options_(options) {
   absl::MutexLock lock(&txns_mu_);
-  // Ids differ across restarts, so a client holding an id from before a
-  // restart gets TXN_NOT_FOUND instead of someone else's transaction.
-  next_txn_id_ = clock_->NowUnixMillis() * 1000;
+  // Ids differ across restarts (the start moves 1000 per ms, wrapping after
+  // ~6 days), so a client holding an id from before a restart gets
+  // TXN_NOT_FOUND instead of someone else's transaction. They stay below
+  // 2^kTxnIdBits: the server puts the shard above them.
+  constexpr uint64_t kHalf = uint64_t{1} << (kTxnIdBits - 1);
+  next_txn_id_ = 1 + (clock_->NowUnixMillis() * 1000) % kHalf;
 }
 
 TxnStore::~TxnStore() = default;

@@ -10,6 +10,9 @@
 
 namespace meridian::txn {
 
+// A store's transaction ids are below 2^kTxnIdBits (and never 0).
+inline constexpr int kTxnIdBits = 40;
+
 using storage::SiteId;
 using storage::Version;
 

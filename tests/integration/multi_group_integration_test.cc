@@ -1,5 +1,6 @@
-// Many consensus groups per node (--groups): three real meridiand processes
-// each host eight groups over one WAL and one peer stream per node pair.
+// Many consensus groups per node (--shards 8, plus the config group): three
+// real meridiand processes each host nine groups over one WAL and one peer
+// stream per node pair.
 // Every group elects a leader and commits; the messages of all groups to
 // one peer travel in shared batches (coalesced heartbeats); killing a node
 // fails every group it led over, and the node catches all of them up when
@@ -16,12 +17,14 @@
 namespace meridian::testing {
 namespace {
 
-constexpr int kGroups = 8;
+constexpr int kShards = 8;
+constexpr int kGroups = kShards + 1;  // and the config group
+constexpr uint64_t kConfigGroup = 1ull << 32;
 
 class MultiGroupTest : public ClusterTest {
  protected:
   std::vector<std::string> ExtraArgs() const override {
-    return {"--groups", std::to_string(kGroups)};
+    return {"--shards", std::to_string(kShards)};
   }
 
   Result<v1::StatusResponse> Status(int i) {
@@ -63,8 +66,9 @@ class MultiGroupTest : public ClusterTest {
 TEST_F(MultiGroupTest, EveryGroupElectsOneLeaderAndCommits) {
   auto leaders = WaitForLeaders(std::chrono::seconds(20));
   ASSERT_EQ(leaders.size(), static_cast<size_t>(kGroups)) << nodes_[0]->Log();
-  for (uint64_t g = 1; g <= kGroups; ++g) EXPECT_TRUE(leaders.count(g)) << "group " << g;
-  // Group 1 serves clients.
+  for (uint64_t g = 1; g <= kShards; ++g) EXPECT_TRUE(leaders.count(g)) << "group " << g;
+  EXPECT_TRUE(leaders.count(kConfigGroup));
+  // The groups serve clients (the SDK follows the redirects to k's shard).
   ASSERT_TRUE(client_->Put("k", "v").ok());
   auto got = client_->Get("k");
   ASSERT_TRUE(got.ok()) << got.status();

@@ -1,0 +1,57 @@
+#include "server/config_group.h"
+
+#include <fstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "proto/shard_lookup.h"
+
+namespace meridian::server {
+namespace {
+
+// The one key of the config group's store.
+constexpr std::string_view kConfigKey = "cluster/config";
+
+Result<std::string> RandomBytes(size_t n) {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  std::string out(n, '\0');
+  if (!in.read(out.data(), static_cast<std::streamsize>(n))) {
+    return UnavailableError("cannot read /dev/urandom for the cluster id and signing key");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<v1::ClusterConfig>> ConfigGroup::ReadApplied() {
+  MERIDIAN_ASSIGN_OR_RETURN(txn::ReadResult r, store_->Get(kConfigKey, std::nullopt));
+  if (!r.found) return std::optional<v1::ClusterConfig>();
+  v1::ClusterConfig config;
+  if (!config.ParseFromString(r.value)) {
+    return CorruptionError("the config group holds a cluster config that does not parse");
+  }
+  return std::optional<v1::ClusterConfig>(std::move(config));
+}
+
+Status ConfigGroup::CommitBootstrap(v1::ClusterConfig initial) {
+  MERIDIAN_RETURN_IF_ERROR(replication_->ReadBarrier());
+  MERIDIAN_RETURN_IF_ERROR(ValidateClusterConfig(initial));
+  MERIDIAN_ASSIGN_OR_RETURN(std::string id, RandomBytes(16));
+  MERIDIAN_ASSIGN_OR_RETURN(std::string secret, RandomBytes(32));
+  initial.set_cluster_id(absl::BytesToHexString(id));
+  v1::SigningKey* key = initial.add_signing_keys();
+  key->set_key_id(1);
+  key->set_secret(std::move(secret));
+  key->set_created_unix_ms(SystemClock()->NowUnixMillis());
+  txn::Compare absent;
+  absent.target = txn::Compare::Target::kExists;
+  absent.op = txn::Compare::Op::kEqual;
+  absent.key = std::string(kConfigKey);
+  absent.exists = false;
+  std::vector<txn::Op> put = {
+      {txn::Op::Kind::kPut, std::string(kConfigKey), initial.SerializeAsString()}};
+  return store_->Execute({absent}, put, {}).status();
+}
+
+}  // namespace meridian::server

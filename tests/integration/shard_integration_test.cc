@@ -1,0 +1,321 @@
+// Range shards on three real meridiand processes (--shards 4): the config
+// group commits one shard map that every node serves; each key is served by
+// its own shard's group (and refused, with a hint, elsewhere); a request
+// routed by the wrong shard gets WRONG_SHARD; transactions live in one
+// shard; a scan stops at its shard's end with a resume key; killing one
+// shard's leader fails over that shard only; and a restarted cluster serves
+// the committed map.
+//
+// These tests speak raw gRPC (not the SDK) to see exactly which node answers
+// what.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "meridian/v1/admin.grpc.pb.h"
+#include "meridian/v1/kv.grpc.pb.h"
+#include "meridian/v1/txn.grpc.pb.h"
+#include "proto/grpc_status.h"
+#include "proto/shard_lookup.h"
+#include "tests/integration/cluster_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+constexpr int kShards = 4;  // split at "@", "\x80", "\xc0"
+// One key in each shard, in shard order.
+const std::string kKeyIn[kShards + 1] = {"", "!first", "apple", "\x90key", "\xd0key"};
+
+class ShardTest : public ClusterTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--shards", std::to_string(kShards)};
+  }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+    auto& c = channels_[address];
+    if (!c) c = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    return c;
+  }
+  std::string Address(int i) const { return endpoints_[i]; }
+  int IndexOf(const std::string& address) const {
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      if (endpoints_[i] == address) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  Result<v1::ShardsResponse> Shards(int i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ShardsResponse resp;
+    grpc::Status s = v1::Admin::NewStub(Channel(Address(i)))->Shards(&ctx, {}, &resp);
+    if (!s.ok()) return FromGrpcStatus(s);
+    return resp;
+  }
+
+  // Waits until every running node serves the committed map and knows a
+  // leader (a running node) for every shard; returns shard -> leader index.
+  std::map<uint64_t, int> WaitForShardLeaders(std::chrono::seconds within) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      std::map<uint64_t, int> leaders;
+      bool agreed = true;
+      for (int i = 0; i < 3 && agreed; ++i) {
+        if (!nodes_[i]->Running()) continue;
+        auto r = Shards(i);
+        if (!r.ok() || r->source() != "committed" || r->leaders_size() != kShards) {
+          agreed = false;
+          break;
+        }
+        for (const v1::ShardLeader& l : r->leaders()) {
+          const int at = IndexOf(l.leader_address());
+          if (at < 0 || !nodes_[at]->Running()) agreed = false;
+          auto [it, inserted] = leaders.emplace(l.shard_id(), at);
+          if (!inserted && it->second != at) agreed = false;
+        }
+      }
+      if (agreed && leaders.size() == kShards) return leaders;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return {};
+  }
+
+  Status Put(int node, const std::string& key, const std::string& value, uint64_t routed_shard = 0,
+             v1::PutResponse* out = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    if (routed_shard != 0) {
+      req.mutable_header()->set_shard_id(routed_shard);
+      req.mutable_header()->set_shard_map_version(1);
+    }
+    v1::PutResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(Address(node)))->Put(&ctx, req, &resp));
+    if (out) *out = resp;
+    return s;
+  }
+
+  Result<v1::GetResponse> Get(int node, const std::string& key) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetRequest req;
+    req.set_key(key);
+    v1::GetResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(Address(node)))->Get(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  // Any node that is not `leader`.
+  static int Other(int leader) { return (leader + 1) % 3; }
+
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+TEST_F(ShardTest, EveryNodeServesTheOneCommittedMap) {
+  ASSERT_EQ(WaitForShardLeaders(std::chrono::seconds(20)).size(), size_t{kShards});
+  std::string cluster_id;
+  for (int i = 0; i < 3; ++i) {
+    auto r = Shards(i);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const v1::ClusterConfig& c = r->config();
+    EXPECT_TRUE(ValidateClusterConfig(c).ok()) << ValidateClusterConfig(c);
+    EXPECT_EQ(c.version(), 1u);
+    ASSERT_EQ(c.shards_size(), kShards);
+    EXPECT_EQ(c.shards(1).start_key(), "@");
+    EXPECT_EQ(c.shards(3).end_key(), "");
+    for (const v1::ShardInfo& s : c.shards()) {
+      ASSERT_EQ(s.groups_size(), 1);
+      EXPECT_EQ(s.groups(0).replicas_size(), 3);  // rf 3 of 3 nodes
+      EXPECT_EQ(s.groups(0).group_id(), s.shard_id());
+    }
+    // Committed by the config group's leader: one cluster id for all, a
+    // signing key whose secret is never sent.
+    EXPECT_FALSE(c.cluster_id().empty());
+    if (i == 0) cluster_id = c.cluster_id();
+    EXPECT_EQ(c.cluster_id(), cluster_id);
+    ASSERT_EQ(c.signing_keys_size(), 1);
+    EXPECT_TRUE(c.signing_keys(0).secret().empty());
+  }
+}
+
+TEST_F(ShardTest, EachKeyIsServedByItsShardLeaderAndRedirectedElsewhere) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    const std::string& key = kKeyIn[shard];
+    const int leader = leaders[shard];
+    v1::PutResponse put;
+    ASSERT_TRUE(Put(leader, key, "v" + std::to_string(shard), 0, &put).ok()) << shard;
+    EXPECT_EQ(put.header().shard_id(), shard);
+    // Another replica of the same shard redirects to that shard's leader.
+    Status refused = Put(Other(leader), key, "x");
+    EXPECT_EQ(GetErrorKind(refused), ErrorKind::kNotLeader) << refused;
+    EXPECT_EQ(GetErrorInfo(refused).leader_hint, Address(leader)) << refused;
+    auto got = Get(leader, key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->value(), "v" + std::to_string(shard));
+    EXPECT_EQ(got->header().shard_id(), shard);
+  }
+}
+
+TEST_F(ShardTest, ARequestRoutedByTheWrongShardGetsWrongShardAndWritesNothing) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  // The client believes kKeyIn[2] is in shard 3 (a stale map).
+  Status s = Put(leaders[2], kKeyIn[2], "stale", /*routed_shard=*/3);
+  ASSERT_EQ(GetErrorKind(s), ErrorKind::kWrongShard) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetErrorInfo(s).shard_map_version, 1u);
+  EXPECT_NE(s.message().find("shard 2"), std::string::npos) << s;
+  auto got = Get(leaders[2], kKeyIn[2]);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->found());
+  // Routed right, it is served.
+  EXPECT_TRUE(Put(leaders[2], kKeyIn[2], "fresh", /*routed_shard=*/2).ok());
+}
+
+TEST_F(ShardTest, ATransactionLivesInTheShardOfItsRoutingKey) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  auto stub = v1::Txn::NewStub(Channel(Address(leaders[3])));
+  v1::BeginRequest begin;
+  begin.set_routing_key(kKeyIn[3]);
+  v1::BeginResponse b;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Begin(&ctx, begin, &b).ok());
+  }
+  EXPECT_EQ(b.txn_id() >> 40, 3u);
+  EXPECT_EQ(b.header().shard_id(), 3u);
+  auto put = [&](const std::string& key) {
+    grpc::ClientContext ctx;
+    v1::TxnPutRequest req;
+    req.set_txn_id(b.txn_id());
+    req.set_key(key);
+    req.set_value("in-txn");
+    v1::TxnPutResponse resp;
+    return FromGrpcStatus(stub->Put(&ctx, req, &resp));
+  };
+  EXPECT_TRUE(put(kKeyIn[3] + "-a").ok());
+  Status cross = put(kKeyIn[1]);
+  EXPECT_EQ(GetErrorKind(cross), ErrorKind::kInvalidArgument) << cross;
+  EXPECT_NE(cross.message().find("cross-shard"), std::string::npos) << cross;
+  {
+    grpc::ClientContext ctx;
+    v1::CommitRequest req;
+    req.set_txn_id(b.txn_id());
+    v1::CommitResponse resp;
+    Status s = FromGrpcStatus(stub->Commit(&ctx, req, &resp));
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_GT(resp.header().commit_hlc(), 0u);
+  }
+  auto in = Get(leaders[3], kKeyIn[3] + "-a");
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_EQ(in->value(), "in-txn");
+  auto out = Get(leaders[1], kKeyIn[1]);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->found()) << "the refused cross-shard write must not be applied";
+}
+
+TEST_F(ShardTest, AScanStopsAtItsShardsEndWithAResumeKey) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  ASSERT_TRUE(Put(leaders[1], "!a", "1").ok());
+  ASSERT_TRUE(Put(leaders[1], "!b", "2").ok());
+  ASSERT_TRUE(Put(leaders[2], "apple", "3").ok());
+  auto scan = [&](int node, const std::string& start, const std::string& prefix) {
+    grpc::ClientContext ctx;
+    v1::ScanRequest req;
+    req.set_start(start);
+    req.set_prefix(prefix);
+    auto reader = v1::KV::NewStub(Channel(Address(node)))->Scan(&ctx, req);
+    std::vector<std::string> keys;
+    std::string resume;
+    v1::ScanResponse chunk;
+    while (reader->Read(&chunk)) {
+      for (const auto& kv : chunk.kvs()) keys.push_back(kv.key());
+      resume = chunk.resume_key();
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    return std::make_pair(keys, resume);
+  };
+  auto [first, resume] = scan(leaders[1], "", "");
+  EXPECT_EQ(first, (std::vector<std::string>{"!a", "!b"}));
+  EXPECT_EQ(resume, "@");
+  auto [second, resume2] = scan(leaders[2], resume, "");
+  EXPECT_EQ(second, (std::vector<std::string>{"apple"}));
+  EXPECT_EQ(resume2, "\x80");
+  // A prefix inside one shard needs no resume key; continuing a prefix scan
+  // at a key (prefix and start) is accepted.
+  auto [prefixed, none] = scan(leaders[1], "", "!");
+  EXPECT_EQ(prefixed.size(), 2u);
+  EXPECT_EQ(none, "");
+  auto [continued, none2] = scan(leaders[1], "!b", "!");
+  EXPECT_EQ(continued, (std::vector<std::string>{"!b"}));
+  EXPECT_EQ(none2, "");
+}
+
+TEST_F(ShardTest, KillingOneShardsLeaderFailsOverThatShardAndKeepsItsData) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    ASSERT_TRUE(Put(leaders[shard], kKeyIn[shard], "before").ok());
+  }
+  const int victim = leaders[2];
+  nodes_[victim]->Kill();
+  auto after = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(after.size(), size_t{kShards}) << "a shard found no new leader";
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    EXPECT_NE(after[shard], victim);
+    auto got = Get(after[shard], kKeyIn[shard]);
+    ASSERT_TRUE(got.ok()) << shard << ": " << got.status();
+    EXPECT_EQ(got->value(), "before");
+    EXPECT_TRUE(Put(after[shard], kKeyIn[shard], "after").ok()) << shard;
+  }
+}
+
+TEST_F(ShardTest, ARestartedClusterServesTheCommittedMapAndItsData) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  auto before = Shards(0);
+  ASSERT_TRUE(before.ok());
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    ASSERT_TRUE(Put(leaders[shard], kKeyIn[shard], "kept").ok());
+  }
+  for (auto& n : nodes_) ASSERT_EQ(n->Stop(), 0) << n->Log();
+  for (auto& n : nodes_) ASSERT_TRUE(n->Start().ok()) << n->Log();
+  auto again = WaitForShardLeaders(std::chrono::seconds(30));
+  ASSERT_EQ(again.size(), size_t{kShards});
+  auto after = Shards(1);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->config().cluster_id(), before->config().cluster_id());
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    auto got = Get(again[shard], kKeyIn[shard]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->value(), "kept");
+  }
+}
+
+TEST_F(ShardTest, BackupIsRefusedWhileItWouldCoverOneShardOnly) {
+  ASSERT_EQ(WaitForShardLeaders(std::chrono::seconds(20)).size(), size_t{kShards});
+  const int leader = LeaderIndex();  // group 1's
+  ASSERT_GE(leader, 0);
+  grpc::ClientContext ctx;
+  auto reader = v1::Admin::NewStub(Channel(Address(leader)))->Backup(&ctx, {});
+  v1::BackupChunk chunk;
+  EXPECT_FALSE(reader->Read(&chunk));
+  Status s = FromGrpcStatus(reader->Finish());
+  EXPECT_EQ(GetErrorKind(s), ErrorKind::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("sharded"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace meridian::testing

@@ -457,7 +457,7 @@ class Client:
         use; None: not routed (no map, or a server without shards)."""
         if self._routing is not False and self._router.version == 0 \
                 and time.monotonic() >= self._shards_retry_at:
-            self._fetch_shards(None)
+            self._fetch_shards(self._current_index())
         return self._router.lookup(key)
 
     def _target(self, shard: Optional[Shard], hop: Optional[str], skipped: int,
@@ -473,13 +473,14 @@ class Client:
                 address = replicas[skipped % len(replicas)] if replicas else None
         return self._index_of(address, prefer=False) if address is not None else index
 
-    def _fetch_shards(self, index: Optional[int]) -> None:
-        """Asks node `index` (None: any, by the read retry rule) for its shard
-        map and keeps it if newer. Best effort: on failure routing goes on
-        as it was; UNIMPLEMENTED (a server without shards) turns it off."""
+    def _fetch_shards(self, index: int) -> None:
+        """Asks node `index` for its shard map, once, and keeps it if newer.
+        Best effort, so that a call never waits on more than one extra
+        attempt: on failure routing goes on as it was, and UNIMPLEMENTED (a
+        server without shards) turns it off."""
         try:
             resp, _ = self._unary_at(False, lambda ep: ep.admin.Shards, admin_pb2.ShardsRequest(),
-                                     pinned=index, retries=0 if index is not None else None)
+                                     pinned=index, retries=0)
         except MeridianError as e:
             if e.code == grpc.StatusCode.UNIMPLEMENTED:
                 self._routing = False

@@ -7,6 +7,7 @@ temporary directory (client/python/generate.sh), removed at exit.
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,3 +31,9 @@ def details_bin(kind, message="", **fields):
     status = common_pb2.RpcStatus(code=0, message=message)
     status.details.add().Pack(detail)
     return status.SerializeToString()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

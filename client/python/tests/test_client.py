@@ -12,7 +12,6 @@ retry rules against in-process gRPC servers that answer from a script.
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from meridian.v1 import common_pb2, kv_pb2, kv_pb2_grpc  # noqa: E402
 
 from meridian_client import Client, Compare, MeridianError, Put, from_status  # noqa: E402
 from meridian_client.errors import decode_error_detail, from_rpc_error  # noqa: E402
-from support import details_bin  # noqa: E402
+from support import details_bin, free_port  # noqa: E402
 
 _REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 MERIDIAN_BIN = os.environ.get("MERIDIAN_BIN", os.path.join(_REPO, "build", "dev", "server", "meridiand"))
@@ -36,12 +35,6 @@ HAVE_BIN = os.path.isfile(MERIDIAN_BIN) and os.access(MERIDIAN_BIN, os.X_OK)
 SKIP_REASON = f"meridiand not found at {MERIDIAN_BIN} (set MERIDIAN_BIN)"
 
 Kind = common_pb2.ErrorDetail
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ErrorDecodingTest(unittest.TestCase):

@@ -8,6 +8,7 @@ as meridiand does, and records where each request went.
 
 import bisect
 import threading
+import time
 import unittest
 from concurrent import futures
 from typing import NamedTuple
@@ -387,6 +388,17 @@ class RoutingTest(unittest.TestCase):
         self.assertEqual(c.execute(success=[Put("x", "1")]).node, cl.c)
         self.assertEqual(c.execute(compares=[{"key": "a", "target": "exists"}],
                                    success=[Put("x", "1")]).node, cl.a)
+
+    def test_without_a_map_calls_go_unrouted_until_one_is_fetched(self):
+        cl = self.cluster
+        dead = f"127.0.0.1:{support.free_port()}"
+        c = self.client([dead, cl.b])
+        self.assertEqual(c.put("x", "1").node, cl.c)  # the map was asked of the dead node
+        self.assertIsNone(c.shard_map())
+        time.sleep(0.1)  # max_backoff: the map is asked for again
+        self.assertEqual(c.put("a", "1").node, cl.a)
+        self.assertEqual([(k.node, k.map_version, k.shard_id) for k in cl.calls],
+                         [(cl.b, 0, 0), (cl.c, 0, 0), (cl.a, 2, 1)])
 
     def test_old_server_is_not_routed(self):
         cl = FakeCluster(serve_shards=False)

@@ -580,7 +580,8 @@ class _ScanPart(NamedTuple):
 
 def _prefix_end(prefix: bytes) -> bytes:
     """The first key after every key that starts with `prefix`; b"" (the
-    end of the keyspace) if there is none."""
+    end of the keyspace) if there is none. As proto/shard_lookup.cc
+    PrefixEnd, by which the server continues a prefix scan."""
     p = prefix.rstrip(b"\xff")
     return p[:-1] + bytes([p[-1] + 1]) if p else b""
 

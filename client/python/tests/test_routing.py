@@ -20,6 +20,7 @@ from meridian.v1 import (admin_pb2, admin_pb2_grpc, cluster_pb2, common_pb2, kv_
                          kv_pb2_grpc, txn_pb2, txn_pb2_grpc)
 
 from meridian_client import Client, MeridianError, Put  # noqa: E402
+from meridian_client.client import _prefix_end  # noqa: E402
 from meridian_client.routing import Shard, ShardRouter  # noqa: E402
 from support import details_bin  # noqa: E402
 
@@ -98,6 +99,14 @@ class ShardRouterTest(unittest.TestCase):
         r.update(admin_pb2.ShardsResponse(config=c))
         self.assertEqual(r.replicas(1), ["b:1", "a:1"])
         self.assertEqual(r.replicas(9), [])
+
+
+class PrefixEndTest(unittest.TestCase):
+
+    def test_as_the_server_computes_it(self):
+        for prefix, end in ((b"k/", b"k0"), (b"a\xff", b"b"), (b"a\xfe\xff", b"a\xff"),
+                            (b"\xff\xff", b""), (b"", b"")):
+            self.assertEqual(_prefix_end(prefix), end, prefix)
 
 
 class Call(NamedTuple):
@@ -201,7 +210,7 @@ class _Kv(kv_pb2_grpc.KVServicer):
 
     def Scan(self, request, context):
         start = request.prefix or request.start
-        end = prefix_end(request.prefix) if request.prefix else request.end
+        end = _prefix_end(request.prefix) if request.prefix else request.end
         shard = self.cluster.keyed(self.address, "Scan", start, request.header, request, context)
         stop = min(end or b"\xff" * 64, shard.end_key or b"\xff" * 64)
         keys = sorted(k for k in self.cluster.store if start <= k < stop)
@@ -250,11 +259,6 @@ class _Admin(admin_pb2_grpc.AdminServicer):
                 context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
             leaders = self.cluster.leaders if self.cluster.advertise_leaders else {}
             return shards_response(self.cluster.config, leaders)
-
-
-def prefix_end(prefix):
-    p = prefix.rstrip(b"\xff")
-    return p[:-1] + bytes([p[-1] + 1]) if p else b""
 
 
 # Shard 1 is [, k/m) on nodes 1 and 2, led by 1; shard 2 is [k/m, ) on

@@ -6,7 +6,7 @@ They are generated at build time (client/python/generate.sh OUTDIR, or
 
 try:
     from meridian.v1 import admin_pb2, admin_pb2_grpc  # noqa: F401
-    from meridian.v1 import common_pb2  # noqa: F401
+    from meridian.v1 import cluster_pb2, common_pb2  # noqa: F401
     from meridian.v1 import cset_pb2, cset_pb2_grpc  # noqa: F401
     from meridian.v1 import kv_pb2, kv_pb2_grpc  # noqa: F401
     from meridian.v1 import txn_pb2, txn_pb2_grpc  # noqa: F401

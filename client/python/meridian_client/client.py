@@ -10,14 +10,23 @@ deliberate difference noted below:
     retry_after_ms.
   - Writes (Put, Delete, Execute with writes, Commit, cset updates) are
     retried only when the failure proves nothing was applied: the endpoint
-    could not be connected to (nothing sent), NOT_LEADER, WRONG_SHARD, or
-    RESOURCE_EXHAUSTED with retry_after_ms. Anything else, a lost reply or
-    a deadline in particular, is raised at once. Unlike the C++ SDK, a
-    write is not retried after an UNAVAILABLE ErrorDetail either (the
-    server code says nothing was written in every case today, but the API
-    does not promise it; see MeridianError.definitely_not_applied).
+    could not be connected to (nothing sent), NOT_LEADER, WRONG_SHARD,
+    UNAVAILABLE with an ErrorDetail (the server's refusal before any work),
+    or RESOURCE_EXHAUSTED with retry_after_ms. Anything else, a lost reply
+    or a deadline in particular, is raised at once.
   - Calls of an interactive transaction go only to the node that served
     Begin (it alone holds the transaction); they never follow a leader hint.
+
+Routing (sharded clusters): a keyed call (Get, Put, Delete, Scan, cset
+ops, Execute by its first key, Begin by its routing key) goes to the cached
+leader of the key's shard, else to a replica of it from the shard map, else
+to the preferred endpoint, and names the map version and shard in its
+header. The map comes from Admin.Shards on first use; UNIMPLEMENTED there
+means a server without shards, and routing stays off. NOT_LEADER hints
+update the shard's leader; WRONG_SHARD refreshes the map from the node that
+sent it and retries (at its hint, if any). A Scan whose range crosses a
+shard boundary continues at the next shard (ScanResponse.resume_key), at
+the first part's snapshot.
 
 Every attempt has its own deadline of `timeout` seconds; `max_retries`
 bounds the retries (leader hops included) of one call.
@@ -32,7 +41,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar,
+                    Union)
 
 import grpc
 
@@ -43,6 +53,7 @@ from meridian_client.errors import MeridianError, from_rpc_error, not_sent
 from meridian_client.ops import Bytes, to_bytes
 from meridian_client.results import (ExecuteResult, GetResult, Header, KeyValue, OpResult,
                                      Reply, ScanResult, WriteResult)
+from meridian_client.routing import Shard, ShardRouter
 
 T = TypeVar("T")
 
@@ -170,6 +181,11 @@ class Client:
         self._current = 0
         self._token = common_pb2.SessionToken()
         self._rng = random.Random()
+        self._router = ShardRouter()
+        # None: not asked yet; False: the server has no Admin.Shards (no
+        # routing). Plain assignments: a race only asks twice.
+        self._routing: Optional[bool] = None
+        self._shards_retry_at = 0.0  # after a failed fetch, no new one before this
         for e in endpoints:
             if all(x.address != e for x in self._endpoints):
                 self._endpoints.append(_Endpoint(e, self.timeout, max_backoff))
@@ -198,48 +214,73 @@ class Client:
     def get(self, key: Bytes) -> GetResult:
         """The newest live value of `key`. Unpacks as (found, value, version_hlc)."""
         req = kv_pb2.GetRequest(key=to_bytes(key))
-        resp, node = self._unary(False, lambda ep: ep.kv.Get, req)
+        resp, node = self._unary(False, lambda ep: ep.kv.Get, req, req.key)
         return _get_result(resp, node)
 
     def put(self, key: Bytes, value: Bytes) -> WriteResult:
         req = kv_pb2.PutRequest(key=to_bytes(key), value=to_bytes(value, "value"))
-        resp, node = self._unary(True, lambda ep: ep.kv.Put, req)
+        resp, node = self._unary(True, lambda ep: ep.kv.Put, req, req.key)
         return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
 
     def delete(self, key: Bytes) -> WriteResult:
         """existed says whether a live value was deleted (commit_hlc 0 if not)."""
         req = kv_pb2.DeleteRequest(key=to_bytes(key))
-        resp, node = self._unary(True, lambda ep: ep.kv.Delete, req)
+        resp, node = self._unary(True, lambda ep: ep.kv.Delete, req, req.key)
         return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node,
                            existed=resp.existed)
 
     def scan(self, start: Bytes = b"", end: Bytes = b"", limit: int = 0, *,
              prefix: Bytes = b"", keys_only: bool = False) -> ScanResult:
         """The live keys of [start, end) (empty end: to the last key), or of
-        `prefix`, in key order, all at one snapshot; limit 0 = all."""
+        `prefix`, in key order, all at one snapshot; limit 0 = all.
+
+        A range over several shards is read one shard after the other (each
+        node ends its part with the key to resume at), the later parts at the
+        first part's snapshot; header and node are the first part's. more is
+        also True when the limit was reached exactly at a shard's end."""
         start, end, prefix = to_bytes(start), to_bytes(end), to_bytes(prefix)
         _check_range(start, end, prefix, limit)
-        req = kv_pb2.ScanRequest(start=start, end=end, prefix=prefix, limit=limit,
-                                 keys_only=keys_only)
+        range_end = _prefix_end(prefix) if prefix else end
+        first = self._scan_part(kv_pb2.ScanRequest(start=start, end=end, prefix=prefix,
+                                                   limit=limit, keys_only=keys_only))
+        kvs, more, resume = list(first.kvs), first.more, first.resume_key
+        while resume and not more and not (range_end and resume >= range_end):
+            if limit and len(kvs) >= limit:
+                more = True
+                break
+            req = kv_pb2.ScanRequest(start=resume, end=range_end, keys_only=keys_only,
+                                     limit=limit - len(kvs) if limit else 0,
+                                     snapshot=first.header.snapshot)
+            part = self._scan_part(req)
+            if part.resume_key and part.resume_key <= resume:
+                raise MeridianError(grpc.StatusCode.INTERNAL,
+                                    f"scan: resume_key {part.resume_key!r} does not advance "
+                                    f"past {resume!r}", node=part.node)
+            kvs.extend(part.kvs)
+            more, resume = part.more, part.resume_key
+        return ScanResult(kvs, more, Header.from_proto(first.header), first.node)
+
+    def _scan_part(self, req: kv_pb2.ScanRequest) -> "_ScanPart":
+        """One Scan call: the part of req's range in the shard of its start."""
         self._stamp(req.header)
 
-        def attempt(ep: _Endpoint, timeout: float) -> ScanResult:
-            # A retry restarts the scan, so the result is still one snapshot.
+        def attempt(ep: _Endpoint, timeout: float) -> _ScanPart:
+            # A retry restarts the part, so it is still one snapshot.
             kvs: List[KeyValue] = []
             header = None
-            more = False
+            more, resume = False, b""
             for chunk in ep.kv.Scan(req, timeout=timeout):
                 if header is None:
                     header = chunk.header
                 kvs.extend(KeyValue(kv.key, kv.value, kv.version.hlc, kv.version.site_id)
                            for kv in chunk.kvs)
-                more = chunk.more
+                more, resume = chunk.more, chunk.resume_key
             header = header if header is not None else common_pb2.ResponseHeader()
             self._observe(header)
-            return ScanResult(kvs, more, Header.from_proto(header), ep.address)
+            return _ScanPart(kvs, more, resume, header, ep.address)
 
-        result, _ = self._invoke(False, attempt)
-        return result
+        part, _ = self._invoke(False, attempt, key=req.start or req.prefix, header=req.header)
+        return part
 
     # -- transactions ------------------------------------------------------
 
@@ -248,45 +289,50 @@ class Client:
         """One-shot transaction: evaluates every compare at one snapshot, then
         applies `success` if all hold and `failure` otherwise, atomically.
         Compares and ops: see ops.py. A compare that does not hold is not an
-        error: succeeded is False and the failure branch ran."""
+        error: succeeded is False and the failure branch ran. In a sharded
+        cluster it goes to the shard of the first key it names, and every key
+        must be in that shard."""
         req = txn_pb2.ExecuteRequest(
             compares=[_ops.compare_to_proto(c) for c in compares],
             success=[_ops.op_to_proto(o) for o in success],
             failure=[_ops.op_to_proto(o) for o in failure])
         # Execute with only gets changes nothing and is retried like a read.
         writes = _ops.has_writes(req.success) or _ops.has_writes(req.failure)
-        resp, node = self._unary(writes, lambda ep: ep.txn.Execute, req)
+        resp, node = self._unary(writes, lambda ep: ep.txn.Execute, req, _ops.first_key(req))
         return ExecuteResult(resp.succeeded, [_op_result(r) for r in resp.results],
                              resp.header.commit_hlc, Header.from_proto(resp.header), node)
 
-    def begin(self, timeout_ms: int = 0) -> "Txn":
+    def begin(self, timeout_ms: int = 0, routing_key: Bytes = b"") -> "Txn":
         """Begins an interactive transaction (timeout_ms 0: the server's
         default, 10 s). Its snapshot is taken now; every later call of the
-        Txn goes to the node that served this. A retried Begin may leave an
-        unused transaction behind on a node; it expires at its deadline."""
+        Txn goes to the node that served this. In a sharded cluster that is
+        the leader of the shard holding `routing_key` (empty: the first
+        shard), and every key the transaction touches must be in that shard.
+        A retried Begin may leave an unused transaction behind on a node; it
+        expires at its deadline."""
         if timeout_ms < 0:
             raise not_sent(grpc.StatusCode.INVALID_ARGUMENT, "negative transaction timeout",
                            kind="INVALID_ARGUMENT")
-        req = txn_pb2.BeginRequest(timeout_ms=timeout_ms)
-        resp, index = self._unary_at(False, lambda ep: ep.txn.Begin, req)
+        req = txn_pb2.BeginRequest(timeout_ms=timeout_ms, routing_key=to_bytes(routing_key))
+        resp, index = self._unary_at(False, lambda ep: ep.txn.Begin, req, key=req.routing_key)
         return Txn(self, index, resp)
 
     # -- counting sets -----------------------------------------------------
 
     def cset_add(self, key: Bytes, element: Bytes) -> WriteResult:
         req = cset_pb2.CsetAddRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._unary(True, lambda ep: ep.cset.Add, req)
+        resp, node = self._unary(True, lambda ep: ep.cset.Add, req, req.key)
         return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
 
     def cset_remove(self, key: Bytes, element: Bytes) -> WriteResult:
         req = cset_pb2.CsetRemoveRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._unary(True, lambda ep: ep.cset.Remove, req)
+        resp, node = self._unary(True, lambda ep: ep.cset.Remove, req, req.key)
         return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
 
     def cset_read(self, key: Bytes) -> dict:
         """element -> count, elements with a zero count omitted."""
         req = cset_pb2.CsetReadRequest(key=to_bytes(key))
-        resp, _ = self._unary(False, lambda ep: ep.cset.Read, req)
+        resp, _ = self._unary(False, lambda ep: ep.cset.Read, req, req.key)
         return {e.element: e.count for e in resp.entries if e.count != 0}
 
     # -- administration ----------------------------------------------------
@@ -306,17 +352,35 @@ class Client:
         resp, _ = self._unary(False, lambda ep: ep.admin.Members, admin_pb2.MembersRequest())
         return resp
 
+    def shards(self) -> admin_pb2.ShardsResponse:
+        """Admin.Shards: the shard map and shard leaders as one node knows
+        them. The client routes by the newest map it has been sent, this one
+        included."""
+        resp, _ = self._unary(False, lambda ep: ep.admin.Shards, admin_pb2.ShardsRequest())
+        self._router.update(resp)
+        self._routing = True
+        return resp
+
+    def shard_map(self):
+        """The map keyed calls are routed by (a meridian.v1.ClusterConfig
+        copy), or None: not fetched yet, or a server without shards."""
+        return self._router.config()
+
     # -- the retry loop ----------------------------------------------------
 
-    def _unary(self, write: bool, method: Callable[[_Endpoint], Callable], req) -> Tuple[Any, str]:
-        resp, index = self._unary_at(write, method, req)
+    def _unary(self, write: bool, method: Callable[[_Endpoint], Callable], req,
+               key: Optional[bytes] = None) -> Tuple[Any, str]:
+        resp, index = self._unary_at(write, method, req, key=key)
         return resp, self._address(index)
 
     def _unary_at(self, write: bool, method, req, pinned: Optional[int] = None,
-                  retries: Optional[int] = None) -> Tuple[Any, int]:
+                  retries: Optional[int] = None, key: Optional[bytes] = None) -> Tuple[Any, int]:
+        """`key`: the key the request is routed by (None: not routed)."""
         header = req.DESCRIPTOR.fields_by_name.get("header")
         if header is not None and header.message_type is common_pb2.RequestHeader.DESCRIPTOR:
             self._stamp(req.header)
+        else:
+            key = None
 
         def attempt(ep: _Endpoint, timeout: float):
             resp = method(ep)(req, timeout=timeout)
@@ -324,16 +388,32 @@ class Client:
                 self._observe(resp.header)
             return resp
 
-        return self._invoke(write, attempt, pinned=pinned, retries=retries)
+        return self._invoke(write, attempt, pinned=pinned, retries=retries, key=key,
+                            header=req.header if key is not None else None)
 
     def _invoke(self, write: bool, attempt: Callable[[_Endpoint, float], T],
-                pinned: Optional[int] = None, retries: Optional[int] = None) -> Tuple[T, int]:
+                pinned: Optional[int] = None, retries: Optional[int] = None,
+                key: Optional[bytes] = None,
+                header: Optional[common_pb2.RequestHeader] = None) -> Tuple[T, int]:
         """Runs attempt(endpoint, timeout) until it succeeds or its failure may
-        not or need not be retried. Returns (result, endpoint index)."""
+        not or need not be retried. Returns (result, endpoint index).
+
+        With a routing `key` (and `header`, the request's, stamped with the
+        shard before each attempt) each attempt goes where _target says."""
         max_retries = self.max_retries if retries is None else retries
         index = pinned if pinned is not None else self._current_index()
+        routed = key is not None and pinned is None
+        hop: Optional[str] = None  # a WRONG_SHARD hint, tried next
+        skipped = 0  # replicas of the shard passed over after failures
         retry = 0
         while True:
+            shard = None
+            if routed:
+                shard = self._shard_of(key)
+                index = self._target(shard, hop, skipped, index)
+                hop = None
+                header.shard_map_version = shard.map_version if shard else 0
+                header.shard_id = shard.shard_id if shard else 0
             ep = self._endpoint(index)
             deadline = time.monotonic() + self.timeout
             why = ep.wait_connected(deadline)
@@ -342,7 +422,10 @@ class Client:
                                f"could not connect to {ep.address}: {why}", node=ep.address)
             else:
                 try:
-                    return attempt(ep, max(deadline - time.monotonic(), 0.001)), index
+                    result = attempt(ep, max(deadline - time.monotonic(), 0.001))
+                    if shard is not None:
+                        self._router.set_leader(shard.shard_id, ep.address)
+                    return result, index
                 except grpc.RpcError as e:
                     err = from_rpc_error(e, ep.address)
             step, floor = _next_step(err, write, ep.address)
@@ -352,12 +435,60 @@ class Client:
                 if step == _LEADER:
                     raise err  # another node does not hold the transaction
                 step = _SAME
+            if routed and err.kind == "WRONG_SHARD":
+                self._fetch_shards(index)
+                if _valid_hint(err.leader_hint) and err.leader_hint != ep.address:
+                    hop = err.leader_hint
+            if shard is not None:
+                if step == _LEADER:
+                    self._router.set_leader(shard.shard_id, err.leader_hint)
+                elif step == _NEXT:
+                    self._router.forget_leader(shard.shard_id, ep.address)
+                    skipped += 1
             if step == _NEXT:
                 index = self._move_off(index)
             elif step == _LEADER:
                 index = self._use(err.leader_hint)
             time.sleep(max(self._backoff(retry), floor))
             retry += 1
+
+    def _shard_of(self, key: bytes) -> Optional[Shard]:
+        """The shard of `key` under the cached map, fetching the map on first
+        use; None: not routed (no map, or a server without shards)."""
+        if self._routing is not False and self._router.version == 0 \
+                and time.monotonic() >= self._shards_retry_at:
+            self._fetch_shards(self._current_index())
+        return self._router.lookup(key)
+
+    def _target(self, shard: Optional[Shard], hop: Optional[str], skipped: int,
+                index: int) -> int:
+        """Where a routed attempt goes: `hop` if set, else the shard's cached
+        leader, else one of its replicas (the next after each failure), else
+        `index` (the endpoint the unrouted retry rule chose)."""
+        address = hop
+        if address is None and shard is not None:
+            address = self._router.leader(shard.shard_id)
+            if address is None:
+                replicas = self._router.replicas(shard.shard_id)
+                address = replicas[skipped % len(replicas)] if replicas else None
+        return self._index_of(address, prefer=False) if address is not None else index
+
+    def _fetch_shards(self, index: int) -> None:
+        """Asks node `index` for its shard map, once, and keeps it if newer.
+        Best effort, so that a call never waits on more than one extra
+        attempt: on failure routing goes on as it was, and UNIMPLEMENTED (a
+        server without shards) turns it off."""
+        try:
+            resp, _ = self._unary_at(False, lambda ep: ep.admin.Shards, admin_pb2.ShardsRequest(),
+                                     pinned=index, retries=0)
+        except MeridianError as e:
+            if e.code == grpc.StatusCode.UNIMPLEMENTED:
+                self._routing = False
+            else:
+                self._shards_retry_at = time.monotonic() + self._max_backoff
+            return
+        self._routing = True
+        self._router.update(resp)
 
     def _backoff(self, retry: int) -> float:
         base = min(self._max_backoff, self._initial_backoff * (2 ** min(retry, 30)))
@@ -437,6 +568,22 @@ def _next_step(err: MeridianError, write: bool, address: str) -> Tuple[str, floa
                                          grpc.StatusCode.DEADLINE_EXCEEDED):
         return _NEXT, 0.0
     return _FAIL, 0.0
+
+
+class _ScanPart(NamedTuple):
+    kvs: List[KeyValue]
+    more: bool
+    resume_key: bytes
+    header: common_pb2.ResponseHeader
+    node: str
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The first key after every key that starts with `prefix`; b"" (the
+    end of the keyspace) if there is none. As proto/shard_lookup.cc
+    PrefixEnd, by which the server continues a prefix scan."""
+    p = prefix.rstrip(b"\xff")
+    return p[:-1] + bytes([p[-1] + 1]) if p else b""
 
 
 def _check_range(start: bytes, end: bytes, prefix: bytes, limit: int) -> None:

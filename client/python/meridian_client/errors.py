@@ -35,8 +35,9 @@ DETAILS_TRAILER = "grpc-status-details-bin"
 #                     unknown, finished or expired, so this request did
 #                     nothing. (It says nothing about an earlier Commit of
 #                     the same transaction; Txn never sends Commit twice.)
-#   WRONG_SHARD       the key is not served here (no server produces it yet;
-#                     reserved for range shards, issue 6).
+#   WRONG_SHARD       the node does not host the key's shard, or the request
+#                     named the wrong shard: refused before any work
+#                     (common.proto ErrorDetail).
 # RESOURCE_EXHAUSTED counts only with retry_after_ms > 0: admission control
 # (server/admission.cc OverloadedError) refused it before any work.
 #   UNAVAILABLE       the server's refusal before any work (docs/api.md): a
@@ -65,6 +66,9 @@ class MeridianError(Exception):
         locally without a kind.
       message: human-readable text.
       leader_hint: NOT_LEADER: host:port of the leader, "" if unknown.
+        WRONG_SHARD: a node hosting the key's shard, "" if unknown.
+      shard_map_version: WRONG_SHARD: the version of the answering node's
+        shard map.
       limit_name, limit_value: INVALID_ARGUMENT over a limit (e.g.
         "max_key_bytes", 4096); RESOURCE_EXHAUSTED from admission control.
       retry_after_ms: RESOURCE_EXHAUSTED from admission control: the server
@@ -82,12 +86,12 @@ class MeridianError(Exception):
     effect, which is when
       - it was never sent (sent is False), or
       - the server answered with kind CONFLICT, NOT_LEADER, INVALID_ARGUMENT,
-        TXN_NOT_FOUND or WRONG_SHARD, or
+        TXN_NOT_FOUND, WRONG_SHARD or UNAVAILABLE, or
       - the server answered RESOURCE_EXHAUSTED with retry_after_ms > 0
         (admission control).
     It is False for everything else: COMMIT_UNKNOWN, DEADLINE_EXCEEDED and
     CANCELLED, transport errors after sending (UNAVAILABLE without a
-    detail), UNAVAILABLE, CAUSAL_WAIT_TIMEOUT, INTERNAL, RESOURCE_EXHAUSTED
+    detail), CAUSAL_WAIT_TIMEOUT, INTERNAL, RESOURCE_EXHAUSTED
     without a hint, and any code or kind this SDK does not know. For a read,
     "not applied" is moot: a failed read never has an effect.
     """
@@ -95,7 +99,7 @@ class MeridianError(Exception):
     def __init__(self, code: grpc.StatusCode, message: str, *, kind: Optional[str] = None,
                  leader_hint: str = "", limit_name: str = "", limit_value: int = 0,
                  retry_after_ms: int = 0, retryable: Optional[bool] = None,
-                 node: Optional[str] = None, sent: bool = True):
+                 node: Optional[str] = None, sent: bool = True, shard_map_version: int = 0):
         super().__init__(message)
         self.code = code
         self.kind = kind
@@ -107,6 +111,7 @@ class MeridianError(Exception):
         self.retryable = (not sent) if retryable is None else retryable
         self.node = node
         self.sent = sent
+        self.shard_map_version = shard_map_version
 
     @property
     def definitely_not_applied(self) -> bool:
@@ -171,7 +176,8 @@ def from_status(code: grpc.StatusCode, message: str, details: bytes,
     return MeridianError(code, detail.message or message, kind=kind,
                          leader_hint=detail.leader_hint, limit_name=detail.limit_name,
                          limit_value=detail.limit_value, retry_after_ms=detail.retry_after_ms,
-                         retryable=detail.retryable, node=node)
+                         retryable=detail.retryable, node=node,
+                         shard_map_version=detail.shard_map_version)
 
 
 def from_rpc_error(error: grpc.RpcError, node: Optional[str] = None) -> MeridianError:

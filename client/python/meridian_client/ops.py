@@ -119,3 +119,15 @@ def op_to_proto(op: Any) -> txn_pb2.Op:
 
 def has_writes(ops) -> bool:
     return any(op.WhichOneof("op") != "get" for op in ops)
+
+
+def first_key(req: txn_pb2.ExecuteRequest) -> bytes:
+    """The key an Execute is routed by: the first one it names (compares,
+    then success, then failure); b"" (the first shard) if none."""
+    for c in req.compares:
+        return c.key
+    for op in list(req.success) + list(req.failure):
+        which = op.WhichOneof("op")
+        if which:
+            return getattr(op, which).key
+    return b""

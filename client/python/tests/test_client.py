@@ -10,27 +10,15 @@ ErrorDecodingTest decodes hand-built trailers, and FakeServerTest runs the
 retry rules against in-process gRPC servers that answer from a script.
 """
 
-import atexit
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PY_ROOT = os.path.dirname(HERE)
-sys.path.insert(0, PY_ROOT)
-try:
-    import meridian.v1.kv_pb2  # noqa: F401
-except ImportError:
-    _gen = tempfile.mkdtemp(prefix="meridian-pygen-")
-    atexit.register(shutil.rmtree, _gen, True)
-    subprocess.run([os.path.join(PY_ROOT, "generate.sh"), _gen], check=True)
-    sys.path.insert(0, _gen)
+import support  # noqa: F401  (puts meridian.v1 and meridian_client on sys.path)
 
 from concurrent import futures  # noqa: E402
 
@@ -39,6 +27,7 @@ from meridian.v1 import common_pb2, kv_pb2, kv_pb2_grpc  # noqa: E402
 
 from meridian_client import Client, Compare, MeridianError, Put, from_status  # noqa: E402
 from meridian_client.errors import decode_error_detail, from_rpc_error  # noqa: E402
+from support import details_bin, free_port  # noqa: E402
 
 _REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 MERIDIAN_BIN = os.environ.get("MERIDIAN_BIN", os.path.join(_REPO, "build", "dev", "server", "meridiand"))
@@ -46,20 +35,6 @@ HAVE_BIN = os.path.isfile(MERIDIAN_BIN) and os.access(MERIDIAN_BIN, os.X_OK)
 SKIP_REASON = f"meridiand not found at {MERIDIAN_BIN} (set MERIDIAN_BIN)"
 
 Kind = common_pb2.ErrorDetail
-
-
-def details_bin(kind, message="", **fields):
-    """A grpc-status-details-bin value as meridiand builds it."""
-    detail = common_pb2.ErrorDetail(kind=kind, message=message, **fields)
-    status = common_pb2.RpcStatus(code=0, message=message)
-    status.details.add().Pack(detail)
-    return status.SerializeToString()
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ErrorDecodingTest(unittest.TestCase):

@@ -58,7 +58,6 @@ Status SetSplitPoints(Config* c, const std::string& v) {
     c->split_points.push_back(std::move(key));
   }
   if (c->split_points.size() >= 1024) return InvalidArgumentError("at most 1023 split points");
-  c->shards = c->split_points.size() + 1;
   return absl::OkStatus();
 }
 
@@ -240,7 +239,7 @@ std::vector<OptionSpec> Specs() {
        }},
       {"split-points",
        "bootstrap shard boundaries: sorted, comma-separated, C-escaped keys (e.g. 'user4,user8'); "
-       "sets --shards to their count + 1; empty = even over the first key byte",
+       "they make count + 1 shards; empty = even over the first key byte",
        [](C& c, auto& v) { return SetSplitPoints(&c, v); }},
       {"replication-factor", "replicas per shard, placed by consistent hashing",
        [](C& c, auto& v) {
@@ -447,6 +446,10 @@ Result<Config> LoadConfig(int argc, char** argv, bool* exit_now, std::string* me
     return InvalidArgumentError(absl::StrCat("election_ticks (", config.election_ticks,
                                              ") must be at least 3 x heartbeat_ticks (",
                                              config.heartbeat_ticks, ")"));
+  }
+  // Split points imply the shard count; a --shards beside them must agree.
+  if (!config.split_points.empty() && config.shards == 1) {
+    config.shards = config.split_points.size() + 1;
   }
   if (!config.split_points.empty() && config.shards != config.split_points.size() + 1) {
     return InvalidArgumentError(absl::StrCat("shards (", config.shards, ") and split_points (",

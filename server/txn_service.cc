@@ -1,5 +1,6 @@
 // meridian.v1.Txn: one-shot and interactive transactions.
 #include "meridian/v1/txn.grpc.pb.h"
+#include "absl/strings/str_cat.h"
 #include "server/router.h"
 #include "server/server_metrics.h"
 #include "server/services_internal.h"
@@ -210,7 +211,7 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(req->txn_id())));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ShardOf(req->txn_id()));
     Result<txn::CommitInfo> c = shard.store->Commit(Local(req->txn_id()));
     if (!c.ok()) {
       CountFailedCommit(c.status());
@@ -224,7 +225,7 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(req->txn_id())));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ShardOf(req->txn_id()));
     MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->Abort(Local(req->txn_id())));
     TxnOutcomes::Get().client_abort->Inc();
     ctx_->FillHeader(resp->mutable_header(), 0, 0, shard.shard_id());
@@ -235,9 +236,17 @@ class TxnService final : public v1::Txn::Service {
   // The shard of transaction `wire_id` (after its group's read barrier),
   // if `key` is in it.
   Result<Router::Target> TxnShard(uint64_t wire_id, std::string_view key) {
-    MERIDIAN_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(Router::TxnShard(wire_id)));
+    MERIDIAN_ASSIGN_OR_RETURN(auto shard, ShardOf(wire_id));
     MERIDIAN_RETURN_IF_ERROR(Router::CheckSameShard(shard, key));
     return shard;
+  }
+  // The shard transaction `wire_id` lives in.
+  Result<Router::Target> ShardOf(uint64_t wire_id) {
+    Result<Router::Target> shard = ctx_->router->ForShard(Router::TxnShard(wire_id));
+    if (GetErrorKind(shard.status()) != ErrorKind::kTxnNotFound) return shard;
+    return TxnNotFoundError(absl::StrCat("unknown transaction ", wire_id, ": it names shard ",
+                                         Router::TxnShard(wire_id),
+                                         ", which the shard map does not have"));
   }
   static uint64_t Local(uint64_t wire_id) { return Router::LocalTxnId(wire_id); }
 

@@ -152,6 +152,9 @@ class Client:
         and no redirect).
       initial_backoff, max_backoff: seconds; the pause before retry n is
         min(max, initial * 2^n) with jitter in its upper half.
+      shard_routing: route keyed calls by the cluster's shard map (default);
+        False sends every call to the current endpoint and follows only the
+        server's redirects.
 
     Raises MeridianError from every call (see errors.py for the rule that
     tells a definite failure from an unknown outcome).
@@ -159,7 +162,7 @@ class Client:
 
     def __init__(self, endpoints: Union[Sequence[str], str], timeout: float = 5.0, *,
                  max_retries: int = 8, initial_backoff: float = 0.01,
-                 max_backoff: float = 1.0):
+                 max_backoff: float = 1.0, shard_routing: bool = True):
         if isinstance(endpoints, str):
             endpoints = [e.strip() for e in endpoints.split(",")]
         endpoints = list(endpoints)
@@ -184,7 +187,7 @@ class Client:
         self._router = ShardRouter()
         # None: not asked yet; False: the server has no Admin.Shards (no
         # routing). Plain assignments: a race only asks twice.
-        self._routing: Optional[bool] = None
+        self._routing: Optional[bool] = None if shard_routing else False
         self._shards_retry_at = 0.0  # after a failed fetch, no new one before this
         for e in endpoints:
             if all(x.address != e for x in self._endpoints):

@@ -508,21 +508,33 @@ class LiveClusterTest(unittest.TestCase):
 
     def test_not_leader_redirect(self):
         follower = next(a for a in self.addresses if a != self.leader)
-        # Without retries the follower's answer comes back as it is.
+        # Without retries (and without the shard map, which names the
+        # leader) the follower's answer comes back as it is.
         with self.assertRaises(MeridianError) as cm:
-            self.client([follower], max_retries=0).put("r", "0")
+            self.client([follower], max_retries=0, shard_routing=False).put("r", "0")
         e = cm.exception
         self.assertEqual(e.kind, "NOT_LEADER")
         self.assertEqual(e.code, grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(e.leader_hint, self.leader)
         self.assertEqual(e.node, follower)
         self.assertTrue(e.definitely_not_applied)
-        # With them the write goes to the leader, and later calls stay there.
-        c = self.client([follower])
+        # With them the write goes to the leader, and later calls stay there;
+        # with the shard map it goes there first.
+        for routed in (False, True):
+            c = self.client([follower], shard_routing=routed)
+            w = c.put("r", "1")
+            self.assertEqual(w.node, self.leader)
+            r = c.get("r")
+            self.assertEqual((r.value, r.version_hlc, r.node), (b"1", w.commit_hlc, self.leader))
+
+    def test_routing_follows_the_shard_map(self):
+        c = self.client([self.addresses[0]])
         w = c.put("r", "1")
         self.assertEqual(w.node, self.leader)
-        r = c.get("r")
-        self.assertEqual((r.value, r.version_hlc, r.node), (b"1", w.commit_hlc, self.leader))
+        m = c.shard_map()
+        self.assertIsNotNone(m)
+        self.assertEqual(len(m.shards), 1)
+
 
 
 if __name__ == "__main__":

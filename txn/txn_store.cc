@@ -111,14 +111,23 @@ storage::Snapshot TxnStore::SnapshotAt(uint64_t hlc) const {
   return storage::Snapshot::AtSite(options_.site_id, hlc);
 }
 
-Result<uint64_t> TxnStore::ResolveSnapshot(std::optional<uint64_t> snapshot_hlc) const {
-  const uint64_t visible = visible_hlc_.load();
-  if (!snapshot_hlc) return visible;
-  if (*snapshot_hlc > visible) {
-    return UnavailableError(absl::StrCat("snapshot ", FormatHlc(*snapshot_hlc),
-                                         " is not yet visible at this node (visible up to ",
-                                         FormatHlc(visible), ")"));
+Status TxnStore::CloseThrough(uint64_t ts) {
+  if (visible_hlc_.load() >= ts) return absl::OkStatus();
+  // The next stamp of this node's clock is above `ts` (or `ts` is too far
+  // ahead to be trusted).
+  if (Status s = hlc_->Observe(ts); !s.ok()) {
+    return InvalidArgumentError(absl::StrCat("snapshot ", FormatHlc(ts),
+                                             " cannot be read here: ", s.message()));
   }
+  ReadWriteLock lock(this);
+  if (visible_hlc_.load() >= ts) return absl::OkStatus();  // another caller closed it
+  MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  return CommitLocked({}).status();
+}
+
+Result<uint64_t> TxnStore::ResolveSnapshot(std::optional<uint64_t> snapshot_hlc) {
+  if (!snapshot_hlc) return visible_hlc_.load();
+  MERIDIAN_RETURN_IF_ERROR(CloseThrough(*snapshot_hlc));
   if (*snapshot_hlc < gc_hlc_.load()) {
     return InvalidArgumentError(absl::StrCat("snapshot ", FormatHlc(*snapshot_hlc),
                                              " is older than the GC horizon ",

@@ -68,9 +68,19 @@ class TxnStore {
   // The newest snapshot timestamp: every commit at or below it is applied.
   uint64_t VisibleHlc() const { return visible_hlc_.load(); }
 
+  // Makes `ts` a stable snapshot here (a closed timestamp): returns once
+  // every commit this group will ever stamp at or below `ts` is applied. At
+  // once if VisibleHlc() reached it; otherwise (on the leader, or a single
+  // node) after one empty commit stamped above `ts`, which every replica
+  // applies like any commit, so every later commit in the log is stamped
+  // higher, under this leader or the next. Many callers share one such
+  // commit. INVALID_ARGUMENT if `ts` is further ahead of this node's clock
+  // than the max clock offset; NOT_LEADER on a follower.
+  Status CloseThrough(uint64_t ts);
+
   // Single-key operations, each its own transaction. `snapshot_hlc` = nullopt
-  // reads at VisibleHlc(); an explicit one must be in
-  // [oldest retained, VisibleHlc()].
+  // reads at VisibleHlc(); an explicit one must not be older than the GC
+  // horizon, and one above VisibleHlc() is closed first (CloseThrough).
   Result<ReadResult> Get(std::string_view key, std::optional<uint64_t> snapshot_hlc);
   Result<CommitInfo> Put(std::string_view key, std::string_view value);
   Result<DeleteInfo> Delete(std::string_view key);
@@ -186,7 +196,7 @@ class TxnStore {
   TxnStore(storage::Engine* engine, Hlc* hlc, Clock* clock, const Options& options);
 
   storage::Snapshot SnapshotAt(uint64_t hlc) const;
-  Result<uint64_t> ResolveSnapshot(std::optional<uint64_t> snapshot_hlc) const;
+  Result<uint64_t> ResolveSnapshot(std::optional<uint64_t> snapshot_hlc);
   Result<std::optional<storage::ReadResult>> ReadKv(std::string_view key, uint64_t snapshot_hlc);
   Result<std::shared_ptr<OpenTxn>> FindTxn(uint64_t txn_id);
   void EraseTxn(uint64_t txn_id);

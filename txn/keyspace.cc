@@ -40,6 +40,20 @@ bool ParseCsetEntryKey(std::string_view engine_key, std::string* cset_key, std::
   return true;
 }
 
+std::string IntentKey(std::string_view user_key) {
+  std::string k = "i";
+  k.append(user_key);
+  return k;
+}
+
+std::string_view UserKeyOfIntent(std::string_view intent_key) { return intent_key.substr(1); }
+
+std::string TxnRecordKey(std::string_view txn) {
+  std::string k = "t";
+  k.append(txn);
+  return k;
+}
+
 std::string LastCommitKey() { return "mlast_commit"; }
 std::string MembershipKey() { return "mmembership"; }
 std::string RestoreMarkerKey() { return "mrestore"; }

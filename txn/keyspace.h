@@ -4,6 +4,8 @@
 //   'k' + user key                                  a KV value
 //   'c' + OrderedBytes(cset key) + element          one cset element's count
 //   'm' + name                                      txn-layer metadata
+//   'i' + user key                                  a prepared transaction's intent
+//   't' + transaction id                            a transaction's record (outcome)
 //
 // OrderedBytes (common/coding.h) is self-delimiting, so the elements of one
 // cset form one contiguous range and never mix with another cset's.
@@ -30,6 +32,12 @@ constexpr char kCsetRangeStart[] = "c";
 constexpr char kCsetRangeEnd[] = "d";
 constexpr char kKvRangeStart[] = "k";
 constexpr char kKvRangeEnd[] = "l";
+
+std::string IntentKey(std::string_view user_key);
+std::string_view UserKeyOfIntent(std::string_view intent_key);  // REQUIRES: an IntentKey
+constexpr char kIntentRangeStart[] = "i";
+constexpr char kIntentRangeEnd[] = "j";
+std::string TxnRecordKey(std::string_view txn);
 
 // Written with every commit; its newest version is the last commit's HLC, so
 // a restarted node never hands out a timestamp at or below it.

@@ -89,6 +89,7 @@ Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* h
     store->visible_hlc_ = last->hlc;
   }
   MERIDIAN_RETURN_IF_ERROR(store->LoadRestoreMarker());
+  MERIDIAN_RETURN_IF_ERROR(store->LoadIntents());
   absl::MutexLock lock(&store->commit_mu_);
   store->next_log_index_ = engine->Stats().applied_index + 1;
   return store;
@@ -179,6 +180,11 @@ bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Recor
 void TxnStore::SetCommitLog(CommitLog* log) { commit_log_ = log; }
 
 Result<uint64_t> TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
+  if (IsTwoPhaseCommand(command)) {
+    absl::MutexLock lock(&apply_mu_);
+    if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
+    return ApplyTwoPhaseCommand(index, command, /*sync=*/false);
+  }
   if (!command.empty() && command.front() == kRestoreCommandTag) {
     absl::MutexLock lock(&apply_mu_);
     if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
@@ -257,6 +263,7 @@ Status TxnStore::InstallSnapshot(const std::vector<storage::Record>& records, ui
   MERIDIAN_RETURN_IF_ERROR(engine_->Ingest(records, index));
   // The snapshot may be taken in the middle of a restore, or after one.
   MERIDIAN_RETURN_IF_ERROR(LoadRestoreMarker());
+  MERIDIAN_RETURN_IF_ERROR(LoadIntents());
   (void)hlc_->Observe(newest);
   uint64_t visible = visible_hlc_.load();
   while (visible < newest && !visible_hlc_.compare_exchange_weak(visible, newest)) {
@@ -335,6 +342,7 @@ Result<ReadResult> TxnStore::Get(std::string_view key, std::optional<uint64_t> s
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
+  MERIDIAN_RETURN_IF_ERROR(WaitForIntents(key, key, /*single_key=*/true, snap));
   MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, snap));
   return ToReadResult(r, snap);
 }
@@ -345,6 +353,7 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   std::vector<storage::Record> records = {{keyspace::KvKey(key), {}, std::string(value)}};
   if (commit_log_ == nullptr) {
     absl::MutexLock lock(&commit_mu_);
+    MERIDIAN_RETURN_IF_ERROR(CheckNoIntents({key}));
     MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked(std::move(records)));
     return CommitInfo{ts};
   }
@@ -353,9 +362,15 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   // apply: it takes its timestamp and its place in the log under the lock,
   // then lets the next commit in while it replicates.
   commit_mu_.Lock();
-  if (Status restoring = CheckNotRestoring(); !restoring.ok()) {
+  if (Status refused = CheckNotRestoring(); !refused.ok()) {
     commit_mu_.Unlock();
-    return restoring;
+    return refused;
+  }
+  // A prepare holds commit_mu_ until its intents are applied, so one that
+  // came first is seen here.
+  if (Status refused = CheckNoIntents({key}); !refused.ok()) {
+    commit_mu_.Unlock();
+    return refused;
   }
   const uint64_t ts = hlc_->Now();
   bool queued = false;
@@ -381,6 +396,7 @@ Result<DeleteInfo> TxnStore::Delete(std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   ReadWriteLock lock(this);
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  MERIDIAN_RETURN_IF_ERROR(CheckNoIntents({key}));
   MERIDIAN_ASSIGN_OR_RETURN(auto current, ReadKv(key, visible_hlc_.load()));
   DeleteInfo info;
   info.existed = current && current->value;
@@ -407,8 +423,10 @@ Status TxnStore::Scan(const ScanRange& range, std::optional<uint64_t> snapshot_h
   storage::ScanOptions opts;
   if (!range.prefix.empty()) {
     std::string succ = PrefixSuccessor(range.prefix);
+    MERIDIAN_RETURN_IF_ERROR(WaitForIntents(range.prefix, succ, /*single_key=*/false, snap));
     keyspace::KvRange(range.prefix, succ, &opts.start, &opts.end);
   } else {
+    MERIDIAN_RETURN_IF_ERROR(WaitForIntents(range.start, range.end, /*single_key=*/false, snap));
     keyspace::KvRange(range.start, range.end, &opts.start, &opts.end);
   }
   opts.limit = range.limit;
@@ -444,6 +462,16 @@ Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
   // Holding the commit lock makes compares, reads and writes one atomic step.
   ReadWriteLock lock(this);
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  {
+    // Under the lock no intent may be waited for (its resolution needs the
+    // lock): a key being committed across shards is a conflict.
+    std::vector<std::string_view> keys;
+    for (const Compare& c : compares) keys.push_back(c.key);
+    for (const auto* branch : {&success, &failure}) {
+      for (const Op& op : *branch) keys.push_back(op.key);
+    }
+    MERIDIAN_RETURN_IF_ERROR(CheckNoIntents(keys));
+  }
   ExecuteResult out;
   out.snapshot_hlc = visible_hlc_.load();
   out.succeeded = true;
@@ -565,6 +593,7 @@ Result<ReadResult> TxnStore::TxnGet(uint64_t txn_id, std::string_view key) {
     if (r.found) r.value = *it->second;
     return r;
   }
+  MERIDIAN_RETURN_IF_ERROR(WaitForIntents(key, key, /*single_key=*/true, txn->snapshot_hlc));
   MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, txn->snapshot_hlc));
   return ToReadResult(r, txn->snapshot_hlc);
 }
@@ -658,19 +687,10 @@ Result<CommitInfo> TxnStore::Commit(uint64_t txn_id) {
   if (txn->writes.empty()) return CommitInfo{0};
 
   ReadWriteLock lock(this);
+  MERIDIAN_RETURN_IF_ERROR(CheckWriteConflicts(txn->writes, txn->snapshot_hlc, ""));
   std::vector<storage::Record> records;
   records.reserve(txn->writes.size());
-  for (const auto& [key, value] : txn->writes) {
-    std::string engine_key = keyspace::KvKey(key);
-    MERIDIAN_ASSIGN_OR_RETURN(auto latest, engine_->LatestVersion(engine_key));
-    if (latest && latest->hlc > txn->snapshot_hlc) {
-      return ConflictError(absl::StrCat("write-write conflict: key \"", absl::CEscape(absl::string_view(key.data(), key.size())),
-                                        "\" was committed at ", FormatHlc(latest->hlc),
-                                        ", after this transaction's snapshot ",
-                                        FormatHlc(txn->snapshot_hlc), "; retry the transaction"));
-    }
-    records.push_back({std::move(engine_key), {}, value});
-  }
+  for (const auto& [key, value] : txn->writes) records.push_back({keyspace::KvKey(key), {}, value});
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t ts, CommitLocked(std::move(records)));
   return CommitInfo{ts};
 }

@@ -178,6 +178,36 @@ class TxnStore {
   // The snapshot timestamp of the backup being restored, or 0 if none is.
   uint64_t RestoringSnapshot() const { return restoring_hlc_.load(); }
 
+  // Two-phase commit, participant side (txn_store_2pc.cc; the coordinator
+  // lives in server/). Each is proposed by the group's leader and applied
+  // by every replica; each is idempotent, so callers may repeat them.
+  //
+  // Commits `writes` in one round if none of their keys has a version
+  // committed after `snapshot_hlc` or another transaction's intent
+  // (CONFLICT otherwise): a transaction whose writes are all in this shard.
+  Result<CommitInfo> CommitWrites(uint64_t snapshot_hlc, const TxnWrites& writes);
+  // Checks the writes as CommitWrites does, then leaves an intent on each
+  // key and returns the prepare timestamp (above the snapshot). A repeat
+  // for a transaction already prepared here returns its timestamp again.
+  Result<uint64_t> Prepare(const PrepareArgs& args);
+  // Decides the outcome of transaction `txn`, whose record lives here:
+  // the first decision wins, and the decided outcome is returned (so a
+  // commit that comes after a reader aborted the transaction learns so).
+  Result<TxnOutcome> Decide(std::string_view txn, const TxnOutcome& proposal);
+  // The decided outcome of `txn`, or nullopt if undecided.
+  Result<std::optional<TxnOutcome>> ReadOutcome(std::string_view txn);
+  // Applies `outcome` to the intents of `txn` on `keys` (others are
+  // skipped): a commit writes the values at outcome.commit_hlc.
+  Status Resolve(std::string_view txn, const TxnOutcome& outcome,
+                 const std::vector<std::string>& keys);
+  // The intent on `key`, if any.
+  std::optional<TxnIntent> IntentOn(std::string_view key);
+  // How a read blocked by an intent whose deadline passed learns the
+  // outcome: the server asks the record's shard to decide it (aborting an
+  // undecided transaction). Unset: such reads wait until they give up.
+  using OutcomeLookup = std::function<Result<TxnOutcome>(const TxnIntent&)>;
+  void SetOutcomeLookup(OutcomeLookup lookup);
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).
@@ -218,6 +248,34 @@ class TxnStore {
   Result<CommitInfo> CsetDelta(std::string_view key, std::string_view element, int64_t delta);
   // FAILED_PRECONDITION while a restore is in progress.
   Status CheckNotRestoring() const;
+
+  // Two-phase commit (txn_store_2pc.cc).
+  // CONFLICT if a key of `writes` has a version after `snapshot_hlc`, or an
+  // intent of a transaction other than `txn` ("" = any intent conflicts).
+  Status CheckWriteConflicts(const TxnWrites& writes, uint64_t snapshot_hlc,
+                             std::string_view txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // CONFLICT if a key in `keys` has an intent (for writes and reads done
+  // under commit_mu_, which must not wait for a resolution).
+  Status CheckNoIntents(const std::vector<std::string_view>& keys);
+  // Returns once no intent at or below `snapshot_hlc` is left on `key` (or
+  // on a key in [start, end) for a scan): waits for the resolution, and
+  // after the intent's deadline asks outcome_lookup_ and resolves it.
+  // UNAVAILABLE if that takes longer than kMaxIntentWaitMs.
+  Status WaitForIntents(std::string_view start, std::string_view end, bool single_key,
+                        uint64_t snapshot_hlc);
+  // Applies a two-phase commit command at `index`; returns the prepare
+  // timestamp for a prepare, else 0.
+  Result<uint64_t> ApplyTwoPhaseCommand(uint64_t index, std::string_view command, bool sync)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  // Proposes a two-phase commit command (or applies it, unreplicated);
+  // returns what ApplyTwoPhaseCommand returned.
+  Result<uint64_t> ProposeTwoPhaseLocked(std::string command)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // A prepare, resolve or decide command (as opposed to a restore one).
+  static bool IsTwoPhaseCommand(std::string_view command);
+  // Rebuilds intents_ from the engine (open, snapshot install).
+  Status LoadIntents();
+  static constexpr uint64_t kMaxIntentWaitMs = 15'000;
 
   // Restore (txn_store_backup.cc). Commands of the restore share the log
   // with commits; ApplyCommitted hands them here.
@@ -264,6 +322,11 @@ class TxnStore {
   std::multiset<uint64_t> held_snapshots_ ABSL_GUARDED_BY(txns_mu_);
   // The snapshot timestamp of the backup being restored; 0: none.
   std::atomic<uint64_t> restoring_hlc_{0};
+
+  // Intents by user key, as applied (mirrors the engine's intent records).
+  absl::Mutex intents_mu_;
+  std::map<std::string, TxnIntent, std::less<>> intents_ ABSL_GUARDED_BY(intents_mu_);
+  OutcomeLookup outcome_lookup_;  // set once, before serving
 };
 
 }  // namespace meridian::txn

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,6 +96,38 @@ struct BeginInfo {
 struct CsetEntry {
   std::string element;
   int64_t count = 0;
+};
+
+// Two-phase commit across shards (TxnStore::Prepare, Resolve, Decide).
+
+// A write of a transaction: a value, or nullopt for a delete.
+using TxnWrites = std::map<std::string, std::optional<std::string>>;
+
+// What a prepared transaction leaves on each key it writes until it is
+// resolved: nobody else may write the key, and a read at a snapshot at or
+// above prepare_hlc waits for the outcome (the commit timestamp is
+// prepare_hlc or higher, and may be at or below the reader's snapshot).
+struct TxnIntent {
+  std::string txn;                // the transaction's global id
+  uint64_t prepare_hlc = 0;
+  uint64_t deadline_unix_ms = 0;  // after it, a reader may abort the transaction
+  uint64_t record_shard = 0;      // where its record (the outcome) lives
+  std::optional<std::string> value;
+};
+
+struct PrepareArgs {
+  std::string txn;
+  uint64_t snapshot_hlc = 0;
+  uint64_t deadline_unix_ms = 0;
+  uint64_t record_shard = 0;
+  TxnWrites writes;  // this shard's keys
+};
+
+// A transaction's outcome, as its record holds it.
+struct TxnOutcome {
+  bool committed = false;
+  uint64_t commit_hlc = 0;  // committed only
+  friend bool operator==(const TxnOutcome&, const TxnOutcome&) = default;
 };
 
 // Backup and restore (TxnStore::ExportBackup, RestoreBegin/Chunk/Finish).

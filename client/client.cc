@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/retry_policy.h"
+#include "client/shard_cache.h"
 #include "common/clock.h"
 #include "common/random.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -26,6 +27,7 @@ namespace {
 using internal::AttemptOutcome;
 using internal::CallKind;
 using internal::RetryAction;
+using internal::ShardRoute;
 
 // One node: a channel and a stub per service. Never destroyed before the
 // Client, so a pointer stays valid once looked up.
@@ -114,9 +116,42 @@ bool HasWrites(const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
   return std::any_of(ops.begin(), ops.end(), [](const v1::Op& op) { return !op.has_get(); });
 }
 
+const std::string& OpKey(const v1::Op& op) {
+  if (op.has_put()) return op.put().key();
+  if (op.has_delete_()) return op.delete_().key();
+  return op.get().key();
+}
+
+// The key an Execute is routed by: its first, in the order compares,
+// success ops, failure ops. nullopt if it has none.
+std::optional<std::string_view> FirstKey(const v1::ExecuteRequest& r) {
+  if (!r.compares().empty()) return r.compares(0).key();
+  if (!r.success().empty()) return OpKey(r.success(0));
+  if (!r.failure().empty()) return OpKey(r.failure(0));
+  return std::nullopt;
+}
+
+// What one shard served of a scan.
+struct ScanPart {
+  std::vector<KeyValue> kvs;
+  bool more = false;
+  std::string resume_key;  // the range goes on at this key, in another shard
+};
+
+// The smallest key after every key starting with `prefix`; "" (the end of
+// the keyspace) if there is none.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
 // How one call is attempted.
 struct CallSpec {
   CallKind kind = CallKind::kRead;
+  // Set for keyed calls: with a shard map, the call goes to the leader of
+  // this key's shard and its header names the shard and the map version.
+  std::optional<std::string_view> key;
   // Set for calls of an interactive transaction: they can only be served by
   // the node holding it, so they never move to another endpoint.
   std::optional<size_t> pinned;
@@ -185,12 +220,18 @@ struct Client::Impl {
     }
   }
 
-  // Runs `fn(endpoint, context)` (one RPC attempt) until it succeeds or the
-  // failure may not or need not be retried. `*served` gets the index of the
+  // Runs `fn(endpoint, context, route)` (one RPC attempt) until it succeeds
+  // or the failure may not or need not be retried. `route` is where a keyed
+  // call was sent (shard_id 0: unrouted). `*served` gets the index of the
   // endpoint that answered.
   template <typename Fn>
   Status Invoke(const CallSpec& spec, Fn&& fn, size_t* served = nullptr) {
-    size_t index = spec.pinned ? *spec.pinned : Current();
+    std::optional<ShardRoute> route;
+    if (spec.key && !spec.pinned) {
+      MERIDIAN_RETURN_IF_ERROR(EnsureShardMap());
+      route = shards.Route(*spec.key);
+    }
+    size_t index = spec.pinned ? *spec.pinned : Target(route);
     for (int retry = 0;; ++retry) {
       Endpoint* ep = At(index);
       const auto deadline = Deadline();
@@ -201,7 +242,7 @@ struct Client::Impl {
       } else {
         grpc::ClientContext ctx;
         if (!spec.no_deadline) ctx.set_deadline(deadline);
-        const grpc::Status gs = fn(*ep, &ctx);
+        const grpc::Status gs = fn(*ep, &ctx, route ? *route : ShardRoute());
         if (gs.ok()) {
           if (served != nullptr) *served = index;
           return absl::OkStatus();
@@ -213,22 +254,117 @@ struct Client::Impl {
       }
       if (spec.pinned) {
         // Another node does not hold the transaction.
-        if (out.action == RetryAction::kRetryLeader) return out.status;
+        if (out.action == RetryAction::kRetryLeader || out.action == RetryAction::kRefreshShards) {
+          return out.status;
+        }
         out.action = RetryAction::kRetrySame;
-      }
-      switch (out.action) {
-        case RetryAction::kRetryNext:
-          index = MoveOff(index);
-          break;
-        case RetryAction::kRetryLeader:
-          index = Use(out.leader_hint);
-          break;
-        default:
-          break;
+      } else {
+        if (out.action == RetryAction::kRefreshShards) RefreshShards(index);
+        index = Steer(spec, out, index, &route);
       }
       Sleep(retry, out);
     }
   }
+
+  // Where the next attempt of an unpinned call goes after `out` at endpoint
+  // `index` (the map already refreshed on kRefreshShards). A routed call
+  // steers its shard's entry in the cache, an unrouted one the shared
+  // endpoint preference. Updates `*route`.
+  size_t Steer(const CallSpec& spec, const AttemptOutcome& out, size_t index,
+               std::optional<ShardRoute>* route) {
+    if (out.action == RetryAction::kRetrySame) return index;
+    if (out.action == RetryAction::kRefreshShards) {
+      if (!spec.key) return MoveOff(index);
+      AfterRefresh(*spec.key, *route, out);
+    } else if (*route) {
+      const ShardRoute& r = **route;
+      if (out.action == RetryAction::kRetryLeader) {
+        shards.SetLeader(r.shard_id, out.leader_hint);
+      } else {
+        shards.Failed(r.shard_id, r.address);
+        if (r.address.empty()) MoveOff(index);
+      }
+    } else if (out.action == RetryAction::kRetryLeader) {
+      return Use(out.leader_hint);
+    } else {
+      return MoveOff(index);
+    }
+    *route = shards.Route(*spec.key);
+    return Target(*route);
+  }
+
+  // After WRONG_SHARD (`out`) for a call routed by `before` and a refresh of
+  // the map: if the map did not change, the node that refused still knows
+  // better where the key's shard is (its hint), or at least where it is not.
+  void AfterRefresh(std::string_view key, const std::optional<ShardRoute>& before,
+                    const AttemptOutcome& out) {
+    std::optional<ShardRoute> now = shards.Route(key);
+    if (!now || !before || now->map_version != before->map_version) return;
+    if (!out.leader_hint.empty()) {
+      shards.SetLeader(now->shard_id, out.leader_hint);
+    } else {
+      shards.Failed(now->shard_id, before->address);
+    }
+  }
+
+  // The endpoint a call routed by `route` goes to: the route's address, else
+  // the shared preference.
+  size_t Target(const std::optional<ShardRoute>& route) {
+    if (!route || route->address.empty()) return Current();
+    return IndexOf(route->address);
+  }
+
+  // Reads the shard map before the first keyed call. OK once the map is
+  // known or the server has none (UNIMPLEMENTED: an unsharded server; calls
+  // are then not routed). kUnavailable when no endpoint answered. Another
+  // failure leaves calls unrouted and the next keyed call tries again.
+  Status EnsureShardMap() {
+    if (MapKnownOrUnsupported()) return absl::OkStatus();
+    // One fetch at a time: the other callers wait for its answer.
+    absl::MutexLock fetching(&fetch_mu);
+    if (MapKnownOrUnsupported()) return absl::OkStatus();
+    Result<v1::ShardsResponse> r =
+        Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Shards, v1::ShardsRequest());
+    if (r.ok()) {
+      Adopt(*r);
+      if (!shards.has_map()) SetMapState(MapState::kUnsupported);  // an invalid map
+      return absl::OkStatus();
+    }
+    if (r.status().code() == absl::StatusCode::kUnimplemented) {
+      SetMapState(MapState::kUnsupported);
+      return absl::OkStatus();
+    }
+    if (GetErrorKind(r.status()) == ErrorKind::kUnavailable) return r.status();
+    return absl::OkStatus();
+  }
+
+  // After WRONG_SHARD from endpoint `answered`: fetches the map from it, then
+  // from each configured endpoint until one is newer than the cached one.
+  // One attempt each; failures are ignored (the retry finds out).
+  void RefreshShards(size_t answered) {
+    const uint64_t before = shards.version();
+    const auto newer_from = [&](size_t i) {
+      Result<v1::ShardsResponse> r =
+          Unary({.kind = CallKind::kRead, .pinned = i, .no_retry = true},
+                &v1::Admin::Stub::Shards, v1::ShardsRequest());
+      if (r.ok()) Adopt(*r);
+      return shards.version() > before;
+    };
+    if (newer_from(answered)) return;
+    for (size_t i = 0; i < options.endpoints.size(); ++i) {
+      if (i != answered && newer_from(i)) return;
+    }
+  }
+
+  // Takes a map (if newer) and leaders from a ShardsResponse.
+  void Adopt(const v1::ShardsResponse& resp) {
+    shards.Update(resp);
+    if (shards.has_map()) SetMapState(MapState::kKnown);
+  }
+
+  // The same as RefreshShards from `answered` alone, without blocking: `then`
+  // runs once the answer (or a failure) is in, on a gRPC thread.
+  void RefreshShardsAsync(size_t answered, std::function<void()> then);
 
   // One unary RPC, `method` of some service's Stub, attempted as Invoke
   // does. The session token is sent and kept where the messages carry a
@@ -244,7 +380,11 @@ struct Client::Impl {
     Response resp;
     MERIDIAN_RETURN_IF_ERROR(Invoke(
         spec,
-        [&](Endpoint& ep, grpc::ClientContext* ctx) {
+        [&](Endpoint& ep, grpc::ClientContext* ctx, const ShardRoute& route) {
+          if constexpr (requires { req.mutable_header()->set_shard_id(0); }) {
+            req.mutable_header()->set_shard_map_version(route.map_version);
+            req.mutable_header()->set_shard_id(route.shard_id);
+          }
           return (ep.StubOf<Stub>().*method)(ctx, req, &resp);
         },
         served));
@@ -283,8 +423,27 @@ struct Client::Impl {
     return true;
   }
 
+  // One scan request, at the leader of the shard holding `from` (the first
+  // key of req's range). A retry restarts it, so each part is one snapshot.
+  Result<ScanPart> ScanShard(v1::ScanRequest req, std::string_view from);
+
+  // Async calls (below, with the calls).
   Status FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
-                     const std::string& address);
+                     const std::string& address, std::string_view key,
+                     const std::optional<ShardRoute>& route);
+  // Steers as Invoke would after `out` at `endpoint`, for an async call.
+  void SteerAsync(const AttemptOutcome& out, CallKind kind, size_t endpoint, std::string_view key,
+                  const std::optional<ShardRoute>& route);
+  // Picks where an async call of `key` goes and stamps its header. Only a
+  // first attempt may fetch the shard map (blocking): retries run on gRPC
+  // threads. kUnavailable when the map could not be fetched.
+  template <typename Call>
+  Status RouteAsync(Call& call, std::string_view key, int attempt);
+  // After an async redirect (`s`) at `endpoint`: WRONG_SHARD refreshes the
+  // map from that node without blocking, then `retry` runs on a gRPC
+  // thread; NOT_LEADER (already steered) retries at once.
+  void Redirect(const Status& s, size_t endpoint, std::string key,
+                std::optional<ShardRoute> route, std::function<void()> retry);
 
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.
@@ -322,16 +481,38 @@ struct Client::Impl {
     return current;
   }
 
-  // Makes `address` (a leader hint) the preferred endpoint, adding it if the
-  // caller did not list it. The list only grows by leader hints, so it stays
-  // bounded by the cluster size.
+  // Makes `address` (a leader hint) the preferred endpoint.
   size_t Use(const std::string& address) {
+    const size_t i = IndexOf(address);
+    absl::MutexLock l(&mu);
+    return current = i;
+  }
+
+  // The index of the endpoint at `address`, adding it if the caller did not
+  // list it. The list only grows by leader hints and shard map addresses,
+  // so it stays bounded by the cluster size.
+  size_t IndexOf(const std::string& address) {
     absl::MutexLock l(&mu);
     for (size_t i = 0; i < endpoints.size(); ++i) {
-      if (endpoints[i]->address == address) return current = i;
+      if (endpoints[i]->address == address) return i;
     }
     endpoints.push_back(std::make_unique<Endpoint>(address, options));
-    return current = endpoints.size() - 1;
+    return endpoints.size() - 1;
+  }
+
+  enum class MapState {
+    kUnknown,      // not fetched yet, or the fetch failed
+    kUnsupported,  // the server has no Admin.Shards: calls are not routed
+    kKnown,
+  };
+  bool MapKnownOrUnsupported() {
+    absl::MutexLock l(&mu);
+    return map_state != MapState::kUnknown;
+  }
+  void SetMapState(MapState state) {
+    absl::MutexLock l(&mu);
+    // A map, once known, stays (a WRONG_SHARD proves the server has one).
+    if (map_state != MapState::kKnown) map_state = state;
   }
 
   // Keeps the session token of a response. Tokens are opaque to clients; of
@@ -356,6 +537,11 @@ struct Client::Impl {
   size_t current ABSL_GUARDED_BY(mu) = 0;
   v1::SessionToken token ABSL_GUARDED_BY(mu);
   Random rng ABSL_GUARDED_BY(mu);
+  MapState map_state ABSL_GUARDED_BY(mu) = MapState::kUnknown;
+
+  internal::ShardCache shards;
+  // Held while the first shard map is fetched; never while holding `mu`.
+  absl::Mutex fetch_mu ABSL_ACQUIRED_BEFORE(mu);
 };
 
 // ---------------------------------------------------------------------------
@@ -381,7 +567,7 @@ Client::~Client() = default;
 Result<std::optional<GetResult>> Client::Get(std::string_view key) {
   v1::GetRequest req;
   req.set_key(std::string(key));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::GetResponse resp, impl_->Unary({.kind = CallKind::kRead},
+  MERIDIAN_ASSIGN_OR_RETURN(v1::GetResponse resp, impl_->Unary({.kind = CallKind::kRead, .key = key},
                                                                &v1::KV::Stub::Get, std::move(req)));
   return ToGetResult(std::move(resp));
 }
@@ -390,7 +576,7 @@ Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
   v1::PutRequest req;
   req.set_key(std::string(key));
   req.set_value(std::string(value));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::PutResponse resp, impl_->Unary({.kind = CallKind::kWrite},
+  MERIDIAN_ASSIGN_OR_RETURN(v1::PutResponse resp, impl_->Unary({.kind = CallKind::kWrite, .key = key},
                                                                &v1::KV::Stub::Put, std::move(req)));
   return WriteResult{.commit_hlc = resp.header().commit_hlc()};
 }
@@ -400,47 +586,86 @@ Result<bool> Client::Delete(std::string_view key) {
   req.set_key(std::string(key));
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::DeleteResponse resp,
-      impl_->Unary({.kind = CallKind::kWrite}, &v1::KV::Stub::Delete, std::move(req)));
+      impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::KV::Stub::Delete, std::move(req)));
   return resp.existed();
 }
 
-Result<ScanResult> Client::Scan(const ScanSpec& spec) {
-  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
-  v1::ScanRequest req;
-  impl_->Stamp(req.mutable_header());
-  req.set_start(spec.start);
-  req.set_end(spec.end);
-  req.set_prefix(spec.prefix);
-  req.set_limit(spec.limit);
-  req.set_keys_only(spec.keys_only);
-  ScanResult result;
+Result<ScanPart> Client::Impl::ScanShard(v1::ScanRequest req, std::string_view from) {
+  Stamp(req.mutable_header());
+  ScanPart part;
   v1::ResponseHeader header;
-  MERIDIAN_RETURN_IF_ERROR(
-      impl_->Invoke({.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
-        // A retry restarts the scan, so the result is still one snapshot.
-        result = ScanResult();
+  MERIDIAN_RETURN_IF_ERROR(Invoke(
+      {.kind = CallKind::kRead, .key = from},
+      [&](Endpoint& ep, grpc::ClientContext* ctx, const ShardRoute& route) {
+        part = ScanPart();
         header.Clear();
+        req.mutable_header()->set_shard_map_version(route.map_version);
+        req.mutable_header()->set_shard_id(route.shard_id);
         std::unique_ptr<grpc::ClientReader<v1::ScanResponse>> reader = ep.kv->Scan(ctx, req);
         v1::ScanResponse chunk;
         bool first = true;
         while (reader->Read(&chunk)) {
           if (first) header = chunk.header();
           first = false;
-          for (const auto& kv : chunk.kvs()) result.kvs.push_back(ToKeyValue(kv));
-          result.more = chunk.more();
+          for (const auto& kv : chunk.kvs()) part.kvs.push_back(ToKeyValue(kv));
+          part.more = chunk.more();
+          part.resume_key = chunk.resume_key();
         }
         return reader->Finish();
       }));
-  impl_->Observe(header);
-  return result;
+  Observe(header);
+  return part;
+}
+
+Result<ScanResult> Client::Scan(const ScanSpec& spec) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
+  v1::ScanRequest req;
+  req.set_start(spec.start);
+  req.set_end(spec.end);
+  req.set_prefix(spec.prefix);
+  req.set_limit(spec.limit);
+  req.set_keys_only(spec.keys_only);
+  std::string from = spec.prefix.empty() ? spec.start : spec.prefix;
+  ScanResult result;
+  // Set once the limit is used up exactly where a shard ends: the next
+  // shards are read one key at a time only to learn whether keys are left.
+  bool probing = false;
+  while (true) {
+    MERIDIAN_ASSIGN_OR_RETURN(ScanPart part, impl_->ScanShard(req, from));
+    if (probing) {
+      result.more = !part.kvs.empty() || part.more;
+    } else {
+      for (KeyValue& kv : part.kvs) result.kvs.push_back(std::move(kv));
+      result.more = part.more;
+    }
+    if (result.more || part.resume_key.empty()) return result;
+    if (part.resume_key <= from) {
+      return absl::InternalError("scan: the server's resume_key does not move forward");
+    }
+    // The rest of the range, in the next shard.
+    from = std::move(part.resume_key);
+    if (!spec.prefix.empty()) {
+      req.clear_prefix();
+      req.set_end(PrefixEnd(spec.prefix));
+    }
+    req.set_start(from);
+    if (spec.limit != 0) {
+      const uint64_t left = spec.limit - result.kvs.size();
+      probing = left == 0;
+      req.set_limit(probing ? 1 : left);
+      if (probing) req.set_keys_only(true);
+    }
+  }
 }
 
 Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
   // Execute with only gets changes nothing and may be retried like a read.
   const bool writes = HasWrites(request.success()) || HasWrites(request.failure());
-  MERIDIAN_ASSIGN_OR_RETURN(v1::ExecuteResponse resp,
-                            impl_->Unary({.kind = writes ? CallKind::kWrite : CallKind::kRead},
-                                         &v1::Txn::Stub::Execute, request));
+  const std::optional<std::string_view> key = FirstKey(request);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::ExecuteResponse resp,
+      impl_->Unary({.kind = writes ? CallKind::kWrite : CallKind::kRead, .key = key},
+                   &v1::Txn::Stub::Execute, request));
   ExecuteResult result;
   result.succeeded = resp.succeeded();
   result.results.assign(resp.results().begin(), resp.results().end());
@@ -449,15 +674,21 @@ Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
 }
 
 Result<std::unique_ptr<Txn>> Client::Begin(std::chrono::milliseconds timeout) {
-  if (timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
+  return Begin(BeginOptions{.timeout = timeout});
+}
+
+Result<std::unique_ptr<Txn>> Client::Begin(const BeginOptions& options) {
+  if (options.timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
   v1::BeginRequest req;
-  req.set_timeout_ms(static_cast<uint64_t>(timeout.count()));
+  req.set_timeout_ms(static_cast<uint64_t>(options.timeout.count()));
+  req.set_routing_key(options.routing_key);
   size_t served = 0;
   // A retried Begin may leave an unused transaction behind on a node; it
   // holds no locks and expires at its deadline.
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::BeginResponse resp,
-      impl_->Unary({.kind = CallKind::kRead}, &v1::Txn::Stub::Begin, std::move(req), &served));
+      impl_->Unary({.kind = CallKind::kRead, .key = options.routing_key}, &v1::Txn::Stub::Begin,
+                   std::move(req), &served));
   std::unique_ptr<Txn> txn(new Txn(this, resp.txn_id(), SiteSnapshot(resp.header())));
   txn->endpoint_ = served;
   return txn;
@@ -468,7 +699,9 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
   Status last;
   for (int attempt = 0; attempt < options.max_attempts; ++attempt) {
     if (attempt > 0) impl_->Sleep(attempt - 1);
-    MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<Txn> txn, Begin(options.timeout));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::unique_ptr<Txn> txn,
+        Begin(BeginOptions{.timeout = options.timeout, .routing_key = options.routing_key}));
     last = fn(*txn);
     if (last.ok()) {
       // fn may finish the transaction itself; then there is nothing to commit.
@@ -490,10 +723,11 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
 // ---------------------------------------------------------------------------
 // Asynchronous calls
 //
-// One attempt at the preferred endpoint, never retried (client.h). A failure
-// still steers the shared preference as a retry would, so later calls reach
-// a healthy node or the leader. The callbacks use the Client's Impl, so a
-// Client must outlive its pending callbacks.
+// An attempt goes where a synchronous call would (the key's shard leader,
+// else the preferred endpoint). Only redirects are retried (client.h); a
+// failure still steers the shard cache or the shared preference as a retry
+// would, so later calls reach a healthy node or the leader. The callbacks
+// use the Client's Impl, so a Client must outlive its pending callbacks.
 
 namespace {
 
@@ -507,32 +741,88 @@ struct AsyncCall {
   Callback done;
   size_t endpoint = 0;
   std::string address;
+  std::optional<ShardRoute> route;
 };
 
 }  // namespace
 
-// Finishes an async call: maps a failure to a Status and moves the shared
-// endpoint preference the way Invoke would before its retry.
+// Finishes an async call: maps a failure to a Status and steers the shard
+// cache or the shared endpoint preference the way Invoke would before its
+// retry. WRONG_SHARD is left to Redirect, which refreshes the map without
+// blocking.
 Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
-                                 const std::string& address) {
+                                 const std::string& address, std::string_view key,
+                                 const std::optional<ShardRoute>& route) {
   if (gs.ok()) return absl::OkStatus();
-  AttemptOutcome out = internal::ClassifyFailure(gs, kind, address);
-  if (out.action == RetryAction::kRetryNext) {
-    MoveOff(endpoint);
-  } else if (out.action == RetryAction::kRetryLeader) {
-    Use(out.leader_hint);
-  }
+  const AttemptOutcome out = internal::ClassifyFailure(gs, kind, address);
+  SteerAsync(out, kind, endpoint, key, route);
   return out.status;
+}
+
+void Client::Impl::SteerAsync(const AttemptOutcome& out, CallKind kind, size_t endpoint,
+                              std::string_view key, const std::optional<ShardRoute>& route) {
+  if (out.action == RetryAction::kFail || out.action == RetryAction::kRefreshShards) return;
+  std::optional<ShardRoute> next = route;
+  Steer({.kind = kind, .key = key}, out, endpoint, &next);
+}
+
+void Client::Impl::RefreshShardsAsync(size_t answered, std::function<void()> then) {
+  struct Fetch {
+    grpc::ClientContext ctx;
+    v1::ShardsRequest req;
+    v1::ShardsResponse resp;
+    std::function<void()> then;
+  };
+  auto fetch = std::make_unique<Fetch>();
+  fetch->then = std::move(then);
+  fetch->ctx.set_deadline(Deadline());
+  Fetch* raw = fetch.release();
+  At(answered)->admin->async()->Shards(&raw->ctx, &raw->req, &raw->resp,
+                                       [this, raw](grpc::Status gs) {
+                                         std::unique_ptr<Fetch> fetch(raw);
+                                         if (gs.ok()) Adopt(fetch->resp);
+                                         std::function<void()> then = std::move(fetch->then);
+                                         fetch.reset();
+                                         then();
+                                       });
+}
+
+void Client::Impl::Redirect(const Status& s, size_t endpoint, std::string key,
+                            std::optional<ShardRoute> route, std::function<void()> retry) {
+  if (GetErrorKind(s) != ErrorKind::kWrongShard) {
+    retry();
+    return;
+  }
+  AttemptOutcome out;
+  out.leader_hint = GetErrorInfo(s).leader_hint;
+  RefreshShardsAsync(endpoint, [this, out = std::move(out), key = std::move(key),
+                                route = std::move(route), retry = std::move(retry)] {
+    AfterRefresh(key, route, out);
+    retry();
+  });
+}
+
+template <typename Call>
+Status Client::Impl::RouteAsync(Call& call, std::string_view key, int attempt) {
+  if (attempt == 0) MERIDIAN_RETURN_IF_ERROR(EnsureShardMap());
+  call.route = shards.Route(key);
+  call.endpoint = Target(call.route);
+  call.address = At(call.endpoint)->address;
+  v1::RequestHeader* h = call.req.mutable_header();
+  Stamp(h);
+  h->set_shard_map_version(call.route ? call.route->map_version : 0);
+  h->set_shard_id(call.route ? call.route->shard_id : 0);
+  return absl::OkStatus();
 }
 
 namespace {
 constexpr int kMaxAsyncRedirects = 4;
 
 // Whether an async attempt's error proves the request was not executed and
-// names a better place to send it.
+// names a better place to send it (a leader, or a fresher shard map).
 bool IsRedirect(const Status& s) {
   const ErrorKind kind = GetErrorKind(s);
-  return kind == ErrorKind::kNotLeader;
+  return kind == ErrorKind::kNotLeader || kind == ErrorKind::kWrongShard;
 }
 }  // namespace
 
@@ -551,19 +841,21 @@ void Client::GetAsyncAttempt(std::string key,
   using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->done = std::move(done);
-  call->endpoint = impl_->Current();
+  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
+    call->done(std::move(s));
+    return;
+  }
   Endpoint* ep = impl_->At(call->endpoint);
-  call->address = ep->address;
   if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
-    impl_->MoveOff(call->endpoint);
+    const AttemptOutcome out = internal::NotConnected(ep->address, why);
+    impl_->SteerAsync(out, CallKind::kRead, call->endpoint, key, call->route);
     if (attempt < kMaxAsyncRedirects) {
       GetAsyncAttempt(std::move(key), std::move(call->done), attempt + 1);
       return;
     }
-    call->done(internal::NotConnected(ep->address, why).status);
+    call->done(out.status);
     return;
   }
-  impl_->Stamp(call->req.mutable_header());
   call->req.set_key(std::move(key));
   call->ctx.set_deadline(impl_->Deadline());
   Impl* impl = impl_.get();
@@ -572,12 +864,18 @@ void Client::GetAsyncAttempt(std::string key,
                                                              grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
     Result<std::optional<GetResult>> result = std::optional<GetResult>();
-    if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address); !s.ok()) {
+    if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address,
+                                     call->req.key(), call->route);
+        !s.ok()) {
       if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
         std::string key = std::move(*call->req.mutable_key());
-        auto done = std::move(call->done);
+        const size_t endpoint = call->endpoint;
+        std::optional<ShardRoute> route = std::move(call->route);
+        auto retry = [this, attempt, key, done = std::move(call->done)]() mutable {
+          GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
+        };
         call.reset();
-        GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
+        impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
         return;
       }
       result = std::move(s);
@@ -598,20 +896,22 @@ void Client::PutAsyncAttempt(std::string key, std::string value,
   using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->done = std::move(done);
-  call->endpoint = impl_->Current();
+  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
+    call->done(std::move(s));
+    return;
+  }
   Endpoint* ep = impl_->At(call->endpoint);
-  call->address = ep->address;
   if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
     // Nothing was sent: the write surely did not apply.
-    impl_->MoveOff(call->endpoint);
+    const AttemptOutcome out = internal::NotConnected(ep->address, why);
+    impl_->SteerAsync(out, CallKind::kWrite, call->endpoint, key, call->route);
     if (attempt < kMaxAsyncRedirects) {
       PutAsyncAttempt(std::move(key), std::move(value), std::move(call->done), attempt + 1);
       return;
     }
-    call->done(internal::NotConnected(ep->address, why).status);
+    call->done(out.status);
     return;
   }
-  impl_->Stamp(call->req.mutable_header());
   call->req.set_key(std::move(key));
   call->req.set_value(std::move(value));
   call->ctx.set_deadline(impl_->Deadline());
@@ -622,15 +922,21 @@ void Client::PutAsyncAttempt(std::string key, std::string value,
     std::unique_ptr<Call> call(raw);
     Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
     // A transport failure of a write classifies as kCommitUnknown.
-    if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
+    if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address,
+                                     call->req.key(), call->route);
         !s.ok()) {
       if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-        // NOT_LEADER is the server's word that nothing was written.
+        // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
+        // written.
         std::string key = std::move(*call->req.mutable_key());
-        std::string value = std::move(*call->req.mutable_value());
-        auto done = std::move(call->done);
+        const size_t endpoint = call->endpoint;
+        std::optional<ShardRoute> route = std::move(call->route);
+        auto retry = [this, attempt, key, value = std::move(*call->req.mutable_value()),
+                      done = std::move(call->done)]() mutable {
+          PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
+        };
         call.reset();
-        PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
+        impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
         return;
       }
       result = std::move(s);
@@ -647,14 +953,17 @@ Status Client::CsetAdd(std::string_view key, std::string_view element) {
   v1::CsetAddRequest req;
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Add, std::move(req)).status();
+  return impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::Cset::Stub::Add, std::move(req))
+      .status();
 }
 
 Status Client::CsetRemove(std::string_view key, std::string_view element) {
   v1::CsetRemoveRequest req;
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Remove, std::move(req)).status();
+  return impl_
+      ->Unary({.kind = CallKind::kWrite, .key = key}, &v1::Cset::Stub::Remove, std::move(req))
+      .status();
 }
 
 Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
@@ -662,7 +971,7 @@ Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
   req.set_key(std::string(key));
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::CsetReadResponse resp,
-      impl_->Unary({.kind = CallKind::kRead}, &v1::Cset::Stub::Read, std::move(req)));
+      impl_->Unary({.kind = CallKind::kRead, .key = key}, &v1::Cset::Stub::Read, std::move(req)));
   std::map<std::string, int64_t> out;
   for (const auto& e : resp.entries()) {
     if (e.count() != 0) out[e.element()] = e.count();
@@ -677,6 +986,14 @@ Result<v1::StatusResponse> Client::NodeStatus() {
 
 Result<v1::MembersResponse> Client::Members() {
   return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Members, v1::MembersRequest());
+}
+
+Result<v1::ShardsResponse> Client::Shards() {
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::ShardsResponse resp,
+      impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Shards, v1::ShardsRequest()));
+  impl_->Adopt(resp);
+  return resp;
 }
 
 namespace {
@@ -729,7 +1046,7 @@ Result<uint64_t> Client::Backup(const std::function<Status(const v1::BackupHeade
   v1::ResponseHeader header;
   Status s = impl_->Invoke(
       {.kind = CallKind::kRead, .no_deadline = true},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) -> grpc::Status {
+      [&](Endpoint& ep, grpc::ClientContext* ctx, const ShardRoute&) -> grpc::Status {
         IdleWatchdog watchdog(ctx, impl_->clock, impl_->options.rpc_timeout);
         std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader =
             ep.admin->Backup(ctx, v1::BackupRequest());

@@ -274,9 +274,13 @@ struct Client::Impl {
                std::optional<ShardRoute>* route) {
     if (out.action == RetryAction::kRetrySame) return index;
     if (out.action == RetryAction::kRefreshShards) {
-      if (!spec.key) return MoveOff(index);
-      AfterRefresh(*spec.key, *route, out);
-    } else if (*route) {
+      if (spec.key) AfterRefresh(*spec.key, *route, out);
+      *route = spec.key ? shards.Route(*spec.key) : std::nullopt;
+      if (*route) return Target(*route);
+      // Still no map to route by: the node that refused knows better.
+      return out.leader_hint.empty() ? MoveOff(index) : Use(out.leader_hint);
+    }
+    if (*route) {
       const ShardRoute& r = **route;
       if (out.action == RetryAction::kRetryLeader) {
         shards.SetLeader(r.shard_id, out.leader_hint);

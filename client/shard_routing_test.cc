@@ -132,6 +132,22 @@ TEST_F(ShardRoutingTest, WrongShardFromAStaleNodeGetsTheMapFromAnEndpoint) {
   EXPECT_EQ(node(2).Calls("Admin/Shards"), 2);  // then the endpoint: map 2
 }
 
+// A client that found no map (say the node was upgraded after the first
+// call) learns one from the first WRONG_SHARD.
+TEST_F(ShardRoutingTest, AnUnroutedClientLearnsTheMapFromWrongShard) {
+  node(2).InjectBareError("Admin/Shards", grpc::StatusCode::UNIMPLEMENTED);
+  // Unrouted to node 2, which does not host shard 3: WRONG_SHARD.
+  ASSERT_TRUE(client_->Put("zebra", "1").ok());
+  EXPECT_EQ(node(2).Calls("KV/Put"), 1);
+  EXPECT_EQ(node(1).Value("zebra"), "1");
+  EXPECT_EQ(node(1).LastHeader().shard_id(), 3u);
+  // Routed from now on.
+  ASSERT_TRUE(client_->Put("melon", "1").ok());
+  EXPECT_EQ(node(2).Calls("KV/Put"), 1);
+  EXPECT_EQ(node(3).LastHeader().shard_id(), 2u);
+  EXPECT_EQ(node(3).Value("melon"), "1");
+}
+
 TEST_F(ShardRoutingTest, WrongShardIsBoundedByMaxRetries) {
   ClientOptions o = Options({node(2).address()});
   o.max_retries = 2;

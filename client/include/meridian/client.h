@@ -199,7 +199,9 @@ class Client {
   // thread (or inline on a local failure), and must not block. Only
   // redirects are retried (NOT_LEADER, or an endpoint that cannot be
   // reached); other errors come back as they are, and a Put whose reply is
-  // lost is kCommitUnknown.
+  // lost is kCommitUnknown. They are routed as the synchronous calls are; the
+  // first keyed call of a Client (sync or async) may block while it reads
+  // the shard map, and a WRONG_SHARD refreshes it without blocking.
   // REQUIRES: the Client outlives every pending callback.
   void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
   void PutAsync(std::string key, std::string value,

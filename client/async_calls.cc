@@ -96,10 +96,12 @@ void Client::Impl::Redirect(const Status& s, size_t endpoint, std::string key,
     return;
   }
   AttemptOutcome out;
+  out.action = RetryAction::kRefreshShards;
   out.leader_hint = GetErrorInfo(s).leader_hint;
-  RefreshShardsAsync(endpoint, [this, out = std::move(out), key = std::move(key),
-                                route = std::move(route), retry = std::move(retry)] {
-    AfterRefresh(key, route, out);
+  RefreshShardsAsync(endpoint, [this, endpoint, out = std::move(out), key = std::move(key),
+                                route = std::move(route), retry = std::move(retry)]() mutable {
+    // As Invoke does once the map is refreshed; the retry routes again.
+    Steer({.key = key}, out, endpoint, &route);
     retry();
   });
 }

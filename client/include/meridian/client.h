@@ -197,8 +197,8 @@ class Client {
   // Asynchronous single-key operations, for load generators that keep many
   // requests in flight from few threads. `done` runs exactly once, on a gRPC
   // thread (or inline on a local failure), and must not block. Only
-  // redirects are retried (NOT_LEADER, or an endpoint that cannot be
-  // reached); other errors come back as they are, and a Put whose reply is
+  // redirects are retried (NOT_LEADER, WRONG_SHARD, or an endpoint that
+  // cannot be reached); other errors come back as they are, and a Put whose reply is
   // lost is kCommitUnknown. They are routed as the synchronous calls are; the
   // first keyed call of a Client (sync or async) may block while it reads
   // the shard map, and a WRONG_SHARD refreshes it without blocking.
@@ -266,9 +266,10 @@ class Client {
  private:
   friend class Txn;
   struct Impl;
-  // One attempt of GetAsync/PutAsync; a NOT_LEADER answer, or an endpoint
-  // that cannot be reached, is retried at once (up to a few times) at the
-  // leader or the next endpoint: neither proves anything was written.
+  // One attempt of GetAsync/PutAsync; a NOT_LEADER or WRONG_SHARD answer,
+  // or an endpoint that cannot be reached, is retried (up to a few times) at
+  // the leader, by a refreshed shard map, or at the next endpoint: none
+  // proves anything was written.
   void GetAsyncAttempt(std::string key,
                        std::function<void(Result<std::optional<GetResult>>)> done, int attempt);
   void PutAsyncAttempt(std::string key, std::string value,

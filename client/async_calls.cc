@@ -164,35 +164,35 @@ void Client::GetAsyncAttempt(std::string key,
   call->ctx.set_deadline(impl_->Deadline());
   Impl* impl = impl_.get();
   Call* raw = call.release();
-  ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
-                                                             grpc::Status gs) {
-    std::unique_ptr<Call> call(raw);
-    Result<std::optional<GetResult>> result = std::optional<GetResult>();
-    if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address,
-                                     call->req.key(), call->route);
-        !s.ok()) {
-      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-        std::string key = std::move(*call->req.mutable_key());
-        const size_t endpoint = call->endpoint;
-        std::optional<ShardRoute> route = std::move(call->route);
-        auto retry = [this, attempt, key, done = std::move(call->done)]() mutable {
-          GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
-        };
+  ep->kv->async()->Get(
+      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
+        std::unique_ptr<Call> call(raw);
+        Result<std::optional<GetResult>> result = std::optional<GetResult>();
+        if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address,
+                                         call->req.key(), call->route);
+            !s.ok()) {
+          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+            std::string key = std::move(*call->req.mutable_key());
+            const size_t endpoint = call->endpoint;
+            std::optional<ShardRoute> route = std::move(call->route);
+            auto retry = [this, attempt, key, done = std::move(call->done)]() mutable {
+              GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
+            };
+            call.reset();
+            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
+            return;
+          }
+          result = std::move(s);
+        } else {
+          impl->Observe(call->resp.header());
+          result = ToGetResult(std::move(call->resp));
+        }
+        // The call's gRPC state goes before `done` runs: once told, the caller
+        // may destroy the Client.
+        auto done = std::move(call->done);
         call.reset();
-        impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
-        return;
-      }
-      result = std::move(s);
-    } else {
-      impl->Observe(call->resp.header());
-      result = ToGetResult(std::move(call->resp));
-    }
-    // The call's gRPC state goes before `done` runs: once told, the caller
-    // may destroy the Client.
-    auto done = std::move(call->done);
-    call.reset();
-    done(std::move(result));
-  });
+        done(std::move(result));
+      });
 }
 
 void Client::PutAsyncAttempt(std::string key, std::string value,
@@ -221,36 +221,36 @@ void Client::PutAsyncAttempt(std::string key, std::string value,
   call->ctx.set_deadline(impl_->Deadline());
   Impl* impl = impl_.get();
   Call* raw = call.release();
-  ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
-                                                             grpc::Status gs) {
-    std::unique_ptr<Call> call(raw);
-    Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
-    // A transport failure of a write classifies as kCommitUnknown.
-    if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address,
-                                     call->req.key(), call->route);
-        !s.ok()) {
-      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-        // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
-        // written.
-        std::string key = std::move(*call->req.mutable_key());
-        const size_t endpoint = call->endpoint;
-        std::optional<ShardRoute> route = std::move(call->route);
-        auto retry = [this, attempt, key, value = std::move(*call->req.mutable_value()),
-                      done = std::move(call->done)]() mutable {
-          PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
-        };
-        call.reset();
-        impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
-        return;
-      }
-      result = std::move(s);
-    } else {
-      impl->Observe(call->resp.header());
-    }
-    auto done = std::move(call->done);
-    call.reset();  // before `done`, as in GetAsync
-    done(std::move(result));
-  });
+  ep->kv->async()->Put(
+      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
+        std::unique_ptr<Call> call(raw);
+        Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
+        // A transport failure of a write classifies as kCommitUnknown.
+        if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address,
+                                         call->req.key(), call->route);
+            !s.ok()) {
+          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+            // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
+            // written.
+            std::string key = std::move(*call->req.mutable_key());
+            const size_t endpoint = call->endpoint;
+            std::optional<ShardRoute> route = std::move(call->route);
+            auto retry = [this, attempt, key, value = std::move(*call->req.mutable_value()),
+                          done = std::move(call->done)]() mutable {
+              PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
+            };
+            call.reset();
+            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
+            return;
+          }
+          result = std::move(s);
+        } else {
+          impl->Observe(call->resp.header());
+        }
+        auto done = std::move(call->done);
+        call.reset();  // before `done`, as in GetAsync
+        done(std::move(result));
+      });
 }
 
 }  // namespace meridian::client

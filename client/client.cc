@@ -146,8 +146,9 @@ Client::~Client() = default;
 Result<std::optional<GetResult>> Client::Get(std::string_view key) {
   v1::GetRequest req;
   req.set_key(std::string(key));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::GetResponse resp, impl_->Unary({.kind = CallKind::kRead, .key = key},
-                                                               &v1::KV::Stub::Get, std::move(req)));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::GetResponse resp,
+      impl_->Unary({.kind = CallKind::kRead, .key = key}, &v1::KV::Stub::Get, std::move(req)));
   return ToGetResult(std::move(resp));
 }
 
@@ -155,8 +156,9 @@ Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
   v1::PutRequest req;
   req.set_key(std::string(key));
   req.set_value(std::string(value));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::PutResponse resp, impl_->Unary({.kind = CallKind::kWrite, .key = key},
-                                                               &v1::KV::Stub::Put, std::move(req)));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::PutResponse resp,
+      impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::KV::Stub::Put, std::move(req)));
   return WriteResult{.commit_hlc = resp.header().commit_hlc()};
 }
 

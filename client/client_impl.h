@@ -267,9 +267,8 @@ struct Client::Impl {
   void RefreshShards(size_t answered) {
     const uint64_t before = shards.version();
     const auto newer_from = [&](size_t i) {
-      Result<v1::ShardsResponse> r =
-          Unary({.kind = CallKind::kRead, .pinned = i, .no_retry = true},
-                &v1::Admin::Stub::Shards, v1::ShardsRequest());
+      Result<v1::ShardsResponse> r = Unary({.kind = CallKind::kRead, .pinned = i, .no_retry = true},
+                                           &v1::Admin::Stub::Shards, v1::ShardsRequest());
       if (r.ok()) Adopt(*r);
       return shards.version() > before;
     };
@@ -365,8 +364,8 @@ struct Client::Impl {
   // After an async redirect (`s`) at `endpoint`: WRONG_SHARD refreshes the
   // map from that node without blocking, then `retry` runs on a gRPC
   // thread; NOT_LEADER (already steered) retries at once.
-  void Redirect(const Status& s, size_t endpoint, std::string key,
-                std::optional<ShardRoute> route, std::function<void()> retry);
+  void Redirect(const Status& s, size_t endpoint, std::string key, std::optional<ShardRoute> route,
+                std::function<void()> retry);
 
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.

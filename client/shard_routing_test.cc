@@ -240,8 +240,8 @@ TEST_F(ShardRoutingTest, TxnStaysWithItsNodeAndNotLeaderEndsIt) {
 }
 
 TEST_F(ShardRoutingTest, RunTxnRoutesByItsRoutingKey) {
-  const Status s = client_->RunTxn(
-      [](Txn& txn) -> Status { return txn.Put("zebra", "1"); }, {.routing_key = "zebra"});
+  const Status s = client_->RunTxn([](Txn& txn) -> Status { return txn.Put("zebra", "1"); },
+                                   {.routing_key = "zebra"});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(node(1).Value("zebra"), "1");
   EXPECT_EQ(node(1).Calls("Txn/Commit"), 1);

@@ -77,9 +77,9 @@ int Commands::ShardList() {
       switch (options_.format) {
         case OutputFormat::kSimple:
           io_.out << s.shard_id() << ", " << Bound(s.start_key(), false) << ", "
-                  << Bound(s.end_key(), true) << ", " << g.site_id() << ", " << g.group_id()
-                  << ", " << absl::StrJoin(g.replicas(), " ") << ", " << LeaderText(leader)
-                  << ", " << s.preferred_site() << "\n";
+                  << Bound(s.end_key(), true) << ", " << g.site_id() << ", " << g.group_id() << ", "
+                  << absl::StrJoin(g.replicas(), " ") << ", " << LeaderText(leader) << ", "
+                  << s.preferred_site() << "\n";
           break;
         case OutputFormat::kTable:
           t.AddRow({absl::StrCat(s.shard_id()), Bound(s.start_key(), false),

@@ -114,7 +114,8 @@ TEST_F(ShardCommandsTest, TxnScriptGoesToTheShardOfItsFirstKey) {
   EXPECT_EQ(cluster_.node(3).Calls("Txn/Execute"), 1);
   EXPECT_EQ(cluster_.node(3).Value("melon"), "1");
   // Keys of two shards: the server refuses it.
-  r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple, "\nput melon 2\nput apple 2\n\n");
+  r = Do([](Commands& c) { return c.Txn(); }, OutputFormat::kSimple,
+         "\nput melon 2\nput apple 2\n\n");
   EXPECT_EQ(r.code, ExitCodeFor(InvalidArgumentError("x")));
   EXPECT_NE(r.err.find("INVALID_ARGUMENT"), std::string::npos) << r.err;
   EXPECT_EQ(cluster_.node(3).Value("melon"), "1");

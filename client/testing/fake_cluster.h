@@ -20,8 +20,9 @@ namespace meridian::client::testing {
 class FakeCluster {
  public:
   struct Shard {
-    uint64_t id = 0;                 // > 0; its group is 100 + id
-    std::string start_key;           // the first shard starts at ""; each ends where the next starts
+    uint64_t id = 0;  // > 0; its group is 100 + id
+    // The first shard starts at ""; each ends where the next starts.
+    std::string start_key;
     std::vector<uint64_t> replicas;  // node ids
     uint64_t leader = 0;             // one of `replicas`
   };

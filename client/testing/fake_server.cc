@@ -251,9 +251,9 @@ struct FakeServer::State {
     }
     const v1::ShardGroup& g = shard->groups(0);
     if (std::find(g.replicas().begin(), g.replicas().end(), cluster->self) == g.replicas().end()) {
-      return ToGrpcStatus(WrongShardError(
-          LeaderAddress(*shard), version,
-          absl::StrCat("node ", cluster->self, " does not host shard ", id)));
+      return ToGrpcStatus(
+          WrongShardError(LeaderAddress(*shard), version,
+                          absl::StrCat("node ", cluster->self, " does not host shard ", id)));
     }
     if (cluster->leaders[g.group_id()] != cluster->self) {
       return ToGrpcStatus(
@@ -348,7 +348,7 @@ using State = FakeServer::State;
   if (entry.answer) return *entry.answer
 
 // Refuses a keyed request this node may not serve (JoinCluster).
-#define FAKE_ROUTE(header, key)                                       \
+#define FAKE_ROUTE(header, key) \
   if (auto refusal = s_->Misrouted(header, key)) return *refusal
 
 class KvService final : public v1::KV::Service {
@@ -419,7 +419,8 @@ class KvService final : public v1::KV::Service {
       if (s_->cluster) {
         const v1::ShardInfo* shard = FindShard(s_->cluster->config, from);
         shard_end = shard->end_key();
-        std::erase_if(kvs, [&](const v1::KeyValue& kv) { return !ShardContains(*shard, kv.key()); });
+        std::erase_if(kvs,
+                      [&](const v1::KeyValue& kv) { return !ShardContains(*shard, kv.key()); });
       }
     }
     bool more = false;

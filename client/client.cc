@@ -3,89 +3,25 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <random>
 #include <thread>
-#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/client_impl.h"
 #include "client/retry_policy.h"
 #include "common/clock.h"
-#include "common/random.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "meridian/v1/admin.grpc.pb.h"
-#include "meridian/v1/cset.grpc.pb.h"
-#include "meridian/v1/kv.grpc.pb.h"
-#include "meridian/v1/txn.grpc.pb.h"
 
 namespace meridian::client {
 namespace {
 
-using internal::AttemptOutcome;
 using internal::CallKind;
-using internal::RetryAction;
-
-// One node: a channel and a stub per service. Never destroyed before the
-// Client, so a pointer stays valid once looked up.
-struct Endpoint {
-  explicit Endpoint(std::string addr, const ClientOptions& options) : address(std::move(addr)) {
-    grpc::ChannelArguments args;
-    // Reconnect soon after a node comes back, instead of gRPC's default of
-    // up to two minutes, so retries with our own backoff can reach it.
-    const int max_ms = static_cast<int>(std::max<int64_t>(options.max_backoff.count(), 100));
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
-    // gRPC also uses the minimum reconnect backoff as the time a connection
-    // attempt may take; 100 ms made connects fail on a loaded machine.
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                static_cast<int>(std::max<int64_t>(options.rpc_timeout.count(), 1000)));
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
-    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    kv = v1::KV::NewStub(channel);
-    txn = v1::Txn::NewStub(channel);
-    cset = v1::Cset::NewStub(channel);
-    admin = v1::Admin::NewStub(channel);
-    health = grpc::health::v1::Health::NewStub(channel);
-  }
-
-  // The stub of the service whose generated Stub class is S.
-  template <typename S>
-  S& StubOf() const {
-    if constexpr (std::is_same_v<S, v1::KV::Stub>) {
-      return *kv;
-    } else if constexpr (std::is_same_v<S, v1::Txn::Stub>) {
-      return *txn;
-    } else if constexpr (std::is_same_v<S, v1::Cset::Stub>) {
-      return *cset;
-    } else if constexpr (std::is_same_v<S, v1::Admin::Stub>) {
-      return *admin;
-    } else {
-      static_assert(std::is_same_v<S, grpc::health::v1::Health::Stub>, "not a Meridian service");
-      return *health;
-    }
-  }
-
-  std::string address;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::KV::Stub> kv;
-  std::unique_ptr<v1::Txn::Stub> txn;
-  std::unique_ptr<v1::Cset::Stub> cset;
-  std::unique_ptr<v1::Admin::Stub> admin;
-  std::unique_ptr<grpc::health::v1::Health::Stub> health;
-};
-
-VersionInfo ToVersionInfo(const v1::Version& v) {
-  return VersionInfo{.hlc = v.hlc(), .site_id = v.site_id()};
-}
-
-// A Get or TxnGet reply: nullopt when nothing was found.
-template <typename Response>
-std::optional<GetResult> ToGetResult(Response resp) {
-  if (!resp.found()) return std::nullopt;
-  return GetResult{.value = std::move(*resp.mutable_value()),
-                   .version = ToVersionInfo(resp.version())};
-}
+using internal::Endpoint;
+using internal::ScanPart;
+using internal::ShardRoute;
+using internal::ToGetResult;
+using internal::ToVersionInfo;
 
 KeyValue ToKeyValue(const v1::KeyValue& kv) {
   return KeyValue{.key = kv.key(), .value = kv.value(), .version = ToVersionInfo(kv.version())};
@@ -114,19 +50,28 @@ bool HasWrites(const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
   return std::any_of(ops.begin(), ops.end(), [](const v1::Op& op) { return !op.has_get(); });
 }
 
-// How one call is attempted.
-struct CallSpec {
-  CallKind kind = CallKind::kRead;
-  // Set for calls of an interactive transaction: they can only be served by
-  // the node holding it, so they never move to another endpoint.
-  std::optional<size_t> pinned;
-  // Probes of one node (health, status) report that node, and a best-effort
-  // abort is not worth waiting for: no retries.
-  bool no_retry = false;
-  // A long stream (a backup): the attempt has no deadline; the caller
-  // watches for a stalled stream itself.
-  bool no_deadline = false;
-};
+const std::string& OpKey(const v1::Op& op) {
+  if (op.has_put()) return op.put().key();
+  if (op.has_delete_()) return op.delete_().key();
+  return op.get().key();
+}
+
+// The key an Execute is routed by: its first, in the order compares,
+// success ops, failure ops. nullopt if it has none.
+std::optional<std::string_view> FirstKey(const v1::ExecuteRequest& r) {
+  if (!r.compares().empty()) return r.compares(0).key();
+  if (!r.success().empty()) return OpKey(r.success(0));
+  if (!r.failure().empty()) return OpKey(r.failure(0));
+  return std::nullopt;
+}
+
+// The smallest key after every key starting with `prefix`; "" (the end of
+// the keyspace) if there is none.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
 
 // Cancels a call when Touch() has not been called for `idle`: a stream
 // that stops moving fails instead of hanging.
@@ -178,186 +123,6 @@ class IdleWatchdog {
 
 }  // namespace
 
-struct Client::Impl {
-  explicit Impl(const ClientOptions& o) : options(o), rng(std::random_device{}()) {
-    for (const auto& address : options.endpoints) {
-      endpoints.push_back(std::make_unique<Endpoint>(address, options));
-    }
-  }
-
-  // Runs `fn(endpoint, context)` (one RPC attempt) until it succeeds or the
-  // failure may not or need not be retried. `*served` gets the index of the
-  // endpoint that answered.
-  template <typename Fn>
-  Status Invoke(const CallSpec& spec, Fn&& fn, size_t* served = nullptr) {
-    size_t index = spec.pinned ? *spec.pinned : Current();
-    for (int retry = 0;; ++retry) {
-      Endpoint* ep = At(index);
-      const auto deadline = Deadline();
-      AttemptOutcome out;
-      if (std::string why; !WaitConnected(*ep, deadline, &why)) {
-        // Nothing was sent, so even a write may go elsewhere.
-        out = internal::NotConnected(ep->address, why);
-      } else {
-        grpc::ClientContext ctx;
-        if (!spec.no_deadline) ctx.set_deadline(deadline);
-        const grpc::Status gs = fn(*ep, &ctx);
-        if (gs.ok()) {
-          if (served != nullptr) *served = index;
-          return absl::OkStatus();
-        }
-        out = internal::ClassifyFailure(gs, spec.kind, ep->address);
-      }
-      if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
-        return out.status;
-      }
-      if (spec.pinned) {
-        // Another node does not hold the transaction.
-        if (out.action == RetryAction::kRetryLeader) return out.status;
-        out.action = RetryAction::kRetrySame;
-      }
-      switch (out.action) {
-        case RetryAction::kRetryNext:
-          index = MoveOff(index);
-          break;
-        case RetryAction::kRetryLeader:
-          index = Use(out.leader_hint);
-          break;
-        default:
-          break;
-      }
-      Sleep(retry, out);
-    }
-  }
-
-  // One unary RPC, `method` of some service's Stub, attempted as Invoke
-  // does. The session token is sent and kept where the messages carry a
-  // header, so each wrapper only builds its request and reads its reply.
-  template <typename Stub, typename Request, typename Response>
-  Result<Response> Unary(const CallSpec& spec,
-                         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
-                                                      Response*),
-                         Request req, size_t* served = nullptr) {
-    if constexpr (requires { req.mutable_header()->mutable_session_token(); }) {
-      Stamp(req.mutable_header());
-    }
-    Response resp;
-    MERIDIAN_RETURN_IF_ERROR(Invoke(
-        spec,
-        [&](Endpoint& ep, grpc::ClientContext* ctx) {
-          return (ep.StubOf<Stub>().*method)(ctx, req, &resp);
-        },
-        served));
-    if constexpr (requires { resp.header().session_token(); }) Observe(resp.header());
-    return resp;
-  }
-
-  // Waits until `ep` can take an RPC. Fails at once on a refused or broken
-  // connection (TRANSIENT_FAILURE) rather than waiting out the deadline.
-  bool WaitConnected(Endpoint& ep, std::chrono::system_clock::time_point deadline,
-                     std::string* why) {
-    grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
-    while (state != GRPC_CHANNEL_READY) {
-      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-        *why = "connection failed";
-        return false;
-      }
-      if (!ep.channel->WaitForStateChange(state, deadline)) {
-        *why = "timed out connecting";
-        return false;
-      }
-      state = ep.channel->GetState(/*try_to_connect=*/true);
-    }
-    return true;
-  }
-
-  // Whether an RPC sent to `ep` now could reach it without waiting out a
-  // failed connection: false (with the reason) only in TRANSIENT_FAILURE or
-  // SHUTDOWN. Starts connecting an idle channel.
-  bool ConnectingOrReady(Endpoint& ep, std::string* why) {
-    const grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      *why = "connection failed";
-      return false;
-    }
-    return true;
-  }
-
-  Status FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
-                     const std::string& address);
-
-  std::chrono::system_clock::time_point Deadline() const {
-    // The clock seam: only common/clock.cc reads std::chrono clocks.
-    return std::chrono::system_clock::time_point(
-               std::chrono::milliseconds(clock->NowUnixMillis())) +
-           options.rpc_timeout;
-  }
-
-  void Sleep(int retry, const AttemptOutcome& out = AttemptOutcome{}) {
-    std::chrono::milliseconds delay;
-    {
-      absl::MutexLock l(&mu);
-      delay = internal::RetryDelay(
-          out, internal::BackoffDelay(retry, options.initial_backoff, options.max_backoff, rng));
-    }
-    std::this_thread::sleep_for(delay);
-  }
-
-  size_t Current() {
-    absl::MutexLock l(&mu);
-    return current;
-  }
-
-  Endpoint* At(size_t index) {
-    absl::MutexLock l(&mu);
-    return endpoints[index].get();
-  }
-
-  // Moves the shared preference off a failed endpoint. Only the first of
-  // several threads that saw the same failure moves it, so they do not skip
-  // a healthy endpoint between them.
-  size_t MoveOff(size_t failed) {
-    absl::MutexLock l(&mu);
-    if (current == failed) current = (failed + 1) % endpoints.size();
-    return current;
-  }
-
-  // Makes `address` (a leader hint) the preferred endpoint, adding it if the
-  // caller did not list it. The list only grows by leader hints, so it stays
-  // bounded by the cluster size.
-  size_t Use(const std::string& address) {
-    absl::MutexLock l(&mu);
-    for (size_t i = 0; i < endpoints.size(); ++i) {
-      if (endpoints[i]->address == address) return current = i;
-    }
-    endpoints.push_back(std::make_unique<Endpoint>(address, options));
-    return current = endpoints.size() - 1;
-  }
-
-  // Keeps the session token of a response. Tokens are opaque to clients; of
-  // two, the one with the later cluster time is the newer.
-  void Observe(const v1::ResponseHeader& h) {
-    if (!h.has_session_token()) return;
-    absl::MutexLock l(&mu);
-    if (h.session_token().cluster_time() >= token.cluster_time()) token = h.session_token();
-  }
-
-  void Stamp(v1::RequestHeader* h) {
-    absl::MutexLock l(&mu);
-    *h->mutable_session_token() = token;
-  }
-
-  const ClientOptions options;
-  Clock* const clock = SystemClock();
-
-  absl::Mutex mu;
-  // Append-only: indices (held by Txn) and pointers stay valid.
-  std::vector<std::unique_ptr<Endpoint>> endpoints ABSL_GUARDED_BY(mu);
-  size_t current ABSL_GUARDED_BY(mu) = 0;
-  v1::SessionToken token ABSL_GUARDED_BY(mu);
-  Random rng ABSL_GUARDED_BY(mu);
-};
-
 // ---------------------------------------------------------------------------
 // Client
 
@@ -381,8 +146,9 @@ Client::~Client() = default;
 Result<std::optional<GetResult>> Client::Get(std::string_view key) {
   v1::GetRequest req;
   req.set_key(std::string(key));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::GetResponse resp, impl_->Unary({.kind = CallKind::kRead},
-                                                               &v1::KV::Stub::Get, std::move(req)));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::GetResponse resp,
+      impl_->Unary({.kind = CallKind::kRead, .key = key}, &v1::KV::Stub::Get, std::move(req)));
   return ToGetResult(std::move(resp));
 }
 
@@ -390,8 +156,9 @@ Result<WriteResult> Client::Put(std::string_view key, std::string_view value) {
   v1::PutRequest req;
   req.set_key(std::string(key));
   req.set_value(std::string(value));
-  MERIDIAN_ASSIGN_OR_RETURN(v1::PutResponse resp, impl_->Unary({.kind = CallKind::kWrite},
-                                                               &v1::KV::Stub::Put, std::move(req)));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::PutResponse resp,
+      impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::KV::Stub::Put, std::move(req)));
   return WriteResult{.commit_hlc = resp.header().commit_hlc()};
 }
 
@@ -400,47 +167,86 @@ Result<bool> Client::Delete(std::string_view key) {
   req.set_key(std::string(key));
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::DeleteResponse resp,
-      impl_->Unary({.kind = CallKind::kWrite}, &v1::KV::Stub::Delete, std::move(req)));
+      impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::KV::Stub::Delete, std::move(req)));
   return resp.existed();
 }
 
-Result<ScanResult> Client::Scan(const ScanSpec& spec) {
-  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
-  v1::ScanRequest req;
-  impl_->Stamp(req.mutable_header());
-  req.set_start(spec.start);
-  req.set_end(spec.end);
-  req.set_prefix(spec.prefix);
-  req.set_limit(spec.limit);
-  req.set_keys_only(spec.keys_only);
-  ScanResult result;
+Result<ScanPart> Client::Impl::ScanShard(v1::ScanRequest req, std::string_view from) {
+  Stamp(req.mutable_header());
+  ScanPart part;
   v1::ResponseHeader header;
-  MERIDIAN_RETURN_IF_ERROR(
-      impl_->Invoke({.kind = CallKind::kRead}, [&](Endpoint& ep, grpc::ClientContext* ctx) {
-        // A retry restarts the scan, so the result is still one snapshot.
-        result = ScanResult();
+  MERIDIAN_RETURN_IF_ERROR(Invoke(
+      {.kind = CallKind::kRead, .key = from},
+      [&](Endpoint& ep, grpc::ClientContext* ctx, const ShardRoute& route) {
+        part = ScanPart();
         header.Clear();
+        req.mutable_header()->set_shard_map_version(route.map_version);
+        req.mutable_header()->set_shard_id(route.shard_id);
         std::unique_ptr<grpc::ClientReader<v1::ScanResponse>> reader = ep.kv->Scan(ctx, req);
         v1::ScanResponse chunk;
         bool first = true;
         while (reader->Read(&chunk)) {
           if (first) header = chunk.header();
           first = false;
-          for (const auto& kv : chunk.kvs()) result.kvs.push_back(ToKeyValue(kv));
-          result.more = chunk.more();
+          for (const auto& kv : chunk.kvs()) part.kvs.push_back(ToKeyValue(kv));
+          part.more = chunk.more();
+          part.resume_key = chunk.resume_key();
         }
         return reader->Finish();
       }));
-  impl_->Observe(header);
-  return result;
+  Observe(header);
+  return part;
+}
+
+Result<ScanResult> Client::Scan(const ScanSpec& spec) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateScanSpec(spec));
+  v1::ScanRequest req;
+  req.set_start(spec.start);
+  req.set_end(spec.end);
+  req.set_prefix(spec.prefix);
+  req.set_limit(spec.limit);
+  req.set_keys_only(spec.keys_only);
+  std::string from = spec.prefix.empty() ? spec.start : spec.prefix;
+  ScanResult result;
+  // Set once the limit is used up exactly where a shard ends: the next
+  // shards are read one key at a time only to learn whether keys are left.
+  bool probing = false;
+  while (true) {
+    MERIDIAN_ASSIGN_OR_RETURN(ScanPart part, impl_->ScanShard(req, from));
+    if (probing) {
+      result.more = !part.kvs.empty() || part.more;
+    } else {
+      for (KeyValue& kv : part.kvs) result.kvs.push_back(std::move(kv));
+      result.more = part.more;
+    }
+    if (result.more || part.resume_key.empty()) return result;
+    if (part.resume_key <= from) {
+      return absl::InternalError("scan: the server's resume_key does not move forward");
+    }
+    // The rest of the range, in the next shard.
+    from = std::move(part.resume_key);
+    if (!spec.prefix.empty()) {
+      req.clear_prefix();
+      req.set_end(PrefixEnd(spec.prefix));
+    }
+    req.set_start(from);
+    if (spec.limit != 0) {
+      const uint64_t left = spec.limit - result.kvs.size();
+      probing = left == 0;
+      req.set_limit(probing ? 1 : left);
+      if (probing) req.set_keys_only(true);
+    }
+  }
 }
 
 Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
   // Execute with only gets changes nothing and may be retried like a read.
   const bool writes = HasWrites(request.success()) || HasWrites(request.failure());
-  MERIDIAN_ASSIGN_OR_RETURN(v1::ExecuteResponse resp,
-                            impl_->Unary({.kind = writes ? CallKind::kWrite : CallKind::kRead},
-                                         &v1::Txn::Stub::Execute, request));
+  const std::optional<std::string_view> key = FirstKey(request);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::ExecuteResponse resp,
+      impl_->Unary({.kind = writes ? CallKind::kWrite : CallKind::kRead, .key = key},
+                   &v1::Txn::Stub::Execute, request));
   ExecuteResult result;
   result.succeeded = resp.succeeded();
   result.results.assign(resp.results().begin(), resp.results().end());
@@ -449,15 +255,21 @@ Result<ExecuteResult> Client::Execute(const v1::ExecuteRequest& request) {
 }
 
 Result<std::unique_ptr<Txn>> Client::Begin(std::chrono::milliseconds timeout) {
-  if (timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
+  return Begin(BeginOptions{.timeout = timeout});
+}
+
+Result<std::unique_ptr<Txn>> Client::Begin(const BeginOptions& options) {
+  if (options.timeout.count() < 0) return InvalidArgumentError("negative transaction timeout");
   v1::BeginRequest req;
-  req.set_timeout_ms(static_cast<uint64_t>(timeout.count()));
+  req.set_timeout_ms(static_cast<uint64_t>(options.timeout.count()));
+  req.set_routing_key(options.routing_key);
   size_t served = 0;
   // A retried Begin may leave an unused transaction behind on a node; it
   // holds no locks and expires at its deadline.
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::BeginResponse resp,
-      impl_->Unary({.kind = CallKind::kRead}, &v1::Txn::Stub::Begin, std::move(req), &served));
+      impl_->Unary({.kind = CallKind::kRead, .key = options.routing_key}, &v1::Txn::Stub::Begin,
+                   std::move(req), &served));
   std::unique_ptr<Txn> txn(new Txn(this, resp.txn_id(), SiteSnapshot(resp.header())));
   txn->endpoint_ = served;
   return txn;
@@ -468,7 +280,9 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
   Status last;
   for (int attempt = 0; attempt < options.max_attempts; ++attempt) {
     if (attempt > 0) impl_->Sleep(attempt - 1);
-    MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<Txn> txn, Begin(options.timeout));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::unique_ptr<Txn> txn,
+        Begin(BeginOptions{.timeout = options.timeout, .routing_key = options.routing_key}));
     last = fn(*txn);
     if (last.ok()) {
       // fn may finish the transaction itself; then there is nothing to commit.
@@ -487,174 +301,21 @@ Status Client::RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions
                                 " times; last: ", last.message()));
 }
 
-// ---------------------------------------------------------------------------
-// Asynchronous calls
-//
-// One attempt at the preferred endpoint, never retried (client.h). A failure
-// still steers the shared preference as a retry would, so later calls reach
-// a healthy node or the leader. The callbacks use the Client's Impl, so a
-// Client must outlive its pending callbacks.
-
-namespace {
-
-// One asynchronous call: gRPC needs the context, request and response to
-// live until the callback, which frees them.
-template <typename Request, typename Response, typename Callback>
-struct AsyncCall {
-  grpc::ClientContext ctx;
-  Request req;
-  Response resp;
-  Callback done;
-  size_t endpoint = 0;
-  std::string address;
-};
-
-}  // namespace
-
-// Finishes an async call: maps a failure to a Status and moves the shared
-// endpoint preference the way Invoke would before its retry.
-Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
-                                 const std::string& address) {
-  if (gs.ok()) return absl::OkStatus();
-  AttemptOutcome out = internal::ClassifyFailure(gs, kind, address);
-  if (out.action == RetryAction::kRetryNext) {
-    MoveOff(endpoint);
-  } else if (out.action == RetryAction::kRetryLeader) {
-    Use(out.leader_hint);
-  }
-  return out.status;
-}
-
-namespace {
-constexpr int kMaxAsyncRedirects = 4;
-
-// Whether an async attempt's error proves the request was not executed and
-// names a better place to send it.
-bool IsRedirect(const Status& s) {
-  const ErrorKind kind = GetErrorKind(s);
-  return kind == ErrorKind::kNotLeader;
-}
-}  // namespace
-
-void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
-  GetAsyncAttempt(std::move(key), std::move(done), 0);
-}
-
-void Client::PutAsync(std::string key, std::string value,
-                      std::function<void(Result<WriteResult>)> done) {
-  PutAsyncAttempt(std::move(key), std::move(value), std::move(done), 0);
-}
-
-void Client::GetAsyncAttempt(std::string key,
-                             std::function<void(Result<std::optional<GetResult>>)> done,
-                             int attempt) {
-  using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
-  auto call = std::make_unique<Call>();
-  call->done = std::move(done);
-  call->endpoint = impl_->Current();
-  Endpoint* ep = impl_->At(call->endpoint);
-  call->address = ep->address;
-  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
-    impl_->MoveOff(call->endpoint);
-    if (attempt < kMaxAsyncRedirects) {
-      GetAsyncAttempt(std::move(key), std::move(call->done), attempt + 1);
-      return;
-    }
-    call->done(internal::NotConnected(ep->address, why).status);
-    return;
-  }
-  impl_->Stamp(call->req.mutable_header());
-  call->req.set_key(std::move(key));
-  call->ctx.set_deadline(impl_->Deadline());
-  Impl* impl = impl_.get();
-  Call* raw = call.release();
-  ep->kv->async()->Get(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
-                                                             grpc::Status gs) {
-    std::unique_ptr<Call> call(raw);
-    Result<std::optional<GetResult>> result = std::optional<GetResult>();
-    if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address); !s.ok()) {
-      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-        std::string key = std::move(*call->req.mutable_key());
-        auto done = std::move(call->done);
-        call.reset();
-        GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
-        return;
-      }
-      result = std::move(s);
-    } else {
-      impl->Observe(call->resp.header());
-      result = ToGetResult(std::move(call->resp));
-    }
-    // The call's gRPC state goes before `done` runs: once told, the caller
-    // may destroy the Client.
-    auto done = std::move(call->done);
-    call.reset();
-    done(std::move(result));
-  });
-}
-
-void Client::PutAsyncAttempt(std::string key, std::string value,
-                             std::function<void(Result<WriteResult>)> done, int attempt) {
-  using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
-  auto call = std::make_unique<Call>();
-  call->done = std::move(done);
-  call->endpoint = impl_->Current();
-  Endpoint* ep = impl_->At(call->endpoint);
-  call->address = ep->address;
-  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
-    // Nothing was sent: the write surely did not apply.
-    impl_->MoveOff(call->endpoint);
-    if (attempt < kMaxAsyncRedirects) {
-      PutAsyncAttempt(std::move(key), std::move(value), std::move(call->done), attempt + 1);
-      return;
-    }
-    call->done(internal::NotConnected(ep->address, why).status);
-    return;
-  }
-  impl_->Stamp(call->req.mutable_header());
-  call->req.set_key(std::move(key));
-  call->req.set_value(std::move(value));
-  call->ctx.set_deadline(impl_->Deadline());
-  Impl* impl = impl_.get();
-  Call* raw = call.release();
-  ep->kv->async()->Put(&raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](
-                                                             grpc::Status gs) {
-    std::unique_ptr<Call> call(raw);
-    Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
-    // A transport failure of a write classifies as kCommitUnknown.
-    if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address);
-        !s.ok()) {
-      if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-        // NOT_LEADER is the server's word that nothing was written.
-        std::string key = std::move(*call->req.mutable_key());
-        std::string value = std::move(*call->req.mutable_value());
-        auto done = std::move(call->done);
-        call.reset();
-        PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
-        return;
-      }
-      result = std::move(s);
-    } else {
-      impl->Observe(call->resp.header());
-    }
-    auto done = std::move(call->done);
-    call.reset();  // before `done`, as in GetAsync
-    done(std::move(result));
-  });
-}
-
 Status Client::CsetAdd(std::string_view key, std::string_view element) {
   v1::CsetAddRequest req;
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Add, std::move(req)).status();
+  return impl_->Unary({.kind = CallKind::kWrite, .key = key}, &v1::Cset::Stub::Add, std::move(req))
+      .status();
 }
 
 Status Client::CsetRemove(std::string_view key, std::string_view element) {
   v1::CsetRemoveRequest req;
   req.set_key(std::string(key));
   req.set_element(std::string(element));
-  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Cset::Stub::Remove, std::move(req)).status();
+  return impl_
+      ->Unary({.kind = CallKind::kWrite, .key = key}, &v1::Cset::Stub::Remove, std::move(req))
+      .status();
 }
 
 Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
@@ -662,7 +323,7 @@ Result<std::map<std::string, int64_t>> Client::CsetRead(std::string_view key) {
   req.set_key(std::string(key));
   MERIDIAN_ASSIGN_OR_RETURN(
       v1::CsetReadResponse resp,
-      impl_->Unary({.kind = CallKind::kRead}, &v1::Cset::Stub::Read, std::move(req)));
+      impl_->Unary({.kind = CallKind::kRead, .key = key}, &v1::Cset::Stub::Read, std::move(req)));
   std::map<std::string, int64_t> out;
   for (const auto& e : resp.entries()) {
     if (e.count() != 0) out[e.element()] = e.count();
@@ -677,6 +338,14 @@ Result<v1::StatusResponse> Client::NodeStatus() {
 
 Result<v1::MembersResponse> Client::Members() {
   return impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Members, v1::MembersRequest());
+}
+
+Result<v1::ShardsResponse> Client::Shards() {
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::ShardsResponse resp,
+      impl_->Unary({.kind = CallKind::kRead}, &v1::Admin::Stub::Shards, v1::ShardsRequest()));
+  impl_->Adopt(resp);
+  return resp;
 }
 
 namespace {
@@ -729,7 +398,7 @@ Result<uint64_t> Client::Backup(const std::function<Status(const v1::BackupHeade
   v1::ResponseHeader header;
   Status s = impl_->Invoke(
       {.kind = CallKind::kRead, .no_deadline = true},
-      [&](Endpoint& ep, grpc::ClientContext* ctx) -> grpc::Status {
+      [&](Endpoint& ep, grpc::ClientContext* ctx, const ShardRoute&) -> grpc::Status {
         IdleWatchdog watchdog(ctx, impl_->clock, impl_->options.rpc_timeout);
         std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader =
             ep.admin->Backup(ctx, v1::BackupRequest());

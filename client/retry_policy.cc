@@ -76,9 +76,10 @@ AttemptOutcome ClassifyFailure(const grpc::Status& s, CallKind kind, std::string
         }
         break;
       case ErrorKind::kWrongShard:
-        // Without a shard map to refresh, another node is the best bet; a
-        // write refused for a wrong shard did not apply either.
-        out.action = RetryAction::kRetryNext;
+        // Refused before any work: even a write may be retried, once routed
+        // by a fresher map.
+        out.action = RetryAction::kRefreshShards;
+        out.leader_hint = info.leader_hint;
         break;
       default:
         out.action = RetryAction::kFail;

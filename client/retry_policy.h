@@ -32,12 +32,17 @@ enum class RetryAction {
   kRetrySame,    // back off, then try the same endpoint again
   kRetryNext,    // back off, then try the next endpoint
   kRetryLeader,  // try the endpoint named by `leader_hint`
+  // WRONG_SHARD: the request was refused before any work because it was
+  // routed by a stale shard map (or to a node without the key's shard).
+  // Refresh the map, then route again; `leader_hint` may name a node that
+  // hosts the key's shard.
+  kRefreshShards,
 };
 
 struct AttemptOutcome {
   Status status;  // what the caller gets if the call is not retried
   RetryAction action = RetryAction::kFail;
-  std::string leader_hint;  // set iff action == kRetryLeader
+  std::string leader_hint;  // set if action == kRetryLeader; may be set for kRefreshShards
   // The server's retry-after hint (admission control): do not retry sooner.
   std::chrono::milliseconds min_delay{0};
 };

@@ -33,6 +33,16 @@ TEST(ClassifyFailure, NotLeaderWithoutHintTriesTheNextEndpoint) {
             RetryAction::kRetryNext);
 }
 
+TEST(ClassifyFailure, WrongShardRefreshesTheMapEvenForAWrite) {
+  for (CallKind kind : {CallKind::kRead, CallKind::kWrite}) {
+    const AttemptOutcome out = ClassifyFailure(
+        ToGrpcStatus(WrongShardError("10.0.0.3:2379", 7, "key is in shard 2")), kind, kEp);
+    EXPECT_EQ(out.action, RetryAction::kRefreshShards);
+    EXPECT_EQ(out.leader_hint, "10.0.0.3:2379");
+    EXPECT_EQ(GetErrorInfo(out.status).shard_map_version, 7u);
+  }
+}
+
 TEST(ClassifyFailure, TypedRefusalsProveAWriteDidNotApply) {
   EXPECT_EQ(
       ClassifyFailure(ToGrpcStatus(UnavailableError("no quorum")), CallKind::kWrite, kEp).action,

@@ -170,6 +170,12 @@ TEST_F(CliTest, CsetAndCluster) {
   EXPECT_TRUE(r.out.ends_with("\"groups\":[]}]\n")) << r.out;
   EXPECT_EQ(At({"group"}).code, 2);
   EXPECT_EQ(At({"group", "frobnicate"}).code, 2);
+  // A lone fake is a --dev node: one shard, the whole keyspace, here.
+  r = At({"shard", "list"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1, -inf, +inf, 1, 1, 1, 1@" + server_.address() +
+                       ", 1\nshard map version 1, source static\n");
+  EXPECT_EQ(At({"shard"}).code, 2);
 }
 
 TEST_F(CliTest, MemberAddPromoteRemove) {

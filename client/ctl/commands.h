@@ -48,12 +48,14 @@ class Commands {
   int Get(const std::string& key, bool require_exists);
   int Delete(const std::string& key);
   int Scan(const client::ScanSpec& spec);
-  // Reads a script (txn_script.h) from `in` and runs it as one Execute.
-  // A failed compare is not an error: it prints FAILURE and exits 0.
+  // Reads a script (txn_script.h) from `in` and runs it as one Execute,
+  // which the SDK routes by the script's first key. A failed compare is not
+  // an error: it prints FAILURE and exits 0.
   int Txn();
   // Runs commands read line by line from `in` in one interactive
   // transaction, which the server expires after `txn_timeout` (0: the
-  // server's default).
+  // server's default). It begins at the first command with a key, routed
+  // by that key (the shard it serves).
   int InteractiveTxn(std::chrono::milliseconds txn_timeout = std::chrono::milliseconds(0));
   int CsetAdd(const std::string& key, const std::string& element);
   int CsetRemove(const std::string& key, const std::string& element);
@@ -64,6 +66,11 @@ class Commands {
   // failover: each row describes that node's view). An endpoint that is not
   // in replicated mode hosts none and says so.
   int GroupList();
+  // The shard map as the preferred endpoint has it: per shard (and per
+  // site's group) its key range, group, replicas and leader, then the map's
+  // version and source. Empty bounds (the ends of the keyspace) print as
+  // -inf and +inf, except in JSON, which has the keys as they are.
+  int ShardList();
   int MemberList();
   // Membership changes (docs/cli.md, "Membership"). Each prints the
   // membership after the change as MemberList does. `id` and `address` are

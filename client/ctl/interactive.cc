@@ -1,5 +1,9 @@
 // `meridianctl txn -i`: one interactive transaction driven line by line.
 //
+// The transaction begins at the first command that names a key, which
+// becomes its routing key: in a sharded cluster it is served by that key's
+// shard (and its other keys must be in the same shard).
+//
 // On a terminal it prompts (on stderr) and survives errors, so a typo does
 // not lose the transaction. Otherwise (a pipe or a file) it fails fast: the
 // first error aborts the transaction and becomes the exit code, so a script
@@ -72,14 +76,21 @@ Result<client::ScanSpec> ParseScanWords(const std::vector<std::string>& words) {
 int Commands::InteractiveTxn(std::chrono::milliseconds txn_timeout) {
   Result<client::Client*> c = Cluster();
   if (!c.ok()) return Fail(c.status());
-  Result<std::unique_ptr<client::Txn>> begun = (*c)->Begin(txn_timeout);
-  if (!begun.ok()) return Fail(begun.status());
-  client::Txn& txn = **begun;
   const bool tty = io_.in_is_tty;
-  if (tty) {
-    io_.err << "transaction " << txn.id() << " at snapshot " << txn.snapshot_hlc()
-            << " (type help for commands)\n";
-  }
+  if (tty) io_.err << "type help for commands; the transaction begins at the first key\n";
+  std::unique_ptr<client::Txn> txn;  // null until the first command with a key
+  const auto begin = [&](std::string_view key) -> Status {
+    if (txn != nullptr) return absl::OkStatus();
+    MERIDIAN_ASSIGN_OR_RETURN(
+        txn, (*c)->Begin({.timeout = txn_timeout, .routing_key = std::string(key)}));
+    if (tty) {
+      io_.err << "transaction " << txn->id() << " at snapshot " << txn->snapshot_hlc() << "\n";
+    }
+    return absl::OkStatus();
+  };
+  const auto abort = [&] {
+    if (txn != nullptr) (void)txn->Abort();
+  };
 
   const auto print_end = [&](std::string_view word, uint64_t commit_hlc) {
     if (options_.format == OutputFormat::kJson) {
@@ -106,14 +117,14 @@ int Commands::InteractiveTxn(std::chrono::milliseconds txn_timeout) {
       io_.err << ErrorLine(InvalidArgumentError(absl::StrCat("line ", line_no, ": ", s.message())))
               << "\n";
       if (tty) return std::nullopt;
-      (void)txn.Abort();
+      abort();
       return kExitUsage;
     };
     // A failed request; the transaction is lost if the server says so.
     const auto failed = [&](const Status& s) -> std::optional<int> {
       const int code = Fail(s);
       if (tty && GetErrorKind(s) != ErrorKind::kTxnNotFound) return std::nullopt;
-      (void)txn.Abort();
+      abort();
       return code;
     };
 
@@ -130,42 +141,50 @@ int Commands::InteractiveTxn(std::chrono::milliseconds txn_timeout) {
     Status s;    // the server's answer
     if (verb == "get") {
       bad = Arity(words, 1, "get KEY");
-      if (bad.ok()) {
-        Result<std::optional<client::GetResult>> r = txn.Get(words[1]);
+      if (bad.ok()) s = begin(words[1]);
+      if (bad.ok() && s.ok()) {
+        Result<std::optional<client::GetResult>> r = txn->Get(words[1]);
         s = r.status();
         if (s.ok()) PrintGet(words[1], *r);
       }
     } else if (verb == "put") {
       bad = Arity(words, 2, "put KEY VALUE");
-      if (bad.ok()) {
-        s = txn.Put(words[1], words[2]);
+      if (bad.ok()) s = begin(words[1]);
+      if (bad.ok() && s.ok()) {
+        s = txn->Put(words[1], words[2]);
         if (s.ok()) PrintOk("put", words[1], 0);
       }
     } else if (verb == "del" || verb == "delete") {
       bad = Arity(words, 1, "del KEY");
-      if (bad.ok()) {
-        s = txn.Delete(words[1]);
+      if (bad.ok()) s = begin(words[1]);
+      if (bad.ok() && s.ok()) {
+        s = txn->Delete(words[1]);
         if (s.ok()) PrintOk("del", words[1], 0);
       }
     } else if (verb == "scan") {
       Result<client::ScanSpec> spec = ParseScanWords(words);
       bad = spec.status();
-      if (bad.ok()) {
-        Result<client::ScanResult> r = txn.Scan(*spec);
+      if (bad.ok()) s = begin(spec->prefix.empty() ? spec->start : spec->prefix);
+      if (bad.ok() && s.ok()) {
+        Result<client::ScanResult> r = txn->Scan(*spec);
         s = r.status();
         if (s.ok()) PrintScan(*r, spec->keys_only);
       }
     } else if (verb == "commit" || verb == "abort") {
       bad = Arity(words, 0, verb);
       if (bad.ok() && verb == "abort") {
-        const Status a = txn.Abort();
+        const Status a = txn == nullptr ? absl::OkStatus() : txn->Abort();
         if (!a.ok()) return Fail(a);
         print_end("ABORTED", 0);
         return kExitOk;
       }
+      if (bad.ok() && txn == nullptr) {
+        print_end("COMMITTED", 0);  // nothing was read or written
+        return kExitOk;
+      }
       if (bad.ok()) {
         // Whatever the outcome, the transaction is over.
-        Result<client::WriteResult> r = txn.Commit();
+        Result<client::WriteResult> r = txn->Commit();
         if (!r.ok()) return Fail(r.status());
         print_end("COMMITTED", r->commit_hlc);
         return kExitOk;
@@ -184,7 +203,7 @@ int Commands::InteractiveTxn(std::chrono::milliseconds txn_timeout) {
   }
 
   // End of input without commit: nothing is written.
-  (void)txn.Abort();
+  abort();
   if (tty) io_.err << "\n";
   io_.err << "end of input before commit: transaction aborted\n";
   print_end("ABORTED", 0);

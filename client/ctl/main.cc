@@ -135,6 +135,11 @@ int Main(int argc, char** argv) {
   group->add_subcommand("list", "each group's leader, ballot, indexes, voters and learners")
       ->callback([&] { run = [&](Commands& c) { return c.GroupList(); }; });
 
+  CLI::App* shard = app.add_subcommand("shard", "the shard map");
+  shard->require_subcommand(1);
+  shard->add_subcommand("list", "each shard's key range, group, replicas and leader")
+      ->callback([&] { run = [&](Commands& c) { return c.ShardList(); }; });
+
   CLI::App* member = app.add_subcommand("member", "cluster membership");
   member->require_subcommand(1);
   member->add_subcommand("list", "list the members")->callback([&] {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -19,11 +20,19 @@
 #include "meridian/v1/kv.grpc.pb.h"
 #include "meridian/v1/txn.grpc.pb.h"
 #include "proto/grpc_status.h"
+#include "proto/shard_lookup.h"
 
 namespace meridian::client::testing {
 
 namespace {
 constexpr uint32_t kSiteId = 1;
+
+const std::string& OpKey(const v1::Op& op) {
+  if (op.has_put()) return op.put().key();
+  if (op.has_delete_()) return op.delete_().key();
+  return op.get().key();
+}
+
 constexpr size_t kMaxKeyBytes = 4096;
 constexpr int kScanChunk = 2;    // small, so tests see multi-chunk streams
 constexpr uint32_t kSelfId = 1;  // the fake's own member id; it is the leader
@@ -38,6 +47,13 @@ struct FakeServer::State {
   struct OpenTxn {
     uint64_t snapshot;
     std::map<std::string, std::optional<std::string>> writes;
+    uint64_t shard_id = 0;  // in a cluster: the shard it serves
+  };
+  // JoinCluster's arguments.
+  struct Cluster {
+    v1::ClusterConfig config;
+    uint64_t self = 0;
+    std::map<uint64_t, uint64_t> leaders;  // group id -> node id
   };
   struct Fault {
     enum Kind { kAnswer, kLoseReply } kind;
@@ -124,7 +140,10 @@ struct FakeServer::State {
   Entry Enter(const std::string& method, const v1::RequestHeader* header) {
     absl::MutexLock l(&mu);
     ++calls[method];
-    if (header != nullptr) last_token_seen = header->session_token().cluster_time();
+    if (header != nullptr) {
+      last_token_seen = header->session_token().cluster_time();
+      last_header = *header;
+    }
     Entry e;
     auto it = faults.find(method);
     if (it == faults.end() || it->second.empty()) return e;
@@ -207,7 +226,102 @@ struct FakeServer::State {
     return out;
   }
 
+  // The address of the leader of `shard`'s group (the fake's clusters have
+  // one site), else of its first replica.
+  std::string LeaderAddress(const v1::ShardInfo& shard) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const v1::ShardGroup& g = shard.groups(0);
+    if (auto it = cluster->leaders.find(g.group_id()); it != cluster->leaders.end()) {
+      if (std::string a = NodeAddress(cluster->config, it->second); !a.empty()) return a;
+    }
+    return g.replicas().empty() ? "" : NodeAddress(cluster->config, g.replicas(0));
+  }
+
+  // nullopt if this node serves `key` for a request routed by `header`
+  // (null: none), else the refusal meridiand would answer (fake_server.h).
+  std::optional<grpc::Status> Misrouted(const v1::RequestHeader* header, std::string_view key) {
+    absl::MutexLock l(&mu);
+    if (!cluster) return std::nullopt;
+    const v1::ShardInfo* shard = FindShard(cluster->config, key);
+    const uint64_t id = shard->shard_id();
+    const uint64_t version = cluster->config.version();
+    if (header != nullptr && header->shard_id() != 0 && header->shard_id() != id) {
+      return ToGrpcStatus(WrongShardError(
+          LeaderAddress(*shard), version,
+          absl::StrCat("the key is in shard ", id, ", not in shard ", header->shard_id())));
+    }
+    const v1::ShardGroup& g = shard->groups(0);
+    if (std::find(g.replicas().begin(), g.replicas().end(), cluster->self) == g.replicas().end()) {
+      return ToGrpcStatus(
+          WrongShardError(LeaderAddress(*shard), version,
+                          absl::StrCat("node ", cluster->self, " does not host shard ", id)));
+    }
+    if (cluster->leaders[g.group_id()] != cluster->self) {
+      return ToGrpcStatus(
+          NotLeaderError(LeaderAddress(*shard), absl::StrCat("not the leader of shard ", id)));
+    }
+    return std::nullopt;
+  }
+
+  // INVALID_ARGUMENT if `key` is outside shard `shard_id` (0: not in a
+  // cluster), as for a transaction's keys.
+  std::optional<grpc::Status> OutsideShard(uint64_t shard_id, std::string_view key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!cluster || shard_id == 0) return std::nullopt;
+    const v1::ShardInfo* shard = FindShardById(cluster->config, shard_id);
+    if (shard == nullptr) return ToGrpcStatus(TxnNotFoundError("the shard is gone"));
+    if (ShardContains(*shard, key)) return std::nullopt;
+    return ToGrpcStatus(InvalidArgumentError(
+        absl::StrCat("the key is in shard ", FindShard(cluster->config, key)->shard_id(),
+                     ", the transaction in shard ", shard->shard_id())));
+  }
+
+  void FillShards(v1::ShardsResponse* resp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    // Reads no data, so no session token: the tests' token counts stay as
+    // without sharding.
+    resp->mutable_header()->set_node_id("fake-1");
+    resp->mutable_header()->set_site_id(kSiteId);
+    if (!cluster) {
+      // A --dev node: one shard, here.
+      v1::ClusterConfig* c = resp->mutable_config();
+      c->set_version(1);
+      c->set_replication_factor(1);
+      c->add_sites()->set_site_id(kSiteId);
+      v1::NodeInfo* n = c->add_nodes();
+      n->set_node_id(kSelfId);
+      n->set_address(address);
+      n->set_site_id(kSiteId);
+      v1::ShardInfo* s = c->add_shards();
+      s->set_shard_id(1);
+      s->set_preferred_site(kSiteId);
+      v1::ShardGroup* g = s->add_groups();
+      g->set_site_id(kSiteId);
+      g->set_group_id(1);
+      g->add_replicas(kSelfId);
+      v1::ShardLeader* l = resp->add_leaders();
+      l->set_shard_id(1);
+      l->set_group_id(1);
+      l->set_leader_id(kSelfId);
+      l->set_leader_address(address);
+      resp->set_source("static");
+      return;
+    }
+    *resp->mutable_config() = cluster->config;
+    for (const v1::ShardInfo& shard : cluster->config.shards()) {
+      v1::ShardLeader* l = resp->add_leaders();
+      l->set_shard_id(shard.shard_id());
+      l->set_group_id(shard.groups(0).group_id());
+      if (auto it = cluster->leaders.find(shard.groups(0).group_id());
+          it != cluster->leaders.end()) {
+        l->set_leader_id(it->second);
+        l->set_leader_address(NodeAddress(cluster->config, it->second));
+      }
+    }
+    resp->set_source("committed");
+  }
+
   mutable absl::Mutex mu;
+  std::optional<Cluster> cluster ABSL_GUARDED_BY(mu);
+  v1::RequestHeader last_header ABSL_GUARDED_BY(mu);
   std::map<std::string, std::vector<Version>> data ABSL_GUARDED_BY(mu);
   uint64_t hlc ABSL_GUARDED_BY(mu) = 1000;
   std::map<uint64_t, OpenTxn> txns ABSL_GUARDED_BY(mu);
@@ -233,6 +347,10 @@ using State = FakeServer::State;
   const State::Entry entry = s_->Enter(method, header); \
   if (entry.answer) return *entry.answer
 
+// Refuses a keyed request this node may not serve (JoinCluster).
+#define FAKE_ROUTE(header, key) \
+  if (auto refusal = s_->Misrouted(header, key)) return *refusal
+
 class KvService final : public v1::KV::Service {
  public:
   explicit KvService(State* s) : s_(s) {}
@@ -240,6 +358,7 @@ class KvService final : public v1::KV::Service {
   grpc::Status Get(grpc::ServerContext* ctx, const v1::GetRequest* req,
                    v1::GetResponse* resp) override {
     FAKE_ENTER("KV/Get", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     if (auto bad = State::CheckKey(req->key())) return *bad;
     absl::MutexLock l(&s_->mu);
     if (auto v = s_->ReadAt(req->key(), s_->hlc)) {
@@ -255,6 +374,7 @@ class KvService final : public v1::KV::Service {
   grpc::Status Put(grpc::ServerContext* ctx, const v1::PutRequest* req,
                    v1::PutResponse* resp) override {
     FAKE_ENTER("KV/Put", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     if (auto bad = State::CheckKey(req->key())) return *bad;
     {
       absl::MutexLock l(&s_->mu);
@@ -268,6 +388,7 @@ class KvService final : public v1::KV::Service {
   grpc::Status Delete(grpc::ServerContext* ctx, const v1::DeleteRequest* req,
                       v1::DeleteResponse* resp) override {
     FAKE_ENTER("KV/Delete", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     {
       absl::MutexLock l(&s_->mu);
       const bool existed = s_->LiveHlc(req->key()) != 0;
@@ -285,17 +406,35 @@ class KvService final : public v1::KV::Service {
   grpc::Status Scan(grpc::ServerContext* ctx, const v1::ScanRequest* req,
                     grpc::ServerWriter<v1::ScanResponse>* writer) override {
     FAKE_ENTER("KV/Scan", &req->header());
+    const std::string& from = req->prefix().empty() ? req->start() : req->prefix();
+    FAKE_ROUTE(&req->header(), from);
     std::vector<v1::KeyValue> kvs;
     v1::ScanResponse first;
+    // In a cluster: where the shard serving the scan ends ("" = the end).
+    std::string shard_end;
     {
       absl::MutexLock l(&s_->mu);
       kvs = s_->Range(req->start(), req->end(), req->prefix(), s_->hlc, {});
       s_->FillHeader(first.mutable_header(), s_->hlc, 0);
+      if (s_->cluster) {
+        const v1::ShardInfo* shard = FindShard(s_->cluster->config, from);
+        shard_end = shard->end_key();
+        std::erase_if(kvs,
+                      [&](const v1::KeyValue& kv) { return !ShardContains(*shard, kv.key()); });
+      }
     }
     bool more = false;
     if (req->limit() != 0 && kvs.size() > req->limit()) {
       kvs.resize(req->limit());
       more = true;
+    }
+    // The range goes on past this shard: the rest starts at its end.
+    std::string resume_key;
+    if (!more && !shard_end.empty()) {
+      // A prefix's range goes past a shard end that starts with the prefix.
+      const bool past = req->prefix().empty() ? req->end().empty() || req->end() > shard_end
+                                              : shard_end.starts_with(req->prefix());
+      if (past) resume_key = shard_end;
     }
     size_t i = 0;
     v1::ScanResponse chunk = first;
@@ -305,7 +444,10 @@ class KvService final : public v1::KV::Service {
         *kv = kvs[i];
         if (req->keys_only()) kv->clear_value();
       }
-      if (i == kvs.size()) chunk.set_more(more);
+      if (i == kvs.size()) {
+        chunk.set_more(more);
+        chunk.set_resume_key(resume_key);
+      }
       writer->Write(chunk);
       chunk.Clear();
     } while (i < kvs.size());
@@ -323,8 +465,20 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Execute(grpc::ServerContext* ctx, const v1::ExecuteRequest* req,
                        v1::ExecuteResponse* resp) override {
     FAKE_ENTER("Txn/Execute", &req->header());
+    std::vector<std::string_view> keys;
+    for (const v1::Compare& c : req->compares()) keys.push_back(c.key());
+    for (const auto* ops : {&req->success(), &req->failure()}) {
+      for (const v1::Op& op : *ops) keys.push_back(OpKey(op));
+    }
+    if (!keys.empty()) FAKE_ROUTE(&req->header(), keys[0]);
     {
       absl::MutexLock l(&s_->mu);
+      if (s_->cluster && !keys.empty()) {
+        const uint64_t shard = FindShard(s_->cluster->config, keys[0])->shard_id();
+        for (std::string_view k : keys) {
+          if (auto bad = s_->OutsideShard(shard, k)) return *bad;
+        }
+      }
       bool ok = true;
       for (const v1::Compare& c : req->compares()) ok = ok && Holds(c);
       resp->set_succeeded(ok);
@@ -360,9 +514,13 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Begin(grpc::ServerContext* ctx, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
     FAKE_ENTER("Txn/Begin", &req->header());
+    FAKE_ROUTE(&req->header(), req->routing_key());
     absl::MutexLock l(&s_->mu);
-    const uint64_t id = s_->next_txn++;
-    s_->txns[id] = {.snapshot = s_->hlc, .writes = {}};
+    const uint64_t shard =
+        s_->cluster ? FindShard(s_->cluster->config, req->routing_key())->shard_id() : 0;
+    // As meridiand: the shard id in the top bits.
+    const uint64_t id = shard << 40 | s_->next_txn++;
+    s_->txns[id] = {.snapshot = s_->hlc, .writes = {}, .shard_id = shard};
     resp->set_txn_id(id);
     s_->FillHeader(resp->mutable_header(), s_->hlc, 0);
     return grpc::Status::OK;
@@ -374,6 +532,7 @@ class TxnService final : public v1::Txn::Service {
     absl::MutexLock l(&s_->mu);
     State::OpenTxn* t = Find(req->txn_id());
     if (t == nullptr) return NotFound();
+    if (auto bad = s_->OutsideShard(t->shard_id, req->key())) return *bad;
     std::optional<std::string> v;
     if (auto w = t->writes.find(req->key()); w != t->writes.end()) {
       v = w->second;
@@ -393,6 +552,7 @@ class TxnService final : public v1::Txn::Service {
     absl::MutexLock l(&s_->mu);
     State::OpenTxn* t = Find(req->txn_id());
     if (t == nullptr) return NotFound();
+    if (auto bad = s_->OutsideShard(t->shard_id, req->key())) return *bad;
     t->writes[req->key()] = req->value();
     s_->FillHeader(resp->mutable_header(), t->snapshot, 0);
     return grpc::Status::OK;
@@ -404,6 +564,7 @@ class TxnService final : public v1::Txn::Service {
     absl::MutexLock l(&s_->mu);
     State::OpenTxn* t = Find(req->txn_id());
     if (t == nullptr) return NotFound();
+    if (auto bad = s_->OutsideShard(t->shard_id, req->key())) return *bad;
     t->writes[req->key()] = std::nullopt;
     s_->FillHeader(resp->mutable_header(), t->snapshot, 0);
     return grpc::Status::OK;
@@ -504,6 +665,7 @@ class CsetService final : public v1::Cset::Service {
   grpc::Status Add(grpc::ServerContext* ctx, const v1::CsetAddRequest* req,
                    v1::CsetAddResponse* resp) override {
     FAKE_ENTER("Cset/Add", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     {
       absl::MutexLock l(&s_->mu);
       ++s_->csets[req->key()][req->element()];
@@ -515,6 +677,7 @@ class CsetService final : public v1::Cset::Service {
   grpc::Status Remove(grpc::ServerContext* ctx, const v1::CsetRemoveRequest* req,
                       v1::CsetRemoveResponse* resp) override {
     FAKE_ENTER("Cset/Remove", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     {
       absl::MutexLock l(&s_->mu);
       --s_->csets[req->key()][req->element()];
@@ -526,6 +689,7 @@ class CsetService final : public v1::Cset::Service {
   grpc::Status Read(grpc::ServerContext* ctx, const v1::CsetReadRequest* req,
                     v1::CsetReadResponse* resp) override {
     FAKE_ENTER("Cset/Read", &req->header());
+    FAKE_ROUTE(&req->header(), req->key());
     absl::MutexLock l(&s_->mu);
     for (const auto& [element, count] : s_->csets[req->key()]) {
       if (count == 0) continue;
@@ -558,6 +722,14 @@ class AdminService final : public v1::Admin::Service {
     resp->set_db_size_bytes(12345);
     resp->set_open_txns(s_->txns.size());
     resp->set_is_leader(true);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Shards(grpc::ServerContext* ctx, const v1::ShardsRequest* req,
+                      v1::ShardsResponse* resp) override {
+    FAKE_ENTER("Admin/Shards", nullptr);
+    absl::MutexLock l(&s_->mu);
+    s_->FillShards(resp);
     return grpc::Status::OK;
   }
 
@@ -651,6 +823,7 @@ class HealthService final : public grpc::health::v1::Health::Service {
 };
 
 #undef FAKE_ENTER
+#undef FAKE_ROUTE
 
 // Owns the services so they outlive the grpc::Server that calls them.
 struct Services {
@@ -729,6 +902,17 @@ void FakeServer::SetServing(bool serving) {
 uint64_t FakeServer::LastTokenSeen() const {
   absl::MutexLock l(&state_->mu);
   return state_->last_token_seen;
+}
+
+v1::RequestHeader FakeServer::LastHeader() const {
+  absl::MutexLock l(&state_->mu);
+  return state_->last_header;
+}
+
+void FakeServer::JoinCluster(const v1::ClusterConfig& config, uint64_t self,
+                             std::map<uint64_t, uint64_t> leaders) {
+  absl::MutexLock l(&state_->mu);
+  state_->cluster = State::Cluster{.config = config, .self = self, .leaders = std::move(leaders)};
 }
 
 std::optional<std::string> FakeServer::Value(const std::string& key) const {

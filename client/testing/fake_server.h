@@ -16,17 +16,26 @@
 // one voter changed); each change bumps config_index. "Another change is in
 // progress" (UNAVAILABLE) is what InjectError is for.
 //
+// Shards: alone, the fake is a --dev node: Admin/Shards answers a one-shard
+// map (version 1, source "static") with the fake as node 1 and leader, and
+// it serves every key. JoinCluster makes it one node of a sharded cluster
+// (testing/fake_cluster.h builds one). An old server without Admin/Shards is
+// InjectBareError("Admin/Shards", UNIMPLEMENTED, many).
+//
 // Thread-safe.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "meridian/v1/cluster.pb.h"
+#include "meridian/v1/common.pb.h"
 
 namespace meridian::client::testing {
 
@@ -64,6 +73,24 @@ class FakeServer {
   uint64_t LastTokenSeen() const;
   // Test access to the data, bypassing the API.
   std::optional<std::string> Value(const std::string& key) const;
+  // The RequestHeader of the last request that carried one.
+  v1::RequestHeader LastHeader() const;
+
+  // Makes the fake node `self` of a sharded cluster with map `config`, in
+  // which node `leaders[g]` leads group g. From then on it checks keyed
+  // requests (KV, Cset, Execute by its first key, Begin by its routing key)
+  // as meridiand does (docs/api.md, "Shards"), in order:
+  //   - a header naming a shard (non-zero) that does not hold the key, or a
+  //     key of a shard this node does not host: WRONG_SHARD with this map's
+  //     version and a hint at the shard's leader (else a replica);
+  //   - a hosted shard it does not lead: NOT_LEADER with the leader's address.
+  // A Scan stops at the end of the shard of its first key and says where the
+  // rest begins (resume_key). Begin's txn_id carries the shard (id >> 40),
+  // and the transaction's keys, as Execute's, must all be in that shard
+  // (INVALID_ARGUMENT). Calling it again installs a new map or new leaders.
+  // Data stays where it was written.
+  void JoinCluster(const v1::ClusterConfig& config, uint64_t self,
+                   std::map<uint64_t, uint64_t> leaders);
 
   struct State;
 

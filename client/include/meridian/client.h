@@ -17,7 +17,20 @@
 // admission control refused the request before doing anything; retried here,
 // never sooner than that hint; without a hint, e.g. disk full: final),
 // kInvalidArgument (fix the request), kTxnNotFound (the transaction expired
-// or was finished).
+// or was finished), kWrongShard (the request was routed by a stale shard map
+// and refused before any work; the SDK refreshes its map and retries, so
+// callers see it only when retries run out).
+//
+// Sharded clusters (docs/api.md, "Shards"): the keyspace is split into
+// ranges (shards), each replicated by its own group with its own leader.
+// Before its first keyed call the Client reads the shard map from a node
+// (Admin.Shards), then sends each keyed call (Get, Put, Delete, Scan, the
+// cset calls, Execute, Begin) to the leader of its key's shard, as last
+// learned per shard from the map and from NOT_LEADER hints. A WRONG_SHARD
+// answer makes it fetch a newer map and route again. A server without
+// Admin.Shards (UNIMPLEMENTED) is not sharded: calls go to the endpoints as
+// they always did. Calls without a key (Admin, health, backup) go to the
+// endpoints.
 //
 // Thread-safety: Client is thread-safe and meant to be shared. A Txn is used
 // by one thread at a time.
@@ -95,6 +108,10 @@ class Client;
 
 // An interactive transaction. Writes are buffered on the server until Commit.
 // Destroying an unfinished Txn aborts it (best effort).
+//
+// In a sharded cluster a transaction lives in one shard, the one holding
+// its routing key (BeginOptions), and every key it reads or writes must be
+// in that shard for now (kInvalidArgument otherwise, naming both shards).
 // REQUIRES: the Client that began it outlives it.
 class Txn {
  public:
@@ -129,9 +146,19 @@ class Txn {
   size_t endpoint_ = 0;
 };
 
+struct BeginOptions {
+  std::chrono::milliseconds timeout{0};  // server-side txn deadline; >= 0; 0 = default
+  // A key in the shard the transaction serves (its other keys must be in
+  // the same shard). Empty: the first shard. Unsharded clusters ignore it.
+  std::string routing_key;
+};
+
 struct RunTxnOptions {
   int max_attempts = 10;          // attempts on kConflict before giving up
   std::chrono::milliseconds timeout{0};  // server-side txn deadline; 0 = default
+  // As BeginOptions::routing_key: fn cannot be looked into before it runs,
+  // so name a key it touches when the cluster is sharded.
+  std::string routing_key;
 };
 
 class Client {
@@ -143,13 +170,25 @@ class Client {
   Result<WriteResult> Put(std::string_view key, std::string_view value);
   // Returns whether a live value was deleted.
   Result<bool> Delete(std::string_view key);
-  // Reads the whole range at one snapshot (the server streams it in chunks).
+  // Reads the range; the server streams it in chunks. Within one shard the
+  // range is read at one snapshot. A range that spans shards is read shard
+  // by shard, each at that shard's own snapshot (not one snapshot of the
+  // whole range until cross-shard snapshots land), and the parts are
+  // concatenated in key order, with `limit` counted over all of them.
   Result<ScanResult> Scan(const ScanSpec& spec);
 
   // One-shot transaction: compares, then success or failure ops, atomically.
+  // Routed by its first key (compares, then success, then failure ops);
+  // in a sharded cluster all its keys must be in one shard.
   Result<ExecuteResult> Execute(const v1::ExecuteRequest& request);
 
+  // Begin({.timeout = timeout}).
   Result<std::unique_ptr<Txn>> Begin(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Starts a transaction at the leader of the shard holding
+  // options.routing_key. The Txn stays with the node that served Begin: a
+  // later NOT_LEADER (the transaction is gone with the leadership) comes
+  // back as an error, never retried elsewhere.
+  Result<std::unique_ptr<Txn>> Begin(const BeginOptions& options);
   // Runs fn in a fresh transaction and commits; on kConflict (from fn or from
   // Commit) retries with backoff up to max_attempts. Any other error from fn
   // aborts and is returned; kCommitUnknown is returned, never retried.
@@ -158,9 +197,11 @@ class Client {
   // Asynchronous single-key operations, for load generators that keep many
   // requests in flight from few threads. `done` runs exactly once, on a gRPC
   // thread (or inline on a local failure), and must not block. Only
-  // redirects are retried (NOT_LEADER, or an endpoint that cannot be
-  // reached); other errors come back as they are, and a Put whose reply is
-  // lost is kCommitUnknown.
+  // redirects are retried (NOT_LEADER, WRONG_SHARD, or an endpoint that
+  // cannot be reached); other errors come back as they are, and a Put whose reply is
+  // lost is kCommitUnknown. They are routed as the synchronous calls are; the
+  // first keyed call of a Client (sync or async) may block while it reads
+  // the shard map, and a WRONG_SHARD refreshes it without blocking.
   // REQUIRES: the Client outlives every pending callback.
   void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
   void PutAsync(std::string key, std::string value,
@@ -173,6 +214,10 @@ class Client {
 
   Result<v1::StatusResponse> NodeStatus();
   Result<v1::MembersResponse> Members();
+  // The shard map and shard leaders as the preferred endpoint knows them
+  // (Admin.Shards). The client also adopts the map if it is newer than its
+  // own. Fails with code UNIMPLEMENTED from a server without shards.
+  Result<v1::ShardsResponse> Shards();
 
   // Membership changes of a replicated group (docs/cli.md, "Membership").
   // Each goes to the leader, returns once the change is committed, and
@@ -221,9 +266,10 @@ class Client {
  private:
   friend class Txn;
   struct Impl;
-  // One attempt of GetAsync/PutAsync; a NOT_LEADER answer, or an endpoint
-  // that cannot be reached, is retried at once (up to a few times) at the
-  // leader or the next endpoint: neither proves anything was written.
+  // One attempt of GetAsync/PutAsync; a NOT_LEADER or WRONG_SHARD answer,
+  // or an endpoint that cannot be reached, is retried (up to a few times) at
+  // the leader, by a refreshed shard map, or at the next endpoint: none
+  // proves anything was written.
   void GetAsyncAttempt(std::string key,
                        std::function<void(Result<std::optional<GetResult>>)> done, int attempt);
   void PutAsyncAttempt(std::string key, std::string value,

@@ -1,0 +1,256 @@
+// The asynchronous calls of the Client (client.h): GetAsync and PutAsync.
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "client/client_impl.h"
+#include "meridian/client.h"
+
+namespace meridian::client {
+namespace {
+
+using internal::AttemptOutcome;
+using internal::CallKind;
+using internal::Endpoint;
+using internal::RetryAction;
+using internal::ShardRoute;
+using internal::ToGetResult;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Asynchronous calls
+//
+// An attempt goes where a synchronous call would (the key's shard leader,
+// else the preferred endpoint). Only redirects are retried (client.h); a
+// failure still steers the shard cache or the shared preference as a retry
+// would, so later calls reach a healthy node or the leader. The callbacks
+// use the Client's Impl, so a Client must outlive its pending callbacks.
+
+namespace {
+
+// One asynchronous call: gRPC needs the context, request and response to
+// live until the callback, which frees them.
+template <typename Request, typename Response, typename Callback>
+struct AsyncCall {
+  grpc::ClientContext ctx;
+  Request req;
+  Response resp;
+  Callback done;
+  size_t endpoint = 0;
+  std::string address;
+  std::optional<ShardRoute> route;
+};
+
+}  // namespace
+
+// Finishes an async call: maps a failure to a Status and steers the shard
+// cache or the shared endpoint preference the way Invoke would before its
+// retry. WRONG_SHARD is left to Redirect, which refreshes the map without
+// blocking.
+Status Client::Impl::FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
+                                 const std::string& address, std::string_view key,
+                                 const std::optional<ShardRoute>& route) {
+  if (gs.ok()) return absl::OkStatus();
+  const AttemptOutcome out = internal::ClassifyFailure(gs, kind, address);
+  SteerAsync(out, kind, endpoint, key, route);
+  return out.status;
+}
+
+void Client::Impl::SteerAsync(const AttemptOutcome& out, CallKind kind, size_t endpoint,
+                              std::string_view key, const std::optional<ShardRoute>& route) {
+  if (out.action == RetryAction::kFail || out.action == RetryAction::kRefreshShards) return;
+  std::optional<ShardRoute> next = route;
+  Steer({.kind = kind, .key = key}, out, endpoint, &next);
+}
+
+void Client::Impl::RefreshShardsAsync(size_t answered, std::function<void()> then) {
+  struct Fetch {
+    grpc::ClientContext ctx;
+    v1::ShardsRequest req;
+    v1::ShardsResponse resp;
+    std::function<void()> then;
+  };
+  auto fetch = std::make_unique<Fetch>();
+  fetch->then = std::move(then);
+  fetch->ctx.set_deadline(Deadline());
+  Fetch* raw = fetch.release();
+  At(answered)->admin->async()->Shards(&raw->ctx, &raw->req, &raw->resp,
+                                       [this, raw](grpc::Status gs) {
+                                         std::unique_ptr<Fetch> fetch(raw);
+                                         if (gs.ok()) Adopt(fetch->resp);
+                                         std::function<void()> then = std::move(fetch->then);
+                                         fetch.reset();
+                                         then();
+                                       });
+}
+
+void Client::Impl::Redirect(const Status& s, size_t endpoint, std::string key,
+                            std::optional<ShardRoute> route, std::function<void()> retry) {
+  if (GetErrorKind(s) != ErrorKind::kWrongShard) {
+    retry();
+    return;
+  }
+  AttemptOutcome out;
+  out.action = RetryAction::kRefreshShards;
+  out.leader_hint = GetErrorInfo(s).leader_hint;
+  RefreshShardsAsync(endpoint, [this, endpoint, out = std::move(out), key = std::move(key),
+                                route = std::move(route), retry = std::move(retry)]() mutable {
+    // As Invoke does once the map is refreshed; the retry routes again.
+    Steer({.key = key}, out, endpoint, &route);
+    retry();
+  });
+}
+
+template <typename Call>
+Status Client::Impl::RouteAsync(Call& call, std::string_view key, int attempt) {
+  if (attempt == 0) MERIDIAN_RETURN_IF_ERROR(EnsureShardMap());
+  call.route = shards.Route(key);
+  call.endpoint = Target(call.route);
+  call.address = At(call.endpoint)->address;
+  v1::RequestHeader* h = call.req.mutable_header();
+  Stamp(h);
+  h->set_shard_map_version(call.route ? call.route->map_version : 0);
+  h->set_shard_id(call.route ? call.route->shard_id : 0);
+  return absl::OkStatus();
+}
+
+namespace {
+constexpr int kMaxAsyncRedirects = 4;
+
+// Whether an async attempt's error proves the request was not executed and
+// names a better place to send it (a leader, or a fresher shard map).
+bool IsRedirect(const Status& s) {
+  const ErrorKind kind = GetErrorKind(s);
+  return kind == ErrorKind::kNotLeader || kind == ErrorKind::kWrongShard;
+}
+}  // namespace
+
+void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
+  GetAsyncAttempt(std::move(key), std::move(done), 0);
+}
+
+void Client::PutAsync(std::string key, std::string value,
+                      std::function<void(Result<WriteResult>)> done) {
+  PutAsyncAttempt(std::move(key), std::move(value), std::move(done), 0);
+}
+
+void Client::GetAsyncAttempt(std::string key,
+                             std::function<void(Result<std::optional<GetResult>>)> done,
+                             int attempt) {
+  using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
+  auto call = std::make_unique<Call>();
+  call->done = std::move(done);
+  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
+    call->done(std::move(s));
+    return;
+  }
+  Endpoint* ep = impl_->At(call->endpoint);
+  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
+    const AttemptOutcome out = internal::NotConnected(ep->address, why);
+    impl_->SteerAsync(out, CallKind::kRead, call->endpoint, key, call->route);
+    if (attempt < kMaxAsyncRedirects) {
+      GetAsyncAttempt(std::move(key), std::move(call->done), attempt + 1);
+      return;
+    }
+    call->done(out.status);
+    return;
+  }
+  call->req.set_key(std::move(key));
+  call->ctx.set_deadline(impl_->Deadline());
+  Impl* impl = impl_.get();
+  Call* raw = call.release();
+  ep->kv->async()->Get(
+      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
+        std::unique_ptr<Call> call(raw);
+        Result<std::optional<GetResult>> result = std::optional<GetResult>();
+        if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address,
+                                         call->req.key(), call->route);
+            !s.ok()) {
+          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+            std::string key = std::move(*call->req.mutable_key());
+            const size_t endpoint = call->endpoint;
+            std::optional<ShardRoute> route = std::move(call->route);
+            auto retry = [this, attempt, key, done = std::move(call->done)]() mutable {
+              GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
+            };
+            call.reset();
+            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
+            return;
+          }
+          result = std::move(s);
+        } else {
+          impl->Observe(call->resp.header());
+          result = ToGetResult(std::move(call->resp));
+        }
+        // The call's gRPC state goes before `done` runs: once told, the caller
+        // may destroy the Client.
+        auto done = std::move(call->done);
+        call.reset();
+        done(std::move(result));
+      });
+}
+
+void Client::PutAsyncAttempt(std::string key, std::string value,
+                             std::function<void(Result<WriteResult>)> done, int attempt) {
+  using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
+  auto call = std::make_unique<Call>();
+  call->done = std::move(done);
+  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
+    call->done(std::move(s));
+    return;
+  }
+  Endpoint* ep = impl_->At(call->endpoint);
+  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
+    // Nothing was sent: the write surely did not apply.
+    const AttemptOutcome out = internal::NotConnected(ep->address, why);
+    impl_->SteerAsync(out, CallKind::kWrite, call->endpoint, key, call->route);
+    if (attempt < kMaxAsyncRedirects) {
+      PutAsyncAttempt(std::move(key), std::move(value), std::move(call->done), attempt + 1);
+      return;
+    }
+    call->done(out.status);
+    return;
+  }
+  call->req.set_key(std::move(key));
+  call->req.set_value(std::move(value));
+  call->ctx.set_deadline(impl_->Deadline());
+  Impl* impl = impl_.get();
+  Call* raw = call.release();
+  ep->kv->async()->Put(
+      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
+        std::unique_ptr<Call> call(raw);
+        Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
+        // A transport failure of a write classifies as kCommitUnknown.
+        if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address,
+                                         call->req.key(), call->route);
+            !s.ok()) {
+          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+            // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
+            // written.
+            std::string key = std::move(*call->req.mutable_key());
+            const size_t endpoint = call->endpoint;
+            std::optional<ShardRoute> route = std::move(call->route);
+            auto retry = [this, attempt, key, value = std::move(*call->req.mutable_value()),
+                          done = std::move(call->done)]() mutable {
+              PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
+            };
+            call.reset();
+            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
+            return;
+          }
+          result = std::move(s);
+        } else {
+          impl->Observe(call->resp.header());
+        }
+        auto done = std::move(call->done);
+        call.reset();  // before `done`, as in GetAsync
+        done(std::move(result));
+      });
+}
+
+}  // namespace meridian::client

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/coding.h"
 
 namespace meridian {
 
@@ -47,12 +48,7 @@ std::string NodeAddress(const v1::ClusterConfig& config, uint64_t id) {
   return "";
 }
 
-std::string PrefixEnd(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
-  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-  return end;
-}
+std::string PrefixEnd(std::string_view prefix) { return PrefixSuccessor(prefix); }
 
 Status ValidateClusterConfig(const v1::ClusterConfig& config) {
   auto bad = [](auto&&... parts) {

@@ -351,6 +351,7 @@ std::vector<std::unique_ptr<grpc::Service>> MakeServices(ServiceContext* ctx) {
   services.push_back(MakeTxnService(ctx));
   services.push_back(MakeCsetService(ctx));
   services.push_back(MakeAdminService(ctx));
+  services.push_back(MakeParticipantService(ctx));
   return services;
 }
 

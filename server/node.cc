@@ -68,6 +68,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   }
   node->ctx_.router = node->router_.get();
   node->ctx_.shards = &node->shard_directory_;
+  node->StartCoordinator();
 
   node->ctx_.config = &node->config_;
   node->ctx_.store = node->store_.get();
@@ -232,6 +233,27 @@ Status Node::StartReplication() {
   return absl::OkStatus();
 }
 
+void Node::StartCoordinator() {
+  shard_caller_ = std::make_unique<ShardCaller>(router_.get(), &shard_directory_, config_.site_id);
+  TxnCoordinator::Options o;
+  o.node_id = config_.member_id == 0 ? 1 : config_.member_id;
+  o.site_id = config_.site_id;
+  o.default_timeout_ms = config_.txn_timeout_ms;
+  o.max_timeout_ms = config_.max_txn_timeout_ms;
+  o.max_open_txns = config_.max_open_txns;
+  o.limits = config_.limits;
+  coordinator_ = std::make_unique<TxnCoordinator>(shard_caller_.get(), &shard_directory_,
+                                                  hlc_.get(), SystemClock(), o);
+  ctx_.coordinator = coordinator_.get();
+  // A read blocked by an abandoned transaction's intent decides it at its
+  // record (aborting it if undecided).
+  for (txn::TxnStore* store : Stores()) {
+    store->SetOutcomeLookup([caller = shard_caller_.get()](const txn::TxnIntent& intent) {
+      return caller->Decide(intent.record_shard, intent.txn, txn::TxnOutcome{false, 0});
+    });
+  }
+}
+
 Result<Node::ExtraGroup> Node::OpenGroupStore(const std::string& dir, uint64_t cache_bytes) const {
   const std::string path = absl::StrCat(config_.data_dir, "/", dir);
   std::error_code ec;
@@ -330,6 +352,9 @@ void Node::MaintenanceLoop() {
     last_reap_us = now;
     const bool gc_due = now - last_gc_us >= config_.gc_interval_ms * 1000;
     if (gc_due) last_gc_us = now;
+    if (size_t n = coordinator_->ReapExpired(); n > 0) {
+      Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
+    }
     for (txn::TxnStore* store : Stores()) {
       if (size_t n = store->ReapExpired(); n > 0) {
         Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
@@ -364,6 +389,7 @@ void Node::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::time_point(
       std::chrono::milliseconds(ctx_.clock->NowUnixMillis() + 100)));
   server_->Wait();
+  coordinator_.reset();  // no request uses it any more; its resolver calls the groups
   stop_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   if (Status s = engine_->Flush(); !s.ok()) {

@@ -27,7 +27,9 @@
 #include "server/router.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
+#include "server/shard_caller.h"
 #include "server/shard_directory.h"
+#include "server/txn_coordinator.h"
 #include "server/open_engine.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
@@ -62,6 +64,8 @@ class Node {
   void RefreshClusterConfig();
   // The config the flags describe (the first bootstrap's).
   Result<v1::ClusterConfig> FlagsConfig(const std::map<uint32_t, std::string>& members) const;
+  // The shard caller and the transaction coordinator, over router_.
+  void StartCoordinator();
   // Every store this node serves, shard 1's first.
   std::vector<txn::TxnStore*> Stores() const;
 
@@ -89,6 +93,8 @@ class Node {
   std::unique_ptr<ConfigGroup> config_group_;
   ShardDirectory shard_directory_;
   std::unique_ptr<Router> router_;
+  std::unique_ptr<ShardCaller> shard_caller_;     // after router_: it calls it
+  std::unique_ptr<TxnCoordinator> coordinator_;   // after shard_caller_
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_
   ServiceContext ctx_;

@@ -27,6 +27,7 @@ class GroupHost;
 class Fence;
 class Router;
 class ShardDirectory;
+class TxnCoordinator;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -41,6 +42,8 @@ struct ServiceContext {
   GroupHost* groups = nullptr;         // replicated mode only: every group this node hosts
   Router* router = nullptr;            // the local store of a key's shard
   const ShardDirectory* shards = nullptr;  // the cached shard map
+  // Transactions of a sharded cluster (more than one shard).
+  TxnCoordinator* coordinator = nullptr;
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced

@@ -22,6 +22,7 @@ std::unique_ptr<grpc::Service> MakeKvService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeCsetService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeTxnService(ServiceContext* ctx);
 std::unique_ptr<grpc::Service> MakeAdminService(ServiceContext* ctx);
+std::unique_ptr<grpc::Service> MakeParticipantService(ServiceContext* ctx);
 
 }  // namespace meridian::server
 

@@ -2,16 +2,16 @@
 #include "meridian/v1/txn.grpc.pb.h"
 #include "absl/strings/str_cat.h"
 #include "server/router.h"
+#include "server/txn_coordinator.h"
 #include "server/server_metrics.h"
 #include "server/services_internal.h"
 
 namespace meridian::server {
 namespace {
 
-// Transaction outcomes, by path and reason. Every commit today is
-// single-group: the fast path. Cross-shard 2PC (the slow path) arrives with
-// range shards (issue 6). The children are looked up once: With() takes the
-// family's mutex.
+// Transaction outcomes, by path and reason: "fast" commits in one round in
+// one shard, "slow" ones run two-phase commit across shards. The children
+// are looked up once: With() takes the family's mutex.
 struct TxnOutcomes {
   metrics::Counter* committed;
   metrics::Counter* conflict;
@@ -20,18 +20,22 @@ struct TxnOutcomes {
   metrics::Counter* compare_failed;
   metrics::Counter* client_abort;
 
+  static TxnOutcomes Of(const char* path) {
+    auto* aborts = Metrics().txn_aborts;
+    return TxnOutcomes{Metrics().txn_commits->With({path}),
+                       aborts->With({path, "conflict"}),
+                       aborts->With({path, "expired"}),
+                       aborts->With({path, "error"}),
+                       aborts->With({path, "compare_failed"}),
+                       aborts->With({path, "client"})};
+  }
   static const TxnOutcomes& Get() {
-    static const TxnOutcomes outcomes = [] {
-      constexpr char kFast[] = "fast";
-      auto* aborts = Metrics().txn_aborts;
-      return TxnOutcomes{Metrics().txn_commits->With({kFast}),
-                         aborts->With({kFast, "conflict"}),
-                         aborts->With({kFast, "expired"}),
-                         aborts->With({kFast, "error"}),
-                         aborts->With({kFast, "compare_failed"}),
-                         aborts->With({kFast, "client"})};
-    }();
-    return outcomes;
+    static const TxnOutcomes fast = Of("fast");
+    return fast;
+  }
+  static const TxnOutcomes& Slow() {
+    static const TxnOutcomes slow = Of("slow");
+    return slow;
   }
 };
 
@@ -40,10 +44,10 @@ struct TxnOutcomes {
 // unknown), "error" (any other definite failure, such as a full disk or a
 // lost leadership). Not counted: COMMIT_UNKNOWN (it may have committed) and
 // INVALID_ARGUMENT (a request refused before it was a transaction).
-void CountFailedCommit(const Status& s) {
+void CountFailedCommit(const Status& s, bool two_phase = false) {
   const ErrorKind kind = GetErrorKind(s);
   if (kind == ErrorKind::kCommitUnknown || kind == ErrorKind::kInvalidArgument) return;
-  const TxnOutcomes& o = TxnOutcomes::Get();
+  const TxnOutcomes& o = two_phase ? TxnOutcomes::Slow() : TxnOutcomes::Get();
   (kind == ErrorKind::kConflict      ? o.conflict
    : kind == ErrorKind::kTxnNotFound ? o.expired
                                      : o.error)
@@ -144,6 +148,13 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    if (Coordinated()) {
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->coordinator->Begin(req->timeout_ms()));
+      ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
+      resp->set_txn_id(b.txn_id);
+      resp->set_deadline_unix_ms(b.deadline_unix_ms);
+      return grpc::Status::OK;
+    }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard,
                                    ctx_->router->ForKey(req->routing_key(), req->header()));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, shard.store->Begin(req->timeout_ms()));
@@ -156,9 +167,16 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Get(grpc::ServerContext* context, const v1::TxnGetRequest* req,
                    v1::TxnGetResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, shard.store->TxnGet(Local(req->txn_id()), req->key()));
-    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard.shard_id());
+    txn::ReadResult r;
+    uint64_t shard_id = 0;
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(r, Coordinator()->Get(req->txn_id(), req->key()));
+    } else {
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(r, shard.store->TxnGet(Local(req->txn_id()), req->key()));
+      shard_id = shard.shard_id();
+    }
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard_id);
     resp->set_found(r.found);
     if (r.found) {
       resp->set_value(std::move(r.value));
@@ -170,6 +188,12 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Put(grpc::ServerContext* context, const v1::TxnPutRequest* req,
                    v1::TxnPutResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      MERIDIAN_GRPC_RETURN_IF_ERROR(
+          Coordinator()->Put(req->txn_id(), req->key(), req->value()));
+      ctx_->FillHeader(resp->mutable_header(), 0, 0);
+      return grpc::Status::OK;
+    }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
     MERIDIAN_GRPC_RETURN_IF_ERROR(
         shard.store->TxnPut(Local(req->txn_id()), req->key(), req->value()));
@@ -180,6 +204,11 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Delete(grpc::ServerContext* context, const v1::TxnDeleteRequest* req,
                       v1::TxnDeleteResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      MERIDIAN_GRPC_RETURN_IF_ERROR(Coordinator()->Delete(req->txn_id(), req->key()));
+      ctx_->FillHeader(resp->mutable_header(), 0, 0);
+      return grpc::Status::OK;
+    }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), req->key()));
     MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->TxnDelete(Local(req->txn_id()), req->key()));
     ctx_->FillHeader(resp->mutable_header(), 0, 0, shard.shard_id());
@@ -190,6 +219,11 @@ class TxnService final : public v1::Txn::Service {
                     v1::TxnScanResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
     txn::ScanRange range{req->start(), req->end(), req->prefix(), req->limit(), false};
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, Coordinator()->Scan(req->txn_id(), range));
+      ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0);
+      return ScanAnswer(std::move(r), resp);
+    }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, TxnShard(req->txn_id(), ScanFirstKey(range)));
     // The whole range must lie in the transaction's shard.
     txn::ScanRange clipped = range;
@@ -198,6 +232,10 @@ class TxnService final : public v1::Txn::Service {
     }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, shard.store->TxnScan(Local(req->txn_id()), range));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard.shard_id());
+    return ScanAnswer(std::move(r), resp);
+  }
+
+  static grpc::Status ScanAnswer(txn::ScanResult r, v1::TxnScanResponse* resp) {
     for (auto& kv : r.kvs) {
       auto* out = resp->add_kvs();
       out->set_key(std::move(kv.key));
@@ -211,20 +249,34 @@ class TxnService final : public v1::Txn::Service {
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ShardOf(req->txn_id()));
-    Result<txn::CommitInfo> c = shard.store->Commit(Local(req->txn_id()));
+    bool two_phase = false;
+    uint64_t shard_id = 0;
+    Result<txn::CommitInfo> c;
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      c = Coordinator()->Commit(req->txn_id(), &two_phase);
+    } else {
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ShardOf(req->txn_id()));
+      c = shard.store->Commit(Local(req->txn_id()));
+      shard_id = shard.shard_id();
+    }
     if (!c.ok()) {
-      CountFailedCommit(c.status());
+      CountFailedCommit(c.status(), two_phase);
       return ToGrpcStatus(c.status());
     }
-    TxnOutcomes::Get().committed->Inc();
-    ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc, shard.shard_id());
+    (two_phase ? TxnOutcomes::Slow() : TxnOutcomes::Get()).committed->Inc();
+    ctx_->FillHeader(resp->mutable_header(), 0, c->commit_hlc, shard_id);
     return grpc::Status::OK;
   }
 
   grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    if (TxnCoordinator::IsCoordinated(req->txn_id())) {
+      MERIDIAN_GRPC_RETURN_IF_ERROR(Coordinator()->Abort(req->txn_id()));
+      TxnOutcomes::Get().client_abort->Inc();
+      ctx_->FillHeader(resp->mutable_header(), 0, 0);
+      return grpc::Status::OK;
+    }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ShardOf(req->txn_id()));
     MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->Abort(Local(req->txn_id())));
     TxnOutcomes::Get().client_abort->Inc();
@@ -233,6 +285,13 @@ class TxnService final : public v1::Txn::Service {
   }
 
  private:
+  // A sharded cluster's transactions are coordinated (they may span shards).
+  bool Coordinated() const {
+    return ctx_->coordinator != nullptr && ctx_->router->ShardCount() > 1;
+  }
+  // The coordinator, or (for an id from a node in another mode) one that
+  // answers TXN_NOT_FOUND.
+  TxnCoordinator* Coordinator() const { return ctx_->coordinator; }
   // The shard of transaction `wire_id` (after its group's read barrier),
   // if `key` is in it.
   Result<Router::Target> TxnShard(uint64_t wire_id, std::string_view key) {

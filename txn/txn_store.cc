@@ -341,8 +341,8 @@ Status TxnStore::CheckNotRestoring() const {
 Result<ReadResult> TxnStore::Get(std::string_view key, std::optional<uint64_t> snapshot_hlc) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
-  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
-  MERIDIAN_RETURN_IF_ERROR(WaitForIntents(key, key, /*single_key=*/true, snap));
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap,
+                            ReadSnapshot(snapshot_hlc, key, key, /*single_key=*/true));
   MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, snap));
   return ToReadResult(r, snap);
 }
@@ -418,15 +418,16 @@ Status TxnStore::Scan(const ScanRange& range, std::optional<uint64_t> snapshot_h
                       uint64_t* snapshot_used) {
   MERIDIAN_RETURN_IF_ERROR(ValidateScanRange(range));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
-  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
+  const std::string succ = range.prefix.empty() ? "" : PrefixSuccessor(range.prefix);
+  const std::string_view first = range.prefix.empty() ? range.start : range.prefix;
+  MERIDIAN_ASSIGN_OR_RETURN(
+      uint64_t snap, ReadSnapshot(snapshot_hlc, first, range.prefix.empty() ? range.end : succ,
+                                  /*single_key=*/false));
   *snapshot_used = snap;
   storage::ScanOptions opts;
   if (!range.prefix.empty()) {
-    std::string succ = PrefixSuccessor(range.prefix);
-    MERIDIAN_RETURN_IF_ERROR(WaitForIntents(range.prefix, succ, /*single_key=*/false, snap));
     keyspace::KvRange(range.prefix, succ, &opts.start, &opts.end);
   } else {
-    MERIDIAN_RETURN_IF_ERROR(WaitForIntents(range.start, range.end, /*single_key=*/false, snap));
     keyspace::KvRange(range.start, range.end, &opts.start, &opts.end);
   }
   opts.limit = range.limit;
@@ -593,7 +594,8 @@ Result<ReadResult> TxnStore::TxnGet(uint64_t txn_id, std::string_view key) {
     if (r.found) r.value = *it->second;
     return r;
   }
-  MERIDIAN_RETURN_IF_ERROR(WaitForIntents(key, key, /*single_key=*/true, txn->snapshot_hlc));
+  MERIDIAN_RETURN_IF_ERROR(
+      WaitForIntents(key, key, /*single_key=*/true, txn->snapshot_hlc).status());
   MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(key, txn->snapshot_hlc));
   return ToReadResult(r, txn->snapshot_hlc);
 }

@@ -260,9 +260,17 @@ class TxnStore {
   // Returns once no intent at or below `snapshot_hlc` is left on `key` (or
   // on a key in [start, end) for a scan): waits for the resolution, and
   // after the intent's deadline asks outcome_lookup_ and resolves it.
-  // UNAVAILABLE if that takes longer than kMaxIntentWaitMs.
-  Status WaitForIntents(std::string_view start, std::string_view end, bool single_key,
-                        uint64_t snapshot_hlc);
+  // UNAVAILABLE if that takes longer than kMaxIntentWaitMs. Returns whether
+  // it waited.
+  Result<bool> WaitForIntents(std::string_view start, std::string_view end, bool single_key,
+                              uint64_t snapshot_hlc);
+  // The snapshot a read of [start, end) (or of key `start`) takes: the
+  // explicit one, or the latest one with no intent pending at or below it
+  // (an intent's transaction may commit above the visible timestamp it
+  // found; a latest read must see it once it did, so it reads at the
+  // visible timestamp after the resolution).
+  Result<uint64_t> ReadSnapshot(std::optional<uint64_t> snapshot_hlc, std::string_view start,
+                                std::string_view end, bool single_key);
   // Applies a two-phase commit command at `index`; returns the prepare
   // timestamp for a prepare, else 0.
   Result<uint64_t> ApplyTwoPhaseCommand(uint64_t index, std::string_view command, bool sync)

@@ -370,10 +370,22 @@ Result<uint64_t> TxnStore::ApplyTwoPhaseCommand(uint64_t index, std::string_view
   return result;
 }
 
-Status TxnStore::WaitForIntents(std::string_view start, std::string_view end, bool single_key,
-                                uint64_t snapshot_hlc) {
+Result<uint64_t> TxnStore::ReadSnapshot(std::optional<uint64_t> snapshot_hlc,
+                                        std::string_view start, std::string_view end,
+                                        bool single_key) {
+  MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
+  while (true) {
+    MERIDIAN_ASSIGN_OR_RETURN(bool waited, WaitForIntents(start, end, single_key, snap));
+    if (!waited || snapshot_hlc) return snap;
+    snap = visible_hlc_.load();
+  }
+}
+
+Result<bool> TxnStore::WaitForIntents(std::string_view start, std::string_view end,
+                                      bool single_key, uint64_t snapshot_hlc) {
   const uint64_t give_up_ms = clock_->NowUnixMillis() + kMaxIntentWaitMs;
   uint64_t pause_us = 200;
+  bool waited = false;
   while (true) {
     // The first intent at or below the snapshot in the range, if any.
     std::optional<std::pair<std::string, TxnIntent>> blocking;
@@ -390,7 +402,8 @@ Status TxnStore::WaitForIntents(std::string_view start, std::string_view end, bo
         if (single_key) break;
       }
     }
-    if (!blocking) return absl::OkStatus();
+    if (!blocking) return waited;
+    waited = true;
     const auto& [key, intent] = *blocking;
     const uint64_t now_ms = clock_->NowUnixMillis();
     if (now_ms > intent.deadline_unix_ms && outcome_lookup_) {

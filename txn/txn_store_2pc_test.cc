@@ -80,6 +80,22 @@ TEST_F(TwoPhaseTest, AReaderBlockedBelowALaterCommitTimestampKeepsItsSnapshot) {
   EXPECT_GT(later->commit_hlc, *p + 1000);
 }
 
+TEST_F(TwoPhaseTest, ALatestReadSeesACommitAboveTheVisibleTimestampItStartedAt) {
+  ASSERT_TRUE(store_->Put("a", "old").ok());
+  auto p = store_->Prepare(Args("t1", {{"a", "new"}}));
+  ASSERT_TRUE(p.ok());
+  // The commit timestamp comes from another shard's later prepare; the
+  // transaction is acknowledged before this read starts, so the read must
+  // see it (it is linearizable), though it began at a lower timestamp.
+  auto reader = std::async(std::launch::async, [&] { return store_->Get("a", std::nullopt); });
+  EXPECT_EQ(reader.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  ASSERT_TRUE(store_->Resolve("t1", {true, *p + 1000}, {"a"}).ok());
+  auto read = reader.get();
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->value, "new");
+  EXPECT_GE(read->snapshot_hlc, *p + 1000);
+}
+
 TEST_F(TwoPhaseTest, AnIntentBlocksOtherWritersAndConflictingPrepares) {
   ASSERT_TRUE(store_->Prepare(Args("t1", {{"a", "1"}})).ok());
   EXPECT_EQ(GetErrorKind(store_->Put("a", "2").status()), ErrorKind::kConflict);

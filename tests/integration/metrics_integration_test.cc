@@ -491,7 +491,9 @@ TEST_F(MetricsClusterTest, PrometheusScrapesEveryMember) {
   }
   EXPECT_TRUE(WaitFor(
       [&] {
-        return series("meridian_storage_size_bytes%3E0", "meridian_storage_size_bytes") == 3;
+        // Shard 1's store on each member (the config group has one too).
+        return series("meridian_storage_size_bytes%7Bgroup%3D%221%22%7D%3E0",
+                      "meridian_storage_size_bytes") == 3;
       },
       15))
       << "storage size series: " << last;
@@ -542,7 +544,10 @@ TEST_F(MetricsClusterTest, PeersReportRoundTripTimeAndClockOffset) {
     EXPECT_GT(SampleWith(body, "meridian_peer_batch_messages_count", ""), 0) << body;
     EXPECT_TRUE(absl::StrContains(HttpGet(metrics_ports_[i], "/readyz").body, "[+]fenced ok"));
     // The leader reports how far each peer lags; followers report nothing.
-    const auto lag = Samples(body, "meridian_replication_peer_lag_entries");
+    std::map<std::string, double> lag;  // group 1's (the config group reports its own)
+    for (const auto& [labels, entries] : Samples(body, "meridian_replication_peer_lag_entries")) {
+      if (absl::StrContains(labels, "group=\"1\"")) lag.emplace(labels, entries);
+    }
     if (SampleWith(body, "meridian_group_is_leader", "group=\"1\"") == 1) {
       ++leaders;
       EXPECT_EQ(lag.size(), 2u) << body;

@@ -1,0 +1,74 @@
+// ShardCaller: reaches the leader of any shard from this node, for the
+// transaction coordinator (reads at a snapshot, commits, two-phase commit)
+// and for readers that recover an abandoned transaction.
+//
+// A call is local (a direct TxnStore call) when this node leads the shard,
+// else a gRPC call to the leader: the one this node last learned for the
+// shard, else each replica in the shard map in turn; NOT_LEADER and
+// WRONG_SHARD hints are followed, a bounded number of times. Calls that are
+// safe to repeat (reads, Prepare, Decide, Resolve) are retried after any
+// transient failure; CommitWrites only after a refusal that proves nothing
+// was done, else it is COMMIT_UNKNOWN.
+//
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "server/router.h"
+#include "server/shard_directory.h"
+#include "txn/types.h"
+
+namespace meridian::server {
+
+class ShardCaller {
+ public:
+  // REQUIRES: router and shards outlive the caller.
+  ShardCaller(Router* router, const ShardDirectory* shards, uint32_t site_id);
+
+  Result<txn::ReadResult> Get(uint64_t shard, std::string_view key, uint64_t snapshot_hlc);
+  // The live keys of `range` (start/end form) in `shard` at the snapshot,
+  // at most range.limit (0: all); *more if it stopped at the limit.
+  Result<std::vector<txn::KeyValue>> Scan(uint64_t shard, const txn::ScanRange& range,
+                                          uint64_t snapshot_hlc, bool* more);
+  Result<txn::CommitInfo> CommitWrites(uint64_t shard, uint64_t snapshot_hlc,
+                                       const txn::TxnWrites& writes);
+  Result<uint64_t> Prepare(uint64_t shard, const txn::PrepareArgs& args);
+  Result<txn::TxnOutcome> Decide(uint64_t shard, const std::string& txn,
+                                 const txn::TxnOutcome& proposal);
+  Status Resolve(uint64_t shard, const std::string& txn, const txn::TxnOutcome& outcome,
+                 const std::vector<std::string>& keys);
+
+ private:
+  template <typename T>
+  using Local = std::function<Result<T>(txn::TxnStore*)>;
+  template <typename T>
+  using Remote =
+      std::function<Result<T>(const std::shared_ptr<grpc::Channel>&, uint64_t map_version)>;
+  // Runs `local` here if this node leads `shard`, else `remote` at the
+  // leader (see above). `idempotent`: retry after any transient failure.
+  template <typename T>
+  Result<T> Call(uint64_t shard, bool idempotent, const Local<T>& local, const Remote<T>& remote);
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address);
+  // Where to send a call for `shard` next: its known leader, else a
+  // replica after `skip` others.
+  std::string Target(uint64_t shard, size_t skip);
+  void Learn(uint64_t shard, const std::string& leader);
+
+  Router* const router_;
+  const ShardDirectory* const shards_;
+  const uint32_t site_id_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  std::map<uint64_t, std::string> leaders_;  // shard -> last known leader address
+};
+
+}  // namespace meridian::server

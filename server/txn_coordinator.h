@@ -1,0 +1,114 @@
+// TxnCoordinator: interactive transactions that may span shards, kept on
+// the node that served their Begin (docs/consistency.md, "Transactions
+// across shards").
+//
+// A transaction reads at one snapshot timestamp taken from this node's
+// clock at Begin. A shard serves a read at it once the timestamp is closed
+// there (TxnStore::CloseThrough: nothing will ever commit at or below it)
+// and no intent at or below it is pending, so the transaction sees one cut
+// of every shard: no fractured reads. Writes are buffered here until
+// Commit, which takes one of three paths:
+//   - no writes: nothing to do;
+//   - writes in one shard: one round at its leader (CommitWrites,
+//     first-committer-wins against the snapshot);
+//   - several shards: two-phase commit. Each shard's leader checks its
+//     writes and leaves intents (Prepare); the commit timestamp is the
+//     highest prepare timestamp; the record in the shard of the first
+//     written key decides (Decide: the first decision wins, so a reader that
+//     found the transaction abandoned past its deadline and aborted it wins
+//     over a late commit); the client is answered; a background thread
+//     resolves the intents (Resolve).
+//
+// Thread-safe. Calls on one transaction are serialized.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/hlc.h"
+#include "common/status.h"
+#include "server/shard_caller.h"
+#include "server/shard_directory.h"
+#include "txn/limits.h"
+#include "txn/types.h"
+
+namespace meridian::server {
+
+class TxnCoordinator {
+ public:
+  struct Options {
+    uint64_t node_id = 0;  // names this node in transaction ids
+    uint32_t site_id = 1;
+    uint64_t default_timeout_ms = 10'000;
+    uint64_t max_timeout_ms = 600'000;
+    uint64_t max_open_txns = 10'000;
+    txn::Limits limits;
+  };
+
+  // REQUIRES: the pointers outlive the coordinator.
+  TxnCoordinator(ShardCaller* shards, const ShardDirectory* map, Hlc* hlc, Clock* clock,
+                 const Options& options);
+  // Stops the resolver; intents it did not resolve yet are resolved by
+  // readers once their deadline passes.
+  ~TxnCoordinator();
+
+  // Wire ids of coordinated transactions have the top bit set; the node id
+  // sits below it, the local id in the low 40 bits.
+  static bool IsCoordinated(uint64_t wire_id) { return (wire_id >> 63) != 0; }
+
+  Result<txn::BeginInfo> Begin(uint64_t timeout_ms);
+  Result<txn::ReadResult> Get(uint64_t txn_id, std::string_view key);
+  Status Put(uint64_t txn_id, std::string_view key, std::string_view value);
+  Status Delete(uint64_t txn_id, std::string_view key);
+  Result<txn::ScanResult> Scan(uint64_t txn_id, const txn::ScanRange& range);
+  // The commit timestamp (0: read-only); *two_phase says which path it took.
+  Result<txn::CommitInfo> Commit(uint64_t txn_id, bool* two_phase);
+  Status Abort(uint64_t txn_id);
+  // Drops transactions past their deadline; returns how many.
+  size_t ReapExpired();
+  // Resolutions queued or in flight (tests and shutdown).
+  size_t PendingResolutions();
+
+ private:
+  struct OpenTxn;
+  struct Resolution {
+    uint64_t shard;
+    std::string txn;
+    txn::TxnOutcome outcome;
+    std::vector<std::string> keys;
+  };
+
+  Result<std::shared_ptr<OpenTxn>> Find(uint64_t txn_id);
+  // Two-phase commit of `by_shard` (two or more shards).
+  Result<txn::CommitInfo> CommitAcrossShards(OpenTxn& t,
+                                             const std::map<uint64_t, txn::TxnWrites>& by_shard);
+  void ResolveLater(Resolution r);
+  void ResolverLoop();
+
+  ShardCaller* const shards_;
+  const ShardDirectory* const map_;
+  Hlc* const hlc_;
+  Clock* const clock_;
+  const Options options_;
+
+  std::mutex mu_;
+  uint64_t next_id_;
+  std::map<uint64_t, std::shared_ptr<OpenTxn>> txns_;
+
+  std::mutex resolve_mu_;
+  std::condition_variable resolve_cv_;
+  std::deque<Resolution> resolutions_;
+  size_t resolving_ = 0;
+  bool stop_ = false;
+  std::thread resolver_;
+};
+
+}  // namespace meridian::server

@@ -109,9 +109,10 @@ class Client;
 // An interactive transaction. Writes are buffered on the server until Commit.
 // Destroying an unfinished Txn aborts it (best effort).
 //
-// In a sharded cluster a transaction lives in one shard, the one holding
-// its routing key (BeginOptions), and every key it reads or writes must be
-// in that shard for now (kInvalidArgument otherwise, naming both shards).
+// In a sharded cluster a transaction is kept by the node that served
+// Begin (the leader of its routing key's shard, BeginOptions) and may read
+// and write keys of every shard: one snapshot, two-phase commit across
+// shards (docs/consistency.md).
 // REQUIRES: the Client that began it outlives it.
 class Txn {
  public:

@@ -134,6 +134,7 @@ struct Client::Impl {
   using ShardRoute = internal::ShardRoute;
 
   explicit Impl(const ClientOptions& o) : options(o), rng(std::random_device{}()) {
+    if (!o.route_by_shard) map_state = MapState::kUnsupported;
     for (const auto& address : options.endpoints) {
       endpoints.push_back(std::make_unique<Endpoint>(address, options));
     }
@@ -432,6 +433,7 @@ struct Client::Impl {
     return map_state != MapState::kUnknown;
   }
   void SetMapState(MapState state) {
+    if (!options.route_by_shard) return;  // stays kUnsupported
     absl::MutexLock l(&mu);
     // A map, once known, stays (a WRONG_SHARD proves the server has one).
     if (map_state != MapState::kKnown) map_state = state;

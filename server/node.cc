@@ -333,6 +333,9 @@ void Node::EvaluateFence() {
     in.peers = clock->peer_count();
     in.estimates = clock->Estimates();
     for (Replication* r : host_->groups()) {
+      // Member commands change shard groups, not the config group (whose
+      // voters are the bootstrap members): being outside it is no fence.
+      if (r->group() == kConfigGroupId) continue;
       if (!r->Membership().first.Contains(config_.member_id)) in.not_member_of.push_back(r->group());
     }
   }
@@ -415,12 +418,14 @@ HealthChecks Node::ReadyChecks() {
     if (ctx_.bound_port.load() == 0) return UnavailableError("the gRPC server is not up yet");
     return absl::OkStatus();
   }});
-  // Every group this node hosts knows its leader (a single node leads
-  // itself): requests are served here or redirected.
+  // Every shard group this node hosts knows its leader (a single node
+  // leads itself): requests are served here or redirected.
   checks.push_back({"leader", [this]() -> Status {
     if (!ctx_.groups) return absl::OkStatus();
     std::string missing;
     for (Replication* r : ctx_.groups->groups()) {
+      // Data is served without the config group (its map is cached).
+      if (r->group() == kConfigGroupId) continue;
       if (r->Describe().leader == consensus::kNoNode) {
         absl::StrAppend(&missing, missing.empty() ? "" : ", ", r->group());
       }

@@ -63,6 +63,10 @@ struct ClientOptions {
   int max_retries = 8;
   std::chrono::milliseconds initial_backoff{10};
   std::chrono::milliseconds max_backoff{1000};
+  // Route keyed calls by the cluster's shard map (Admin.Shards) to each
+  // shard's leader. false: send every call to the current endpoint and
+  // follow only the server's redirects (to talk to one node on purpose).
+  bool route_by_shard = true;
 };
 
 struct VersionInfo {

@@ -141,6 +141,10 @@ std::vector<OptionSpec> Specs() {
        [](C& c, auto& v) { return SetDuration(&c.max_clock_offset_ms, v); }},
       {"gc-interval", "how often old versions are collected",
        [](C& c, auto& v) { return SetDuration(&c.gc_interval_ms, v); }},
+      {"close-interval",
+       "a shard leader closes a timestamp (an empty commit) when its newest is older than this, "
+       "so followers serve snapshot reads that recent (0 = only on demand)",
+       [](C& c, auto& v) { return SetDuration(&c.close_interval_ms, v); }},
       {"gc-retention", "how long old versions stay readable",
        [](C& c, auto& v) { return SetDuration(&c.gc_retention_ms, v); }},
       {"shutdown-grace", "how long in-flight requests get on SIGTERM",

@@ -44,6 +44,10 @@ struct Config {
   uint64_t max_open_txns = 10'000;
   uint64_t max_clock_offset_ms = 500;
   uint64_t gc_interval_ms = 60'000;       // how often old versions are collected
+  // A shard group's leader closes a timestamp (an empty commit) when its
+  // newest one is older than this, so followers can serve snapshot reads
+  // that recent; 0 = only on demand.
+  uint64_t close_interval_ms = 250;
   uint64_t gc_retention_ms = 300'000;     // how long old versions stay readable
   uint64_t shutdown_grace_ms = 5'000;     // in-flight RPCs get this long on SIGTERM
   std::string log_level = "info";         // trace|debug|info|warn|error

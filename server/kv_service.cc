@@ -20,7 +20,9 @@ class KvService final : public v1::KV::Service {
                    v1::GetResponse* resp) override {
     MERIDIAN_BEGIN_KEYED_REQUEST(context);
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto snap, ctx_->SnapshotFrom(req->snapshot()));
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForKey(req->key(), req->header()));
+    // A read at a snapshot may be served by a follower that closed it.
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+        auto shard, ctx_->router->ForSnapshotRead(req->key(), req->header(), snap.value_or(0)));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto r, shard.store->Get(req->key(), snap));
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, 0, shard.shard_id());
     resp->set_found(r.found);
@@ -58,8 +60,9 @@ class KvService final : public v1::KV::Service {
     ResumePrefixScan(&range);
     // The shard holding the range's first key serves the part of the range
     // inside it; resume_key tells the client where the rest starts.
-    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard,
-                                   ctx_->router->ForKey(ScanFirstKey(range), req->header()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+        auto shard,
+        ctx_->router->ForSnapshotRead(ScanFirstKey(range), req->header(), snap.value_or(0)));
     const std::string resume_key = ClipScanToShard(*shard.shard, &range);
     v1::ScanResponse chunk;
     size_t chunk_bytes = 0;

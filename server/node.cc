@@ -279,6 +279,18 @@ std::vector<txn::TxnStore*> Node::Stores() const {
   return out;
 }
 
+void Node::CloseIdleShards() {
+  if (config_group_ == nullptr || config_.close_interval_ms == 0) return;
+  const uint64_t now = hlc_->Now();
+  for (txn::TxnStore* store : router_->LedStores()) {
+    const uint64_t newest = store->VisibleHlc();
+    if (HlcPhysicalMillis(now) < HlcPhysicalMillis(newest) + config_.close_interval_ms) continue;
+    if (Status s = store->CloseThrough(now); !s.ok()) {
+      Log(Level::kDebug, "cannot close a timestamp", {{"error", std::string(s.message())}});
+    }
+  }
+}
+
 void Node::RefreshClusterConfig() {
   if (config_group_ == nullptr) return;
   Result<std::optional<v1::ClusterConfig>> applied = config_group_->ReadApplied();
@@ -349,6 +361,7 @@ void Node::MaintenanceLoop() {
   while (!stop_.WaitForNotificationWithTimeout(kReadinessPeriod)) {
     EvaluateFence();
     RefreshClusterConfig();
+    CloseIdleShards();
     PublishReadiness(server_.get(), RunHealthChecks(ready_checks_, nullptr));
     const uint64_t now = ctx_.clock->NowMonotonicMicros();
     if (now - last_reap_us < reap_every_us) continue;

@@ -62,6 +62,10 @@ class Node {
   // Replicated mode: caches the config group's committed cluster config
   // and, on its leader, commits the bootstrap one if none is yet.
   void RefreshClusterConfig();
+  // Replicated mode: on the shard groups this node leads, closes a fresh
+  // timestamp where the newest is older than --close-interval, so
+  // followers keep serving recent snapshot reads.
+  void CloseIdleShards();
   // The config the flags describe (the first bootstrap's).
   Result<v1::ClusterConfig> FlagsConfig(const std::map<uint32_t, std::string>& members) const;
   // The shard caller and the transaction coordinator, over router_.

@@ -58,6 +58,12 @@ Router::Router(const ShardDirectory* directory, uint32_t site_id,
     : directory_(directory), site_id_(site_id), local_(std::move(local)) {}
 
 Result<Router::Target> Router::ForKey(std::string_view key, const v1::RequestHeader& header) const {
+  return ForSnapshotRead(key, header, 0);
+}
+
+Result<Router::Target> Router::ForSnapshotRead(std::string_view key,
+                                               const v1::RequestHeader& header,
+                                               uint64_t snapshot_hlc) const {
   ShardDirectory::View view = directory_->Current();
   const v1::ShardInfo* shard = FindShard(*view.config, key);
   if (shard == nullptr) return absl::InternalError("the shard map covers no shard for this key");
@@ -69,21 +75,27 @@ Result<Router::Target> Router::ForKey(std::string_view key, const v1::RequestHea
                      " (the client's map, version ", header.shard_map_version(),
                      "); refresh the shard map"));
   }
-  return Serve(std::move(view.config), shard);
+  return Serve(std::move(view.config), shard, snapshot_hlc);
 }
 
 Result<Router::Target> Router::ForShard(uint64_t shard_id) const {
+  return ForShardSnapshotRead(shard_id, 0);
+}
+
+Result<Router::Target> Router::ForShardSnapshotRead(uint64_t shard_id,
+                                                    uint64_t snapshot_hlc) const {
   ShardDirectory::View view = directory_->Current();
   const v1::ShardInfo* shard = FindShardById(*view.config, shard_id);
   if (shard == nullptr) {
     return TxnNotFoundError(absl::StrCat("no shard ", shard_id,
                                          " in the shard map: unknown or malformed transaction id"));
   }
-  return Serve(std::move(view.config), shard);
+  return Serve(std::move(view.config), shard, snapshot_hlc);
 }
 
 Result<Router::Target> Router::Serve(std::shared_ptr<const v1::ClusterConfig> config,
-                                     const v1::ShardInfo* shard) const {
+                                     const v1::ShardInfo* shard,
+                                     uint64_t follower_read_at) const {
   const v1::ShardGroup* group = GroupInSite(*shard, site_id_);
   auto it = group == nullptr ? local_.end() : local_.find(group->group_id());
   if (it == local_.end()) {
@@ -92,6 +104,11 @@ Result<Router::Target> Router::Serve(std::shared_ptr<const v1::ClusterConfig> co
     return WrongShardError(hint, config->version(),
                            absl::StrCat("this node hosts no replica of shard ", shard->shard_id(),
                                         hint.empty() ? "" : absl::StrCat("; try ", hint)));
+  }
+  if (follower_read_at != 0 && it->second.store->VisibleHlc() >= follower_read_at) {
+    // Every commit at or below the snapshot is applied here, and every
+    // later one in the log is stamped above it: a follower may serve it.
+    return Target{std::move(config), shard, it->second.store};
   }
   MERIDIAN_RETURN_IF_ERROR(GroupReadBarrier(it->second.replication));
   return Target{std::move(config), shard, it->second.store};
@@ -105,6 +122,14 @@ Status Router::CheckSameShard(const Target& target, std::string_view key) {
       ", but this transaction lives in shard ", target.shard_id(),
       ": cross-shard transactions are not supported yet; keep a transaction's keys in one shard "
       "(meridianctl shard list) and pick it with the routing key"));
+}
+
+std::vector<txn::TxnStore*> Router::LedStores() const {
+  std::vector<txn::TxnStore*> out;
+  for (const auto& [group, g] : local_) {
+    if (g.replication != nullptr && g.replication->IsLeaderReady()) out.push_back(g.store);
+  }
+  return out;
 }
 
 size_t Router::ShardCount() const { return directory_->Current().config->shards_size(); }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "meridian/v1/common.pb.h"
@@ -50,6 +51,14 @@ class Router {
   // The same for a shard named by id (a transaction's), TXN_NOT_FOUND if the
   // map has no such shard.
   Result<Target> ForShard(uint64_t shard_id) const;
+  // For a read at snapshot `snapshot_hlc`: as ForKey/ForShard, but a
+  // follower serves it too once its applied (closed) timestamp reached the
+  // snapshot, with no round to the leader (a follower read).
+  Result<Target> ForSnapshotRead(std::string_view key, const v1::RequestHeader& header,
+                                 uint64_t snapshot_hlc) const;
+  Result<Target> ForShardSnapshotRead(uint64_t shard_id, uint64_t snapshot_hlc) const;
+  // The stores of the replicated groups this node leads now.
+  std::vector<txn::TxnStore*> LedStores() const;
   // INVALID_ARGUMENT unless `key` is in the target's shard: a transaction
   // lives in one shard until cross-shard commits exist.
   static Status CheckSameShard(const Target& target, std::string_view key);
@@ -71,8 +80,10 @@ class Router {
   std::pair<uint64_t, std::string> LeaderOf(uint64_t group) const;
 
  private:
-  Result<Target> Serve(std::shared_ptr<const v1::ClusterConfig> config,
-                       const v1::ShardInfo* shard) const;
+  // follower_read_at != 0: a follower whose store is closed at or above it
+  // serves too.
+  Result<Target> Serve(std::shared_ptr<const v1::ClusterConfig> config, const v1::ShardInfo* shard,
+                       uint64_t follower_read_at = 0) const;
 
   const ShardDirectory* const directory_;
   const uint32_t site_id_;

@@ -80,12 +80,12 @@ std::string ShardCaller::Target(uint64_t shard, size_t skip) {
 
 template <typename T>
 Result<T> ShardCaller::Call(uint64_t shard, bool idempotent, const Local<T>& local,
-                            const Remote<T>& remote) {
+                            const Remote<T>& remote, uint64_t follower_read_at) {
   Status last = UnavailableError(absl::StrCat("no leader of shard ", shard, " answered"));
   size_t skip = 0;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5 << std::min(attempt, 6)));
-    Result<Router::Target> here = router_->ForShard(shard);
+    Result<Router::Target> here = router_->ForShardSnapshotRead(shard, follower_read_at);
     if (here.ok()) {
       Result<T> r = local(here->store);
       if (r.ok() || !Refused(r.status())) return r;
@@ -140,7 +140,8 @@ Result<txn::ReadResult> ShardCaller::Get(uint64_t shard, std::string_view key,
         MERIDIAN_RETURN_IF_ERROR(FromGrpcStatus(v1::KV::NewStub(
             ch)->Get(ctx.get(), req, &resp)));
         return FromProto(resp, snapshot_hlc);
-      });
+      },
+      snapshot_hlc);
 }
 
 Result<std::vector<txn::KeyValue>> ShardCaller::Scan(uint64_t shard, const txn::ScanRange& range,
@@ -185,7 +186,8 @@ Result<std::vector<txn::KeyValue>> ShardCaller::Scan(uint64_t shard, const txn::
         }
         MERIDIAN_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
         return out;
-      });
+      },
+      snapshot_hlc);
 }
 
 Result<txn::CommitInfo> ShardCaller::CommitWrites(uint64_t shard, uint64_t snapshot_hlc,

@@ -2,7 +2,8 @@
 // transaction coordinator (reads at a snapshot, commits, two-phase commit)
 // and for readers that recover an abandoned transaction.
 //
-// A call is local (a direct TxnStore call) when this node leads the shard,
+// A call is local (a direct TxnStore call) when this node leads the shard
+// (or, for a read, holds a replica already closed at its snapshot),
 // else a gRPC call to the leader: the one this node last learned for the
 // shard, else each replica in the shard map in turn; NOT_LEADER and
 // WRONG_SHARD hints are followed, a bounded number of times. Calls that are
@@ -53,10 +54,13 @@ class ShardCaller {
   template <typename T>
   using Remote =
       std::function<Result<T>(const std::shared_ptr<grpc::Channel>&, uint64_t map_version)>;
-  // Runs `local` here if this node leads `shard`, else `remote` at the
-  // leader (see above). `idempotent`: retry after any transient failure.
+  // Runs `local` here if this node leads `shard` (or, for a read at
+  // `follower_read_at` != 0, holds a replica closed at or above it), else
+  // `remote` at the leader (see above). `idempotent`: retry after any
+  // transient failure.
   template <typename T>
-  Result<T> Call(uint64_t shard, bool idempotent, const Local<T>& local, const Remote<T>& remote);
+  Result<T> Call(uint64_t shard, bool idempotent, const Local<T>& local, const Remote<T>& remote,
+                 uint64_t follower_read_at = 0);
   std::shared_ptr<grpc::Channel> Channel(const std::string& address);
   // Where to send a call for `shard` next: its known leader, else a
   // replica after `skip` others.

@@ -426,6 +426,46 @@ TEST_F(ShardTest, TheBankTotalHoldsAcrossShardsWhileAShardLeaderIsKilled) {
               kShards, transfers.load(), reads.load());
 }
 
+TEST_F(ShardTest, AFollowerServesASnapshotReadOnceItsLeaderClosedTheTimestamp) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  v1::PutResponse put;
+  ASSERT_TRUE(Put(leaders[2], kKeyIn[2], "v", 0, &put).ok());
+  const uint64_t ts = put.header().commit_hlc();
+  const int follower = Other(leaders[2]);
+  auto read_at = [&](uint64_t snapshot) -> Result<v1::GetResponse> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetRequest req;
+    req.set_key(kKeyIn[2]);
+    auto* e = req.mutable_snapshot()->add_entries();
+    e->set_site_id(1);
+    e->set_hlc(snapshot);
+    v1::GetResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(Address(follower)))->Get(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  };
+  // With no write after it, the follower can serve a snapshot 300 ms after
+  // the write only once the idle leader closed a timestamp that late (it
+  // does when its newest is older than --close-interval, 250 ms): then
+  // every commit at or below the snapshot is applied on the follower.
+  const uint64_t later = ts + (uint64_t{300} << 16);
+  Result<v1::GetResponse> got = UnavailableError("not yet");
+  for (int i = 0; i < 60; ++i) {
+    got = read_at(later);
+    if (got.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "v");
+  EXPECT_EQ(got->header().node_id(), "node" + std::to_string(follower + 1));
+  // A snapshot ahead of what it applied is the leader's to close.
+  const uint64_t ahead = ts + (uint64_t{60'000} << 16);
+  auto refused = read_at(ahead);
+  EXPECT_EQ(GetErrorKind(refused.status()), ErrorKind::kNotLeader) << refused.status();
+}
+
 TEST_F(ShardTest, AScanStopsAtItsShardsEndWithAResumeKey) {
   auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
   ASSERT_EQ(leaders.size(), size_t{kShards});

@@ -348,6 +348,16 @@ Result<v1::ShardsResponse> Client::Shards() {
   return resp;
 }
 
+Result<v1::ShardLeader> Client::LeaderTransfer(uint64_t shard_id, uint32_t to_member_id) {
+  v1::LeaderTransferRequest req;
+  req.set_shard_id(shard_id);
+  req.set_to_member_id(to_member_id);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::LeaderTransferResponse resp,
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::LeaderTransfer, std::move(req)));
+  return std::move(*resp.mutable_leader());
+}
+
 namespace {
 Result<v1::MembersResponse> Membership(Result<v1::MemberChangeResponse> r) {
   if (!r.ok()) return r.status();

@@ -1,7 +1,10 @@
 // meridian.v1.Admin, and the list of all services.
 #include "meridian/v1/admin.grpc.pb.h"
 #include "absl/strings/str_cat.h"
+#include <thread>
+
 #include "server/group_host.h"
+#include "server/placement.h"
 #include "proto/shard_lookup.h"
 #include "server/replication.h"
 #include "server/router.h"
@@ -78,6 +81,50 @@ class AdminService final : public v1::Admin::Service {
       l->set_leader_id(id);
       l->set_leader_address(address);
     }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status LeaderTransfer(grpc::ServerContext*, const v1::LeaderTransferRequest* req,
+                              v1::LeaderTransferResponse* resp) override {
+    if (ctx_->groups == nullptr) {
+      return ToGrpcStatus(MakeError({.kind = ErrorKind::kInvalidArgument},
+                                    "a single node (--dev) has no leadership to transfer"));
+    }
+    uint64_t group = kConfigGroupId;
+    std::string hint;
+    if (req->shard_id() != 0) {
+      ShardDirectory::View view = ctx_->shards->Current();
+      const v1::ShardInfo* shard = FindShardById(*view.config, req->shard_id());
+      const v1::ShardGroup* g = shard ? GroupInSite(*shard, ctx_->config->site_id) : nullptr;
+      if (g == nullptr) {
+        return ToGrpcStatus(MakeError({.kind = ErrorKind::kInvalidArgument},
+                                      absl::StrCat("no shard ", req->shard_id(), " in this site")));
+      }
+      group = g->group_id();
+      if (!g->replicas().empty()) hint = NodeAddress(*view.config, g->replicas(0));
+    }
+    Replication* r = ctx_->groups->group(group);
+    if (r == nullptr) {
+      return ToGrpcStatus(WrongShardError(hint, ctx_->shards->Current().config->version(),
+                                          absl::StrCat("this node hosts no replica of shard ",
+                                                       req->shard_id())));
+    }
+    MERIDIAN_GRPC_RETURN_IF_ERROR(r->TransferLeadership(req->to_member_id()));
+    const uint64_t until = ctx_->clock->NowMonotonicMicros() + 5'000'000;
+    while (r->LeaderId() != req->to_member_id() && ctx_->clock->NowMonotonicMicros() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (r->LeaderId() != req->to_member_id()) {
+      return ToGrpcStatus(UnavailableError(absl::StrCat(
+          "leadership of shard ", req->shard_id(), " did not move to member ",
+          req->to_member_id(), " within 5 s (is it caught up and reachable?)")));
+    }
+    ctx_->FillHeader(resp->mutable_header(), 0, 0, req->shard_id());
+    v1::ShardLeader* l = resp->mutable_leader();
+    l->set_shard_id(req->shard_id());
+    l->set_group_id(group);
+    l->set_leader_id(r->LeaderId());
+    l->set_leader_address(r->LeaderAddress());
     return grpc::Status::OK;
   }
 

@@ -413,7 +413,24 @@ void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::stri
 bool Replication::HasInput() {
   std::lock_guard<std::mutex> lock(mu_);
   return !inbox_.empty() || !proposals_.empty() || !read_requests_.empty() ||
-         !snapshot_installs_.empty();
+         !snapshot_installs_.empty() || transfer_to_ != consensus::kNoNode;
+}
+
+Status Replication::TransferLeadership(consensus::NodeId target) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!membership_.IsVoter(target)) {
+      return InvalidArgumentError(absl::StrCat("member ", target, " is not a voter of group ",
+                                               options_.group));
+    }
+    if (leader_ != options_.id) {
+      const std::string leader = addresses_.count(leader_) ? addresses_.at(leader_) : "";
+      return NotLeaderError(leader, "leadership is transferred by the group's leader");
+    }
+    transfer_to_ = target;
+  }
+  Wake();
+  return absl::OkStatus();
 }
 
 void Replication::DriveInput(uint64_t ticks) {
@@ -426,6 +443,7 @@ void Replication::DriveInput(uint64_t ticks) {
   reads.swap(read_requests_);
   std::deque<std::shared_ptr<SnapshotInstall>> installs;
   installs.swap(snapshot_installs_);
+  const consensus::NodeId transfer_to = std::exchange(transfer_to_, consensus::kNoNode);
   lock.unlock();
 
   // Ticks before messages: a heartbeat that waited in the inbox during a
@@ -436,6 +454,12 @@ void Replication::DriveInput(uint64_t ticks) {
   const std::string hint = LeaderAddressUnlocked();
   for (auto& [command, waiter] : proposals) Propose(waiter, hint);
   StartReads(std::move(reads));
+  if (transfer_to != consensus::kNoNode && transfer_to != options_.id) {
+    if (Status s = replica_->TransferLeadership(transfer_to); !s.ok()) {
+      Log(Level::kWarn, "leadership transfer refused",
+          {{"group", absl::StrCat(options_.group)}, {"error", std::string(s.message())}});
+    }
+  }
 }
 
 bool Replication::DriveTakeReady(consensus::Ready* ready) {

@@ -88,6 +88,11 @@ class Replication final : public txn::CommitLog {
     uint64_t index_reads = 0;  // answered after a read-index round
   };
   ReadStats read_stats();
+  // Asks this group's leader (this node: NOT_LEADER elsewhere) to hand
+  // leadership to member `target`; returns once the request is queued.
+  // INVALID_ARGUMENT if `target` is not a voter. The caller watches
+  // LeaderId() for the outcome.
+  Status TransferLeadership(consensus::NodeId target);
   // host:port of the leader as this node believes it, or "".
   std::string LeaderAddress();
   consensus::NodeId LeaderId();
@@ -212,6 +217,7 @@ class Replication final : public txn::CommitLog {
   std::map<uint64_t, std::shared_ptr<Waiter>> waiting_;  // log index -> its proposer
   std::deque<std::shared_ptr<Waiter>> read_requests_;    // not yet given to the replica
   std::deque<std::shared_ptr<SnapshotInstall>> snapshot_installs_;
+  consensus::NodeId transfer_to_ = consensus::kNoNode;  // a queued leadership transfer
   struct Transfer {
     std::thread thread;
     std::shared_ptr<grpc::ClientContext> ctx;

@@ -71,6 +71,8 @@ class Commands {
   // version and source. Empty bounds (the ends of the keyspace) print as
   // -inf and +inf, except in JSON, which has the keys as they are.
   int ShardList();
+  // Hands shard `shard`'s leadership (0: the config group) to member `id`.
+  int LeaderTransfer(const std::string& shard, const std::string& id);
   int MemberList();
   // Membership changes (docs/cli.md, "Membership"). Each prints the
   // membership after the change as MemberList does. `id` and `address` are

@@ -140,6 +140,17 @@ int Main(int argc, char** argv) {
   shard->add_subcommand("list", "each shard's key range, group, replicas and leader")
       ->callback([&] { run = [&](Commands& c) { return c.ShardList(); }; });
 
+  CLI::App* leader = app.add_subcommand("leader", "leadership of a shard's group");
+  leader->require_subcommand(1);
+  std::string leader_shard = "1", leader_to;
+  CLI::App* leader_transfer = leader->add_subcommand(
+      "transfer", "hand the leadership of a shard's group to member ID, and wait until it moved");
+  leader_transfer->add_option("ID", leader_to, "the member id to lead")->required();
+  leader_transfer->add_option("--shard", leader_shard, "shard id (0: the config group)")
+      ->capture_default_str();
+  leader_transfer->callback(
+      [&] { run = [&](Commands& c) { return c.LeaderTransfer(leader_shard, leader_to); }; });
+
   CLI::App* member = app.add_subcommand("member", "cluster membership");
   member->require_subcommand(1);
   member->add_subcommand("list", "list the members")->callback([&] {

@@ -1,6 +1,7 @@
-// meridianctl shard list (commands.h).
+// meridianctl shard list and leader transfer (commands.h).
 #include <ostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ctl/commands.h"
@@ -113,6 +114,39 @@ int Commands::ShardList() {
       break;
     case OutputFormat::kJson:
       Emit(w.EndArray().EndObject());
+      break;
+  }
+  return kExitOk;
+}
+
+int Commands::LeaderTransfer(const std::string& shard, const std::string& id) {
+  uint64_t shard_id = 0;
+  if (!absl::SimpleAtoi(shard, &shard_id)) {
+    return Usage(InvalidArgumentError(
+        absl::StrCat("--shard: '", shard, "' is not a shard id (0: the config group)")));
+  }
+  Result<uint32_t> member = ParseMemberId(id);
+  if (!member.ok()) return Usage(member.status());
+  Result<client::Client*> c = Cluster();
+  if (!c.ok()) return Fail(c.status());
+  Result<v1::ShardLeader> r = (*c)->LeaderTransfer(shard_id, *member);
+  if (!r.ok()) return Fail(r.status());
+  switch (options_.format) {
+    case OutputFormat::kJson: {
+      JsonWriter w;
+      // clang-format off
+      Emit(w.BeginObject()
+               .Key("shard_id").Uint(r->shard_id())
+               .Key("group_id").Uint(r->group_id())
+               .Key("leader_id").Uint(r->leader_id())
+               .Key("leader_address").String(r->leader_address())
+               .EndObject());
+      // clang-format on
+      break;
+    }
+    default:
+      io_.out << "shard " << r->shard_id() << " (group " << r->group_id() << ") is led by member "
+              << r->leader_id() << " at " << r->leader_address() << "\n";
       break;
   }
   return kExitOk;

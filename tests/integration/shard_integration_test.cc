@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "meridian/v1/admin.grpc.pb.h"
 #include "meridian/v1/kv.grpc.pb.h"
 #include "meridian/v1/participant.grpc.pb.h"
@@ -464,6 +465,39 @@ TEST_F(ShardTest, AFollowerServesASnapshotReadOnceItsLeaderClosedTheTimestamp) {
   const uint64_t ahead = ts + (uint64_t{60'000} << 16);
   auto refused = read_at(ahead);
   EXPECT_EQ(GetErrorKind(refused.status()), ErrorKind::kNotLeader) << refused.status();
+}
+
+TEST_F(ShardTest, LeaderTransferMovesOneShardsLeadershipAndMeridianctlDoesIt) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  const int from = leaders[3], to = Other(leaders[3]);
+  // Through the SDK, sent to any node: it follows NOT_LEADER to the leader.
+  client::ClientOptions o;
+  o.endpoints = {Address(to)};
+  auto c = client::Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  auto moved = (*c)->LeaderTransfer(3, static_cast<uint32_t>(to + 1));
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->leader_id(), static_cast<uint64_t>(to + 1));
+  EXPECT_EQ(moved->leader_address(), Address(to));
+  auto after = WaitForShardLeaders(std::chrono::seconds(10));
+  ASSERT_EQ(after.size(), size_t{kShards});
+  EXPECT_EQ(after[3], to);
+  EXPECT_TRUE(Put(to, kKeyIn[3], "served by the new leader").ok());
+  // Back with meridianctl.
+  const std::string ctl = std::string(MERIDIAN_BUILD_DIR) + "/client/meridianctl";
+  const std::string cmd = absl::StrCat(ctl, " --endpoints ", Address(0), " leader transfer --shard 3 ",
+                                       from + 1, " -w json 2>&1");
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("\"leader_id\":", from + 1))) << out;
+  // A member that is not a voter is refused.
+  auto bad = (*c)->LeaderTransfer(3, 9);
+  EXPECT_EQ(GetErrorKind(bad.status()), ErrorKind::kInvalidArgument) << bad.status();
 }
 
 TEST_F(ShardTest, AScanStopsAtItsShardsEndWithAResumeKey) {

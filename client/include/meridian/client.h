@@ -223,6 +223,10 @@ class Client {
   // (Admin.Shards). The client also adopts the map if it is newer than its
   // own. Fails with code UNIMPLEMENTED from a server without shards.
   Result<v1::ShardsResponse> Shards();
+  // Hands the leadership of `shard_id`'s group (0: the config group) to
+  // member `to_member_id`; returns the new leader once it moved (the call
+  // follows NOT_LEADER to the group's current leader).
+  Result<v1::ShardLeader> LeaderTransfer(uint64_t shard_id, uint32_t to_member_id);
 
   // Membership changes of a replicated group (docs/cli.md, "Membership").
   // Each goes to the leader, returns once the change is committed, and

@@ -242,6 +242,7 @@ void Node::StartCoordinator() {
   o.max_timeout_ms = config_.max_txn_timeout_ms;
   o.max_open_txns = config_.max_open_txns;
   o.limits = config_.limits;
+  o.crash_after_prepare = std::getenv("MERIDIAN_TESTING_CRASH_COORDINATOR_AFTER_PREPARE") != nullptr;
   coordinator_ = std::make_unique<TxnCoordinator>(shard_caller_.get(), &shard_directory_,
                                                   hlc_.get(), SystemClock(), o);
   ctx_.coordinator = coordinator_.get();

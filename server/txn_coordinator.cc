@@ -1,6 +1,7 @@
 #include "server/txn_coordinator.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -280,6 +281,10 @@ Result<txn::CommitInfo> TxnCoordinator::CommitAcrossShards(
     }
     for (auto& [shard, k] : keys) ResolveLater({shard, gid, abort, k});
     return failed;
+  }
+  if (options_.crash_after_prepare) {
+    Log(Level::kError, "testing: the coordinator exits between the phases of a commit", {});
+    std::_Exit(86);
   }
   const txn::TxnOutcome commit{true, commit_hlc};
   Result<txn::TxnOutcome> decided = shards_->Decide(record_shard, gid, commit);

@@ -51,6 +51,10 @@ class TxnCoordinator {
     uint64_t max_timeout_ms = 600'000;
     uint64_t max_open_txns = 10'000;
     txn::Limits limits;
+    // Testing only (MERIDIAN_TESTING_CRASH_COORDINATOR_AFTER_PREPARE): the
+    // process exits between the two phases of a commit across shards, as a
+    // coordinator that dies there would.
+    bool crash_after_prepare = false;
   };
 
   // REQUIRES: the pointers outlive the coordinator.

@@ -344,6 +344,59 @@ TEST_F(ShardTest, AnAbandonedPrepareIsAbortedByTheNextReaderAfterItsDeadline) {
   EXPECT_FALSE(outcome.outcome().committed());
 }
 
+TEST_F(ShardTest, ACoordinatorKilledBetweenThePhasesIsAbortedEverywhereByReaders) {
+  ASSERT_EQ(WaitForShardLeaders(std::chrono::seconds(20)).size(), size_t{kShards});
+  // Member 1 coordinates, and dies after every shard prepared.
+  ASSERT_EQ(nodes_[0]->Stop(), 0);
+  nodes_[0]->SetEnv({"MERIDIAN_TESTING_CRASH_COORDINATOR_AFTER_PREPARE=1"});
+  ASSERT_TRUE(nodes_[0]->Start().ok()) << nodes_[0]->Log();
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    ASSERT_TRUE(Put(leaders[shard], kKeyIn[shard], "before").ok());
+  }
+  auto stub = v1::Txn::NewStub(Channel(Address(0)));
+  v1::BeginRequest begin;
+  begin.set_timeout_ms(2000);  // the deadline after which readers may abort it
+  v1::BeginResponse b;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Begin(&ctx, begin, &b).ok());
+  }
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    grpc::ClientContext ctx;
+    v1::TxnPutRequest req;
+    req.set_txn_id(b.txn_id());
+    req.set_key(kKeyIn[shard]);
+    req.set_value("half");
+    v1::TxnPutResponse resp;
+    ASSERT_TRUE(stub->Put(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CommitRequest req;
+    req.set_txn_id(b.txn_id());
+    v1::CommitResponse resp;
+    EXPECT_FALSE(stub->Commit(&ctx, req, &resp).ok()) << "the coordinator was to die";
+  }
+  for (int i = 0; i < 100 && nodes_[0]->Running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(nodes_[0]->Running());
+  nodes_[0]->SetEnv({});
+  ASSERT_TRUE(nodes_[0]->Start().ok()) << nodes_[0]->Log();
+  // Every shard holds an intent; readers wait out the deadline, abort the
+  // transaction at its record, and no shard shows its write.
+  leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  for (uint64_t shard = 1; shard <= kShards; ++shard) {
+    auto got = Get(leaders[shard], kKeyIn[shard]);
+    ASSERT_TRUE(got.ok()) << shard << ": " << got.status();
+    EXPECT_EQ(got->value(), "before") << "shard " << shard;
+    EXPECT_TRUE(Put(leaders[shard], kKeyIn[shard], "after").ok()) << shard;
+  }
+}
+
 TEST_F(ShardTest, TheBankTotalHoldsAcrossShardsWhileAShardLeaderIsKilled) {
   auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
   ASSERT_EQ(leaders.size(), size_t{kShards});

@@ -8,6 +8,7 @@
 #include "common/coding.h"
 #include "proto/shard_lookup.h"
 #include "server/log.h"
+#include "txn/compare.h"
 
 namespace meridian::server {
 namespace {
@@ -309,6 +310,52 @@ Status TxnCoordinator::Abort(uint64_t txn_id) {
   std::lock_guard<std::mutex> l(mu_);
   txns_.erase(txn_id);
   return absl::OkStatus();
+}
+
+Result<txn::ExecuteResult> TxnCoordinator::Execute(const std::vector<txn::Compare>& compares,
+                                                   const std::vector<txn::Op>& success,
+                                                   const std::vector<txn::Op>& failure,
+                                                   bool* two_phase) {
+  *two_phase = false;
+  MERIDIAN_ASSIGN_OR_RETURN(txn::BeginInfo b, Begin(0));
+  const uint64_t id = b.txn_id;
+  auto run = [&]() -> Result<txn::ExecuteResult> {
+    txn::ExecuteResult out;
+    out.snapshot_hlc = b.snapshot_hlc;
+    out.succeeded = true;
+    for (const txn::Compare& c : compares) {
+      MERIDIAN_ASSIGN_OR_RETURN(txn::ReadResult r, Get(id, c.key));
+      if (!txn::CompareHolds(c, r.found ? std::optional<std::string_view>(r.value) : std::nullopt,
+                             r.version.hlc)) {
+        out.succeeded = false;
+      }
+    }
+    // Later ops see the earlier ones' writes (Get reads the buffer first).
+    for (const txn::Op& op : out.succeeded ? success : failure) {
+      txn::OpResult res;
+      res.kind = op.kind;
+      if (op.kind == txn::Op::Kind::kPut) {
+        MERIDIAN_RETURN_IF_ERROR(Put(id, op.key, op.value));
+      } else {
+        MERIDIAN_ASSIGN_OR_RETURN(txn::ReadResult r, Get(id, op.key));
+        res.found = r.found;
+        if (op.kind == txn::Op::Kind::kGet && r.found) {
+          res.value = std::move(r.value);
+          res.version = r.version;
+        }
+        if (op.kind == txn::Op::Kind::kDelete && r.found) {
+          MERIDIAN_RETURN_IF_ERROR(Delete(id, op.key));
+        }
+      }
+      out.results.push_back(std::move(res));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(txn::CommitInfo c, Commit(id, two_phase));
+    out.commit_hlc = c.commit_hlc;
+    return out;
+  };
+  Result<txn::ExecuteResult> out = run();
+  if (!out.ok()) (void)Abort(id);  // TXN_NOT_FOUND if Commit already ended it
+  return out;
 }
 
 size_t TxnCoordinator::ReapExpired() {

@@ -76,6 +76,12 @@ class TxnCoordinator {
   // The commit timestamp (0: read-only); *two_phase says which path it took.
   Result<txn::CommitInfo> Commit(uint64_t txn_id, bool* two_phase);
   Status Abort(uint64_t txn_id);
+  // A one-shot transaction whose keys span shards: the compares and the
+  // branch's reads at one snapshot, its writes committed as Commit does
+  // (so, unlike one shard's Execute, it may end in CONFLICT: retry).
+  Result<txn::ExecuteResult> Execute(const std::vector<txn::Compare>& compares,
+                                     const std::vector<txn::Op>& success,
+                                     const std::vector<txn::Op>& failure, bool* two_phase);
   // Drops transactions past their deadline; returns how many.
   size_t ReapExpired();
   // Resolutions queued or in flight (tests and shutdown).

@@ -1,4 +1,6 @@
 // meridian.v1.Txn: one-shot and interactive transactions.
+#include <algorithm>
+
 #include "meridian/v1/txn.grpc.pb.h"
 #include "absl/strings/str_cat.h"
 #include "server/router.h"
@@ -125,21 +127,26 @@ class TxnService final : public v1::Txn::Service {
     }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(
         auto shard, ctx_->router->ForKey(keys.empty() ? std::string_view() : keys[0], req->header()));
-    for (std::string_view k : keys) MERIDIAN_GRPC_RETURN_IF_ERROR(Router::CheckSameShard(shard, k));
-    Result<txn::ExecuteResult> executed = shard.store->Execute(compares, success, failure);
+    const bool one_shard = std::all_of(keys.begin(), keys.end(), [&](std::string_view k) {
+      return Router::CheckSameShard(shard, k).ok();
+    });
+    // Keys in one shard: one atomic step at its leader. Across shards: the
+    // coordinator, at one snapshot, committing like a transaction.
+    bool two_phase = false;
+    Result<txn::ExecuteResult> executed =
+        one_shard ? shard.store->Execute(compares, success, failure)
+                  : ctx_->coordinator->Execute(compares, success, failure, &two_phase);
     if (!executed.ok()) {
-      CountFailedCommit(executed.status());
+      CountFailedCommit(executed.status(), two_phase);
       return ToGrpcStatus(executed.status());
     }
     txn::ExecuteResult& r = *executed;
     // A failed compare runs the else branch instead: the transaction that
     // was guarded did not commit.
-    if (r.succeeded) {
-      TxnOutcomes::Get().committed->Inc();
-    } else {
-      TxnOutcomes::Get().compare_failed->Inc();
-    }
-    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc, shard.shard_id());
+    const TxnOutcomes& outcomes = two_phase ? TxnOutcomes::Slow() : TxnOutcomes::Get();
+    (r.succeeded ? outcomes.committed : outcomes.compare_failed)->Inc();
+    ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc,
+                     one_shard ? shard.shard_id() : 0);
     resp->set_succeeded(r.succeeded);
     for (const auto& res : r.results) ToProto(res, resp->add_results());
     return grpc::Status::OK;

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/coding.h"
+#include "txn/compare.h"
 #include "txn/keyspace.h"
 
 namespace meridian::txn {
@@ -50,21 +51,6 @@ ReadResult ToReadResult(const std::optional<storage::ReadResult>& r, uint64_t sn
     out.version = r->version;
   }
   return out;
-}
-
-bool CompareHolds(Compare::Op op, int cmp) {
-  switch (op) {
-    case Compare::Op::kEqual: return cmp == 0;
-    case Compare::Op::kNotEqual: return cmp != 0;
-    case Compare::Op::kGreater: return cmp > 0;
-    case Compare::Op::kLess: return cmp < 0;
-  }
-  return false;
-}
-
-template <typename T>
-int ThreeWay(const T& a, const T& b) {
-  return a < b ? -1 : (b < a ? 1 : 0);
 }
 
 }  // namespace
@@ -479,24 +465,10 @@ Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
   for (const Compare& c : compares) {
     MERIDIAN_ASSIGN_OR_RETURN(auto r, ReadKv(c.key, out.snapshot_hlc));
     const bool live = r && r->value;
-    int cmp = 0;
-    switch (c.target) {
-      case Compare::Target::kValue:
-        // An absent key fails every value comparison, as in etcd.
-        if (!live) {
-          out.succeeded = false;
-          continue;
-        }
-        cmp = ThreeWay<std::string_view>(*r->value, c.value);
-        break;
-      case Compare::Target::kVersion:
-        cmp = ThreeWay<uint64_t>(live ? r->version.hlc : 0, c.version);
-        break;
-      case Compare::Target::kExists:
-        cmp = ThreeWay<int>(live ? 1 : 0, c.exists ? 1 : 0);
-        break;
+    if (!CompareHolds(c, live ? std::optional<std::string_view>(*r->value) : std::nullopt,
+                      live ? r->version.hlc : 0)) {
+      out.succeeded = false;
     }
-    if (!CompareHolds(c.op, cmp)) out.succeeded = false;
   }
 
   // Later ops in the branch see the earlier ones' writes.

@@ -239,6 +239,35 @@ TEST_F(ShardTest, ATransactionAcrossShardsCommitsAtomicallyAtOneTimestamp) {
   }
 }
 
+TEST_F(ShardTest, AOneShotTransactionAcrossShardsComparesAndWritesAtomically) {
+  ASSERT_EQ(WaitForShardLeaders(std::chrono::seconds(20)).size(), size_t{kShards});
+  // "If kKeyIn[1] does not exist, create it and kKeyIn[4]; else read kKeyIn[4]."
+  v1::ExecuteRequest req;
+  auto* c = req.add_compares();
+  c->set_target(v1::Compare::EXISTS);
+  c->set_result(v1::Compare::EQUAL);
+  c->set_key(kKeyIn[1]);
+  c->set_exists(false);
+  auto* p1 = req.add_success()->mutable_put();
+  p1->set_key(kKeyIn[1]);
+  p1->set_value("created");
+  auto* p4 = req.add_success()->mutable_put();
+  p4->set_key(kKeyIn[4]);
+  p4->set_value("created too");
+  req.add_failure()->mutable_get()->set_key(kKeyIn[4]);
+  auto first = client_->Execute(req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->succeeded);
+  EXPECT_GT(first->commit_hlc, 0u);
+  auto second = client_->Execute(req);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->succeeded);
+  ASSERT_EQ(second->results.size(), 1u);
+  EXPECT_EQ(second->results[0].get().value(), "created too");
+  EXPECT_EQ(second->results[0].get().version().hlc(), first->commit_hlc)
+      << "both shards' writes carry the one commit timestamp";
+}
+
 TEST_F(ShardTest, TheFirstOfTwoConflictingCrossShardTransactionsWinsAndTheOtherLeavesNothing) {
   auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
   ASSERT_EQ(leaders.size(), size_t{kShards});

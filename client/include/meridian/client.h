@@ -183,8 +183,9 @@ class Client {
   Result<ScanResult> Scan(const ScanSpec& spec);
 
   // One-shot transaction: compares, then success or failure ops, atomically.
-  // Routed by its first key (compares, then success, then failure ops);
-  // in a sharded cluster all its keys must be in one shard.
+  // Routed by its first key (compares, then success, then failure ops). With
+  // keys in several shards it runs as a transaction at one snapshot and may
+  // fail with kConflict (retry).
   Result<ExecuteResult> Execute(const v1::ExecuteRequest& request);
 
   // Begin({.timeout = timeout}).

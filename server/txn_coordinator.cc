@@ -16,6 +16,7 @@ namespace {
 constexpr uint64_t kLocalBits = 40;
 constexpr uint64_t kLocalMask = (uint64_t{1} << kLocalBits) - 1;
 constexpr int kResolveAttempts = 20;
+constexpr int kResolverThreads = 8;
 
 }  // namespace
 
@@ -36,7 +37,7 @@ TxnCoordinator::TxnCoordinator(ShardCaller* shards, const ShardDirectory* map, H
     : shards_(shards), map_(map), hlc_(hlc), clock_(clock), options_(options) {
   // Restart-unique, like TxnStore's ids.
   next_id_ = 1 + (clock_->NowUnixMillis() * 1000) % (kLocalMask / 2);
-  resolver_ = std::thread([this] { ResolverLoop(); });
+  for (int i = 0; i < kResolverThreads; ++i) resolvers_.emplace_back([this] { ResolverLoop(); });
 }
 
 TxnCoordinator::~TxnCoordinator() {
@@ -45,7 +46,7 @@ TxnCoordinator::~TxnCoordinator() {
     stop_ = true;
   }
   resolve_cv_.notify_all();
-  resolver_.join();
+  for (std::thread& t : resolvers_) t.join();
 }
 
 Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t timeout_ms) {

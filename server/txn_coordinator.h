@@ -118,7 +118,10 @@ class TxnCoordinator {
   std::deque<Resolution> resolutions_;
   size_t resolving_ = 0;
   bool stop_ = false;
-  std::thread resolver_;
+  // Resolutions run in parallel (each is a round through a shard's log):
+  // one thread would queue them behind each other while readers wait on
+  // the intents.
+  std::vector<std::thread> resolvers_;
 };
 
 }  // namespace meridian::server

@@ -55,6 +55,7 @@ std::string TxnRecordKey(std::string_view txn) {
 }
 
 std::string LastCommitKey() { return "mlast_commit"; }
+std::string LastCloseKey() { return "mlast_close"; }
 std::string MembershipKey() { return "mmembership"; }
 std::string RestoreMarkerKey() { return "mrestore"; }
 std::string RestoredKey() { return "mrestored"; }

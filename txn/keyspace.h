@@ -42,6 +42,10 @@ std::string TxnRecordKey(std::string_view txn);
 // Written with every commit; its newest version is the last commit's HLC, so
 // a restarted node never hands out a timestamp at or below it.
 std::string LastCommitKey();
+// Written instead by an empty commit (a closed timestamp, TxnStore::
+// CloseThrough): it keeps later timestamps above it like LastCommitKey, but
+// is not a write (a group that only closed timestamps takes a restore).
+std::string LastCloseKey();
 
 // Replicated mode: the group's membership as of the applied log, so that a
 // snapshot carries it and a restarted replica finds it. The value is the log

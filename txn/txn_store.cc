@@ -64,6 +64,9 @@ Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* h
   std::unique_ptr<TxnStore> store(new TxnStore(engine, hlc, clock, options));
   MERIDIAN_ASSIGN_OR_RETURN(std::optional<storage::Version> last,
                             engine->LatestVersion(keyspace::LastCommitKey()));
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<storage::Version> closed,
+                            engine->LatestVersion(keyspace::LastCloseKey()));
+  if (closed && (!last || closed->hlc > last->hlc)) last = closed;
   if (last) {
     // The wall clock may be behind the last commit (a restart after a clock
     // step back); never hand out a timestamp at or below it.
@@ -194,7 +197,8 @@ Result<uint64_t> TxnStore::ApplyCommitted(uint64_t index, std::string_view comma
   const uint64_t applied = std::max(ts, visible_hlc_.load() + 1);
   const storage::Version version{applied, options_.site_id};
   for (storage::Record& r : records) r.version = version;
-  records.push_back({keyspace::LastCommitKey(), version, std::string()});
+  records.push_back({records.empty() ? keyspace::LastCloseKey() : keyspace::LastCommitKey(),
+                     version, std::string()});
   // The WAL made the entry durable; the engine may lag after a crash, and
   // replay from its applied index catches it up.
   MERIDIAN_RETURN_IF_ERROR(
@@ -292,7 +296,8 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   }
   const storage::Version version{ts, options_.site_id};
   for (storage::Record& r : records) r.version = version;
-  records.push_back({keyspace::LastCommitKey(), version, std::string()});
+  records.push_back({records.empty() ? keyspace::LastCloseKey() : keyspace::LastCommitKey(),
+                     version, std::string()});
   storage::WriteBatch batch{next_log_index_, std::move(records)};
   Status s;
   {

@@ -191,3 +191,20 @@ TEST_F(TwoPhaseTest, CommitWritesIsFirstCommitterWins) {
 
 }  // namespace
 }  // namespace meridian::txn
+
+namespace meridian::txn {
+namespace {
+
+TEST_F(TxnStoreTest, ClosingATimestampIsNotAWriteButSurvivesARestart) {
+  ASSERT_TRUE(store_->CloseThrough(store_->VisibleHlc() + 1000).ok());
+  const uint64_t closed = store_->VisibleHlc();
+  // A group that only closed timestamps still takes a restore.
+  RestoreIdentity backup{.snapshot_hlc = 5, .site_id = 1, .record_count = 0, .block_count = 0,
+                         .checksum = 0};
+  EXPECT_TRUE(store_->RestoreBegin(backup).ok());
+  Reopen();
+  EXPECT_GE(store_->VisibleHlc(), closed) << "the closed timestamp is recovered";
+}
+
+}  // namespace
+}  // namespace meridian::txn

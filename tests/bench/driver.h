@@ -28,6 +28,11 @@ struct DriverOptions {
 using Done = std::function<void(Status)>;
 using ReadDone = std::function<void(Result<std::optional<std::string>>)>;
 using ScanDone = std::function<void(Result<size_t>)>;  // number of keys read
+// A read-modify-write's outcome and `aborts`: how many of its attempts
+// aborted on a conflict (the target answered CONFLICT, or a compare failed)
+// and were started over. A read-modify-write that gave up after conflicting
+// every time counts every attempt. 0 for a driver that never retries.
+using RmwDone = std::function<void(Status, int aborts)>;
 
 // Thread-safe. Every operation calls its callback exactly once, possibly on
 // another thread and possibly before returning; callbacks must not block.
@@ -41,9 +46,10 @@ class Driver {
   // Up to `count` keys from `start` in key order.
   virtual void Scan(const std::string& start, size_t count, ScanDone done) = 0;
   // One transaction that reads every key and writes each back with `value`,
-  // atomically (read-modify-write; YCSB F uses one key).
+  // atomically (read-modify-write; YCSB F uses one key), retrying
+  // conflicts as the target's client would.
   virtual void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
-                               Done done) = 0;
+                               RmwDone done) = 0;
   // A description for the report, e.g. "meridian 1 node" or "etcd 3 members".
   virtual std::string Describe() const = 0;
 

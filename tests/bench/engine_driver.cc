@@ -112,16 +112,17 @@ class EngineDriver final : public Driver {
   }
 
   // The engine has no transactions; holding the write lock across the reads
-  // and the write makes the pair atomic, since every write takes it.
+  // and the write makes the pair atomic, since every write takes it. Never
+  // aborts.
   void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
-                       Done done) override {
+                       RmwDone done) override {
     pool_.Submit([this, keys, value, done = std::move(done)] {
       Status s;
       {
         absl::MutexLock l(&write_mu_);
         s = ReadModifyWriteLocked(keys, value);
       }
-      done(std::move(s));
+      done(std::move(s), 0);
     });
   }
 

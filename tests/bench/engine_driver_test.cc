@@ -81,7 +81,7 @@ TEST_P(EngineDriverTest, ReadWriteScanReadModifyWrite) {
   EXPECT_EQ(*n, 3u);
 
   std::promise<Status> rmw;
-  d->ReadModifyWrite({"a1", "b"}, "y", [&](Status s) { rmw.set_value(s); });
+  d->ReadModifyWrite({"a1", "b"}, "y", [&](Status s, int) { rmw.set_value(s); });
   ASSERT_TRUE(rmw.get_future().get().ok());
   EXPECT_EQ(Read(*d, "a1"), "y");
   EXPECT_EQ(Read(*d, "b"), "y");

@@ -9,7 +9,8 @@
 //                    key, then Put every key); a failed compare starts over, up
 //                    to kMaxRmwAttempts times (a CAS loop, like clientv3's STM,
 //                    plus a short randomized backoff so a hot key does not
-//                    turn into a retry storm)
+//                    turn into a retry storm); each failed compare is
+//                    one abort
 //
 // Operations go round-robin over the endpoints, one channel each. The proto
 // is etcd 3.4's, compiled by tests/bench/etcd/CMakeLists.txt.
@@ -208,7 +209,7 @@ class EtcdDriver final : public Driver {
   }
 
   void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
-                       Done done) override {
+                       RmwDone done) override {
     auto op = std::make_shared<Rmw>();
     op->driver = this;
     op->stub = Next();
@@ -218,7 +219,7 @@ class EtcdDriver final : public Driver {
     op->keys.erase(std::unique(op->keys.begin(), op->keys.end()), op->keys.end());
     op->value = value;
     op->done = std::move(done);
-    if (op->keys.empty()) return op->done(absl::OkStatus());
+    if (op->keys.empty()) return op->done(absl::OkStatus(), 0);
     ReadRound(std::move(op));
   }
 
@@ -229,8 +230,8 @@ class EtcdDriver final : public Driver {
     KV::Stub* stub = nullptr;
     std::vector<std::string> keys;
     std::string value;
-    Done done;
-    int attempt = 0;
+    RmwDone done;
+    int attempt = 0;  // compares failed so far: the aborts
     std::mutex mu;
     std::vector<int64_t> seen;  // mod_revision per key; 0 = absent
     size_t pending = 0;
@@ -279,7 +280,7 @@ class EtcdDriver final : public Driver {
                                  last = --op->pending == 0;
                                }
                                if (!last) return;
-                               if (!op->error.ok()) return op->done(op->error);
+                               if (!op->error.ok()) return op->done(op->error, op->attempt);
                                Commit(op);
                              });
     }
@@ -305,17 +306,21 @@ class EtcdDriver final : public Driver {
           stub->async()->Txn(ctx, q, r, std::move(cb));
         },
         [op](grpc::Status s, TxnResponse& resp) {
-          if (!s.ok()) return op->done(ToStatus(s, true));
-          if (resp.succeeded()) return op->done(absl::OkStatus());
+          if (!s.ok()) return op->done(ToStatus(s, true), op->attempt);
+          if (resp.succeeded()) return op->done(absl::OkStatus(), op->attempt);
           if (++op->attempt >= kMaxRmwAttempts) {
             return op->done(ConflictError(absl::StrCat("etcd: read-modify-write of ",
                                                        op->keys.size(), " key(s) lost the compare ",
-                                                       kMaxRmwAttempts, " times in a row")));
+                                                       kMaxRmwAttempts, " times in a row")),
+                            op->attempt);
           }
           const auto cap = std::min<std::chrono::microseconds>(
               kRmwBackoffBase * (int64_t{1} << std::min(op->attempt - 1, 20)), kRmwBackoffMax);
           op->driver->delays_.After(op->driver->Jitter(cap), [op](bool run) {
-            if (!run) return op->done(UnavailableError("etcd driver destroyed during a retry"));
+            if (!run) {
+              return op->done(UnavailableError("etcd driver destroyed during a retry"),
+                              op->attempt);
+            }
             ReadRound(op);
           });
         });

@@ -281,6 +281,55 @@ start_meridian_group() {
   for i in 1 2 3; do start_meridian "$i" "$@"; done
 }
 
+# bench_split_points SHARDS [KEY_SIZE]: the SHARDS-1 meridiand --split-points
+# (comma-separated) that cut meridian-bench's key space into SHARDS ranges
+# holding about as many of its keys each. A key (generators.cc, KeyNamer) is
+# "user" and the scrambled key number as zero-padded decimal: KEY_SIZE - 4
+# digits (default key size 24), the number uniform over [0, 2^bits) with
+# 2^bits the largest power of two <= 10^min(digits, 20). Split point i is
+# the key of the number i * 2^bits / SHARDS. Prints nothing for 1 shard.
+bench_split_points() {
+  python3 - "$1" "${2:-24}" <<'PY'
+import sys
+shards, key_size = int(sys.argv[1]), int(sys.argv[2])
+digits = key_size - 4
+assert shards >= 1 and digits >= 1
+bits = 64 if min(digits, 20) >= 20 else (10 ** digits).bit_length() - 1
+print(",".join("user" + str(i * (1 << bits) // shards).zfill(digits) for i in range(1, shards)))
+PY
+}
+
+# meridian_shards JSON_OUT: writes `meridianctl shard list -w json` to
+# JSON_OUT and succeeds when every shard's group has a leader.
+# REQUIRES: BUILD, MERIDIAN_EP.
+meridian_shards() {
+  "$BUILD/client/meridianctl" --endpoints "$MERIDIAN_EP" --timeout 2s shard list -w json \
+    >"$1" 2>/dev/null || return 1
+  python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+sys.exit(0 if m["shards"] and all(g["leader_id"] for s in m["shards"] for g in s["groups"]) else 1)
+PY
+}
+
+# shard_summary JSON: one line from a meridian_shards file: the shard count
+# and which node leads which shards, e.g.
+#   "4 shards; leaders: node 1: shards 1 3; node 2: shard 2; node 3: shard 4"
+shard_summary() {
+  python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+by_node = {}
+for s in m["shards"]:
+    for g in s["groups"]:
+        by_node.setdefault(g["leader_id"], []).append(s["shard_id"])
+n = len(m["shards"])
+parts = [f"node {node}: shard{'s' if len(ids) > 1 else ''} {' '.join(map(str, ids))}"
+         for node, ids in sorted(by_node.items())]
+print(f"{n} shard{'s' if n > 1 else ''}; leaders: " + "; ".join(parts))
+PY
+}
+
 # check_meridians MSG: fails with MSG, after the logs' tails, if a meridiand exited.
 check_meridians() {
   local p
@@ -308,11 +357,15 @@ def p50(r): return r["total"]["latency_us"]["p50"] / 1000
 def p99(r): return r["total"]["latency_us"]["p99"] / 1000
 def med(n, f): return statistics.median(f(r) for r in runs[n])
 def print_rounds(names, label, width):
-    print(f"{'round':<6} {label:<{width}} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}")
+    # Workloads with read-modify-writes also show their aborts per commit.
+    ab = "aborts_per_commit" in runs[names[0]][0]
+    print(f"{'round':<6} {label:<{width}} {'ops/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}"
+          + (f" {'aborts/commit':>14}" if ab else ""))
     for i in range(len(runs[names[0]])):
         for n in names:
             r = runs[n][i]
-            print(f"{i + 1:<6} {n:<{width}} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}")
+            print(f"{i + 1:<6} {n:<{width}} {tput(r):>10.0f} {p50(r):>9.3f} {p99(r):>9.3f} {r['errors']:>7}"
+                  + (f" {r['aborts_per_commit']:>14.3f}" if ab else ""))
 PY
     cat
   } | python3 - "$@"

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/blocking_counter.h"
@@ -40,6 +41,13 @@ Result<std::optional<std::string>> Read(Driver& d, const std::string& k) {
   return p.get_future().get();
 }
 
+std::pair<Status, int> ReadModifyWrite(Driver& d, const std::vector<std::string>& keys,
+                                       const std::string& v) {
+  std::promise<std::pair<Status, int>> p;
+  d.ReadModifyWrite(keys, v, [&p](Status s, int aborts) { p.set_value({s, aborts}); });
+  return p.get_future().get();
+}
+
 TEST(MeridianDriverTest, ReadsWhatItWrote) {
   FakeServer server;
   auto d = Connect(server);
@@ -65,11 +73,46 @@ TEST(MeridianDriverTest, ScanAndReadModifyWrite) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 3u);
 
-  std::promise<Status> rmw;
-  d->ReadModifyWrite({"a1", "new"}, "y", [&](Status s) { rmw.set_value(s); });
-  ASSERT_TRUE(rmw.get_future().get().ok());
+  std::pair<Status, int> rmw = ReadModifyWrite(*d, {"a1", "new"}, "y");
+  ASSERT_TRUE(rmw.first.ok()) << rmw.first;
+  EXPECT_EQ(rmw.second, 0);
   EXPECT_EQ(server.Value("a1"), "y");
   EXPECT_EQ(server.Value("new"), "y");
+}
+
+// The aborts a read-modify-write reports are its attempts that conflicted,
+// at the commit or at a read, and no others.
+TEST(MeridianDriverTest, ReadModifyWriteCountsItsConflictedAttempts) {
+  FakeServer server;
+  auto d = Connect(server);
+  server.InjectError("Txn/Commit", ConflictError("first committer won"), 2);
+  std::pair<Status, int> rmw = ReadModifyWrite(*d, {"k1", "k2"}, "v");
+  ASSERT_TRUE(rmw.first.ok()) << rmw.first;
+  EXPECT_EQ(rmw.second, 2);
+  EXPECT_EQ(server.Calls("Txn/Begin"), 3);
+  EXPECT_EQ(server.Calls("Txn/Commit"), 3);
+  EXPECT_EQ(server.Value("k2"), "v");
+
+  server.InjectError("Txn/Get", ConflictError("a read saw a newer version"), 1);
+  rmw = ReadModifyWrite(*d, {"k1"}, "w");
+  ASSERT_TRUE(rmw.first.ok()) << rmw.first;
+  EXPECT_EQ(rmw.second, 1);
+  EXPECT_EQ(server.Value("k1"), "w");
+
+  // Another error ends the operation and is no abort; the conflict before
+  // it is one.
+  server.InjectError("Txn/Commit", ConflictError("first committer won"), 1);
+  server.InjectError("Txn/Commit", InvalidArgumentError("injected"), 1);
+  rmw = ReadModifyWrite(*d, {"k1"}, "x");
+  EXPECT_EQ(rmw.first.code(), absl::StatusCode::kInvalidArgument) << rmw.first;
+  EXPECT_EQ(rmw.second, 1);
+
+  // Giving up after RunTxn's 10 attempts counts all 10.
+  server.InjectError("Txn/Commit", ConflictError("busy key"), 100);
+  rmw = ReadModifyWrite(*d, {"k1"}, "x");
+  EXPECT_EQ(GetErrorKind(rmw.first), ErrorKind::kConflict);
+  EXPECT_EQ(rmw.second, 10);
+  EXPECT_EQ(server.Value("k1"), "w");
 }
 
 TEST(MeridianDriverTest, HundredsInFlightFromOneThread) {

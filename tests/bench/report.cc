@@ -75,8 +75,16 @@ std::string JsonOp(const OpStats& op, double seconds) {
   for (size_t i = 0; i < std::size(kPercentiles); ++i) {
     out += Format("\"%s\": %llu, ", kPercentileNames[i], U(h.Percentile(kPercentiles[i])));
   }
-  out += Format("\"max\": %llu, \"mean\": %.1f}}", U(h.max()), h.mean());
+  out += Format("\"max\": %llu, \"mean\": %.1f}, \"aborts\": %llu}", U(h.max()), h.mean(),
+                U(op.aborts));
   return out;
+}
+
+// The share of read-modify-write attempts that aborted: aborts over the
+// attempts that either aborted or committed.
+double AbortRate(const OpStats& rmw) {
+  const uint64_t attempts = rmw.aborts + rmw.ok();
+  return attempts > 0 ? static_cast<double>(rmw.aborts) / static_cast<double>(attempts) : 0;
 }
 
 std::string JsonErrors(const RunStats& stats) {
@@ -149,6 +157,13 @@ std::string FormatTable(const Report& r) {
     out += TableRow(OpTypeName(static_cast<OpType>(i)), r.run.stats.by_op[i], r.run.seconds);
   }
   out += TableRow("total", r.run.stats.Total(), r.run.seconds);
+  if (o.workload.fraction(OpType::kReadModifyWrite) > 0) {
+    const OpStats& rmw = r.run.stats.by_op[static_cast<int>(OpType::kReadModifyWrite)];
+    out += Format(
+        "\nrmw aborts: %llu attempts aborted on a conflict and retried, for %llu commits: "
+        "%.3f aborts/commit (%.1f%% of attempts)\n",
+        U(rmw.aborts), U(rmw.ok()), rmw.AbortsPerOk(), 100 * AbortRate(rmw));
+  }
   if (!r.run.stats.errors_by_kind.empty()) out += "\nerrors by kind:\n" + ErrorLines(r.run.stats);
   if (r.run.unsent > 0) {
     out += Format(
@@ -205,6 +220,11 @@ std::string FormatJson(const Report& r) {
   out += Format("  \"ops_per_sec\": %.1f,\n  \"stuck\": %llu,\n  \"unsent\": %llu,\n",
                 OpsPerSecond(r.run, total.ok()), U(r.run.stuck), U(r.run.unsent));
   out += "  \"total\": " + JsonOp(total, r.run.seconds) + ",\n";
+  if (o.workload.fraction(OpType::kReadModifyWrite) > 0) {
+    const OpStats& rmw = r.run.stats.by_op[static_cast<int>(OpType::kReadModifyWrite)];
+    out += Format("  \"aborts_per_commit\": %.4f,\n  \"abort_rate\": %.4f,\n", rmw.AbortsPerOk(),
+                  AbortRate(rmw));
+  }
   out += "  \"by_op\": {";
   bool first = true;
   for (int i = 0; i < kOpTypes; ++i) {

@@ -277,12 +277,16 @@ void Issuer::IssueRun(const std::shared_ptr<State>& st, uint64_t intended, bool 
       }
       std::vector<std::string> keys;
       for (uint64_t k : picked) keys.push_back(st->namer.Key(k));
-      driver.ReadModifyWrite(keys, Value(), [st, this, intended, measured, picked](Status s) {
-        if (s.ok() && st->written != nullptr) {
-          for (uint64_t k : picked) st->written->Add(k);
-        }
-        st->Done(this, OpType::kReadModifyWrite, intended, measured, s);
-      });
+      driver.ReadModifyWrite(
+          keys, Value(), [st, this, intended, measured, picked](Status s, int aborts) {
+            if (s.ok() && st->written != nullptr) {
+              for (uint64_t k : picked) st->written->Add(k);
+            }
+            if (measured && aborts > 0) {
+              st->recorder.Aborts(OpType::kReadModifyWrite, static_cast<uint64_t>(aborts));
+            }
+            st->Done(this, OpType::kReadModifyWrite, intended, measured, s);
+          });
       return;
     }
   }

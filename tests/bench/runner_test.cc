@@ -27,6 +27,7 @@ class FakeDriver final : public Driver {
     int fail_every = 0;        // every Nth operation fails with CONFLICT
     int lose_write_every = 0;  // every Nth write reports OK but stores nothing
     Status finish_load;        // what FinishLoad returns
+    int rmw_aborts = 0;        // aborts every read-modify-write reports
   };
   explicit FakeDriver(Options o) : o_(o), pool_(4) {}
 
@@ -87,15 +88,15 @@ class FakeDriver final : public Driver {
         start);
   }
   void ReadModifyWrite(const std::vector<std::string>& keys, const std::string& value,
-                       Done done) override {
+                       RmwDone done) override {
     Complete(
         [this, keys, value, done = std::move(done)](bool fail) {
-          if (fail) return done(ConflictError("injected"));
+          if (fail) return done(ConflictError("injected"), o_.rmw_aborts);
           {
             absl::MutexLock l(&mu_);
             for (const auto& k : keys) data_[k] = value;
           }
-          done(absl::OkStatus());
+          done(absl::OkStatus(), o_.rmw_aborts);
         },
         keys.empty() ? "" : keys[0]);
   }
@@ -223,6 +224,27 @@ TEST(RunnerTest, WarmupIsLeftOut) {
   EXPECT_EQ(driver.KeysSeen().size(), 150u);
   EXPECT_EQ(r.stats.Total().ok(), 100u);
   EXPECT_DOUBLE_EQ(r.seconds, 1.0);
+}
+
+// The aborts a driver reports are summed per operation type, over the
+// measured operations only (failed ones included).
+TEST(RunnerTest, RmwAbortsAreSummedOverMeasuredOperations) {
+  ManualClock clock;
+  FakeDriver driver({.clock = &clock, .service_ms = 10, .fail_every = 5, .rmw_aborts = 3});
+  RunOptions o = Options("txn");
+  o.clients = 1;
+  o.issuer_threads = 1;
+  o.warmup_s = 0.5;
+  o.duration_s = 1;
+  PhaseResult r = RunWorkload(driver, o, nullptr, &clock);
+  const OpStats& rmw = r.stats.by_op[static_cast<int>(OpType::kReadModifyWrite)];
+  // 100 measured operations after 50 in the warmup; every 5th fails.
+  EXPECT_EQ(rmw.ok(), 80u);
+  EXPECT_EQ(rmw.errors, 20u);
+  EXPECT_EQ(rmw.aborts, 300u);
+  EXPECT_DOUBLE_EQ(rmw.AbortsPerOk(), 300.0 / 80);
+  EXPECT_EQ(r.stats.Total().aborts, 300u);
+  EXPECT_EQ(r.stats.by_op[static_cast<int>(OpType::kRead)].aborts, 0u);
 }
 
 TEST(RunnerTest, SameSeedSameOperations) {

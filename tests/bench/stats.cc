@@ -57,6 +57,13 @@ void Recorder::Error(OpType type, std::string_view kind, std::string_view messag
   errors_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Recorder::Aborts(OpType type, uint64_t n) {
+  if (n == 0) return;
+  Shard& shard = Mine();
+  absl::MutexLock l(&shard.mu);
+  shard.stats.by_op[static_cast<int>(type)].aborts += n;
+}
+
 RunStats Recorder::Snapshot() const {
   RunStats all;
   for (const Shard& shard : shards_) {

@@ -22,10 +22,20 @@ namespace meridian::bench {
 struct OpStats {
   Histogram latency_us;  // successful operations only
   uint64_t errors = 0;
+  // Read-modify-writes: attempts that aborted on a conflict and were
+  // retried (or, in one that gave up, every attempt), over the operations
+  // counted here, successful or not (RmwDone's `aborts`, summed).
+  uint64_t aborts = 0;
   uint64_t ok() const { return latency_us.count(); }
+  // Aborted attempts per successful operation (per committed transaction);
+  // 0 when none succeeded.
+  double AbortsPerOk() const {
+    return ok() > 0 ? static_cast<double>(aborts) / static_cast<double>(ok()) : 0;
+  }
   void Merge(const OpStats& other) {
     latency_us.Merge(other.latency_us);
     errors += other.errors;
+    aborts += other.aborts;
   }
 };
 
@@ -58,6 +68,9 @@ class Recorder {
  public:
   void Ok(OpType type, uint64_t latency_us);
   void Error(OpType type, std::string_view kind, std::string_view message);
+  // `n` attempts of an operation of `type` aborted (see OpStats::aborts);
+  // recorded beside the operation's own Ok or Error.
+  void Aborts(OpType type, uint64_t n);
   void Error(OpType type, const Status& s) {
     // absl::string_view is not std::string_view in Debian's abseil.
     Error(type, ErrorKindLabel(s), std::string_view(s.message().data(), s.message().size()));

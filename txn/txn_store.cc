@@ -101,6 +101,10 @@ storage::Snapshot TxnStore::SnapshotAt(uint64_t hlc) const {
   return storage::Snapshot::AtSite(options_.site_id, hlc);
 }
 
+namespace {
+std::string EncodeCommand(uint64_t ts, const std::vector<storage::Record>& records);
+}  // namespace
+
 Status TxnStore::CloseThrough(uint64_t ts) {
   if (visible_hlc_.load() >= ts) return absl::OkStatus();
   // The next stamp of this node's clock is above `ts` (or `ts` is too far
@@ -109,10 +113,22 @@ Status TxnStore::CloseThrough(uint64_t ts) {
     return InvalidArgumentError(absl::StrCat("snapshot ", FormatHlc(ts),
                                              " cannot be read here: ", s.message()));
   }
-  ReadWriteLock lock(this);
-  if (visible_hlc_.load() >= ts) return absl::OkStatus();  // another caller closed it
+  if (commit_log_ == nullptr) {
+    ReadWriteLock lock(this);
+    if (visible_hlc_.load() >= ts) return absl::OkStatus();  // another caller closed it
+    MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+    return CommitLocked({}).status();
+  }
+  // Replicated: without the commit lock, so commits go on meanwhile. One
+  // close at a time (callers share it). A commit stamped at or below `ts`
+  // before the Observe above but ordered after the close in the log is
+  // raised above it when applied (ApplyCommitted), so none lands at or
+  // below `ts` after this returns.
+  absl::MutexLock lock(&close_mu_);
+  if (visible_hlc_.load() >= ts) return absl::OkStatus();
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
-  return CommitLocked({}).status();
+  uint64_t applied = 0;
+  return commit_log_->Commit(EncodeCommand(hlc_->Now(), {}), {}, &applied);
 }
 
 Result<uint64_t> TxnStore::ResolveSnapshot(std::optional<uint64_t> snapshot_hlc) {

@@ -321,6 +321,7 @@ class TxnStore {
   std::atomic<uint64_t> visible_hlc_{0};
   CommitLog* commit_log_ = nullptr;  // set once, before serving
   absl::Mutex apply_mu_;             // serializes engine writers (Apply, GC)
+  absl::Mutex close_mu_;             // one replicated CloseThrough at a time
   std::atomic<uint64_t> gc_hlc_{0};  // explicit snapshots below this are refused
 
   absl::Mutex txns_mu_;

@@ -244,7 +244,11 @@ Result<TxnOutcome> TxnStore::Decide(std::string_view txn, const TxnOutcome& prop
 
 Status TxnStore::Resolve(std::string_view txn, const TxnOutcome& outcome,
                          const std::vector<std::string>& keys) {
-  ReadWriteLock lock(this);
+  // A resolution checks nothing against other commits (the intents keep
+  // every other writer of its keys out until it is applied), so in
+  // replicated mode it goes through the log without the commit lock.
+  std::optional<ReadWriteLock> lock;
+  if (commit_log_ == nullptr) lock.emplace(this);
   std::vector<std::string> mine;
   for (const std::string& key : keys) {
     if (auto intent = IntentOn(key); intent && intent->txn == txn) mine.push_back(key);
@@ -255,6 +259,10 @@ Status TxnStore::Resolve(std::string_view txn, const TxnOutcome& outcome,
   PutOutcome(&cmd, outcome);
   PutVarint64(&cmd, mine.size());
   for (const std::string& key : mine) PutLengthPrefixed(&cmd, key);
+  if (commit_log_ != nullptr) {
+    uint64_t applied = 0;
+    return commit_log_->Commit(std::move(cmd), {}, &applied);
+  }
   return ProposeTwoPhaseLocked(std::move(cmd)).status();
 }
 

@@ -49,14 +49,10 @@ TxnCoordinator::~TxnCoordinator() {
   for (std::thread& t : resolvers_) t.join();
 }
 
-Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t timeout_ms) {
-  if (timeout_ms == 0) timeout_ms = options_.default_timeout_ms;
-  if (timeout_ms > options_.max_timeout_ms) {
-    return LimitExceededError("max_txn_timeout_ms", options_.max_timeout_ms,
-                              absl::StrCat("transaction timeout ", timeout_ms,
-                                           " ms is over max_txn_timeout_ms (",
-                                           options_.max_timeout_ms, ")"));
-  }
+Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t requested_timeout_ms) {
+  MERIDIAN_ASSIGN_OR_RETURN(const uint64_t timeout_ms,
+                            txn::TxnTimeout(requested_timeout_ms, options_.default_timeout_ms,
+                                            options_.max_timeout_ms));
   auto t = std::make_shared<OpenTxn>();
   t->snapshot_hlc = hlc_->Now();
   t->timeout_ms = timeout_ms;
@@ -100,15 +96,6 @@ Result<std::shared_ptr<TxnCoordinator::OpenTxn>> TxnCoordinator::Find(uint64_t t
 
 namespace {
 
-Status CountOp(const txn::Limits& limits, uint64_t* ops) {
-  if (++*ops > limits.max_txn_ops) {
-    return LimitExceededError("max_txn_ops", limits.max_txn_ops,
-                              absl::StrCat("transaction has more than max_txn_ops (",
-                                           limits.max_txn_ops, ") operations"));
-  }
-  return absl::OkStatus();
-}
-
 uint64_t ShardOf(const v1::ClusterConfig& map, std::string_view key) {
   const v1::ShardInfo* s = FindShard(map, key);
   return s ? s->shard_id() : 0;
@@ -116,12 +103,16 @@ uint64_t ShardOf(const v1::ClusterConfig& map, std::string_view key) {
 
 }  // namespace
 
+Status TxnCoordinator::Usable(OpenTxn& t, bool count_op) {
+  if (t.finished) return TxnNotFoundError(absl::StrCat("transaction ", t.id, " is finished"));
+  return count_op ? txn::CountTxnOp(options_.limits, &t.ops) : absl::OkStatus();
+}
+
 Result<txn::ReadResult> TxnCoordinator::Get(uint64_t txn_id, std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(txn::ValidateKey(options_.limits, key));
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &t->ops));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/true));
   if (auto it = t->writes.find(std::string(key)); it != t->writes.end()) {
     txn::ReadResult r;
     r.snapshot_hlc = t->snapshot_hlc;
@@ -138,8 +129,7 @@ Status TxnCoordinator::Put(uint64_t txn_id, std::string_view key, std::string_vi
   MERIDIAN_RETURN_IF_ERROR(txn::ValidateValue(options_.limits, value));
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &t->ops));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/true));
   t->writes[std::string(key)] = std::string(value);
   return absl::OkStatus();
 }
@@ -148,8 +138,7 @@ Status TxnCoordinator::Delete(uint64_t txn_id, std::string_view key) {
   MERIDIAN_RETURN_IF_ERROR(txn::ValidateKey(options_.limits, key));
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &t->ops));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/true));
   t->writes[std::string(key)] = std::nullopt;
   return absl::OkStatus();
 }
@@ -163,8 +152,7 @@ Result<txn::ScanResult> TxnCoordinator::Scan(uint64_t txn_id, const txn::ScanRan
   MERIDIAN_RETURN_IF_ERROR(txn::ValidateRange(start, end));
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &t->ops));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/true));
   const uint64_t max = options_.limits.max_scan_limit;
   const uint64_t limit = range.limit == 0 ? max : std::min(range.limit, max);
 
@@ -221,7 +209,7 @@ Result<txn::CommitInfo> TxnCoordinator::Commit(uint64_t txn_id, bool* two_phase)
   *two_phase = false;
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/false));
   t->finished = true;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -306,7 +294,7 @@ Result<txn::CommitInfo> TxnCoordinator::CommitAcrossShards(
 Status TxnCoordinator::Abort(uint64_t txn_id) {
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  if (t->finished) return TxnNotFoundError(absl::StrCat("transaction ", txn_id, " is finished"));
+  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/false));
   t->finished = true;
   std::lock_guard<std::mutex> l(mu_);
   txns_.erase(txn_id);

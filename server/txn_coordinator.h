@@ -97,6 +97,9 @@ class TxnCoordinator {
   };
 
   Result<std::shared_ptr<OpenTxn>> Find(uint64_t txn_id);
+  // TXN_NOT_FOUND if `t` finished; with `count_op`, counts one operation
+  // against max_txn_ops. REQUIRES: t.mu held.
+  Status Usable(OpenTxn& t, bool count_op);
   // Two-phase commit of `by_shard` (two or more shards).
   Result<txn::CommitInfo> CommitAcrossShards(OpenTxn& t,
                                              const std::map<uint64_t, txn::TxnWrites>& by_shard);

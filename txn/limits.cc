@@ -24,6 +24,25 @@ Status ValidateValue(const Limits& limits, std::string_view value) {
   return absl::OkStatus();
 }
 
+Status CountTxnOp(const Limits& limits, uint64_t* ops) {
+  if (++*ops > limits.max_txn_ops) {
+    return LimitExceededError("max_txn_ops", limits.max_txn_ops,
+                              absl::StrCat("transaction has more than max_txn_ops (",
+                                           limits.max_txn_ops, ") operations"));
+  }
+  return absl::OkStatus();
+}
+
+Result<uint64_t> TxnTimeout(uint64_t requested_ms, uint64_t default_ms, uint64_t max_ms) {
+  const uint64_t timeout_ms = requested_ms == 0 ? default_ms : requested_ms;
+  if (timeout_ms > max_ms) {
+    return LimitExceededError("max_txn_timeout_ms", max_ms,
+                              absl::StrCat("transaction timeout ", timeout_ms,
+                                           " ms is over max_txn_timeout_ms (", max_ms, ")"));
+  }
+  return timeout_ms;
+}
+
 Status ValidateRange(std::string_view start, std::string_view end) {
   if (!end.empty() && end < start) {
     return InvalidArgumentError("range end is before range start");

@@ -28,5 +28,11 @@ Status ValidateKey(const Limits& limits, std::string_view key);
 Status ValidateValue(const Limits& limits, std::string_view value);
 // [start, end) is well-formed: end empty (unbounded) or end >= start.
 Status ValidateRange(std::string_view start, std::string_view end);
+// Counts one more operation of a transaction (*ops); over max_txn_ops is
+// INVALID_ARGUMENT naming the limit.
+Status CountTxnOp(const Limits& limits, uint64_t* ops);
+// A transaction's timeout: `requested_ms`, or `default_ms` for 0; over
+// `max_ms` is INVALID_ARGUMENT naming max_txn_timeout_ms.
+Result<uint64_t> TxnTimeout(uint64_t requested_ms, uint64_t default_ms, uint64_t max_ms);
 
 }  // namespace meridian::txn

@@ -28,15 +28,6 @@ struct TxnStore::OpenTxn {
 
 namespace {
 
-Status CountOp(const Limits& limits, uint64_t* ops) {
-  if (++*ops > limits.max_txn_ops) {
-    return LimitExceededError("max_txn_ops", limits.max_txn_ops,
-                              absl::StrCat("transaction has more than max_txn_ops (",
-                                           limits.max_txn_ops, ") operations"));
-  }
-  return absl::OkStatus();
-}
-
 Status TxnGone(uint64_t id) {
   return TxnNotFoundError(absl::StrCat(
       "unknown transaction ", id, " (never begun, already committed or aborted, or expired)"));
@@ -530,14 +521,10 @@ Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
   return out;
 }
 
-Result<BeginInfo> TxnStore::Begin(uint64_t timeout_ms) {
-  if (timeout_ms == 0) timeout_ms = options_.default_txn_timeout_ms;
-  if (timeout_ms > options_.max_txn_timeout_ms) {
-    return LimitExceededError("max_txn_timeout_ms", options_.max_txn_timeout_ms,
-                              absl::StrCat("transaction timeout ", timeout_ms,
-                                           " ms is over max_txn_timeout_ms (",
-                                           options_.max_txn_timeout_ms, ")"));
-  }
+Result<BeginInfo> TxnStore::Begin(uint64_t requested_timeout_ms) {
+  MERIDIAN_ASSIGN_OR_RETURN(const uint64_t timeout_ms,
+                            TxnTimeout(requested_timeout_ms, options_.default_txn_timeout_ms,
+                                       options_.max_txn_timeout_ms));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   if (OpenTxnCount() >= options_.max_open_txns) ReapExpired();
   const uint64_t snapshot = visible_hlc_.load();
@@ -578,7 +565,7 @@ Result<ReadResult> TxnStore::TxnGet(uint64_t txn_id, std::string_view key) {
   MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
   absl::MutexLock lock(&txn->mu);
   if (txn->finished) return TxnGone(txn_id);
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  MERIDIAN_RETURN_IF_ERROR(CountTxnOp(options_.limits, &txn->ops));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   if (auto it = txn->writes.find(std::string(key)); it != txn->writes.end()) {
     ReadResult r;
@@ -599,7 +586,7 @@ Status TxnStore::TxnPut(uint64_t txn_id, std::string_view key, std::string_view 
   MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
   absl::MutexLock lock(&txn->mu);
   if (txn->finished) return TxnGone(txn_id);
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  MERIDIAN_RETURN_IF_ERROR(CountTxnOp(options_.limits, &txn->ops));
   txn->writes[std::string(key)] = std::string(value);
   return absl::OkStatus();
 }
@@ -609,7 +596,7 @@ Status TxnStore::TxnDelete(uint64_t txn_id, std::string_view key) {
   MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
   absl::MutexLock lock(&txn->mu);
   if (txn->finished) return TxnGone(txn_id);
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  MERIDIAN_RETURN_IF_ERROR(CountTxnOp(options_.limits, &txn->ops));
   txn->writes[std::string(key)] = std::nullopt;
   return absl::OkStatus();
 }
@@ -619,7 +606,7 @@ Result<ScanResult> TxnStore::TxnScan(uint64_t txn_id, const ScanRange& range) {
   MERIDIAN_ASSIGN_OR_RETURN(auto txn, FindTxn(txn_id));
   absl::MutexLock lock(&txn->mu);
   if (txn->finished) return TxnGone(txn_id);
-  MERIDIAN_RETURN_IF_ERROR(CountOp(options_.limits, &txn->ops));
+  MERIDIAN_RETURN_IF_ERROR(CountTxnOp(options_.limits, &txn->ops));
 
   const uint64_t max = options_.limits.max_scan_limit;
   const uint64_t limit = range.limit == 0 ? max : std::min(range.limit, max);

@@ -406,9 +406,11 @@ void Node::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::time_point(
       std::chrono::milliseconds(ctx_.clock->NowUnixMillis() + 100)));
   server_->Wait();
-  coordinator_.reset();  // no request uses it any more; its resolver calls the groups
   stop_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
+  // No request nor the maintenance loop uses it any more; its resolvers
+  // call the (stopped) groups and give up.
+  coordinator_.reset();
   if (Status s = engine_->Flush(); !s.ok()) {
     Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
   }

@@ -60,6 +60,14 @@ std::string MembershipKey() { return "mmembership"; }
 std::string RestoreMarkerKey() { return "mrestore"; }
 std::string RestoredKey() { return "mrestored"; }
 
+std::string RangeEndKey() { return "mrange_end"; }
+
+std::string SplitChildKey(uint64_t child_group) {
+  std::string k = kSplitChildPrefix;
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(child_group >> shift));
+  return k;
+}
+
 std::string EncodeCount(int64_t count) {
   std::string s;
   PutFixed64(&s, static_cast<uint64_t>(count));

@@ -60,6 +60,14 @@ std::string RestoreMarkerKey();
 // restored at most once.
 std::string RestoredKey();
 
+// Online splits (TxnStore::Split): the exclusive end of the keys this
+// group still serves (absent: no split yet, it serves what the map gives
+// it), and one record per split it carried out, by child group id (8 bytes
+// big-endian, so they list in order under SplitChildPrefix).
+std::string RangeEndKey();
+std::string SplitChildKey(uint64_t child_group);
+constexpr char kSplitChildPrefix[] = "msplit/";
+
 // Counts are stored as 8-byte little-endian two's complement.
 std::string EncodeCount(int64_t count);
 bool DecodeCount(std::string_view bytes, int64_t* count);

@@ -70,6 +70,7 @@ Result<std::unique_ptr<TxnStore>> TxnStore::Open(storage::Engine* engine, Hlc* h
   }
   MERIDIAN_RETURN_IF_ERROR(store->LoadRestoreMarker());
   MERIDIAN_RETURN_IF_ERROR(store->LoadIntents());
+  MERIDIAN_RETURN_IF_ERROR(store->LoadRangeEnd());
   absl::MutexLock lock(&store->commit_mu_);
   store->next_log_index_ = engine->Stats().applied_index + 1;
   return store;
@@ -135,6 +136,7 @@ Result<uint64_t> TxnStore::ResolveSnapshot(std::optional<uint64_t> snapshot_hlc)
 
 Result<std::optional<storage::ReadResult>> TxnStore::ReadKv(std::string_view key,
                                                             uint64_t snapshot_hlc) {
+  MERIDIAN_RETURN_IF_ERROR(CheckOwns(key));
   return engine_->Get(keyspace::KvKey(key), SnapshotAt(snapshot_hlc));
 }
 
@@ -176,6 +178,11 @@ bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Recor
 void TxnStore::SetCommitLog(CommitLog* log) { commit_log_ = log; }
 
 Result<uint64_t> TxnStore::ApplyCommitted(uint64_t index, std::string_view command) {
+  if (IsSplitCommand(command)) {
+    absl::MutexLock lock(&apply_mu_);
+    if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
+    return ApplySplitCommand(index, command, /*sync=*/false);
+  }
   if (IsTwoPhaseCommand(command)) {
     absl::MutexLock lock(&apply_mu_);
     if (index <= engine_->Stats().applied_index) return uint64_t{0};  // replayed
@@ -261,6 +268,7 @@ Status TxnStore::InstallSnapshot(const std::vector<storage::Record>& records, ui
   // The snapshot may be taken in the middle of a restore, or after one.
   MERIDIAN_RETURN_IF_ERROR(LoadRestoreMarker());
   MERIDIAN_RETURN_IF_ERROR(LoadIntents());
+  MERIDIAN_RETURN_IF_ERROR(LoadRangeEnd());
   (void)hlc_->Observe(newest);
   uint64_t visible = visible_hlc_.load();
   while (visible < newest && !visible_hlc_.compare_exchange_weak(visible, newest)) {
@@ -283,8 +291,9 @@ Status TxnStore::CheckSpaceToPropose(const std::vector<storage::Record>& records
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   // Checked under commit_mu_, which RestoreBegin holds until its marker is
   // applied: a commit is either ordered before the restore (which is then
-  // refused) or refused itself.
+  // refused) or refused itself. The same holds for a split and its range.
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  for (const storage::Record& r : records) MERIDIAN_RETURN_IF_ERROR(CheckOwnsRecord(r.key));
   // One commit is one log record; refused whole before anything is proposed
   // or applied (a record larger than a log segment would stop the log).
   if (const uint64_t bytes = storage::ApproximateBytes(records);
@@ -367,6 +376,10 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   // A prepare holds commit_mu_ until its intents are applied, so one that
   // came first is seen here.
   if (Status refused = CheckNoIntents({key}); !refused.ok()) {
+    commit_mu_.Unlock();
+    return refused;
+  }
+  if (Status refused = CheckOwns(key); !refused.ok()) {
     commit_mu_.Unlock();
     return refused;
   }
@@ -722,6 +735,7 @@ Result<CommitInfo> TxnStore::CsetRemove(std::string_view key, std::string_view e
 Result<std::vector<CsetEntry>> TxnStore::CsetRead(std::string_view key, uint64_t* snapshot_used) {
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, key));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
+  MERIDIAN_RETURN_IF_ERROR(CheckOwns(key));
   const uint64_t snap = visible_hlc_.load();
   *snapshot_used = snap;
   const std::string prefix = keyspace::CsetPrefix(key);

@@ -208,6 +208,30 @@ class TxnStore {
   using OutcomeLookup = std::function<Result<TxnOutcome>(const TxnIntent&)>;
   void SetOutcomeLookup(OutcomeLookup lookup);
 
+  // Online splits (txn_store_split.cc; docs/operations.md, "Splits").
+  //
+  // On the group's leader: moves the keys from spec.split_key to the end of
+  // this store's range into a new group. It is one command through the
+  // log, which every replica applies at the same index: it hands every
+  // version of the moved keys to the split handler (which seeds the child
+  // group's store with them, durably), tombstones them here and lowers the
+  // range end. From then on a key at or past the end gets WRONG_SHARD here.
+  // A repeat for a child already recorded returns OK. FAILED_PRECONDITION
+  // (retry later) while an intent is pending in the moved range;
+  // INVALID_ARGUMENT if split_key is not below the range end.
+  Status Split(const SplitSpec& spec);
+  // Seeds a child group's store with `records` (every version of the moved
+  // keys, and the clock and range records the child needs) before this
+  // store forgets them. Runs on the applying thread, inside the apply.
+  using SplitHandler =
+      std::function<Status(const SplitChild&, const std::vector<storage::Record>&)>;
+  void SetSplitHandler(SplitHandler handler);
+  // The splits this store carried out, by child group id.
+  Result<std::vector<SplitChild>> SplitChildren();
+  // The exclusive end of the keys this store serves, or nullopt if it was
+  // never split (it serves whatever the shard map routes to it).
+  std::optional<std::string> RangeEnd() const;
+
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
   // Garbage-collects versions below min(oldest open snapshot, now - retention).
@@ -285,6 +309,18 @@ class TxnStore {
   Status LoadIntents();
   static constexpr uint64_t kMaxIntentWaitMs = 15'000;
 
+  // Splits (txn_store_split.cc). WRONG_SHARD if `key` (or, for a range,
+  // any key of [start, end); end "" = unbounded) is at or past the range end.
+  Status CheckOwns(std::string_view key) const;
+  Status CheckOwnsRange(std::string_view start, std::string_view end, bool single_key) const;
+  // The same for the user key of an engine record ('k' and 'c' keys).
+  Status CheckOwnsRecord(std::string_view engine_key) const;
+  Status LoadRangeEnd();
+  static bool IsSplitCommand(std::string_view command);
+  Result<uint64_t> ApplySplitCommand(uint64_t index, std::string_view command, bool sync)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
+  Result<std::optional<SplitChild>> ReadSplitChild(uint64_t child_group);
+
   // Restore (txn_store_backup.cc). Commands of the restore share the log
   // with commits; ApplyCommitted hands them here.
   struct RestoreState;
@@ -336,6 +372,9 @@ class TxnStore {
   absl::Mutex intents_mu_;
   std::map<std::string, TxnIntent, std::less<>> intents_ ABSL_GUARDED_BY(intents_mu_);
   OutcomeLookup outcome_lookup_;  // set once, before serving
+  mutable absl::Mutex range_mu_;
+  std::optional<std::string> range_end_ ABSL_GUARDED_BY(range_mu_);
+  SplitHandler split_handler_;  // set once, before serving
 };
 
 }  // namespace meridian::txn

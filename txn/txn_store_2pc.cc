@@ -141,6 +141,7 @@ Status TxnStore::CheckNoIntents(const std::vector<std::string_view>& keys) {
 Status TxnStore::CheckWriteConflicts(const TxnWrites& writes, uint64_t snapshot_hlc,
                                      std::string_view txn) {
   for (const auto& [key, value] : writes) {
+    MERIDIAN_RETURN_IF_ERROR(CheckOwns(key));
     if (auto intent = IntentOn(key); intent && (txn.empty() || intent->txn != txn)) {
       return ConflictError(absl::StrCat("write-write conflict: key \"", Printable(key),
                                         "\" is written by a transaction being committed; retry "
@@ -381,6 +382,7 @@ Result<uint64_t> TxnStore::ApplyTwoPhaseCommand(uint64_t index, std::string_view
 Result<uint64_t> TxnStore::ReadSnapshot(std::optional<uint64_t> snapshot_hlc,
                                         std::string_view start, std::string_view end,
                                         bool single_key) {
+  MERIDIAN_RETURN_IF_ERROR(CheckOwnsRange(start, end, single_key));
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t snap, ResolveSnapshot(snapshot_hlc));
   while (true) {
     MERIDIAN_ASSIGN_OR_RETURN(bool waited, WaitForIntents(start, end, single_key, snap));

@@ -123,6 +123,23 @@ struct PrepareArgs {
   TxnWrites writes;  // this shard's keys
 };
 
+// An online split (TxnStore::Split): the group keeps the keys below
+// split_key; those from it to the group's end move to a new shard, whose
+// group every replica creates from its own copy at the split's log index.
+struct SplitSpec {
+  std::string split_key;     // not empty
+  uint64_t child_shard = 0;  // the new shard's id (the config group reserved it)
+  uint64_t child_group = 0;  // its MultiPaxos group id
+};
+
+// A split a group carried out, as it recorded it.
+struct SplitChild {
+  SplitSpec spec;
+  std::string end_key;     // the child's exclusive end ("": the keyspace's end)
+  uint64_t index = 0;      // the log index the split applied at
+  uint64_t split_hlc = 0;  // its timestamp: the child's data is the parent's as of it
+};
+
 // A transaction's outcome, as its record holds it.
 struct TxnOutcome {
   bool committed = false;

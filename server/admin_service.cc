@@ -10,6 +10,7 @@
 #include "server/router.h"
 #include "server/shard_directory.h"
 #include "server/services_internal.h"
+#include "server/shard_splitter.h"
 
 namespace meridian::server {
 namespace {
@@ -81,6 +82,20 @@ class AdminService final : public v1::Admin::Service {
       l->set_leader_id(id);
       l->set_leader_address(address);
     }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SplitShard(grpc::ServerContext* context, const v1::SplitShardRequest* req,
+                          v1::SplitShardResponse* resp) override {
+    if (ctx_->splitter == nullptr) {
+      return ToGrpcStatus(MakeError({.kind = ErrorKind::kInvalidArgument},
+                                    "a single node (--dev) has one shard and does not split"));
+    }
+    // One hop at most: a forwarded request is served or refused.
+    const bool forwarded = context->client_metadata().count("meridian-forwarded") > 0;
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(*resp,
+                                   ctx_->splitter->Split(req->split_key(), "manual", !forwarded));
+    ctx_->FillHeader(resp->mutable_header(), 0, 0, resp->child_shard_id());
     return grpc::Status::OK;
   }
 

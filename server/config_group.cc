@@ -54,4 +54,34 @@ Status ConfigGroup::CommitBootstrap(v1::ClusterConfig initial) {
   return store_->Execute({absent}, put, {}).status();
 }
 
+Result<v1::ClusterConfig> ConfigGroup::Update(
+    const std::function<Result<bool>(v1::ClusterConfig*)>& change) {
+  MERIDIAN_RETURN_IF_ERROR(replication_->ReadBarrier());
+  MERIDIAN_ASSIGN_OR_RETURN(txn::ReadResult r, store_->Get(kConfigKey, std::nullopt));
+  if (!r.found) {
+    return absl::FailedPreconditionError("no cluster config is committed yet; retry shortly");
+  }
+  v1::ClusterConfig config;
+  if (!config.ParseFromString(r.value)) {
+    return CorruptionError("the config group holds a cluster config that does not parse");
+  }
+  const v1::ClusterConfig before = config;
+  MERIDIAN_ASSIGN_OR_RETURN(bool changed, change(&config));
+  if (!changed) return before;
+  config.set_version(config.version() + 1);
+  MERIDIAN_RETURN_IF_ERROR(ValidateClusterConfig(config));
+  txn::Compare unchanged;
+  unchanged.target = txn::Compare::Target::kValue;
+  unchanged.op = txn::Compare::Op::kEqual;
+  unchanged.key = std::string(kConfigKey);
+  unchanged.value = r.value;
+  std::vector<txn::Op> put = {
+      {txn::Op::Kind::kPut, std::string(kConfigKey), config.SerializeAsString()}};
+  MERIDIAN_ASSIGN_OR_RETURN(txn::ExecuteResult done, store_->Execute({unchanged}, put, {}));
+  if (!done.succeeded) {
+    return ConflictError("the cluster config changed while this change was made; retry");
+  }
+  return config;
+}
+
 }  // namespace meridian::server

@@ -4,6 +4,7 @@
 // changed only by compare-and-set, so two proposers never both win.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "common/status.h"
@@ -27,6 +28,15 @@ class ConfigGroup {
   // and a first signing key, unless a config is already committed (then
   // nothing changes). NOT_LEADER elsewhere.
   Status CommitBootstrap(v1::ClusterConfig initial);
+
+  // On the config group's leader: applies `change` to the committed config
+  // and commits the result as the next version, by compare-and-set against
+  // the config it read (CONFLICT if another change got in first: read
+  // again and retry). `change` returns false to commit nothing (the config
+  // already says what it wants). Returns the committed config.
+  // FAILED_PRECONDITION before a bootstrap config is committed; NOT_LEADER
+  // elsewhere.
+  Result<v1::ClusterConfig> Update(const std::function<Result<bool>(v1::ClusterConfig*)>& change);
 
   Replication* replication() const { return replication_; }
 

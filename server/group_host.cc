@@ -35,7 +35,31 @@ Result<std::unique_ptr<GroupHost>> GroupHost::Open(const Options& options) {
 GroupHost::~GroupHost() { Stop(); }
 
 Result<Replication*> GroupHost::AddGroup(Replication::Options options, txn::TxnStore* store) {
-  if (thread_.joinable()) return absl::FailedPreconditionError("groups are added before Run");
+  if (!thread_.joinable()) return AddGroupNow(std::move(options), store);
+  auto queued = std::make_shared<QueuedGroup>();
+  queued->options = std::move(options);
+  queued->store = store;
+  std::future<Result<Replication*>> added = queued->added.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return UnavailableError("the consensus host is stopping");
+    queued_groups_.push_back(queued);
+    woken_ = true;
+  }
+  cv_.notify_one();
+  return added.get();
+}
+
+void GroupHost::AddQueuedGroups() {
+  std::vector<std::shared_ptr<QueuedGroup>> queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued.swap(queued_groups_);
+  }
+  for (auto& q : queued) q->added.set_value(AddGroupNow(std::move(q->options), q->store));
+}
+
+Result<Replication*> GroupHost::AddGroupNow(Replication::Options options, txn::TxnStore* store) {
   if (groups_.count(options.group)) {
     return InvalidArgumentError(absl::StrCat("group ", options.group, " is already hosted"));
   }
@@ -52,6 +76,7 @@ Result<Replication*> GroupHost::AddGroup(Replication::Options options, txn::TxnS
   }
   MERIDIAN_RETURN_IF_ERROR(r->Recover(std::move(recovered), &random_));
   Replication* out = r.get();
+  std::unique_lock<std::shared_mutex> lock(groups_mu_);
   groups_[options.group] = std::move(r);
   return out;
 }
@@ -68,17 +93,25 @@ void GroupHost::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::vector<std::shared_ptr<QueuedGroup>> queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued.swap(queued_groups_);
+  }
+  for (auto& q : queued) q->added.set_value(UnavailableError("the consensus host stopped"));
   for (auto& [id, g] : groups_) g->Stop();
   senders_.clear();
 }
 
 Replication* GroupHost::group(consensus::GroupId id) const {
+  std::shared_lock<std::shared_mutex> lock(groups_mu_);
   auto it = groups_.find(id);
   return it == groups_.end() ? nullptr : it->second.get();
 }
 
 std::vector<Replication*> GroupHost::groups() const {
   std::vector<Replication*> out;
+  std::shared_lock<std::shared_mutex> lock(groups_mu_);
   for (const auto& [id, g] : groups_) out.push_back(g.get());
   return out;
 }
@@ -229,6 +262,7 @@ void GroupHost::Loop() {
       if (stop_) return;
       woken_ = false;
     }
+    AddQueuedGroups();
     uint64_t due = 0;
     while (clock->NowMonotonicMicros() >= start + (ticks + due + 1) * tick_us) ++due;
     ticks += due;

@@ -9,13 +9,16 @@
 //     heartbeats);
 //   - the driver thread and the tick: all groups tick together.
 //
-// Usage: Open, AddGroup for each group, then Run. Thread-safe after Run.
+// Usage: Open, AddGroup for each group, then Run. Thread-safe after Run;
+// groups may still be added then (a split's new group), never removed.
 #pragma once
 
 #include <condition_variable>
 #include <map>
 #include <memory>
+#include <future>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,7 +51,10 @@ class GroupHost {
   ~GroupHost();
 
   // Adds group `options.group`, replaying what the WAL holds for it above
-  // the store's applied index. REQUIRES: before Run; store outlives the host.
+  // the store's applied index. Before Run it is added at once; after Run
+  // the driver thread adds it between rounds, and this waits for it
+  // (UNAVAILABLE once the host stops). REQUIRES: store outlives the host;
+  // after Run, not called on the driver thread.
   Result<Replication*> AddGroup(Replication::Options options, txn::TxnStore* store);
   // Starts the driver thread.
   void Run();
@@ -93,12 +99,24 @@ class GroupHost {
   void Flush();
   // Driver thread: dials the union of the groups' peers.
   void Redial();
+  // Creates and recovers the group; the driver thread (or before Run).
+  Result<Replication*> AddGroupNow(Replication::Options options, txn::TxnStore* store);
+  // Driver thread: the groups AddGroup queued after Run.
+  void AddQueuedGroups();
+  struct QueuedGroup {
+    Replication::Options options;
+    txn::TxnStore* store = nullptr;
+    std::promise<Result<Replication*>> added;
+  };
 
   const Options options_;
   Random random_;
   std::unique_ptr<consensus::Wal> wal_;
   std::map<consensus::GroupId, consensus::RecoveredGroup> recovered_;  // until AddGroup
-  std::map<consensus::GroupId, std::unique_ptr<Replication>> groups_;  // fixed after Run
+  // Written only by the driver thread (or before Run), under groups_mu_;
+  // other threads read it under groups_mu_, the driver thread without.
+  mutable std::shared_mutex groups_mu_;
+  std::map<consensus::GroupId, std::unique_ptr<Replication>> groups_;
 
   PeerClock peer_clock_;  // outlives senders_
 
@@ -113,6 +131,7 @@ class GroupHost {
   std::condition_variable cv_;
   bool woken_ = false;
   bool stop_ = false;
+  std::vector<std::shared_ptr<QueuedGroup>> queued_groups_;
   TransportStats stats_;
   std::thread thread_;
 };

@@ -69,6 +69,12 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   node->ctx_.router = node->router_.get();
   node->ctx_.shards = &node->shard_directory_;
   node->StartCoordinator();
+  if (node->config_group_) {
+    node->splitter_ = std::make_unique<ShardSplitter>(
+        node->config_group_.get(), &node->shard_directory_, node->shard_caller_.get(),
+        node->router_.get(), ShardSplitter::Options{c.site_id, c.split_size_bytes});
+    node->ctx_.splitter = node->splitter_.get();
+  }
 
   node->ctx_.config = &node->config_;
   node->ctx_.store = node->store_.get();
@@ -142,6 +148,7 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   }
   PublishNode(&node->node_view_);
   node->maintenance_ = std::thread([n = node.get()] { n->MaintenanceLoop(); });
+  if (node->splitter_) node->splitter_->Start(c.split_check_interval_ms);
   Log(Level::kInfo, "serving",
       {{"node_id", c.node_id},
        {"site", c.site},
@@ -200,10 +207,15 @@ Status Node::StartReplication() {
   } else {
     MERIDIAN_ASSIGN_OR_RETURN(map, FlagsConfig(members));
   }
+  replication_options_ = ro;
+  const bool from_committed = committed.has_value();
+  shard_directory_.Set(map, from_committed ? "committed" : "bootstrap");
   std::map<uint64_t, Router::LocalGroup> local;
   for (const v1::ShardInfo& shard : map.shards()) {
     const v1::ShardGroup* g = GroupInSite(shard, c.site_id);
     if (g == nullptr) continue;
+    // A split's group opens from its parent's split record (below).
+    if (shard.parent_shard_id() != 0) continue;
     const bool placed_here = std::find(g->replicas().begin(), g->replicas().end(),
                                        uint64_t{c.member_id}) != g->replicas().end();
     if (!placed_here && !c.join) continue;
@@ -221,10 +233,14 @@ Status Node::StartReplication() {
     }
     MERIDIAN_ASSIGN_OR_RETURN(Replication * r, host_->AddGroup(ro, store));
     store->SetCommitLog(r);
+    AllowSplits(ro.group, store);
     local[ro.group] = {store, r};
     if (ro.group == 1) replication_ = r;
   }
-  shard_directory_.Set(std::move(map), committed ? "committed" : "bootstrap");
+  const std::map<uint64_t, Router::LocalGroup> opened = local;
+  for (const auto& [group, g] : opened) {
+    MERIDIAN_RETURN_IF_ERROR(OpenSplitChildren(group, g.store, &local));
+  }
   router_ = std::make_unique<Router>(&shard_directory_, c.site_id, std::move(local));
   // Admin requests about "the group" (members, backup) address shard 1's,
   // or the config group's where shard 1 has no replica here.
@@ -275,6 +291,7 @@ uint64_t Node::ShardCacheBytes() const {
 
 std::vector<txn::TxnStore*> Node::Stores() const {
   std::vector<txn::TxnStore*> out = {store_.get()};
+  absl::MutexLock lock(&groups_mu_);
   for (const auto& [g, extra] : extra_groups_) out.push_back(extra.store.get());
   if (config_store_.store) out.push_back(config_store_.store.get());
   return out;
@@ -362,6 +379,7 @@ void Node::MaintenanceLoop() {
   while (!stop_.WaitForNotificationWithTimeout(kReadinessPeriod)) {
     EvaluateFence();
     RefreshClusterConfig();
+    if (host_) StartSeededGroups();
     CloseIdleShards();
     PublishReadiness(server_.get(), RunHealthChecks(ready_checks_, nullptr));
     const uint64_t now = ctx_.clock->NowMonotonicMicros();
@@ -408,6 +426,7 @@ void Node::Shutdown() {
   server_->Wait();
   stop_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
+  if (splitter_) splitter_->Stop();  // its calls fail now that the groups stopped
   // No request nor the maintenance loop uses it any more; its resolvers
   // call the (stopped) groups and give up.
   coordinator_.reset();
@@ -455,6 +474,7 @@ HealthChecks Node::ReadyChecks() {
   // The engines took no I/O error and have room to write.
   checks.push_back({"storage", [this]() -> Status {
     MERIDIAN_RETURN_IF_ERROR(engine_->CheckSpace(0));
+    absl::MutexLock lock(&groups_mu_);
     for (const auto& [g, extra] : extra_groups_) {
       if (Status s = extra.engine->CheckSpace(0); !s.ok()) {
         return Status(s.code(), absl::StrCat("group ", g, ": ", s.message()));

@@ -28,6 +28,7 @@
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/shard_caller.h"
+#include "server/shard_splitter.h"
 #include "server/shard_directory.h"
 #include "server/txn_coordinator.h"
 #include "server/open_engine.h"
@@ -73,6 +74,25 @@ class Node {
   // Every store this node serves, shard 1's first.
   std::vector<txn::TxnStore*> Stores() const;
 
+  // Online splits (node_splits.cc; shard_splitter.h).
+  // On the applying thread of group `parent`: seeds the child group's store
+  // at data_dir/groups/<child> with `records`, durably, marks the seed
+  // complete, and queues the group to start (StartSeededGroups).
+  Status SeedSplitChild(uint64_t parent, const txn::SplitChild& child,
+                        const std::vector<storage::Record>& records);
+  // Maintenance loop: starts the groups SeedSplitChild queued.
+  void StartSeededGroups();
+  // Startup: opens the groups of the splits `store` recorded (and theirs),
+  // where this node's seed is complete; a replica that caught up past a
+  // split by snapshot has none and does not host the child (logged).
+  Status OpenSplitChildren(uint64_t parent, txn::TxnStore* store,
+                           std::map<uint64_t, Router::LocalGroup>* local);
+  // Lets `store` (of shard group `group`) split.
+  void AllowSplits(uint64_t group, txn::TxnStore* store);
+  // The voters `group` starts with: its parent's replicas in the map.
+  std::map<consensus::NodeId, std::string> SplitChildMembers(uint64_t parent) const;
+  std::string GroupDir(uint64_t group) const;
+
   Config config_;
   std::unique_ptr<DataDirLock> lock_;
   std::unique_ptr<storage::Engine> engine_;
@@ -92,13 +112,25 @@ class Node {
   txn::TxnStore::Options StoreOptions() const;
   // The configured engine (config_.engine, resolved from META) at `path`.
   EngineSettings EngineSettingsFor(std::string path, uint64_t cache_bytes) const;
+  // Groups started at runtime (a split's) are added under groups_mu_.
+  mutable absl::Mutex groups_mu_;
   std::map<consensus::GroupId, ExtraGroup> extra_groups_;  // outlive host_
+  // Split children seeded and waiting for the maintenance loop to start.
+  struct SeededGroup {
+    uint64_t group = 0;
+    uint64_t parent = 0;
+    ExtraGroup stores;
+  };
+  absl::Mutex seeded_mu_;
+  std::vector<SeededGroup> seeded_;
+  Replication::Options replication_options_;  // every shard group's, but the group and members
   ExtraGroup config_store_;                                 // outlives host_
   std::unique_ptr<ConfigGroup> config_group_;
   ShardDirectory shard_directory_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ShardCaller> shard_caller_;     // after router_: it calls it
   std::unique_ptr<TxnCoordinator> coordinator_;   // after shard_caller_
+  std::unique_ptr<ShardSplitter> splitter_;       // after shard_caller_
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_
   ServiceContext ctx_;

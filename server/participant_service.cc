@@ -60,6 +60,15 @@ class ParticipantService final : public v1::Participant::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Split(grpc::ServerContext* context, const v1::SplitRequest* req,
+                     v1::SplitResponse*) override {
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(req->shard_id()));
+    txn::SplitSpec spec{req->split_key(), req->child_shard_id(), req->child_group_id()};
+    MERIDIAN_GRPC_RETURN_IF_ERROR(shard.store->Split(spec));
+    return grpc::Status::OK;
+  }
+
  private:
   ServiceContext* ctx_;
 };

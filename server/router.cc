@@ -97,21 +97,22 @@ Result<Router::Target> Router::Serve(std::shared_ptr<const v1::ClusterConfig> co
                                      const v1::ShardInfo* shard,
                                      uint64_t follower_read_at) const {
   const v1::ShardGroup* group = GroupInSite(*shard, site_id_);
-  auto it = group == nullptr ? local_.end() : local_.find(group->group_id());
-  if (it == local_.end()) {
+  const std::optional<LocalGroup> local =
+      group == nullptr ? std::nullopt : Local(group->group_id());
+  if (!local) {
     const std::string hint =
         group == nullptr || group->replicas().empty() ? "" : NodeAddress(*config, group->replicas(0));
     return WrongShardError(hint, config->version(),
                            absl::StrCat("this node hosts no replica of shard ", shard->shard_id(),
                                         hint.empty() ? "" : absl::StrCat("; try ", hint)));
   }
-  if (follower_read_at != 0 && it->second.store->VisibleHlc() >= follower_read_at) {
+  if (follower_read_at != 0 && local->store->VisibleHlc() >= follower_read_at) {
     // Every commit at or below the snapshot is applied here, and every
     // later one in the log is stamped above it: a follower may serve it.
-    return Target{std::move(config), shard, it->second.store};
+    return Target{std::move(config), shard, local->store};
   }
-  MERIDIAN_RETURN_IF_ERROR(GroupReadBarrier(it->second.replication));
-  return Target{std::move(config), shard, it->second.store};
+  MERIDIAN_RETURN_IF_ERROR(GroupReadBarrier(local->replication));
+  return Target{std::move(config), shard, local->store};
 }
 
 Status Router::CheckSameShard(const Target& target, std::string_view key) {
@@ -124,8 +125,21 @@ Status Router::CheckSameShard(const Target& target, std::string_view key) {
       "(meridianctl shard list) and pick it with the routing key"));
 }
 
+void Router::AddLocal(uint64_t group, LocalGroup local) {
+  std::lock_guard<std::mutex> lock(mu_);
+  local_[group] = local;
+}
+
+std::optional<Router::LocalGroup> Router::Local(uint64_t group) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = local_.find(group);
+  if (it == local_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<txn::TxnStore*> Router::LedStores() const {
   std::vector<txn::TxnStore*> out;
+  std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [group, g] : local_) {
     if (g.replication != nullptr && g.replication->IsLeaderReady()) out.push_back(g.store);
   }
@@ -135,10 +149,9 @@ std::vector<txn::TxnStore*> Router::LedStores() const {
 size_t Router::ShardCount() const { return directory_->Current().config->shards_size(); }
 
 std::pair<uint64_t, std::string> Router::LeaderOf(uint64_t group) const {
-  auto it = local_.find(group);
-  if (it == local_.end()) return {0, ""};
-  if (it->second.replication == nullptr) return {0, ""};
-  return {it->second.replication->LeaderId(), it->second.replication->LeaderAddress()};
+  const std::optional<LocalGroup> local = Local(group);
+  if (!local || local->replication == nullptr) return {0, ""};
+  return {local->replication->LeaderId(), local->replication->LeaderAddress()};
 }
 
 }  // namespace meridian::server

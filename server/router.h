@@ -9,11 +9,13 @@
 //     replica of the key's shard (the hint names one that does);
 //   - NOT_LEADER (hint: the group's leader) if it hosts one but does not
 //     lead the group.
-// Thread-safe; the local groups are fixed at construction.
+// Thread-safe. Local groups are added (a split's new group), never removed.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +59,10 @@ class Router {
   Result<Target> ForSnapshotRead(std::string_view key, const v1::RequestHeader& header,
                                  uint64_t snapshot_hlc) const;
   Result<Target> ForShardSnapshotRead(uint64_t shard_id, uint64_t snapshot_hlc) const;
+  // A group this node hosts from now on (a split's new group).
+  void AddLocal(uint64_t group, LocalGroup local);
+  // The local group, if hosted.
+  std::optional<LocalGroup> Local(uint64_t group) const;
   // The stores of the replicated groups this node leads now.
   std::vector<txn::TxnStore*> LedStores() const;
   // INVALID_ARGUMENT unless `key` is in the target's shard: a transaction
@@ -87,7 +93,8 @@ class Router {
 
   const ShardDirectory* const directory_;
   const uint32_t site_id_;
-  const std::map<uint64_t, LocalGroup> local_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, LocalGroup> local_;  // guarded by mu_
 };
 
 // A prefix scan continued at a resume key (prefix and start set, end

@@ -270,4 +270,26 @@ Status ShardCaller::Resolve(uint64_t shard, const std::string& txn, const txn::T
       .status();
 }
 
+Status ShardCaller::Split(uint64_t shard, const txn::SplitSpec& spec) {
+  return Call<bool>(
+             shard, true,
+             [&](txn::TxnStore* s) -> Result<bool> {
+               MERIDIAN_RETURN_IF_ERROR(s->Split(spec));
+               return true;
+             },
+             [&](const std::shared_ptr<grpc::Channel>& ch, uint64_t) -> Result<bool> {
+               v1::SplitRequest req;
+               req.set_shard_id(shard);
+               req.set_split_key(spec.split_key);
+               req.set_child_shard_id(spec.child_shard);
+               req.set_child_group_id(spec.child_group);
+               v1::SplitResponse resp;
+               auto ctx = Context();
+               MERIDIAN_RETURN_IF_ERROR(
+                   FromGrpcStatus(v1::Participant::NewStub(ch)->Split(ctx.get(), req, &resp)));
+               return true;
+             })
+      .status();
+}
+
 }  // namespace meridian::server

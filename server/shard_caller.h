@@ -47,6 +47,8 @@ class ShardCaller {
                                  const txn::TxnOutcome& proposal);
   Status Resolve(uint64_t shard, const std::string& txn, const txn::TxnOutcome& outcome,
                  const std::vector<std::string>& keys);
+  // Carries out a split at the shard's leader (TxnStore::Split).
+  Status Split(uint64_t shard, const txn::SplitSpec& spec);
 
  private:
   template <typename T>

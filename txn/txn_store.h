@@ -228,6 +228,9 @@ class TxnStore {
   void SetSplitHandler(SplitHandler handler);
   // The splits this store carried out, by child group id.
   Result<std::vector<SplitChild>> SplitChildren();
+  // The live KV data this store serves (at the visible timestamp), and its
+  // middle key. A full scan: for the split check, not for hot paths.
+  Result<RangeSize> MeasureRange();
   // The exclusive end of the keys this store serves, or nullopt if it was
   // never split (it serves whatever the shard map routes to it).
   std::optional<std::string> RangeEnd() const;

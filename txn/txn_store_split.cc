@@ -144,6 +144,39 @@ Result<std::vector<SplitChild>> TxnStore::SplitChildren() {
   return out;
 }
 
+Result<RangeSize> TxnStore::MeasureRange() {
+  RangeSize size;
+  const storage::Snapshot snapshot = SnapshotAt(visible_hlc_.load());
+  storage::ScanOptions opts{keyspace::kKvRangeStart, keyspace::kKvRangeEnd, 0, true};
+  opts.keys_only = false;
+  const auto bytes = [](const storage::KeyValue& kv) { return kv.key.size() - 1 + kv.value.size(); };
+  // Two passes (the total, then where half of it lies) rather than holding
+  // every key.
+  MERIDIAN_RETURN_IF_ERROR(engine_->Scan(
+      opts, snapshot,
+      [&](const storage::KeyValue& kv) {
+        size.live_bytes += bytes(kv);
+        ++size.keys;
+        return true;
+      },
+      nullptr));
+  if (size.keys < 2) return size;
+  uint64_t below = 0, seen = 0;
+  MERIDIAN_RETURN_IF_ERROR(engine_->Scan(
+      opts, snapshot,
+      [&](const storage::KeyValue& kv) {
+        // Never the first key: a split there would leave the parent empty.
+        if (seen++ > 0 && (below * 2 >= size.live_bytes || seen == size.keys)) {
+          size.middle_key = std::string(keyspace::UserKeyOf(kv.key));
+          return false;
+        }
+        below += bytes(kv);
+        return true;
+      },
+      nullptr));
+  return size;
+}
+
 Status TxnStore::Split(const SplitSpec& spec) {
   if (spec.split_key.empty()) return InvalidArgumentError("split: empty split key");
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(options_.limits, spec.split_key));

@@ -170,5 +170,24 @@ TEST_F(SplitTest, TheRangeEndSurvivesARestart) {
   EXPECT_EQ(children->front().spec.child_shard, 7u);
 }
 
+TEST_F(SplitTest, MeasureRangeCountsLiveDataAndFindsTheMiddleKey) {
+  auto empty = store_->MeasureRange();
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->keys, 0u);
+  EXPECT_EQ(empty->middle_key, "");
+  for (char c = 'a'; c <= 'j'; ++c) ASSERT_TRUE(store_->Put(std::string(1, c), "0123456789").ok());
+  ASSERT_TRUE(store_->Delete("j").ok());
+  auto size = store_->MeasureRange();
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(size->keys, 9u);
+  EXPECT_EQ(size->live_bytes, 99u);
+  EXPECT_EQ(size->middle_key, "f");  // a..e hold 55 of 99 bytes
+  // After a split there, the parent measures only its own half.
+  ASSERT_TRUE(store_->Split(Spec(size->middle_key)).ok());
+  auto left = store_->MeasureRange();
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->keys, 5u);
+}
+
 }  // namespace
 }  // namespace meridian::txn

@@ -140,6 +140,13 @@ struct SplitChild {
   uint64_t split_hlc = 0;  // its timestamp: the child's data is the parent's as of it
 };
 
+// What a store holds, for split decisions (TxnStore::MeasureRange).
+struct RangeSize {
+  uint64_t live_bytes = 0;  // keys and values of the newest live versions
+  uint64_t keys = 0;
+  std::string middle_key;   // where about half the bytes lie below; "" if < 2 keys
+};
+
 // A transaction's outcome, as its record holds it.
 struct TxnOutcome {
   bool committed = false;

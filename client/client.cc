@@ -358,6 +358,17 @@ Result<v1::ShardLeader> Client::LeaderTransfer(uint64_t shard_id, uint32_t to_me
   return std::move(*resp.mutable_leader());
 }
 
+Result<v1::SplitShardResponse> Client::SplitShard(const std::string& split_key) {
+  v1::SplitShardRequest req;
+  req.set_split_key(split_key);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      v1::SplitShardResponse resp,
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::SplitShard, std::move(req)));
+  // Learn the new map now rather than from the next WRONG_SHARD.
+  (void)Shards();
+  return resp;
+}
+
 namespace {
 Result<v1::MembersResponse> Membership(Result<v1::MemberChangeResponse> r) {
   if (!r.ok()) return r.status();

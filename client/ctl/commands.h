@@ -73,6 +73,7 @@ class Commands {
   int ShardList();
   // Hands shard `shard`'s leadership (0: the config group) to member `id`.
   int LeaderTransfer(const std::string& shard, const std::string& id);
+  int ShardSplit(const std::string& key);
   int MemberList();
   // Membership changes (docs/cli.md, "Membership"). Each prints the
   // membership after the change as MemberList does. `id` and `address` are

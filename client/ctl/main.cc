@@ -139,6 +139,11 @@ int Main(int argc, char** argv) {
   shard->require_subcommand(1);
   shard->add_subcommand("list", "each shard's key range, group, replicas and leader")
       ->callback([&] { run = [&](Commands& c) { return c.ShardList(); }; });
+  std::string split_key;
+  CLI::App* shard_split = shard->add_subcommand(
+      "split", "split the shard holding KEY there, online: keys from KEY on move to a new shard");
+  shard_split->add_option("KEY", split_key, "the first key of the new shard")->required();
+  shard_split->callback([&] { run = [&](Commands& c) { return c.ShardSplit(split_key); }; });
 
   CLI::App* leader = app.add_subcommand("leader", "leadership of a shard's group");
   leader->require_subcommand(1);

@@ -1,4 +1,4 @@
-// meridianctl shard list and leader transfer (commands.h).
+// meridianctl shard list, shard split and leader transfer (commands.h).
 #include <ostream>
 
 #include "absl/strings/numbers.h"
@@ -38,8 +38,14 @@ std::string SiteText(const v1::ClusterConfig& c, uint32_t site) {
 }
 
 std::string MapLine(const v1::ShardsResponse& r) {
-  return absl::StrCat("shard map version ", r.config().version(), ", source ",
-                      r.source().empty() ? "unknown" : r.source());
+  std::string out = absl::StrCat("shard map version ", r.config().version(), ", source ",
+                                 r.source().empty() ? "unknown" : r.source());
+  for (const v1::PendingSplit& p : r.config().pending_splits()) {
+    absl::StrAppend(&out, "\npending split: shard ", p.shard_id(), " at ",
+                    Printable(p.split_key()), " -> shard ", p.child_shard_id(), " (", p.reason(),
+                    ")");
+  }
+  return out;
 }
 
 }  // namespace
@@ -114,6 +120,33 @@ int Commands::ShardList() {
       break;
     case OutputFormat::kJson:
       Emit(w.EndArray().EndObject());
+      break;
+  }
+  return kExitOk;
+}
+
+int Commands::ShardSplit(const std::string& key) {
+  if (key.empty()) return Usage(InvalidArgumentError("KEY: give the first key of the new shard"));
+  Result<client::Client*> c = Cluster();
+  if (!c.ok()) return Fail(c.status());
+  Result<v1::SplitShardResponse> r = (*c)->SplitShard(key);
+  if (!r.ok()) return Fail(r.status());
+  switch (options_.format) {
+    case OutputFormat::kJson: {
+      JsonWriter w;
+      // clang-format off
+      Emit(w.BeginObject()
+               .Key("shard_id").Uint(r->shard_id())
+               .Key("child_shard_id").Uint(r->child_shard_id())
+               .Key("split_key").String(key)
+               .Key("map_version").Uint(r->map_version())
+               .EndObject());
+      // clang-format on
+      break;
+    }
+    default:
+      io_.out << "shard " << r->shard_id() << " split at " << Printable(key) << ": keys from there on are in shard "
+              << r->child_shard_id() << " (shard map version " << r->map_version() << ")\n";
       break;
   }
   return kExitOk;

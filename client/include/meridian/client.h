@@ -228,6 +228,10 @@ class Client {
   // member `to_member_id`; returns the new leader once it moved (the call
   // follows NOT_LEADER to the group's current leader).
   Result<v1::ShardLeader> LeaderTransfer(uint64_t shard_id, uint32_t to_member_id);
+  // Splits the shard holding `split_key` there, online (Admin.SplitShard):
+  // the keys from it to the shard's end move to a new shard. Returns once
+  // the new map is committed; the client adopts it.
+  Result<v1::SplitShardResponse> SplitShard(const std::string& split_key);
 
   // Membership changes of a replicated group (docs/cli.md, "Membership").
   // Each goes to the leader, returns once the change is committed, and

@@ -54,11 +54,7 @@ Status Node::SeedSplitChild(uint64_t parent, const txn::SplitChild& child,
                             const std::vector<storage::Record>& records) {
   const uint64_t group = child.spec.child_group;
   const std::string dir = GroupDir(group);
-  Log(Level::kInfo, "seeding a split's new group",
-      {{"parent_group", absl::StrCat(parent)},
-       {"group", absl::StrCat(group)},
-       {"records", absl::StrCat(records.size())},
-       {"log_index", absl::StrCat(child.index)}});
+  const uint64_t start_us = SystemClock()->NowMonotonicMicros();
   // Whatever an earlier, interrupted seed left is incomplete: start over.
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
@@ -75,6 +71,15 @@ Status Node::SeedSplitChild(uint64_t parent, const txn::SplitChild& child,
   MERIDIAN_RETURN_IF_ERROR(marker->Write(0, absl::StrCat("parent ", parent, "\n")));
   MERIDIAN_RETURN_IF_ERROR(marker->Sync());
   MERIDIAN_RETURN_IF_ERROR(fs->SyncDir(dir));
+  // The parent's apply (and this node's consensus rounds) waited for this:
+  // --split-size bounds it.
+  Log(Level::kInfo, "seeded a split's new group",
+      {{"parent_group", absl::StrCat(parent)},
+       {"group", absl::StrCat(group)},
+       {"records", absl::StrCat(records.size())},
+       {"bytes", absl::StrCat(storage::ApproximateBytes(records))},
+       {"log_index", absl::StrCat(child.index)},
+       {"ms", absl::StrCat((SystemClock()->NowMonotonicMicros() - start_us) / 1000)}});
   absl::MutexLock lock(&seeded_mu_);
   seeded_.push_back({group, parent, std::move(g)});
   return absl::OkStatus();

@@ -52,7 +52,7 @@ struct Config {
   // A shard whose live data grows past this splits online at its middle
   // key (0 = never; `meridianctl shard split` still works); checked every
   // split_check_interval_ms on the shard's leader.
-  uint64_t split_size_bytes = 64ull << 20;
+  uint64_t split_size_bytes = 16ull << 20;
   uint64_t split_check_interval_ms = 10'000;
   uint64_t shutdown_grace_ms = 5'000;     // in-flight RPCs get this long on SIGTERM
   std::string log_level = "info";         // trace|debug|info|warn|error

@@ -59,6 +59,19 @@ Result<v1::SplitShardResponse> ShardSplitter::Split(const std::string& split_key
     return resp;
   }
   std::lock_guard<std::mutex> lock(mu_);
+  {
+    // A repeat of a split that is done (a client retrying after a timeout)
+    // is answered with it.
+    const ShardDirectory::View view = directory_->Current();
+    const v1::ShardInfo* shard = FindShard(*view.config, split_key);
+    if (shard != nullptr && shard->start_key() == split_key && shard->parent_shard_id() != 0) {
+      v1::SplitShardResponse resp;
+      resp.set_shard_id(shard->parent_shard_id());
+      resp.set_child_shard_id(shard->shard_id());
+      resp.set_map_version(view.config->version());
+      return resp;
+    }
+  }
   MERIDIAN_ASSIGN_OR_RETURN(v1::PendingSplit pending, Accept(split_key, reason));
   MERIDIAN_ASSIGN_OR_RETURN(uint64_t version, Finish(pending));
   v1::SplitShardResponse resp;
@@ -178,6 +191,9 @@ void ShardSplitter::CheckSizes() {
     if (g == nullptr) continue;
     std::optional<Router::LocalGroup> local = router_->Local(g->group_id());
     if (!local || local->replication == nullptr || !local->replication->IsLeaderReady()) continue;
+    // The scan below reads the whole shard; skip shards whose files are far
+    // smaller than the threshold (allowing 2x for compression).
+    if (local->store->FootprintBytes() * 2 < options_.split_size_bytes) continue;
     Result<txn::RangeSize> size = local->store->MeasureRange();
     if (!size.ok() || size->live_bytes <= options_.split_size_bytes || size->middle_key.empty()) {
       continue;

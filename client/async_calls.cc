@@ -128,129 +128,104 @@ bool IsRedirect(const Status& s) {
   const ErrorKind kind = GetErrorKind(s);
   return kind == ErrorKind::kNotLeader || kind == ErrorKind::kWrongShard;
 }
+
+// The keyed async calls, each as KeyedAsync needs it: its messages, its
+// kind, its RPC, and what a successful reply becomes.
+struct GetOp {
+  using Request = v1::GetRequest;
+  using Response = v1::GetResponse;
+  using Value = std::optional<GetResult>;
+  static constexpr CallKind kKind = CallKind::kRead;
+  static void Send(Endpoint& ep, grpc::ClientContext* ctx, const Request* req, Response* resp,
+                   std::function<void(grpc::Status)> cb) {
+    ep.kv->async()->Get(ctx, req, resp, std::move(cb));
+  }
+  static Value ToValue(Response& resp) { return ToGetResult(std::move(resp)); }
+};
+
+struct PutOp {
+  using Request = v1::PutRequest;
+  using Response = v1::PutResponse;
+  using Value = WriteResult;
+  // A transport failure of a write classifies as kCommitUnknown.
+  static constexpr CallKind kKind = CallKind::kWrite;
+  static void Send(Endpoint& ep, grpc::ClientContext* ctx, const Request* req, Response* resp,
+                   std::function<void(grpc::Status)> cb) {
+    ep.kv->async()->Put(ctx, req, resp, std::move(cb));
+  }
+  static Value ToValue(Response& resp) {
+    return WriteResult{.commit_hlc = resp.header().commit_hlc()};
+  }
+};
 }  // namespace
 
 void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
-  GetAsyncAttempt(std::move(key), std::move(done), 0);
+  v1::GetRequest req;
+  req.set_key(std::move(key));
+  impl_->KeyedAsync<GetOp>(std::move(req), std::move(done), 0);
 }
 
 void Client::PutAsync(std::string key, std::string value,
                       std::function<void(Result<WriteResult>)> done) {
-  PutAsyncAttempt(std::move(key), std::move(value), std::move(done), 0);
+  v1::PutRequest req;
+  req.set_key(std::move(key));
+  req.set_value(std::move(value));
+  impl_->KeyedAsync<PutOp>(std::move(req), std::move(done), 0);
 }
 
-void Client::GetAsyncAttempt(std::string key,
-                             std::function<void(Result<std::optional<GetResult>>)> done,
-                             int attempt) {
-  using Call = AsyncCall<v1::GetRequest, v1::GetResponse, decltype(done)>;
+template <typename Op>
+void Client::Impl::KeyedAsync(typename Op::Request req,
+                              std::function<void(Result<typename Op::Value>)> done, int attempt) {
+  using Call = AsyncCall<typename Op::Request, typename Op::Response, decltype(done)>;
   auto call = std::make_unique<Call>();
+  call->req = std::move(req);
   call->done = std::move(done);
-  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
+  // A retry reuses the request: RouteAsync rewrites every header field.
+  if (Status s = RouteAsync(*call, call->req.key(), attempt); !s.ok()) {
     call->done(std::move(s));
     return;
   }
-  Endpoint* ep = impl_->At(call->endpoint);
-  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
+  Endpoint* ep = At(call->endpoint);
+  if (std::string why; !ConnectingOrReady(*ep, &why)) {
+    // Nothing was sent: a write surely did not apply.
     const AttemptOutcome out = internal::NotConnected(ep->address, why);
-    impl_->SteerAsync(out, CallKind::kRead, call->endpoint, key, call->route);
+    SteerAsync(out, Op::kKind, call->endpoint, call->req.key(), call->route);
     if (attempt < kMaxAsyncRedirects) {
-      GetAsyncAttempt(std::move(key), std::move(call->done), attempt + 1);
+      KeyedAsync<Op>(std::move(call->req), std::move(call->done), attempt + 1);
       return;
     }
     call->done(out.status);
     return;
   }
-  call->req.set_key(std::move(key));
-  call->ctx.set_deadline(impl_->Deadline());
-  Impl* impl = impl_.get();
+  call->ctx.set_deadline(Deadline());
   Call* raw = call.release();
-  ep->kv->async()->Get(
-      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
-        std::unique_ptr<Call> call(raw);
-        Result<std::optional<GetResult>> result = std::optional<GetResult>();
-        if (Status s = impl->FinishAsync(gs, CallKind::kRead, call->endpoint, call->address,
-                                         call->req.key(), call->route);
-            !s.ok()) {
-          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-            std::string key = std::move(*call->req.mutable_key());
-            const size_t endpoint = call->endpoint;
-            std::optional<ShardRoute> route = std::move(call->route);
-            auto retry = [this, attempt, key, done = std::move(call->done)]() mutable {
-              GetAsyncAttempt(std::move(key), std::move(done), attempt + 1);
-            };
-            call.reset();
-            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
-            return;
-          }
-          result = std::move(s);
-        } else {
-          impl->Observe(call->resp.header());
-          result = ToGetResult(std::move(call->resp));
-        }
-        // The call's gRPC state goes before `done` runs: once told, the caller
-        // may destroy the Client.
-        auto done = std::move(call->done);
-        call.reset();
-        done(std::move(result));
-      });
-}
-
-void Client::PutAsyncAttempt(std::string key, std::string value,
-                             std::function<void(Result<WriteResult>)> done, int attempt) {
-  using Call = AsyncCall<v1::PutRequest, v1::PutResponse, decltype(done)>;
-  auto call = std::make_unique<Call>();
-  call->done = std::move(done);
-  if (Status s = impl_->RouteAsync(*call, key, attempt); !s.ok()) {
-    call->done(std::move(s));
-    return;
-  }
-  Endpoint* ep = impl_->At(call->endpoint);
-  if (std::string why; !impl_->ConnectingOrReady(*ep, &why)) {
-    // Nothing was sent: the write surely did not apply.
-    const AttemptOutcome out = internal::NotConnected(ep->address, why);
-    impl_->SteerAsync(out, CallKind::kWrite, call->endpoint, key, call->route);
-    if (attempt < kMaxAsyncRedirects) {
-      PutAsyncAttempt(std::move(key), std::move(value), std::move(call->done), attempt + 1);
+  Op::Send(*ep, &raw->ctx, &raw->req, &raw->resp, [this, raw, attempt](grpc::Status gs) {
+    std::unique_ptr<Call> call(raw);
+    Status s =
+        FinishAsync(gs, Op::kKind, call->endpoint, call->address, call->req.key(), call->route);
+    if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
+      // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
+      // executed.
+      std::string key = call->req.key();
+      const size_t endpoint = call->endpoint;
+      std::optional<ShardRoute> route = std::move(call->route);
+      auto retry = [this, attempt, req = std::move(call->req),
+                    done = std::move(call->done)]() mutable {
+        KeyedAsync<Op>(std::move(req), std::move(done), attempt + 1);
+      };
+      call.reset();
+      Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
       return;
     }
-    call->done(out.status);
-    return;
-  }
-  call->req.set_key(std::move(key));
-  call->req.set_value(std::move(value));
-  call->ctx.set_deadline(impl_->Deadline());
-  Impl* impl = impl_.get();
-  Call* raw = call.release();
-  ep->kv->async()->Put(
-      &raw->ctx, &raw->req, &raw->resp, [this, impl, raw, attempt](grpc::Status gs) {
-        std::unique_ptr<Call> call(raw);
-        Result<WriteResult> result = WriteResult{.commit_hlc = call->resp.header().commit_hlc()};
-        // A transport failure of a write classifies as kCommitUnknown.
-        if (Status s = impl->FinishAsync(gs, CallKind::kWrite, call->endpoint, call->address,
-                                         call->req.key(), call->route);
-            !s.ok()) {
-          if (IsRedirect(s) && attempt < kMaxAsyncRedirects) {
-            // NOT_LEADER and WRONG_SHARD are the server's word that nothing was
-            // written.
-            std::string key = std::move(*call->req.mutable_key());
-            const size_t endpoint = call->endpoint;
-            std::optional<ShardRoute> route = std::move(call->route);
-            auto retry = [this, attempt, key, value = std::move(*call->req.mutable_value()),
-                          done = std::move(call->done)]() mutable {
-              PutAsyncAttempt(std::move(key), std::move(value), std::move(done), attempt + 1);
-            };
-            call.reset();
-            impl->Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
-            return;
-          }
-          result = std::move(s);
-        } else {
-          impl->Observe(call->resp.header());
-        }
-        auto done = std::move(call->done);
-        call.reset();  // before `done`, as in GetAsync
-        done(std::move(result));
-      });
+    if (s.ok()) Observe(call->resp.header());
+    Result<typename Op::Value> result = s.ok() ? Result<typename Op::Value>(Op::ToValue(call->resp))
+                                               : Result<typename Op::Value>(std::move(s));
+    // The call's gRPC state goes before `done` runs: once told, the caller
+    // may destroy the Client.
+    auto done = std::move(call->done);
+    call.reset();
+    done(std::move(result));
+  });
 }
 
 }  // namespace meridian::client

@@ -367,6 +367,15 @@ struct Client::Impl {
   // thread; NOT_LEADER (already steered) retries at once.
   void Redirect(const Status& s, size_t endpoint, std::string key, std::optional<ShardRoute> route,
                 std::function<void()> retry);
+  // One attempt of a keyed async call (GetAsync, PutAsync; `Op` says which,
+  // in async_calls.cc) carrying `req`. A NOT_LEADER or WRONG_SHARD answer,
+  // or an endpoint that cannot be reached, is retried (up to a few times) at
+  // the leader, by a refreshed shard map, or at the next endpoint: none
+  // proves anything was written. `done` runs once, on a gRPC thread or (on
+  // an early failure) the caller's.
+  template <typename Op>
+  void KeyedAsync(typename Op::Request req, std::function<void(Result<typename Op::Value>)> done,
+                  int attempt);
 
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.

@@ -169,6 +169,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(FileSystem* fs, const std::string& dir,
       wal->file_ = std::move(file);
       wal->segment_seq_ = seq;
       wal->offset_ = valid_end;
+      wal->allocated_ = size;
       if (!rest_is_zero) {
         // A torn tail (or a recycled file's stale bytes): clear it so no
         // fragment of a torn record can follow later records.
@@ -231,7 +232,8 @@ Status Wal::StartSegment(uint64_t seq) {
     spares_.pop_back();
   }
   MERIDIAN_ASSIGN_OR_RETURN(file_, fs_->OpenFile(path, /*create=*/true));
-  MERIDIAN_RETURN_IF_ERROR(file_->Allocate(options_.segment_bytes));
+  MERIDIAN_ASSIGN_OR_RETURN(allocated_, file_->Size());  // a spare keeps its size
+  MERIDIAN_RETURN_IF_ERROR(Reserve(1));
   MERIDIAN_RETURN_IF_ERROR(file_->Sync());
   MERIDIAN_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   segments_[seq];
@@ -312,7 +314,20 @@ void Wal::Track(uint64_t seq, uint8_t type, GroupId group, uint64_t value) {
   }
 }
 
+Status Wal::Reserve(uint64_t end) {
+  if (end <= allocated_) return absl::OkStatus();
+  const uint64_t step = options_.preallocate_bytes == 0
+                            ? options_.segment_bytes
+                            : std::min(options_.preallocate_bytes, options_.segment_bytes);
+  const uint64_t target = std::min((end + step - 1) / step * step, options_.segment_bytes);
+  MERIDIAN_RETURN_IF_ERROR(file_->Allocate(target));
+  allocated_ = target;
+  return absl::OkStatus();
+}
+
 Status Wal::WriteDurably(std::string_view data) {
+  // The sync below makes the grown size durable along with the data.
+  MERIDIAN_RETURN_IF_ERROR(Reserve(offset_ + data.size()));
   if (uring_) {
     MERIDIAN_RETURN_IF_ERROR(uring_->WriteAndSync(file_->fd(), offset_, data));
   } else {

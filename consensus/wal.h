@@ -54,7 +54,12 @@ class Wal {
   };
 
   struct Options {
-    uint64_t segment_bytes = 64ull << 20;  // preallocated size of a segment; >= 4 KiB
+    uint64_t segment_bytes = 64ull << 20;  // capacity of a segment; >= 4 KiB
+    // How much of the open segment is allocated ahead of the writes, in
+    // steps of this many bytes (the last step stops at segment_bytes). 0,
+    // or >= segment_bytes: the whole segment when it starts. A small step
+    // keeps a little-used log small on disk; each step costs one fallocate.
+    uint64_t preallocate_bytes = 0;
     size_t max_spare_segments = 2;         // recycled segments kept for reuse; more are removed
     Io io = Io::kAuto;
   };
@@ -121,8 +126,11 @@ class Wal {
   Wal(FileSystem* fs, std::string dir, Options options)
       : fs_(fs), dir_(std::move(dir)), options_(options) {}
   // Opens segment `seq` as the one appended to: a spare renamed, else a new
-  // file; preallocated, synced, directory synced.
+  // file; preallocated (a step), synced, directory synced.
   Status StartSegment(uint64_t seq);
+  // Allocates the open segment's file through at least `end` bytes, in
+  // whole preallocation steps. REQUIRES: end <= segment_bytes.
+  Status Reserve(uint64_t end);
   std::string EncodeRecord(uint8_t type, GroupId group, std::string_view payload) const;
   // Accounts a record written to segment `seq`.
   void Track(uint64_t seq, uint8_t type, GroupId group, uint64_t value);
@@ -142,6 +150,7 @@ class Wal {
   uint64_t segment_seq_ = 0;  // sequence number of the open segment (from 1)
   uint64_t next_seq_ = 1;     // above every segment and spare ever seen
   uint64_t offset_ = 0;       // next write position in it
+  uint64_t allocated_ = 0;    // its file's size: >= offset_
   std::vector<PendingRecord> pending_;  // appended, not yet written
   std::map<uint64_t, SegmentInfo> segments_;  // by sequence number, the open one included
   std::vector<uint64_t> spares_;  // former sequence numbers of the spare files

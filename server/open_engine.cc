@@ -1,5 +1,7 @@
 #include "server/open_engine.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -15,6 +17,7 @@ Result<std::unique_ptr<storage::Engine>> OpenNamed(const EngineSettings& s) {
     storage::page_store::PageStore::Options o;
     o.dir = s.path;
     o.memory_bytes = s.cache_bytes;
+    o.log_preallocate_bytes = LogAheadBytes(s.cache_bytes);
     o.min_free_bytes = s.min_free_bytes;
     // Direct I/O for the page file and the double-write buffer: the record
     // cache is the store's cache, the kernel's would hold the pages twice.
@@ -37,6 +40,7 @@ Result<std::unique_ptr<storage::Engine>> OpenNamed(const EngineSettings& s) {
     storage::RocksEngine::Options o;
     o.path = s.path;
     o.block_cache_bytes = s.cache_bytes;
+    o.memtable_bytes = LogAheadBytes(s.cache_bytes);
     o.min_free_bytes = s.min_free_bytes;
     o.on_flush = s.on_flush;
     MERIDIAN_ASSIGN_OR_RETURN(auto engine, storage::RocksEngine::Open(o));
@@ -47,6 +51,10 @@ Result<std::unique_ptr<storage::Engine>> OpenNamed(const EngineSettings& s) {
 }
 
 }  // namespace
+
+uint64_t LogAheadBytes(uint64_t cache_bytes) {
+  return std::clamp<uint64_t>(cache_bytes / 2, 1ull << 20, 64ull << 20);
+}
 
 Result<std::unique_ptr<storage::Engine>> OpenEngine(const EngineSettings& settings) {
   auto engine = OpenNamed(settings);

@@ -179,6 +179,7 @@ Status PageStore::OpenFiles(bool* created) {
 
   consensus::Wal::Options wal;
   wal.segment_bytes = options_.log_segment_bytes;
+  wal.preallocate_bytes = options_.log_preallocate_bytes;
   wal.io = WalIo(options_.io_mode);
   std::vector<WriteBatch> replay;
   std::vector<PageWrites> page_writes;

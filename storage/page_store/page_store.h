@@ -82,6 +82,10 @@ class PageStore final : public Engine {
     // Redo log segment size, bytes (the WAL's Options::segment_bytes);
     // >= 4 KiB and larger than the largest batch.
     uint64_t log_segment_bytes = 64ull << 20;
+    // Of each redo log segment, how much is allocated on disk ahead of the
+    // writes, in steps of this many bytes (the WAL's
+    // Options::preallocate_bytes). 0: the whole segment.
+    uint64_t log_preallocate_bytes = 0;
     // Slots of the double-write buffer, pages. >= 64.
     uint32_t dwb_pages = 256;
     // Fill factor of pages when segments are built by Ingest, and by

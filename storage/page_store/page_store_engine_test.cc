@@ -26,6 +26,8 @@ PageStore::Options ConformanceOptions(const std::string& dir, uint64_t memory_by
   o.memory_bytes = memory_bytes;
   o.checkpoint_log_bytes = checkpoint_bytes;
   o.log_segment_bytes = 1 << 20;
+  // The redo log grows in steps, as in meridiand's smaller stores.
+  o.log_preallocate_bytes = memory_bytes < (1 << 20) ? 64 << 10 : 0;
   o.dwb_pages = 64;
   return o;
 }
@@ -102,6 +104,8 @@ PageStore::Options MemOptions(FileSystem* fs, uint64_t memory_bytes) {
   o.memory_bytes = memory_bytes;
   o.checkpoint_log_bytes = 64 << 10;
   o.log_segment_bytes = 256 << 10;
+  // Crash clones catch the redo log's segments part grown.
+  o.log_preallocate_bytes = 16 << 10;
   o.dwb_pages = 16;
   return o;
 }

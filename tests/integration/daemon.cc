@@ -7,14 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
-#include <vector>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -47,15 +51,19 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace
+// Test directories (docs/testing.md, "Kept test directories"). Each data dir
+// holds engines and WAL segments, and hundreds of failed runs' leftovers once
+// filled a 250 GB disk, so what is kept for a look is bounded:
+//  - a binary whose tests all passed removes every directory it made;
+//  - one with failures keeps only the directories of the failed tests (or of
+//    a suite with a failure, for a suite's shared daemon);
+//  - when a binary's tests start, the kept directories of earlier runs (by
+//    process id; a run still alive is left alone) are removed but for the
+//    newest kKeptRuns (MERIDIAN_IT_KEEP_RUNS overrides) younger than kKeptAge.
+constexpr int kKeptRuns = 3;
+constexpr auto kKeptAge = std::chrono::hours(24);
+constexpr std::string_view kDirPrefix = "meridian_it_";
 
-std::string BinaryPath(const std::string& relative) {
-  return std::string(MERIDIAN_BUILD_DIR) + "/" + relative;
-}
-
-// The directories MakeTempDir made, removed when the test binary ends with
-// every test passed (kept for a look when one failed): each daemon's data dir
-// preallocates WAL segments, and hundreds of runs' leftovers fill a disk.
 class TempDirs : public ::testing::Environment {
  public:
   static TempDirs& Get() {
@@ -66,35 +74,133 @@ class TempDirs : public ::testing::Environment {
     }();
     return *dirs;
   }
+  // Records `dir` as made by the running test (or test suite).
   void Add(const std::string& dir) {
+    const ::testing::UnitTest* unit = ::testing::UnitTest::GetInstance();
+    Owner owner;
+    if (const ::testing::TestInfo* t = unit->current_test_info(); t != nullptr) {
+      owner = {t->test_suite_name(), t->name()};
+    } else if (const ::testing::TestSuite* suite = unit->current_test_suite(); suite != nullptr) {
+      owner = {suite->name(), ""};
+    }
     std::lock_guard<std::mutex> lock(mu_);
-    dirs_.push_back(dir);
+    dirs_.push_back({dir, std::move(owner)});
   }
+  void SetUp() override { RemoveEarlierRuns(); }
   void TearDown() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (::testing::UnitTest::GetInstance()->Failed()) {
-      std::fprintf(stderr, "kept %zu test directories under %s for a look\n", dirs_.size(),
-                   ::testing::TempDir().c_str());
-      return;
-    }
-    for (const std::string& dir : dirs_) {
+    size_t kept = 0;
+    for (const auto& [dir, owner] : dirs_) {
+      if (Failed(owner)) {
+        std::fprintf(stderr, "kept %s for a look (%s)\n", dir.c_str(),
+                     owner.suite.empty() ? "made outside a test" : Name(owner).c_str());
+        ++kept;
+        continue;
+      }
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
+    }
+    if (kept > 0) {
+      std::fprintf(stderr,
+                   "kept %zu test directories; later runs keep the newest %d runs' "
+                   "(docs/testing.md)\n",
+                   kept, KeptRuns());
     }
     dirs_.clear();
   }
 
  private:
+  // Who made a directory: a test (suite and name), a suite's SetUpTestSuite
+  // (name ""), or neither (suite "").
+  struct Owner {
+    std::string suite;
+    std::string test;
+  };
+  struct Dir {
+    std::string path;
+    Owner owner;
+  };
+
+  static std::string Name(const Owner& o) {
+    return o.test.empty() ? o.suite : o.suite + "." + o.test;
+  }
+
+  // Whether the owner's directories are worth keeping.
+  static bool Failed(const Owner& o) {
+    const ::testing::UnitTest* unit = ::testing::UnitTest::GetInstance();
+    if (!unit->Failed()) return false;
+    if (o.suite.empty()) return true;
+    for (int i = 0; i < unit->total_test_suite_count(); ++i) {
+      const ::testing::TestSuite* suite = unit->GetTestSuite(i);
+      if (o.suite != suite->name()) continue;
+      if (o.test.empty()) return suite->Failed() || suite->ad_hoc_test_result().Failed();
+      for (int j = 0; j < suite->total_test_count(); ++j) {
+        const ::testing::TestInfo* t = suite->GetTestInfo(j);
+        if (o.test == t->name()) return t->result()->Failed();
+      }
+    }
+    return true;  // not found: keep rather than guess
+  }
+
+  static int KeptRuns() {
+    const char* env = std::getenv("MERIDIAN_IT_KEEP_RUNS");
+    return env != nullptr && *env != '\0' ? std::max(0, std::atoi(env)) : kKeptRuns;
+  }
+
+  // Removes what earlier, finished runs kept beyond the newest KeptRuns()
+  // younger than kKeptAge. A run is the process id in the directory names.
+  static void RemoveEarlierRuns() {
+    namespace fs = std::filesystem;
+    struct Run {
+      std::vector<fs::path> dirs;
+      fs::file_time_type newest = fs::file_time_type::min();
+    };
+    std::map<pid_t, Run> runs;
+    std::error_code ec;
+    for (fs::directory_iterator it(::testing::TempDir(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const fs::directory_entry& e = *it;
+      const std::string name = e.path().filename().string();
+      if (name.rfind(kDirPrefix, 0) != 0) continue;
+      const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + kDirPrefix.size()));
+      if (pid <= 0) continue;
+      // Ours are from an earlier process that had this id: this one has made
+      // none yet.
+      if (pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
+      Run& run = runs[pid];
+      run.dirs.push_back(e.path());
+      std::error_code time_ec;
+      const fs::file_time_type t = fs::last_write_time(e.path(), time_ec);
+      if (!time_ec) run.newest = std::max(run.newest, t);
+    }
+    std::vector<Run*> order;
+    for (auto& [pid, run] : runs) order.push_back(&run);
+    std::sort(order.begin(), order.end(),
+              [](const Run* a, const Run* b) { return a->newest > b->newest; });
+    const auto cutoff = fs::file_time_type::clock::now() - kKeptAge;
+    const size_t keep = static_cast<size_t>(KeptRuns());
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i < keep && order[i]->newest >= cutoff) continue;
+      for (const fs::path& dir : order[i]->dirs) fs::remove_all(dir, ec);
+    }
+  }
+
   std::mutex mu_;
-  std::vector<std::string> dirs_;
+  std::vector<Dir> dirs_;
 };
 // Registered before RUN_ALL_TESTS, whether or not a test makes a directory.
 const bool kTempDirsRegistered = (TempDirs::Get(), true);
 
+}  // namespace
+
+std::string BinaryPath(const std::string& relative) {
+  return std::string(MERIDIAN_BUILD_DIR) + "/" + relative;
+}
+
 std::string MakeTempDir(const std::string& name) {
   static int counter = 0;
-  std::string dir = ::testing::TempDir() + "/meridian_it_" + std::to_string(::getpid()) + "_" +
-                    std::to_string(counter++) + "_" + name;
+  std::string dir = ::testing::TempDir() + "/" + std::string(kDirPrefix) +
+                    std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   TempDirs::Get().Add(dir);

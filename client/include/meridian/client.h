@@ -280,14 +280,6 @@ class Client {
  private:
   friend class Txn;
   struct Impl;
-  // One attempt of GetAsync/PutAsync; a NOT_LEADER or WRONG_SHARD answer,
-  // or an endpoint that cannot be reached, is retried (up to a few times) at
-  // the leader, by a refreshed shard map, or at the next endpoint: none
-  // proves anything was written.
-  void GetAsyncAttempt(std::string key,
-                       std::function<void(Result<std::optional<GetResult>>)> done, int attempt);
-  void PutAsyncAttempt(std::string key, std::string value,
-                       std::function<void(Result<WriteResult>)> done, int attempt);
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -231,6 +231,9 @@ class TxnStore {
   // The live KV data this store serves (at the visible timestamp), and its
   // middle key. A full scan: for the split check, not for hot paths.
   Result<RangeSize> MeasureRange();
+  // The engine's on-disk footprint (cheap; an upper bound of the live data
+  // but for compression).
+  uint64_t FootprintBytes() { return engine_->Stats().approximate_size_bytes; }
   // The exclusive end of the keys this store serves, or nullopt if it was
   // never split (it serves whatever the shard map routes to it).
   std::optional<std::string> RangeEnd() const;

@@ -32,19 +32,26 @@ namespace meridian::sim {
 
 const char* TxnWorkloadName(TxnWorkload w) {
   switch (w) {
-    case TxnWorkload::kBank: return "bank";
-    case TxnWorkload::kListAppend: return "list-append";
-    case TxnWorkload::kLongFork: return "long-fork";
+    case TxnWorkload::kBank:
+      return "bank";
+    case TxnWorkload::kListAppend:
+      return "list-append";
+    case TxnWorkload::kLongFork:
+      return "long-fork";
   }
   return "?";
 }
 
 const char* TxnFaultsName(TxnFaults f) {
   switch (f) {
-    case TxnFaults::kNone: return "none";
-    case TxnFaults::kCrashes: return "crashes";
-    case TxnFaults::kPartitions: return "partitions";
-    case TxnFaults::kAll: return "all";
+    case TxnFaults::kNone:
+      return "none";
+    case TxnFaults::kCrashes:
+      return "crashes";
+    case TxnFaults::kPartitions:
+      return "partitions";
+    case TxnFaults::kAll:
+      return "all";
   }
   return "?";
 }
@@ -69,11 +76,11 @@ void TxnSimStats::Add(const TxnSimStats& o) {
 std::string TxnSimStats::ToString() const {
   return absl::StrCat("committed ", committed, " (two-phase ", committed_two_phase, "), aborted ",
                       aborted, ", unknown ", unknown, "; complete reads checked ", reads_checked,
-                      "; participant restarts ", participant_restarts,
-                      ", coordinator crashes ", coordinator_crashes, ", late decisions ",
-                      late_decisions, ", lost requests ", lost_requests, ", lost replies ",
-                      lost_replies, ", partitions ", partitions, "; reader waits ", blocked_waits,
-                      ", outcome lookups ", outcome_lookups, " (aborted ", lookup_aborts, ")");
+                      "; participant restarts ", participant_restarts, ", coordinator crashes ",
+                      coordinator_crashes, ", late decisions ", late_decisions, ", lost requests ",
+                      lost_requests, ", lost replies ", lost_replies, ", partitions ", partitions,
+                      "; reader waits ", blocked_waits, ", outcome lookups ", outcome_lookups,
+                      " (aborted ", lookup_aborts, ")");
 }
 
 namespace {
@@ -143,19 +150,23 @@ enum class Outcome { kOpen, kCommitted, kAborted, kUnknown };
 
 const char* OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kOpen: return "open";
-    case Outcome::kCommitted: return "committed";
-    case Outcome::kAborted: return "aborted";
-    case Outcome::kUnknown: return "unknown";
+    case Outcome::kOpen:
+      return "open";
+    case Outcome::kCommitted:
+      return "committed";
+    case Outcome::kAborted:
+      return "aborted";
+    case Outcome::kUnknown:
+      return "unknown";
   }
   return "?";
 }
 
 // What one transaction did, as its client saw it.
 struct TxnRecord {
-  uint64_t id = 0;          // the simulator's number
-  uint64_t node_id = 0;     // its coordinator's
-  uint64_t txn_id = 0;      // the coordinator's id
+  uint64_t id = 0;       // the simulator's number
+  uint64_t node_id = 0;  // its coordinator's
+  uint64_t txn_id = 0;   // the coordinator's id
   uint64_t snapshot = 0;
   uint64_t commit_hlc = 0;  // committed with writes
   Outcome outcome = Outcome::kOpen;
@@ -171,11 +182,14 @@ struct TxnRecord {
   }
 };
 
-std::string Show(const std::optional<std::string>& v) { return v ? absl::StrCat("\"", *v, "\"") : "absent"; }
+std::string Show(const std::optional<std::string>& v) {
+  return v ? absl::StrCat("\"", *v, "\"") : "absent";
+}
 
 // The key of item `i` of a workload: item i lives in shard i % shards + 1.
 std::string ItemKey(int shards, int i, std::string_view name) {
-  return absl::StrCat(std::string(1, static_cast<char>('a' + i % shards)), "/", std::string(name), i);
+  return absl::StrCat(std::string(1, static_cast<char>('a' + i % shards)), "/", std::string(name),
+                      i);
 }
 
 // A workload: plans transactions and checks what they saw.
@@ -263,8 +277,8 @@ class Bank final : public Workload {
     for (const auto& [k, v] : t.reads) {
       int64_t b = 0;
       if (!v || !absl::SimpleAtoi(*v, &b)) {
-        return absl::InternalError(absl::StrCat("bank: ", t.Describe(), " read account ", k, " = ",
-                                                Show(v)));
+        return absl::InternalError(
+            absl::StrCat("bank: ", t.Describe(), " read account ", k, " = ", Show(v)));
       }
       if (b < 0) {
         return absl::InternalError(
@@ -306,7 +320,9 @@ std::vector<uint64_t> ParseList(const std::optional<std::string>& v) {
   return out;
 }
 
-std::string ShowList(const std::vector<uint64_t>& l) { return absl::StrCat("[", absl::StrJoin(l, " "), "]"); }
+std::string ShowList(const std::vector<uint64_t>& l) {
+  return absl::StrCat("[", absl::StrJoin(l, " "), "]");
+}
 
 class ListAppend final : public Workload {
  public:
@@ -399,15 +415,15 @@ class ListAppend final : public Workload {
         }
         auto a = appended_.find(e);
         if (a == appended_.end() || a->second.key != k) {
-          return absl::InternalError(absl::StrCat("list-append: ", t.Describe(), " read ", k,
-                                                  " = ", ShowList(l), ": ", e,
+          return absl::InternalError(absl::StrCat("list-append: ", t.Describe(), " read ", k, " = ",
+                                                  ShowList(l), ": ", e,
                                                   " was appended there by no transaction that "
                                                   "ended"));
         }
         const Writer& w = writers_[a->second.txn];
         if (w.outcome == Outcome::kAborted || w.outcome == Outcome::kOpen) {
-          return absl::InternalError(absl::StrCat("list-append: ", t.Describe(), " read ", k,
-                                                  " = ", ShowList(l), ": ", e, " was appended by ",
+          return absl::InternalError(absl::StrCat("list-append: ", t.Describe(), " read ", k, " = ",
+                                                  ShowList(l), ": ", e, " was appended by ",
                                                   w.describe));
         }
         // Fractured: the writer's other appends to keys this one read.
@@ -415,10 +431,10 @@ class ListAppend final : public Workload {
           auto l2 = lists.find(k2);
           if (l2 == lists.end()) continue;
           if (std::find(l2->second.begin(), l2->second.end(), e2) == l2->second.end()) {
-            return absl::InternalError(absl::StrCat(
-                "list-append: fractured read: ", t.Describe(), " read ", k, " = ", ShowList(l),
-                " (with ", e, " of ", w.describe, ") but ", k2, " = ", ShowList(l2->second),
-                " (without its ", e2, ")"));
+            return absl::InternalError(
+                absl::StrCat("list-append: fractured read: ", t.Describe(), " read ", k, " = ",
+                             ShowList(l), " (with ", e, " of ", w.describe, ") but ", k2, " = ",
+                             ShowList(l2->second), " (without its ", e2, ")"));
           }
         }
       }
@@ -528,9 +544,9 @@ class LongFork final : public Workload {
         ge = ge && v[i] >= w[i];
       }
       if (!le && !ge) {
-        return absl::InternalError(absl::StrCat("long fork: ", t.Describe(), " read ",
-                                                ShowList(v), " and ", other, " read ", ShowList(w),
-                                                " (keys ", absl::StrJoin(keys_, " "),
+        return absl::InternalError(absl::StrCat("long fork: ", t.Describe(), " read ", ShowList(v),
+                                                " and ", other, " read ", ShowList(w), " (keys ",
+                                                absl::StrJoin(keys_, " "),
                                                 "): neither saw everything the other did"));
       }
     }
@@ -647,8 +663,9 @@ class TxnSim::Impl {
 
     Result<txn::ReadResult> Get(uint64_t shard, std::string_view key,
                                 uint64_t snapshot_hlc) override {
-      return sim_->Deliver<txn::ReadResult>(*this, shard, Kind::kRead, "",
-                                            [&](txn::TxnStore* s) { return s->Get(key, snapshot_hlc); });
+      return sim_->Deliver<txn::ReadResult>(*this, shard, Kind::kRead, "", [&](txn::TxnStore* s) {
+        return s->Get(key, snapshot_hlc);
+      });
     }
     Result<std::vector<txn::KeyValue>> Scan(uint64_t shard, const txn::ScanRange& range,
                                             uint64_t snapshot_hlc, bool* more) override {
@@ -669,10 +686,9 @@ class TxnSim::Impl {
     }
     Result<txn::CommitInfo> CommitWrites(uint64_t shard, uint64_t snapshot_hlc,
                                          const txn::TxnWrites& writes) override {
-      return sim_->Deliver<txn::CommitInfo>(*this, shard, Kind::kCommitWrites, "",
-                                            [&](txn::TxnStore* s) {
-                                              return s->CommitWrites(snapshot_hlc, writes);
-                                            });
+      return sim_->Deliver<txn::CommitInfo>(
+          *this, shard, Kind::kCommitWrites, "",
+          [&](txn::TxnStore* s) { return s->CommitWrites(snapshot_hlc, writes); });
     }
     Result<uint64_t> Prepare(uint64_t shard, const txn::PrepareArgs& args) override {
       sim_->NotePrepare(shard, args);
@@ -729,12 +745,18 @@ class TxnSim::Impl {
   }
   static const char* KindName(Kind k) {
     switch (k) {
-      case Kind::kRead: return "read";
-      case Kind::kCommitWrites: return "commit-writes";
-      case Kind::kPrepare: return "prepare";
-      case Kind::kDecideCommit: return "decide(commit)";
-      case Kind::kDecideAbort: return "decide(abort)";
-      case Kind::kResolve: return "resolve";
+      case Kind::kRead:
+        return "read";
+      case Kind::kCommitWrites:
+        return "commit-writes";
+      case Kind::kPrepare:
+        return "prepare";
+      case Kind::kDecideCommit:
+        return "decide(commit)";
+      case Kind::kDecideAbort:
+        return "decide(abort)";
+      case Kind::kResolve:
+        return "resolve";
     }
     return "?";
   }
@@ -818,7 +840,8 @@ Status TxnSim::Impl::RestartShard(Shard& s, const std::string& why) {
   s.engine.reset();
   s.restart_pending = false;
   Status st = OpenShard(s);
-  if (!st.ok()) return Status(st.code(), absl::StrCat("restart of shard ", s.id, ": ", st.message()));
+  if (!st.ok())
+    return Status(st.code(), absl::StrCat("restart of shard ", s.id, ": ", st.message()));
   return absl::OkStatus();
 }
 
@@ -968,9 +991,15 @@ Status TxnSim::Impl::Setup() {
   NewCoordinator();
   clock_.on_sleep = [this] { OnSleep(); };
   switch (o_.workload) {
-    case TxnWorkload::kBank: workload_ = std::make_unique<Bank>(o_.shards); break;
-    case TxnWorkload::kListAppend: workload_ = std::make_unique<ListAppend>(o_.shards); break;
-    case TxnWorkload::kLongFork: workload_ = std::make_unique<LongFork>(o_.shards); break;
+    case TxnWorkload::kBank:
+      workload_ = std::make_unique<Bank>(o_.shards);
+      break;
+    case TxnWorkload::kListAppend:
+      workload_ = std::make_unique<ListAppend>(o_.shards);
+      break;
+    case TxnWorkload::kLongFork:
+      workload_ = std::make_unique<LongFork>(o_.shards);
+      break;
   }
   // The initial state, in one transaction (across shards), before faults.
   const auto initial = workload_->Initial();
@@ -1018,9 +1047,15 @@ Status TxnSim::Impl::EndTxn(Client& c, Outcome outcome, const std::string& why) 
   c.active = false;
   c.rec.outcome = outcome;
   switch (outcome) {
-    case Outcome::kCommitted: ++stats_.committed; break;
-    case Outcome::kAborted: ++stats_.aborted; break;
-    default: ++stats_.unknown; break;
+    case Outcome::kCommitted:
+      ++stats_.committed;
+      break;
+    case Outcome::kAborted:
+      ++stats_.aborted;
+      break;
+    default:
+      ++stats_.unknown;
+      break;
   }
   Event(absl::StrCat(c.rec.Describe(), " ends: ", why));
   history_.push_back(c.rec);
@@ -1161,9 +1196,10 @@ Status TxnSim::Impl::CheckNoIntents() {
   for (Shard& s : shards_) {
     for (const std::string& k : workload_->Keys()) {
       if (auto i = s.store->IntentOn(k)) {
-        return absl::InternalError(absl::StrCat("an intent of a crashed or slow coordinator is "
-                                                "left on ", k, " at shard ", s.id,
-                                                " after the final read"));
+        return absl::InternalError(
+            absl::StrCat("an intent of a crashed or slow coordinator is "
+                         "left on ",
+                         k, " at shard ", s.id, " after the final read"));
       }
     }
   }

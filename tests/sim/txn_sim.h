@@ -3,9 +3,10 @@
 // Runs the real transaction code of several shards in one process, from one
 // seed:
 //   - K shards, each a real txn::TxnStore over a real RocksEngine (in a
-//     directory under /dev/shm, else the temp dir; removed at the end), unreplicated
-//     (consensus has its own simulator), each with its own Hlc, as each
-//     shard's leader would have;
+//     directory under /dev/shm, else the temp dir; removed at the end),
+//     unreplicated (consensus has its own simulator), each with its own
+//     clock and Hlc, as each shard's leader would have: every node's clock
+//     is the virtual clock off by a fixed skew of up to +-40 ms;
 //   - the real server::TxnCoordinator, reaching the shards through a
 //     simulated ShardAccess that injects the faults below;
 //   - clients, run from one thread: several transactions are open at once
@@ -93,10 +94,10 @@ struct TxnSimOptions {
   TxnWorkload workload = TxnWorkload::kBank;
   TxnFaults faults = TxnFaults::kNone;
   uint64_t seed = 1;
-  int shards = 3;       // 2..20
-  int clients = 4;      // transactions open at once
-  int steps = 300;      // client steps before the final check
-  bool verbose = false; // keep every event in the trace (else the last 60)
+  int shards = 3;        // 2..20
+  int clients = 4;       // transactions open at once
+  int steps = 300;       // client steps before the final check
+  bool verbose = false;  // keep every event in the trace (else the last 60)
 };
 
 // What a run did (coverage: a sweep asserts the faults really happened).
@@ -104,17 +105,17 @@ struct TxnSimStats {
   uint64_t committed = 0;
   uint64_t committed_two_phase = 0;
   uint64_t aborted = 0;
-  uint64_t unknown = 0;      // COMMIT_UNKNOWN, or the coordinator crashed in Commit
-  uint64_t reads_checked = 0; // complete reads the checker looked at
+  uint64_t unknown = 0;        // COMMIT_UNKNOWN, or the coordinator crashed in Commit
+  uint64_t reads_checked = 0;  // complete reads the checker looked at
   uint64_t participant_restarts = 0;
   uint64_t coordinator_crashes = 0;
-  uint64_t late_decisions = 0;     // decisions held back past the deadline
+  uint64_t late_decisions = 0;  // decisions held back past the deadline
   uint64_t lost_requests = 0;
   uint64_t lost_replies = 0;
   uint64_t partitions = 0;
-  uint64_t blocked_waits = 0;      // virtual sleeps of readers waiting on intents
-  uint64_t outcome_lookups = 0;    // readers deciding a transaction at its record
-  uint64_t lookup_aborts = 0;      // ... that found it undecided and aborted it
+  uint64_t blocked_waits = 0;    // virtual sleeps of readers waiting on intents
+  uint64_t outcome_lookups = 0;  // readers deciding a transaction at its record
+  uint64_t lookup_aborts = 0;    // ... that found it undecided and aborted it
 
   void Add(const TxnSimStats& o);
   std::string ToString() const;

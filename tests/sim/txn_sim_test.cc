@@ -11,6 +11,8 @@
 //
 // A failing seed prints what broke, the last events, and the command that
 // replays it.
+#include "tests/sim/txn_sim.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -20,7 +22,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "tests/sim/txn_sim.h"
 
 namespace meridian::sim {
 
@@ -40,8 +41,8 @@ std::string CellName(const Cell& c) {
   std::string w = c.workload == TxnWorkload::kBank         ? "Bank"
                   : c.workload == TxnWorkload::kListAppend ? "ListAppend"
                                                            : "LongFork";
-  std::string f = c.faults == TxnFaults::kNone       ? "NoFaults"
-                  : c.faults == TxnFaults::kCrashes  ? "Crashes"
+  std::string f = c.faults == TxnFaults::kNone         ? "NoFaults"
+                  : c.faults == TxnFaults::kCrashes    ? "Crashes"
                   : c.faults == TxnFaults::kPartitions ? "Partitions"
                                                        : "All";
   return w + "_" + f;
@@ -179,6 +180,7 @@ int main(int argc, char** argv) {
     if (flag == "--seeds") seeds = static_cast<int>(n);
     if (flag == "--steps") steps = static_cast<int>(n);
   }
-  if (replay_seed) std::printf("replaying seed %llu\n", static_cast<unsigned long long>(*replay_seed));
+  if (replay_seed)
+    std::printf("replaying seed %llu\n", static_cast<unsigned long long>(*replay_seed));
   return RUN_ALL_TESTS();
 }

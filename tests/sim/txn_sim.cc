@@ -59,6 +59,7 @@ const char* TxnFaultsName(TxnFaults f) {
 void TxnSimStats::Add(const TxnSimStats& o) {
   committed += o.committed;
   committed_two_phase += o.committed_two_phase;
+  one_shot_commits += o.one_shot_commits;
   aborted += o.aborted;
   unknown += o.unknown;
   reads_checked += o.reads_checked;
@@ -74,13 +75,13 @@ void TxnSimStats::Add(const TxnSimStats& o) {
 }
 
 std::string TxnSimStats::ToString() const {
-  return absl::StrCat("committed ", committed, " (two-phase ", committed_two_phase, "), aborted ",
-                      aborted, ", unknown ", unknown, "; complete reads checked ", reads_checked,
-                      "; participant restarts ", participant_restarts, ", coordinator crashes ",
-                      coordinator_crashes, ", late decisions ", late_decisions, ", lost requests ",
-                      lost_requests, ", lost replies ", lost_replies, ", partitions ", partitions,
-                      "; reader waits ", blocked_waits, ", outcome lookups ", outcome_lookups,
-                      " (aborted ", lookup_aborts, ")");
+  return absl::StrCat(
+      "committed ", committed, " (two-phase ", committed_two_phase, ", one-shot ", one_shot_commits,
+      "), aborted ", aborted, ", unknown ", unknown, "; complete reads checked ", reads_checked,
+      "; participant restarts ", participant_restarts, ", coordinator crashes ",
+      coordinator_crashes, ", late decisions ", late_decisions, ", lost requests ", lost_requests,
+      ", lost replies ", lost_replies, ", partitions ", partitions, "; reader waits ",
+      blocked_waits, ", outcome lookups ", outcome_lookups, " (aborted ", lookup_aborts, ")");
 }
 
 namespace {
@@ -144,6 +145,10 @@ struct PlanOp {
 struct Plan {
   std::vector<PlanOp> ops;
   bool full_read = false;  // reads every key of the workload
+  // Commit as a one-shot transaction instead (TxnCoordinator::Execute):
+  // abort this one, then write what it would have written if every key it
+  // wrote still has the value this one read (compares at a new snapshot).
+  bool one_shot_commit = false;
 };
 
 enum class Outcome { kOpen, kCommitted, kAborted, kUnknown };
@@ -246,6 +251,7 @@ class Bank final : public Workload {
       if (it == seen.end() || !it->second || !absl::SimpleAtoi(*it->second, &v)) return {};
       return v;
     };
+    p.one_shot_commit = rng.OneIn(4);
     p.ops.push_back({PlanOp::Kind::kGet, from, {}});
     p.ops.push_back({PlanOp::Kind::kGet, to, {}});
     p.ops.push_back({PlanOp::Kind::kPut, from, [=](const Seen& s) -> std::optional<std::string> {
@@ -780,6 +786,7 @@ class TxnSim::Impl {
   void BeginTxn(Client& c);
   Status AdvanceTxn(Client& c);
   Status EndTxn(Client& c, Outcome outcome, const std::string& why);
+  Status OneShotCommit(Client& c);
   // After each coordinator call: if it crashed, its open transactions are
   // gone and a new one takes its place.
   Status CheckCoordinator();
@@ -1105,6 +1112,7 @@ Status TxnSim::Impl::AdvanceTxn(Client& c) {
   }
   c.rec.reads_complete = true;
   bool two_phase = false;
+  if (c.plan.one_shot_commit && !c.rec.writes.empty()) return OneShotCommit(c);
   Result<txn::CommitInfo> r = coord_->Commit(id, &two_phase);
   if (coord_net_->dead) return EndTxn(c, Outcome::kUnknown, "the coordinator crashed in Commit");
   if (r.ok()) {
@@ -1118,6 +1126,41 @@ Status TxnSim::Impl::AdvanceTxn(Client& c) {
   }
   // CONFLICT, UNAVAILABLE (nothing was written), TXN_NOT_FOUND (expired).
   return EndTxn(c, Outcome::kAborted, r.status().ToString());
+}
+
+Status TxnSim::Impl::OneShotCommit(Client& c) {
+  (void)coord_->Abort(c.rec.txn_id);
+  std::vector<txn::Compare> compares;
+  std::vector<txn::Op> puts;
+  for (const auto& [k, v] : c.rec.writes) {
+    txn::Compare cmp;
+    cmp.key = k;
+    auto seen = c.seen.find(k);
+    if (seen != c.seen.end() && seen->second) {
+      cmp.value = *seen->second;
+    } else {
+      cmp.target = txn::Compare::Target::kExists;
+      cmp.exists = false;
+    }
+    compares.push_back(cmp);
+    puts.push_back({txn::Op::Kind::kPut, k, v});
+  }
+  bool two_phase = false;
+  Result<txn::ExecuteResult> r = coord_->Execute(compares, puts, {}, &two_phase);
+  if (coord_net_->dead) return EndTxn(c, Outcome::kUnknown, "the coordinator crashed in Execute");
+  if (r.ok() && r->succeeded) {
+    c.rec.snapshot = r->snapshot_hlc;  // its writes were checked at this one
+    c.rec.commit_hlc = r->commit_hlc;
+    if (two_phase) ++stats_.committed_two_phase;
+    ++stats_.one_shot_commits;
+    return EndTxn(c, Outcome::kCommitted,
+                  absl::StrCat("one-shot committed", two_phase ? " (two-phase)" : ""));
+  }
+  if (r.ok()) return EndTxn(c, Outcome::kAborted, "one-shot: a compare failed, nothing written");
+  if (GetErrorKind(r.status()) == ErrorKind::kCommitUnknown) {
+    return EndTxn(c, Outcome::kUnknown, absl::StrCat("one-shot: ", r.status().ToString()));
+  }
+  return EndTxn(c, Outcome::kAborted, absl::StrCat("one-shot: ", r.status().ToString()));
 }
 
 Status TxnSim::Impl::CheckCoordinator() {

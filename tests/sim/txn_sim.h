@@ -49,7 +49,10 @@
 //
 // Workloads, each with a checker that fails the run:
 //   kBank        accounts in every shard; transfers read two accounts and
-//                write both; readers read every account at one snapshot
+//                write both (a quarter of them commit through the
+//                coordinator's one-shot Execute instead: compare both
+//                balances with what was read, then write); readers read
+//                every account at one snapshot
 //                (one Scan across shards, or a Get each). Every complete
 //                read sums to the total and no balance is negative; so
 //                does the final state.
@@ -104,6 +107,7 @@ struct TxnSimOptions {
 struct TxnSimStats {
   uint64_t committed = 0;
   uint64_t committed_two_phase = 0;
+  uint64_t one_shot_commits = 0;  // bank transfers committed through Execute
   uint64_t aborted = 0;
   uint64_t unknown = 0;        // COMMIT_UNKNOWN, or the coordinator crashed in Commit
   uint64_t reads_checked = 0;  // complete reads the checker looked at

@@ -1,6 +1,7 @@
 #include "common/clock.h"
 
 #include <chrono>
+#include <thread>
 
 namespace meridian {
 namespace {
@@ -25,6 +26,8 @@ class RealClock final : public Clock {
 };
 
 }  // namespace
+
+void Clock::SleepMicros(uint64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
 
 Clock* SystemClock() {
   static RealClock* clock = new RealClock();

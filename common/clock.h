@@ -18,6 +18,10 @@ class Clock {
   virtual uint64_t NowUnixMicros() { return NowUnixMillis() * 1000; }
   // Microseconds from an arbitrary fixed point; never goes backwards.
   virtual uint64_t NowMonotonicMicros() = 0;
+  // Lets `us` microseconds of this clock's time pass: the calling thread
+  // sleeps (real time, also for ManualClock). A simulator's clock advances
+  // itself instead, so a waiting loop never hangs on a frozen clock.
+  virtual void SleepMicros(uint64_t us);
 };
 
 // The operating system's clocks. Never destroyed.

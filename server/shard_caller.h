@@ -11,7 +11,7 @@
 // transient failure; CommitWrites only after a refusal that proves nothing
 // was done, else it is COMMIT_UNKNOWN.
 //
-// Thread-safe.
+// Implements ShardAccess. Thread-safe.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -25,28 +25,28 @@
 
 #include "common/status.h"
 #include "server/router.h"
+#include "server/shard_access.h"
 #include "server/shard_directory.h"
 #include "txn/types.h"
 
 namespace meridian::server {
 
-class ShardCaller {
+class ShardCaller final : public ShardAccess {
  public:
   // REQUIRES: router and shards outlive the caller.
   ShardCaller(Router* router, const ShardDirectory* shards, uint32_t site_id);
 
-  Result<txn::ReadResult> Get(uint64_t shard, std::string_view key, uint64_t snapshot_hlc);
-  // The live keys of `range` (start/end form) in `shard` at the snapshot,
-  // at most range.limit (0: all); *more if it stopped at the limit.
+  Result<txn::ReadResult> Get(uint64_t shard, std::string_view key,
+                              uint64_t snapshot_hlc) override;
   Result<std::vector<txn::KeyValue>> Scan(uint64_t shard, const txn::ScanRange& range,
-                                          uint64_t snapshot_hlc, bool* more);
+                                          uint64_t snapshot_hlc, bool* more) override;
   Result<txn::CommitInfo> CommitWrites(uint64_t shard, uint64_t snapshot_hlc,
-                                       const txn::TxnWrites& writes);
-  Result<uint64_t> Prepare(uint64_t shard, const txn::PrepareArgs& args);
+                                       const txn::TxnWrites& writes) override;
+  Result<uint64_t> Prepare(uint64_t shard, const txn::PrepareArgs& args) override;
   Result<txn::TxnOutcome> Decide(uint64_t shard, const std::string& txn,
-                                 const txn::TxnOutcome& proposal);
+                                 const txn::TxnOutcome& proposal) override;
   Status Resolve(uint64_t shard, const std::string& txn, const txn::TxnOutcome& outcome,
-                 const std::vector<std::string>& keys);
+                 const std::vector<std::string>& keys) override;
   // Carries out a split at the shard's leader (TxnStore::Split).
   Status Split(uint64_t shard, const txn::SplitSpec& spec);
 

@@ -16,7 +16,6 @@ namespace {
 constexpr uint64_t kLocalBits = 40;
 constexpr uint64_t kLocalMask = (uint64_t{1} << kLocalBits) - 1;
 constexpr int kResolveAttempts = 20;
-constexpr int kResolverThreads = 8;
 
 }  // namespace
 
@@ -32,12 +31,14 @@ struct TxnCoordinator::OpenTxn {
   txn::TxnWrites writes;
 };
 
-TxnCoordinator::TxnCoordinator(ShardCaller* shards, const ShardDirectory* map, Hlc* hlc,
+TxnCoordinator::TxnCoordinator(ShardAccess* shards, const ShardDirectory* map, Hlc* hlc,
                                Clock* clock, const Options& options)
     : shards_(shards), map_(map), hlc_(hlc), clock_(clock), options_(options) {
   // Restart-unique, like TxnStore's ids.
   next_id_ = 1 + (clock_->NowUnixMillis() * 1000) % (kLocalMask / 2);
-  for (int i = 0; i < kResolverThreads; ++i) resolvers_.emplace_back([this] { ResolverLoop(); });
+  for (int i = 0; i < options_.resolver_threads; ++i) {
+    resolvers_.emplace_back([this] { ResolverLoop(); });
+  }
 }
 
 TxnCoordinator::~TxnCoordinator() {
@@ -242,7 +243,9 @@ Result<txn::CommitInfo> TxnCoordinator::CommitAcrossShards(
   std::map<uint64_t, std::future<Result<uint64_t>>> prepares;
   for (const auto& [shard, writes] : by_shard) {
     txn::PrepareArgs args{gid, t.snapshot_hlc, t.deadline_unix_ms, record_shard, writes};
-    prepares.emplace(shard, std::async(std::launch::async, [this, shard, args] {
+    const auto policy =
+        options_.resolver_threads == 0 ? std::launch::deferred : std::launch::async;
+    prepares.emplace(shard, std::async(policy, [this, shard, args] {
                        return shards_->Prepare(shard, args);
                      }));
   }
@@ -373,6 +376,24 @@ void TxnCoordinator::ResolveLater(Resolution r) {
 size_t TxnCoordinator::PendingResolutions() {
   std::lock_guard<std::mutex> lock(resolve_mu_);
   return resolutions_.size() + resolving_;
+}
+
+size_t TxnCoordinator::RunResolutions(size_t max) {
+  std::deque<Resolution> batch;
+  {
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    while (!resolutions_.empty() && batch.size() < max) {
+      batch.push_back(std::move(resolutions_.front()));
+      resolutions_.pop_front();
+    }
+  }
+  for (Resolution& r : batch) {
+    if (shards_->Resolve(r.shard, r.txn, r.outcome, r.keys).ok()) continue;
+    if (++r.attempts >= kResolveAttempts) continue;  // readers resolve it after the deadline
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    resolutions_.push_back(std::move(r));
+  }
+  return batch.size();
 }
 
 void TxnCoordinator::ResolverLoop() {

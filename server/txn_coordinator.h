@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -35,7 +36,7 @@
 #include "common/clock.h"
 #include "common/hlc.h"
 #include "common/status.h"
-#include "server/shard_caller.h"
+#include "server/shard_access.h"
 #include "server/shard_directory.h"
 #include "txn/limits.h"
 #include "txn/types.h"
@@ -55,10 +56,15 @@ class TxnCoordinator {
     // process exits between the two phases of a commit across shards, as a
     // coordinator that dies there would.
     bool crash_after_prepare = false;
+    // Threads that resolve intents after a decision. 0 (deterministic
+    // simulation): none, and nothing runs on another thread: resolutions
+    // wait in a queue until RunResolutions, and the prepares of a commit run
+    // one shard after another in the calling thread.
+    int resolver_threads = 8;
   };
 
   // REQUIRES: the pointers outlive the coordinator.
-  TxnCoordinator(ShardCaller* shards, const ShardDirectory* map, Hlc* hlc, Clock* clock,
+  TxnCoordinator(ShardAccess* shards, const ShardDirectory* map, Hlc* hlc, Clock* clock,
                  const Options& options);
   // Stops the resolver; intents it did not resolve yet are resolved by
   // readers once their deadline passes.
@@ -86,6 +92,11 @@ class TxnCoordinator {
   size_t ReapExpired();
   // Resolutions queued or in flight (tests and shutdown).
   size_t PendingResolutions();
+  // With resolver_threads = 0: tries the first `max` queued resolutions
+  // once each, in the calling thread; one that fails goes back to the end
+  // of the queue (up to as many attempts as a resolver thread makes).
+  // Returns how many ran.
+  size_t RunResolutions(size_t max = SIZE_MAX);
 
  private:
   struct OpenTxn;
@@ -94,6 +105,7 @@ class TxnCoordinator {
     std::string txn;
     txn::TxnOutcome outcome;
     std::vector<std::string> keys;
+    int attempts = 0;  // RunResolutions only
   };
 
   Result<std::shared_ptr<OpenTxn>> Find(uint64_t txn_id);
@@ -106,7 +118,7 @@ class TxnCoordinator {
   void ResolveLater(Resolution r);
   void ResolverLoop();
 
-  ShardCaller* const shards_;
+  ShardAccess* const shards_;
   const ShardDirectory* const map_;
   Hlc* const hlc_;
   Clock* const clock_;

@@ -7,8 +7,6 @@
 //   'd' decide:  txn, committed, commit timestamp
 // Intent and record entries are versioned by log index, like the store's
 // other system records.
-#include <thread>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/coding.h"
@@ -430,7 +428,7 @@ Result<bool> TxnStore::WaitForIntents(std::string_view start, std::string_view e
           "key \"", Printable(key), "\" is locked by a transaction being committed across shards, "
           "and its outcome is not known yet; retry"));
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+    clock_->SleepMicros(pause_us);
     pause_us = std::min<uint64_t>(pause_us * 2, 20'000);
   }
 }

@@ -28,6 +28,7 @@ class Fence;
 class Router;
 class ShardDirectory;
 class TxnCoordinator;
+class ClusterClock;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -44,6 +45,8 @@ struct ServiceContext {
   const ShardDirectory* shards = nullptr;  // the cached shard map
   // Transactions of a sharded cluster (more than one shard).
   TxnCoordinator* coordinator = nullptr;
+  // Every node's clock and low watermark (Participant.NodeClock).
+  ClusterClock* cluster_clock = nullptr;
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced

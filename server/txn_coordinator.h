@@ -2,8 +2,10 @@
 // the node that served their Begin (docs/consistency.md, "Transactions
 // across shards").
 //
-// A transaction reads at one snapshot timestamp taken from this node's
-// clock at Begin. A shard serves a read at it once the timestamp is closed
+// A transaction reads at one snapshot timestamp taken at Begin: at or above
+// this node's clock and, through Options::cluster_clock, every other
+// node's, so it covers every commit acknowledged anywhere before Begin. A
+// shard serves a read at it once the timestamp is closed
 // there (TxnStore::CloseThrough: nothing will ever commit at or below it)
 // and no intent at or below it is pending, so the transaction sees one cut
 // of every shard: no fractured reads. Writes are buffered here until
@@ -25,6 +27,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +58,9 @@ class TxnCoordinator {
     // process exits between the two phases of a commit across shards, as a
     // coordinator that dies there would.
     bool crash_after_prepare = false;
+    // The clock a Begin's snapshot is taken at: at least every node's
+    // (ClusterClock::Now). Unset: this node's HLC alone.
+    std::function<uint64_t()> cluster_clock;
   };
 
   // REQUIRES: the pointers outlive the coordinator.
@@ -86,6 +92,9 @@ class TxnCoordinator {
   size_t ReapExpired();
   // Resolutions queued or in flight (tests and shutdown).
   size_t PendingResolutions();
+  // The oldest snapshot an open transaction here may still read at, or this
+  // node's clock if none is open: every later Begin's snapshot is above it.
+  uint64_t LowWatermark();
 
  private:
   struct OpenTxn;

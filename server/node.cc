@@ -259,6 +259,26 @@ void Node::StartCoordinator() {
   o.max_open_txns = config_.max_open_txns;
   o.limits = config_.limits;
   o.crash_after_prepare = std::getenv("MERIDIAN_TESTING_CRASH_COORDINATOR_AFTER_PREPARE") != nullptr;
+  ClusterClock::Options co;
+  co.self_id = o.node_id;
+  co.max_clock_offset_ms = config_.max_clock_offset_ms;
+  co.max_txn_timeout_ms = config_.max_txn_timeout_ms;
+  ClusterClock::Local local;
+  // At or above every timestamp this node stamped or applied.
+  local.clock = [this] {
+    uint64_t now = hlc_->Now();
+    for (txn::TxnStore* store : Stores()) now = std::max(now, store->VisibleHlc());
+    return now;
+  };
+  local.low_watermark = [this] {
+    uint64_t low = coordinator_ ? coordinator_->LowWatermark() : 0;
+    for (txn::TxnStore* store : Stores()) low = std::min(low, store->OldestOpenSnapshot());
+    return low;
+  };
+  cluster_clock_ = std::make_unique<ClusterClock>(&shard_directory_, hlc_.get(), SystemClock(),
+                                                  std::move(local), co);
+  ctx_.cluster_clock = cluster_clock_.get();
+  o.cluster_clock = [c = cluster_clock_.get()] { return c->Now(); };
   coordinator_ = std::make_unique<TxnCoordinator>(shard_caller_.get(), &shard_directory_,
                                                   hlc_.get(), SystemClock(), o);
   ctx_.coordinator = coordinator_.get();
@@ -390,12 +410,14 @@ void Node::MaintenanceLoop() {
     if (size_t n = coordinator_->ReapExpired(); n > 0) {
       Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
     }
+    // Every second, so the answers a GC uses are at most that old.
+    const uint64_t low_watermark = cluster_clock_->Gather();
     for (txn::TxnStore* store : Stores()) {
       if (size_t n = store->ReapExpired(); n > 0) {
         Log(Level::kDebug, "expired transactions dropped", {{"count", absl::StrCat(n)}});
       }
       if (!gc_due) continue;
-      if (Status s = store->CollectGarbage(); !s.ok()) {
+      if (Status s = store->CollectGarbage(low_watermark); !s.ok()) {
         Log(Level::kError, "garbage collection failed", {{"error", std::string(s.message())}});
       }
     }

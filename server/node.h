@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/hlc.h"
+#include "server/cluster_clock.h"
 #include "server/config.h"
 #include "server/config_group.h"
 #include "server/data_dir.h"
@@ -69,7 +70,8 @@ class Node {
   void CloseIdleShards();
   // The config the flags describe (the first bootstrap's).
   Result<v1::ClusterConfig> FlagsConfig(const std::map<uint32_t, std::string>& members) const;
-  // The shard caller and the transaction coordinator, over router_.
+  // The shard caller, the cluster clock and the transaction coordinator,
+  // over router_.
   void StartCoordinator();
   // Every store this node serves, shard 1's first.
   std::vector<txn::TxnStore*> Stores() const;
@@ -129,7 +131,8 @@ class Node {
   ShardDirectory shard_directory_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ShardCaller> shard_caller_;     // after router_: it calls it
-  std::unique_ptr<TxnCoordinator> coordinator_;   // after shard_caller_
+  std::unique_ptr<ClusterClock> cluster_clock_;   // reads the stores and the coordinator
+  std::unique_ptr<TxnCoordinator> coordinator_;   // after shard_caller_ and cluster_clock_
   std::unique_ptr<ShardSplitter> splitter_;       // after shard_caller_
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_

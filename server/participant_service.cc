@@ -2,6 +2,7 @@
 // coordinator is another node (ShardCaller calls it). Each call names its
 // shard and is served by the shard's leader.
 #include "meridian/v1/participant.grpc.pb.h"
+#include "server/cluster_clock.h"
 #include "server/participant_proto.h"
 #include "server/services_internal.h"
 
@@ -47,6 +48,18 @@ class ParticipantService final : public v1::Participant::Service {
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto o,
                                    shard.store->Decide(req->txn(), FromProto(req->proposal())));
     ToProto(o, resp->mutable_outcome());
+    return grpc::Status::OK;
+  }
+
+  // About this node, not a shard: answered without admission control or
+  // the fence (a coordinator counts a node that does not answer as far
+  // ahead as a clock may be), and while draining.
+  grpc::Status NodeClock(grpc::ServerContext*, const v1::NodeClockRequest* req,
+                         v1::NodeClockResponse* resp) override {
+    if (ctx_->cluster_clock == nullptr) {
+      return ToGrpcStatus(UnavailableError("this node is starting"));
+    }
+    *resp = ctx_->cluster_clock->Answer(req->hlc());
     return grpc::Status::OK;
   }
 

@@ -241,6 +241,23 @@ ServerMetrics* Make() {
                                      "1 while this cause fences the node.", {"reason"});
   m->fenced_clock = fenced_reason->With({"clock_offset"});
   m->fenced_membership = fenced_reason->With({"not_member"});
+  m->cluster_low_watermark_seconds =
+      reg.AddGauge("meridian_cluster_low_watermark_seconds",
+                   "The cluster low watermark (Unix seconds): the oldest snapshot a transaction "
+                   "open on any node may read at. Versions below it and older than "
+                   "--gc-retention are garbage-collected.")
+          ->With();
+  m->cluster_low_watermark_age_seconds =
+      reg.AddGauge("meridian_cluster_low_watermark_age_seconds",
+                   "How far the cluster low watermark trails this node's wall clock: the age of "
+                   "the oldest open transaction's snapshot (up to --max-txn-timeout plus slack "
+                   "while a node has never answered).")
+          ->With();
+  m->txn_begin_clock_fallbacks =
+      reg.AddCounter("meridian_txn_begin_clock_fallbacks_total",
+                     "Begins of transactions across shards that did not hear some node's clock "
+                     "in time and took the wall clock plus --max-clock-offset for it.")
+          ->With();
   m->txn_commits = reg.AddCounter(
       "meridian_txn_commits_total",
       "Transactions committed by the Txn service (Execute whose compares held, Commit), by path.",

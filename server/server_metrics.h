@@ -38,6 +38,12 @@ struct ServerMetrics {
   metrics::Gauge* fenced;
   metrics::Gauge* fenced_clock;
   metrics::Gauge* fenced_membership;
+  // Garbage collection and snapshots (cluster_clock.h): the cluster low
+  // watermark's physical part as Unix seconds, and how far it trails the
+  // wall clock, set every second; Begins that could not hear every node.
+  metrics::Gauge* cluster_low_watermark_seconds;
+  metrics::Gauge* cluster_low_watermark_age_seconds;
+  metrics::Counter* txn_begin_clock_fallbacks;
   // Transactions of the Txn service (Execute and Commit), by commit path.
   metrics::Family<metrics::Counter>* txn_commits;  // {path}
   metrics::Family<metrics::Counter>* txn_aborts;   // {path, reason}

@@ -29,6 +29,7 @@ class Router;
 class ShardDirectory;
 class TxnCoordinator;
 class ShardSplitter;
+class ClusterClock;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -47,6 +48,8 @@ struct ServiceContext {
   TxnCoordinator* coordinator = nullptr;
   // Replicated mode: online splits (Admin.SplitShard).
   ShardSplitter* splitter = nullptr;
+  // Every node's clock and low watermark (Participant.NodeClock).
+  ClusterClock* cluster_clock = nullptr;
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced

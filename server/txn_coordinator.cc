@@ -55,18 +55,39 @@ Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t requested_timeout_ms) {
                             txn::TxnTimeout(requested_timeout_ms, options_.default_timeout_ms,
                                             options_.max_timeout_ms));
   auto t = std::make_shared<OpenTxn>();
-  t->snapshot_hlc = hlc_->Now();
   t->timeout_ms = timeout_ms;
   t->deadline_mono_us = clock_->NowMonotonicMicros() + timeout_ms * 1000;
   t->deadline_unix_ms = clock_->NowUnixMillis() + timeout_ms;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (txns_.size() >= options_.max_open_txns) {
-    return ResourceExhaustedError(absl::StrCat("too many open transactions (max_open_txns = ",
-                                               options_.max_open_txns, "); retry later"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (txns_.size() >= options_.max_open_txns) {
+      return ResourceExhaustedError(absl::StrCat("too many open transactions (max_open_txns = ",
+                                                 options_.max_open_txns, "); retry later"));
+    }
+    // Registered (under mu_, as LowWatermark reads) before the snapshot can
+    // only move up, so the low watermark never passes it.
+    t->snapshot_hlc = hlc_->Now();
+    t->id = (uint64_t{1} << 63) | (options_.node_id << kLocalBits) | (next_id_++ & kLocalMask);
+    txns_[t->id] = t;
   }
-  t->id = (uint64_t{1} << 63) | (options_.node_id << kLocalBits) | (next_id_++ & kLocalMask);
-  txns_[t->id] = t;
+  if (options_.cluster_clock) {
+    const uint64_t cluster = options_.cluster_clock();
+    std::lock_guard<std::mutex> txn_lock(t->mu);  // t->mu before mu_, as Commit takes them
+    std::lock_guard<std::mutex> lock(mu_);
+    t->snapshot_hlc = std::max(t->snapshot_hlc, cluster);
+  }
   return txn::BeginInfo{t->id, t->snapshot_hlc, t->deadline_unix_ms};
+}
+
+uint64_t TxnCoordinator::LowWatermark() {
+  const uint64_t now_us = clock_->NowMonotonicMicros();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Under mu_: a Begin not yet registered takes its snapshot above this.
+  uint64_t low = hlc_->Now();
+  for (const auto& [id, t] : txns_) {
+    if (now_us <= t->deadline_mono_us) low = std::min(low, t->snapshot_hlc);
+  }
+  return low;
 }
 
 Result<std::shared_ptr<TxnCoordinator::OpenTxn>> TxnCoordinator::Find(uint64_t txn_id) {
@@ -221,8 +242,10 @@ Result<txn::CommitInfo> TxnCoordinator::Commit(uint64_t txn_id, bool* two_phase)
   std::map<uint64_t, txn::TxnWrites> by_shard;
   for (auto& [key, value] : t->writes) by_shard[ShardOf(*config, key)][key] = std::move(value);
   if (by_shard.size() == 1) {
-    return shards_->CommitWrites(by_shard.begin()->first, t->snapshot_hlc,
-                                 by_shard.begin()->second);
+    Result<txn::CommitInfo> c = shards_->CommitWrites(by_shard.begin()->first, t->snapshot_hlc,
+                                                       by_shard.begin()->second);
+    if (c.ok()) (void)hlc_->Observe(c->commit_hlc);
+    return c;
   }
   *two_phase = true;
   return CommitAcrossShards(*t, by_shard);
@@ -279,6 +302,8 @@ Result<txn::CommitInfo> TxnCoordinator::CommitAcrossShards(
     Log(Level::kError, "testing: the coordinator exits between the phases of a commit", {});
     std::_Exit(86);
   }
+  // This node acknowledges it: its clock must cover it (ClusterClock).
+  (void)hlc_->Observe(commit_hlc);
   const txn::TxnOutcome commit{true, commit_hlc};
   Result<txn::TxnOutcome> decided = shards_->Decide(record_shard, gid, commit);
   if (!decided.ok()) {

@@ -2,8 +2,10 @@
 // the node that served their Begin (docs/consistency.md, "Transactions
 // across shards").
 //
-// A transaction reads at one snapshot timestamp taken from this node's
-// clock at Begin. A shard serves a read at it once the timestamp is closed
+// A transaction reads at one snapshot timestamp taken at Begin: at or above
+// this node's clock and, through Options::cluster_clock, every other
+// node's, so it covers every commit acknowledged anywhere before Begin. A
+// shard serves a read at it once the timestamp is closed
 // there (TxnStore::CloseThrough: nothing will ever commit at or below it)
 // and no intent at or below it is pending, so the transaction sees one cut
 // of every shard: no fractured reads. Writes are buffered here until
@@ -26,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,6 +64,9 @@ class TxnCoordinator {
     // wait in a queue until RunResolutions, and the prepares of a commit run
     // one shard after another in the calling thread.
     int resolver_threads = 8;
+    // The clock a Begin's snapshot is taken at: at least every node's
+    // (ClusterClock::Now). Unset: this node's HLC alone.
+    std::function<uint64_t()> cluster_clock;
   };
 
   // REQUIRES: the pointers outlive the coordinator.
@@ -97,6 +103,9 @@ class TxnCoordinator {
   // of the queue (up to as many attempts as a resolver thread makes).
   // Returns how many ran.
   size_t RunResolutions(size_t max = SIZE_MAX);
+  // The oldest snapshot an open transaction here may still read at, or this
+  // node's clock if none is open: every later Begin's snapshot is above it.
+  uint64_t LowWatermark();
 
  private:
   struct OpenTxn;

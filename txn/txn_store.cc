@@ -540,13 +540,15 @@ Result<BeginInfo> TxnStore::Begin(uint64_t requested_timeout_ms) {
                                        options_.max_txn_timeout_ms));
   MERIDIAN_RETURN_IF_ERROR(CheckNotRestoring());
   if (OpenTxnCount() >= options_.max_open_txns) ReapExpired();
-  const uint64_t snapshot = visible_hlc_.load();
   const uint64_t deadline = clock_->NowMonotonicMicros() + timeout_ms * 1000;
   absl::MutexLock lock(&txns_mu_);
   if (txns_.size() >= options_.max_open_txns) {
     return ResourceExhaustedError(absl::StrCat("too many open transactions (max_open_txns = ",
                                                options_.max_open_txns, "); retry later"));
   }
+  // Taken under txns_mu_, so garbage collection either sees this
+  // transaction or read a visible timestamp at or below its snapshot.
+  const uint64_t snapshot = visible_hlc_.load();
   const uint64_t id = next_txn_id_++;
   txns_.emplace(id, std::make_shared<OpenTxn>(id, snapshot, deadline, timeout_ms));
   return BeginInfo{id, snapshot, clock_->NowUnixMillis() + timeout_ms};
@@ -766,17 +768,32 @@ size_t TxnStore::ReapExpired() {
   });
 }
 
-Status TxnStore::CollectGarbage() {
+uint64_t TxnStore::GcHorizon(uint64_t now_ms, uint64_t retention_ms,
+                             uint64_t cluster_low_watermark, uint64_t oldest_open,
+                             uint64_t visible, uint64_t previous) {
+  const uint64_t retained = MakeHlc(now_ms > retention_ms ? now_ms - retention_ms : 0, 0);
+  const uint64_t horizon = std::min({retained, cluster_low_watermark, oldest_open, visible});
+  return std::max(horizon, previous);
+}
+
+uint64_t TxnStore::OldestOpenSnapshot() {
+  uint64_t oldest = UINT64_MAX;
+  absl::MutexLock lock(&txns_mu_);
+  for (const auto& [id, txn] : txns_) oldest = std::min(oldest, txn->snapshot_hlc);
+  if (!held_snapshots_.empty()) oldest = std::min(oldest, *held_snapshots_.begin());
+  return oldest;
+}
+
+Status TxnStore::CollectGarbage(uint64_t cluster_low_watermark) {
   ReapExpired();
-  uint64_t now_ms = clock_->NowUnixMillis();
-  uint64_t horizon_ms = now_ms > options_.gc_retention_ms ? now_ms - options_.gc_retention_ms : 0;
-  uint64_t watermark = std::min(MakeHlc(horizon_ms, 0), visible_hlc_.load());
-  {
-    absl::MutexLock lock(&txns_mu_);
-    for (const auto& [id, txn] : txns_) watermark = std::min(watermark, txn->snapshot_hlc);
-    if (!held_snapshots_.empty()) watermark = std::min(watermark, *held_snapshots_.begin());
-  }
-  if (watermark <= gc_hlc_.load()) return absl::OkStatus();
+  // visible_hlc_ is read before the open snapshots: a Begin that registers
+  // after them took its snapshot (under txns_mu_) at or above it.
+  const uint64_t visible = visible_hlc_.load();
+  const uint64_t previous = gc_hlc_.load();
+  const uint64_t watermark =
+      GcHorizon(clock_->NowUnixMillis(), options_.gc_retention_ms, cluster_low_watermark,
+                OldestOpenSnapshot(), visible, previous);
+  if (watermark <= previous) return absl::OkStatus();
   // Refuse explicit snapshots below the watermark before dropping versions.
   gc_hlc_.store(watermark);
   absl::MutexLock lock(&apply_mu_);  // GarbageCollect must not race Apply

@@ -240,8 +240,28 @@ class TxnStore {
 
   // Drops expired transactions; returns how many.
   size_t ReapExpired();
-  // Garbage-collects versions below min(oldest open snapshot, now - retention).
-  Status CollectGarbage();
+  // No transaction elsewhere in the cluster holds versions (a store alone).
+  static constexpr uint64_t kNoClusterReaders = UINT64_MAX;
+  // The GC horizon: versions below it that a newer version at or below it
+  // hides may be dropped, and explicit snapshots below it are refused. It
+  // is the oldest of
+  //   - now - retention: explicit (time-travel) snapshots stay readable
+  //     that long;
+  //   - the cluster low watermark: the oldest snapshot any transaction open
+  //     on any node may read at (server/cluster_clock.h), however old;
+  //   - this store's own oldest reader (OldestOpenSnapshot) and its visible
+  //     timestamp (latest reads).
+  // Never below `previous` (the horizon only moves up).
+  static uint64_t GcHorizon(uint64_t now_ms, uint64_t retention_ms,
+                            uint64_t cluster_low_watermark, uint64_t oldest_open,
+                            uint64_t visible, uint64_t previous);
+  // Garbage-collects versions below GcHorizon(...).
+  Status CollectGarbage(uint64_t cluster_low_watermark = kNoClusterReaders);
+  // The oldest snapshot this store's open transactions and exports read at;
+  // UINT64_MAX if none.
+  uint64_t OldestOpenSnapshot();
+  // The GC horizon in force: explicit snapshots below it are refused.
+  uint64_t GcHlc() const { return gc_hlc_.load(); }
 
   uint64_t OpenTxnCount();
   // Log index of the last applied batch.

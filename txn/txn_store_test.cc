@@ -297,6 +297,62 @@ TEST_F(TxnStoreTest, GarbageCollectionKeepsRetainedSnapshots) {
   EXPECT_EQ(Read("k"), "2");
 }
 
+// The GC horizon rule (issue 6): versions stay while any of retention, the
+// cluster's oldest open snapshot or this store's own readers needs them.
+TEST_F(TxnStoreTest, GcHorizonIsTheOldestOfRetentionClusterWatermarkAndLocalReaders) {
+  constexpr uint64_t kNow = 1'000'000;
+  constexpr uint64_t kNone = UINT64_MAX;
+  const uint64_t retained = MakeHlc(kNow - 1000, 0);
+  // Retention alone.
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, kNone, kNone, kNone, 0), retained);
+  // A transaction open somewhere in the cluster holds it below retention.
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, MakeHlc(5, 3), kNone, kNone, 0), MakeHlc(5, 3));
+  // A younger cluster low watermark does not cut retention short.
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, MakeHlc(kNow, 0), kNone, kNone, 0), retained);
+  // This store's own open transactions and its visible timestamp.
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, kNone, MakeHlc(7, 0), kNone, 0), MakeHlc(7, 0));
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, kNone, kNone, MakeHlc(8, 0), 0), MakeHlc(8, 0));
+  // It never moves down.
+  EXPECT_EQ(TxnStore::GcHorizon(kNow, 1000, MakeHlc(5, 0), kNone, kNone, MakeHlc(9, 0)),
+            MakeHlc(9, 0));
+  // A retention longer than the clock's age keeps everything.
+  EXPECT_EQ(TxnStore::GcHorizon(500, 1000, kNone, kNone, kNone, 0), 0u);
+}
+
+TEST_F(TxnStoreTest, GarbageCollectionKeepsWhatTheClusterLowWatermarkProtects) {
+  Reopen({.gc_retention_ms = 1000});
+  auto p1 = store_->Put("k", "1");
+  ASSERT_TRUE(p1.ok());
+  const uint64_t snap = p1->commit_hlc;  // a coordinated transaction elsewhere reads here
+  for (int i = 2; i <= 5; ++i) {
+    clock_.AdvanceMillis(2000);
+    ASSERT_TRUE(store_->Put("k", std::to_string(i)).ok());
+    // Past retention, but the cluster low watermark holds the snapshot.
+    ASSERT_TRUE(store_->CollectGarbage(snap).ok());
+    auto old = store_->Get("k", snap);
+    ASSERT_TRUE(old.ok()) << old.status();
+    EXPECT_EQ(old->value, "1");
+  }
+  EXPECT_LE(store_->GcHlc(), snap);
+  // Once the transaction is gone the watermark moves, and so does GC.
+  ASSERT_TRUE(store_->CollectGarbage(MakeHlc(clock_.NowUnixMillis(), 0)).ok());
+  auto old = store_->Get("k", snap);
+  EXPECT_EQ(GetErrorKind(old.status()), ErrorKind::kInvalidArgument) << old.status();
+  EXPECT_EQ(Read("k"), "5");
+}
+
+TEST_F(TxnStoreTest, OldestOpenSnapshotIsTheOldestOpenTransactions) {
+  EXPECT_EQ(store_->OldestOpenSnapshot(), UINT64_MAX);
+  ASSERT_TRUE(store_->Put("k", "1").ok());
+  auto t1 = store_->Begin(0);
+  ASSERT_TRUE(store_->Put("k", "2").ok());
+  auto t2 = store_->Begin(0);
+  ASSERT_TRUE(t1.ok() && t2.ok());
+  EXPECT_EQ(store_->OldestOpenSnapshot(), t1->snapshot_hlc);
+  ASSERT_TRUE(store_->Abort(t1->txn_id).ok());
+  EXPECT_EQ(store_->OldestOpenSnapshot(), t2->snapshot_hlc);
+}
+
 // Single-key operations and one-shot transactions against a std::map model.
 TEST_F(TxnStoreTest, MatchesAMapModelOverRandomOperations) {
   Random rnd(20261123);

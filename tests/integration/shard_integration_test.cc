@@ -5,8 +5,10 @@
 // (two-phase commit: atomic, first-committer-wins, an abandoned prepare
 // aborted by the next reader, a bank total that holds while a shard leader
 // is killed); a scan stops at its shard's end with a resume key; killing one
-// shard's leader fails over that shard only; and a restarted cluster serves
-// the committed map.
+// shard's leader fails over that shard only; a restarted cluster serves
+// the committed map; garbage collection keeps what an open transaction
+// reads, past --gc-retention; and a transaction's snapshot covers every
+// node's clock.
 //
 // These tests speak raw gRPC (not the SDK) to see exactly which node answers
 // what.
@@ -21,6 +23,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "common/hlc.h"
 #include "meridian/v1/admin.grpc.pb.h"
 #include "meridian/v1/kv.grpc.pb.h"
 #include "meridian/v1/participant.grpc.pb.h"
@@ -672,6 +675,210 @@ TEST_F(ShardTest, BackupIsRefusedWhileItWouldCoverOneShardOnly) {
   Status s = FromGrpcStatus(reader->Finish());
   EXPECT_EQ(GetErrorKind(s), ErrorKind::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("sharded"), std::string::npos) << s;
+}
+
+// Helpers of the tests below: a coordinated transaction through raw gRPC.
+class CoordinatedTxn {
+ public:
+  CoordinatedTxn(std::shared_ptr<grpc::Channel> channel, uint64_t timeout_ms)
+      : stub_(v1::Txn::NewStub(std::move(channel))) {
+    grpc::ClientContext ctx;
+    v1::BeginRequest req;
+    req.set_timeout_ms(timeout_ms);
+    begin_ = FromGrpcStatus(stub_->Begin(&ctx, req, &b_));
+  }
+  const Status& begun() const { return begin_; }
+  uint64_t snapshot() const { return b_.header().snapshot().entries(0).hlc(); }
+  Result<v1::TxnGetResponse> Get(const std::string& key) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::TxnGetRequest req;
+    req.set_txn_id(b_.txn_id());
+    req.set_key(key);
+    v1::TxnGetResponse resp;
+    Status s = FromGrpcStatus(stub_->Get(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+  Status Abort() {
+    grpc::ClientContext ctx;
+    v1::AbortRequest req;
+    req.set_txn_id(b_.txn_id());
+    v1::AbortResponse resp;
+    return FromGrpcStatus(stub_->Abort(&ctx, req, &resp));
+  }
+
+ private:
+  std::unique_ptr<v1::Txn::Stub> stub_;
+  v1::BeginResponse b_;
+  Status begin_;
+};
+
+uint64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Garbage collection below the cluster low watermark (issue 6), with a
+// retention far shorter than a transaction.
+class ShardGcTest : public ShardTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--shards", std::to_string(kShards), "--gc-retention", "1s", "--gc-interval",
+            "200ms"};
+  }
+};
+
+// Before the cluster low watermark, each store collected below now -
+// --gc-retention on its own, and this transaction's reads got
+// INVALID_ARGUMENT ("older than the GC horizon") once it was 1 s old.
+TEST_F(ShardGcTest, ATransactionAcrossShardsReadsItsSnapshotWhileGcPassesRetention) {
+  auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  for (int shard : {2, 3}) ASSERT_TRUE(Put(leaders[shard], kKeyIn[shard], "v0").ok());
+  CoordinatedTxn txn(Channel(Address(0)), 60'000);
+  ASSERT_TRUE(txn.begun().ok()) << txn.begun();
+  // Past the snapshot (up to --max-clock-offset ahead if a node was slow to
+  // tell its clock), so the overwrites are all above it.
+  while (WallMillis() <= HlcPhysicalMillis(txn.snapshot()) + 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Overwritten again and again for 4 s (4x the retention; GC every 200 ms).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  for (int i = 1; std::chrono::steady_clock::now() < until; ++i) {
+    for (int shard : {2, 3}) {
+      ASSERT_TRUE(Put(leaders[shard], kKeyIn[shard], "v" + std::to_string(i)).ok());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (int shard : {2, 3}) {
+    auto got = txn.Get(kKeyIn[shard]);
+    ASSERT_TRUE(got.ok()) << "shard " << shard << ": " << got.status();
+    EXPECT_EQ(got->value(), "v0") << "shard " << shard;
+  }
+  // Once it is gone, GC passes its snapshot: an explicit read there is
+  // refused (so GC did run meanwhile, and only the transaction held it).
+  ASSERT_TRUE(txn.Abort().ok());
+  Status refused;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Put(leaders[2], kKeyIn[2], "after").ok());
+    grpc::ClientContext ctx;
+    v1::GetRequest req;
+    req.set_key(kKeyIn[2]);
+    auto* e = req.mutable_snapshot()->add_entries();
+    e->set_site_id(1);
+    e->set_hlc(txn.snapshot());
+    v1::GetResponse resp;
+    refused = FromGrpcStatus(
+        v1::KV::NewStub(Channel(Address(leaders[2])))->Get(&ctx, req, &resp));
+    if (!refused.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(GetErrorKind(refused), ErrorKind::kInvalidArgument) << refused;
+}
+
+// One replica per shard: a node learns another's clock only by asking it
+// (no replica applies the other's commits).
+class ShardClockTest : public ShardTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--shards", std::to_string(kShards), "--replication-factor", "1"};
+  }
+  // With one replica, only a shard's replica knows its leader (itself):
+  // waits until every shard has one, by the committed map.
+  std::map<uint64_t, int> WaitForSoleReplicas(std::chrono::seconds within) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      std::map<uint64_t, int> leaders;
+      for (int i = 0; i < 3; ++i) {
+        auto r = Shards(i);
+        if (!r.ok() || r->source() != "committed") continue;
+        for (const v1::ShardLeader& l : r->leaders()) {
+          if (l.leader_address() == Address(i)) leaders[l.shard_id()] = i;
+        }
+      }
+      if (leaders.size() == kShards) return leaders;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return {};
+  }
+  Result<v1::NodeClockResponse> NodeClock(int node) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::NodeClockResponse resp;
+    Status s = FromGrpcStatus(
+        v1::Participant::NewStub(Channel(Address(node)))->NodeClock(&ctx, {}, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+};
+
+// A site snapshot read: a transaction sees every commit acknowledged before
+// its Begin, even one stamped by a node whose clock runs ahead of the
+// coordinator's. Before Begin asked every node's clock, the snapshot was
+// the coordinator's own and this read missed the commit.
+TEST_F(ShardClockTest, ATransactionSeesACommitStampedAheadOfItsCoordinatorsClock) {
+  auto leaders = WaitForSoleReplicas(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  const int a = leaders[2];
+  const int b = (a + 1) % 3;
+  ASSERT_TRUE(Put(a, kKeyIn[2], "old").ok());
+  // Push a's clock 400 ms ahead (within --max-clock-offset): a snapshot read
+  // there closes that timestamp, and a's HLC adopts it.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetRequest req;
+    req.set_key(kKeyIn[2]);
+    auto* e = req.mutable_snapshot()->add_entries();
+    e->set_site_id(1);
+    e->set_hlc(MakeHlc(WallMillis() + 400, 0));
+    v1::GetResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(Address(a)))->Get(&ctx, req, &resp));
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  v1::PutResponse put;
+  ASSERT_TRUE(Put(a, kKeyIn[2], "new", 0, &put).ok());
+  const uint64_t commit = put.header().commit_hlc();
+  ASSERT_GT(HlcPhysicalMillis(commit), WallMillis() + 200) << "a's clock was not pushed ahead";
+  // Every node's clock, then a transaction begun at b: its snapshot is at
+  // or above all of them, so it reads the commit.
+  std::vector<uint64_t> clocks;
+  for (int i = 0; i < 3; ++i) {
+    auto c = NodeClock(i);
+    ASSERT_TRUE(c.ok()) << c.status();
+    clocks.push_back(c->hlc());
+    EXPECT_LE(c->low_watermark_hlc(), c->hlc());
+  }
+  EXPECT_GE(clocks[a], commit) << "a node's clock covers what it acknowledged";
+  CoordinatedTxn txn(Channel(Address(b)), 10'000);
+  ASSERT_TRUE(txn.begun().ok()) << txn.begun();
+  for (int i = 0; i < 3; ++i) EXPECT_GE(txn.snapshot(), clocks[i]) << "node " << i + 1;
+  auto got = txn.Get(kKeyIn[2]);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "new");
+  EXPECT_EQ(got->version().hlc(), commit);
+}
+
+// A node that does not answer counts as far ahead as a clock may be: the
+// snapshot is the wall clock plus --max-clock-offset (500 ms), and the
+// transaction still reads the shards that are up.
+TEST_F(ShardClockTest, ABeginWithANodeDownTakesASnapshotAMaxOffsetAhead) {
+  auto leaders = WaitForSoleReplicas(std::chrono::seconds(20));
+  ASSERT_EQ(leaders.size(), size_t{kShards});
+  const int up_shard = 1;
+  const int coordinator = leaders[up_shard];
+  const int down = (coordinator + 1) % 3;  // it may hold no shard: it is in the config
+  ASSERT_TRUE(Put(coordinator, kKeyIn[up_shard], "v").ok());
+  ASSERT_EQ(nodes_[down]->Stop(), 0);
+  const uint64_t before = WallMillis();
+  CoordinatedTxn txn(Channel(Address(coordinator)), 10'000);
+  ASSERT_TRUE(txn.begun().ok()) << txn.begun();
+  EXPECT_GE(HlcPhysicalMillis(txn.snapshot()), before + 500);
+  auto got = txn.Get(kKeyIn[up_shard]);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "v");
 }
 
 }  // namespace

@@ -51,8 +51,9 @@ struct Config {
   uint64_t gc_retention_ms = 300'000;     // how long old versions stay readable
   // A shard whose live data grows past this splits online at its middle
   // key (0 = never; `meridianctl shard split` still works); checked every
-  // split_check_interval_ms on the shard's leader.
-  uint64_t split_size_bytes = 16ull << 20;
+  // split_check_interval_ms on the shard's leader. Off by default: backup
+  // and restore cover a one-shard cluster only, and a split would end them.
+  uint64_t split_size_bytes = 0;
   uint64_t split_check_interval_ms = 10'000;
   uint64_t shutdown_grace_ms = 5'000;     // in-flight RPCs get this long on SIGTERM
   std::string log_level = "info";         // trace|debug|info|warn|error

@@ -149,18 +149,7 @@ Result<std::vector<txn::KeyValue>> ShardCaller::Scan(uint64_t shard, const txn::
   using Out = std::vector<txn::KeyValue>;
   return Call<Out>(
       shard, true,
-      [&](txn::TxnStore* s) -> Result<Out> {
-        Out out;
-        uint64_t used = 0;
-        MERIDIAN_RETURN_IF_ERROR(s->Scan(
-            range, snapshot_hlc,
-            [&](const txn::KeyValue& kv) {
-              out.push_back(kv);
-              return true;
-            },
-            more, &used));
-        return out;
-      },
+      [&](txn::TxnStore* s) -> Result<Out> { return s->ScanCollect(range, snapshot_hlc, more); },
       [&](const std::shared_ptr<grpc::Channel>& ch, uint64_t version) -> Result<Out> {
         v1::ScanRequest req;
         req.mutable_header()->set_shard_id(shard);

@@ -451,6 +451,21 @@ Status TxnStore::Scan(const ScanRange& range, std::optional<uint64_t> snapshot_h
       more);
 }
 
+Result<std::vector<KeyValue>> TxnStore::ScanCollect(const ScanRange& range,
+                                                   std::optional<uint64_t> snapshot_hlc,
+                                                   bool* more) {
+  std::vector<KeyValue> out;
+  uint64_t used = 0;
+  MERIDIAN_RETURN_IF_ERROR(Scan(
+      range, snapshot_hlc,
+      [&](const KeyValue& kv) {
+        out.push_back(kv);
+        return true;
+      },
+      more, &used));
+  return out;
+}
+
 Result<ExecuteResult> TxnStore::Execute(const std::vector<Compare>& compares,
                                         const std::vector<Op>& success,
                                         const std::vector<Op>& failure) {

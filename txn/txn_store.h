@@ -90,6 +90,9 @@ class TxnStore {
   Status Scan(const ScanRange& range, std::optional<uint64_t> snapshot_hlc,
               const std::function<bool(const KeyValue&)>& fn, bool* more,
               uint64_t* snapshot_used);
+  // Scan, collected (at most range.limit keys when set).
+  Result<std::vector<KeyValue>> ScanCollect(const ScanRange& range,
+                                            std::optional<uint64_t> snapshot_hlc, bool* more);
 
   // One-shot transaction: evaluates `compares` and runs `success` if all
   // hold, else `failure`; atomically, with no conflict possible.

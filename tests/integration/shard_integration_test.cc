@@ -30,6 +30,7 @@
 #include "meridian/v1/txn.grpc.pb.h"
 #include "proto/grpc_status.h"
 #include "proto/shard_lookup.h"
+#include "tests/integration/bank_workload.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace meridian::testing {
@@ -432,55 +433,10 @@ TEST_F(ShardTest, ACoordinatorKilledBetweenThePhasesIsAbortedEverywhereByReaders
 TEST_F(ShardTest, TheBankTotalHoldsAcrossShardsWhileAShardLeaderIsKilled) {
   auto leaders = WaitForShardLeaders(std::chrono::seconds(20));
   ASSERT_EQ(leaders.size(), size_t{kShards});
-  // One account per shard, 100 each.
-  constexpr int kAccounts = kShards;
-  constexpr int kTotal = 100 * kAccounts;
-  for (int a = 1; a <= kAccounts; ++a) ASSERT_TRUE(Put(leaders[a], kKeyIn[a], "100").ok());
-  std::atomic<bool> stop{false};
-  std::atomic<int> transfers{0}, bad_reads{0}, reads{0};
-  auto worker = [&](int seed, bool reader) {
-    client::ClientOptions o;
-    o.endpoints = endpoints_;
-    o.max_retries = 30;
-    o.max_backoff = std::chrono::milliseconds(200);
-    auto c = client::Client::Connect(o);
-    ASSERT_TRUE(c.ok());
-    std::mt19937 rng(seed);
-    while (!stop.load()) {
-      if (reader) {
-        int sum = 0;
-        Status s = (*c)->RunTxn([&](client::Txn& t) -> Status {
-          sum = 0;
-          for (int a = 1; a <= kAccounts; ++a) {
-            auto v = t.Get(kKeyIn[a]);
-            if (!v.ok()) return v.status();
-            sum += *v ? std::stoi((**v).value) : 0;
-          }
-          return absl::OkStatus();
-        });
-        if (s.ok()) {
-          ++reads;
-          if (sum != kTotal) ++bad_reads;
-        }
-        continue;
-      }
-      const int from = 1 + rng() % kAccounts, to = 1 + (from + rng() % (kAccounts - 1)) % kAccounts;
-      Status s = (*c)->RunTxn([&](client::Txn& t) -> Status {
-        auto f = t.Get(kKeyIn[from]);
-        if (!f.ok()) return f.status();
-        auto g = t.Get(kKeyIn[to]);
-        if (!g.ok()) return g.status();
-        const int fv = std::stoi((**f).value), tv = std::stoi((**g).value);
-        if (fv < 5) return absl::OkStatus();
-        MERIDIAN_RETURN_IF_ERROR(t.Put(kKeyIn[from], std::to_string(fv - 5)));
-        return t.Put(kKeyIn[to], std::to_string(tv + 5));
-      });
-      if (s.ok()) ++transfers;
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, i, false);
-  threads.emplace_back(worker, 99, true);
+  // One account per shard.
+  BankWorkload bank({kKeyIn + 1, kKeyIn + kShards + 1}, endpoints_);
+  ASSERT_TRUE(bank.Seed(*client_).ok());
+  bank.Start(3);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   // Kill the leader of a shard (not the node most clients' transactions are
   // coordinated by, which would only end them).
@@ -489,27 +445,17 @@ TEST_F(ShardTest, TheBankTotalHoldsAcrossShardsWhileAShardLeaderIsKilled) {
   std::this_thread::sleep_for(std::chrono::seconds(4));
   ASSERT_TRUE(nodes_[victim]->Start().ok());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  stop = true;
-  for (auto& t : threads) t.join();
-  EXPECT_GT(transfers.load(), 10);
-  EXPECT_GT(reads.load(), 3);
-  EXPECT_EQ(bad_reads.load(), 0) << "a snapshot saw a partial transfer";
+  bank.Stop();
+  EXPECT_GT(bank.Transfers(), 10);
+  EXPECT_GT(bank.Reads(), 3);
+  EXPECT_EQ(bank.BadReads(), 0) << "a snapshot saw a partial transfer";
   // And the final state adds up (read at one snapshot).
   ASSERT_EQ(WaitForShardLeaders(std::chrono::seconds(20)).size(), size_t{kShards});
-  int sum = 0;
-  Status s = client_->RunTxn([&](client::Txn& t) -> Status {
-    sum = 0;
-    for (int a = 1; a <= kAccounts; ++a) {
-      auto v = t.Get(kKeyIn[a]);
-      if (!v.ok()) return v.status();
-      sum += std::stoi((**v).value);
-    }
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(sum, kTotal);
+  Result<int> sum = bank.Sum(*client_);
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, bank.Total());
   std::printf("bank across %d shards: %d transfers, %d snapshot reads, leader of shard 3 killed\n",
-              kShards, transfers.load(), reads.load());
+              kShards, bank.Transfers(), bank.Reads());
 }
 
 TEST_F(ShardTest, AFollowerServesASnapshotReadOnceItsLeaderClosedTheTimestamp) {

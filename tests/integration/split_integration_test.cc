@@ -8,9 +8,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
-#include <random>
 #include <string>
 #include <thread>
 
@@ -20,6 +18,7 @@
 #include "meridian/v1/kv.grpc.pb.h"
 #include "proto/grpc_status.h"
 #include "proto/shard_lookup.h"
+#include "tests/integration/bank_workload.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace meridian::testing {
@@ -170,62 +169,13 @@ TEST_F(SplitTest, ABadSplitKeyIsRefusedAndChangesNothing) {
 
 TEST_F(SplitTest, TheBankTotalHoldsWhileAShardSplitsUnderTransfers) {
   ASSERT_TRUE(WaitForShards(2, std::chrono::seconds(20)));
-  // Eight accounts in shard 1 and one in shard 2, 100 each.
+  // Eight accounts in shard 1 and one in shard 2.
   std::vector<std::string> accounts;
   for (int i = 0; i < 8; ++i) accounts.push_back(absl::StrCat("acct/", i));
   accounts.push_back("\xf0" "acct");
-  const int total = 100 * static_cast<int>(accounts.size());
-  for (const std::string& a : accounts) ASSERT_TRUE(client_->Put(a, "100").ok());
-  std::atomic<bool> stop{false};
-  std::atomic<int> transfers{0}, reads{0}, bad_reads{0}, after_split{0};
-  std::atomic<bool> split_done{false};
-  auto worker = [&](int seed, bool reader) {
-    client::ClientOptions o;
-    o.endpoints = endpoints_;
-    o.max_retries = 40;
-    o.max_backoff = std::chrono::milliseconds(200);
-    auto c = client::Client::Connect(o);
-    ASSERT_TRUE(c.ok());
-    std::mt19937 rng(seed);
-    while (!stop.load()) {
-      if (reader) {
-        int sum = 0;
-        Status s = (*c)->RunTxn([&](client::Txn& t) -> Status {
-          sum = 0;
-          for (const std::string& a : accounts) {
-            auto v = t.Get(a);
-            if (!v.ok()) return v.status();
-            sum += *v ? std::stoi((**v).value) : 0;
-          }
-          return absl::OkStatus();
-        });
-        if (s.ok()) {
-          ++reads;
-          if (sum != total) ++bad_reads;
-        }
-        continue;
-      }
-      const size_t from = rng() % accounts.size();
-      const size_t to = (from + 1 + rng() % (accounts.size() - 1)) % accounts.size();
-      Status s = (*c)->RunTxn([&](client::Txn& t) -> Status {
-        auto f = t.Get(accounts[from]);
-        if (!f.ok()) return f.status();
-        auto g = t.Get(accounts[to]);
-        if (!g.ok()) return g.status();
-        const int fv = std::stoi((**f).value), tv = std::stoi((**g).value);
-        if (fv < 5) return absl::OkStatus();
-        MERIDIAN_RETURN_IF_ERROR(t.Put(accounts[from], std::to_string(fv - 5)));
-        return t.Put(accounts[to], std::to_string(tv + 5));
-      });
-      if (s.ok()) {
-        ++transfers;
-        if (split_done.load()) ++after_split;
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, i, false);
-  threads.emplace_back(worker, 99, true);
+  BankWorkload bank(accounts, endpoints_);
+  ASSERT_TRUE(bank.Seed(*client_).ok());
+  bank.Start(3);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   // An intent of a transfer in flight may refuse the split a few times.
   Result<v1::SplitShardResponse> split = absl::UnavailableError("not tried");
@@ -234,28 +184,18 @@ TEST_F(SplitTest, TheBankTotalHoldsWhileAShardSplitsUnderTransfers) {
     if (!split.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_TRUE(split.ok()) << split.status();
-  split_done = true;
+  bank.Mark();
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  stop = true;
-  for (auto& t : threads) t.join();
-  EXPECT_GT(transfers.load(), 10);
-  EXPECT_GT(after_split.load(), 3) << "no transfer committed after the split";
-  EXPECT_GT(reads.load(), 3);
-  EXPECT_EQ(bad_reads.load(), 0) << "a snapshot saw a partial transfer";
-  int sum = 0;
-  Status s = client_->RunTxn([&](client::Txn& t) -> Status {
-    sum = 0;
-    for (const std::string& a : accounts) {
-      auto v = t.Get(a);
-      if (!v.ok()) return v.status();
-      sum += std::stoi((**v).value);
-    }
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(sum, total);
+  bank.Stop();
+  EXPECT_GT(bank.Transfers(), 10);
+  EXPECT_GT(bank.TransfersSinceMark(), 3) << "no transfer committed after the split";
+  EXPECT_GT(bank.Reads(), 3);
+  EXPECT_EQ(bank.BadReads(), 0) << "a snapshot saw a partial transfer";
+  Result<int> sum = bank.Sum(*client_);
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, bank.Total());
   std::printf("bank while shard 1 split: %d transfers (%d after the split), %d snapshot reads\n",
-              transfers.load(), after_split.load(), reads.load());
+              bank.Transfers(), bank.TransfersSinceMark(), bank.Reads());
 }
 
 TEST_F(SplitTest, ARestartedClusterKeepsItsSplitShardsAndTheirData) {

@@ -677,18 +677,7 @@ class TxnSim::Impl {
                                             uint64_t snapshot_hlc, bool* more) override {
       return sim_->Deliver<std::vector<txn::KeyValue>>(
           *this, shard, Kind::kRead, "",
-          [&](txn::TxnStore* s) -> Result<std::vector<txn::KeyValue>> {
-            std::vector<txn::KeyValue> out;
-            uint64_t used = 0;
-            MERIDIAN_RETURN_IF_ERROR(s->Scan(
-                range, snapshot_hlc,
-                [&](const txn::KeyValue& kv) {
-                  out.push_back(kv);
-                  return true;
-                },
-                more, &used));
-            return out;
-          });
+          [&](txn::TxnStore* s) { return s->ScanCollect(range, snapshot_hlc, more); });
     }
     Result<txn::CommitInfo> CommitWrites(uint64_t shard, uint64_t snapshot_hlc,
                                          const txn::TxnWrites& writes) override {

@@ -231,12 +231,7 @@ Result<txn::CommitInfo> TxnCoordinator::Commit(uint64_t txn_id, bool* two_phase)
   *two_phase = false;
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/false));
-  t->finished = true;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    txns_.erase(txn_id);
-  }
+  MERIDIAN_RETURN_IF_ERROR(Finish(*t, txn_id));
   if (t->writes.empty()) return txn::CommitInfo{0};
   const auto config = map_->Current().config;
   std::map<uint64_t, txn::TxnWrites> by_shard;
@@ -322,8 +317,12 @@ Result<txn::CommitInfo> TxnCoordinator::CommitAcrossShards(
 Status TxnCoordinator::Abort(uint64_t txn_id) {
   MERIDIAN_ASSIGN_OR_RETURN(auto t, Find(txn_id));
   std::lock_guard<std::mutex> lock(t->mu);
-  MERIDIAN_RETURN_IF_ERROR(Usable(*t, /*count_op=*/false));
-  t->finished = true;
+  return Finish(*t, txn_id);
+}
+
+Status TxnCoordinator::Finish(OpenTxn& t, uint64_t txn_id) {
+  MERIDIAN_RETURN_IF_ERROR(Usable(t, /*count_op=*/false));
+  t.finished = true;
   std::lock_guard<std::mutex> l(mu_);
   txns_.erase(txn_id);
   return absl::OkStatus();

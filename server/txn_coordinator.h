@@ -121,6 +121,9 @@ class TxnCoordinator {
   // TXN_NOT_FOUND if `t` finished; with `count_op`, counts one operation
   // against max_txn_ops. REQUIRES: t.mu held.
   Status Usable(OpenTxn& t, bool count_op);
+  // Ends `t` (Commit, Abort): TXN_NOT_FOUND if it is not usable, else it
+  // is marked finished and forgotten. REQUIRES: t.mu held.
+  Status Finish(OpenTxn& t, uint64_t txn_id);
   // Two-phase commit of `by_shard` (two or more shards).
   Result<txn::CommitInfo> CommitAcrossShards(OpenTxn& t,
                                              const std::map<uint64_t, txn::TxnWrites>& by_shard);

@@ -198,7 +198,10 @@ log "started $MEMBERS member(s) in $DIR; waiting for health"
 deadline=$((SECONDS + 60))
 while :; do
   for m in "${started[@]}"; do
-    if ! live_pid "$m" >/dev/null; then
+    # Alive is enough here: just after the fork the process may not have
+    # exec'd etcd yet, so live_pid's command-line check (against a reused
+    # pid, for `stop`) would take a starting member for a dead one.
+    if ! kill -0 "$(<"$m/pid")" 2>/dev/null; then
       log "member $(basename "$m") exited during start-up"
       cleanup_on_failure
       exit 1

@@ -78,6 +78,7 @@ void Replication::Stop() {
     stop_ = true;
     lease_deadline_us_.store(0, std::memory_order_release);
     leader_ready_.store(false, std::memory_order_release);
+    ready_epoch_.store(0, std::memory_order_release);
     // Wake every caller still waiting; each sees stop_.
     for (auto& [command, w] : proposals_) w->cv.notify_all();
     for (auto& [index, w] : waiting_) w->cv.notify_all();
@@ -234,9 +235,10 @@ void Replication::Receive(consensus::Message m) {
 }
 
 Status Replication::Commit(std::string command, const std::function<void()>& queued,
-                           uint64_t* applied_hlc) {
+                           uint64_t* applied_hlc, uint64_t epoch) {
   auto waiter = std::make_shared<Waiter>();
   waiter->command = command;
+  waiter->epoch = epoch;
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return UnavailableError("replication is stopping");
   proposals_.emplace_back(std::move(command), waiter);
@@ -350,6 +352,8 @@ void Replication::FinishReads() {
 
 bool Replication::IsLeaderReady() { return leader_ready_.load(std::memory_order_acquire); }
 
+uint64_t Replication::LeaderEpoch() { return ready_epoch_.load(std::memory_order_acquire); }
+
 consensus::NodeId Replication::LeaderId() {
   std::lock_guard<std::mutex> lock(mu_);
   return leader_;
@@ -391,6 +395,11 @@ void Replication::Propose(const std::shared_ptr<Waiter>& waiter, const std::stri
   Result<uint64_t> index = NotLeaderError(hint, "this node does not lead; retry at the leader");
   if (!replica_->is_leader()) {
     // Keep the NOT_LEADER above.
+  } else if (waiter->epoch != 0 && waiter->epoch != replica_->ballot().round) {
+    // Checked against the store in an earlier leadership of this node;
+    // commits ordered since may be unapplied here and unseen by the check.
+    index = NotLeaderError(hint, "leadership changed after this commit was checked; nothing was "
+                                 "written; retry");
   } else if (waiter->edit) {
     Result<consensus::Membership> next = waiter->edit(replica_->config());
     if (!next.ok()) {
@@ -514,6 +523,7 @@ void Replication::DriveEndRound(uint64_t start_us, uint64_t tick_us) {
   leader_ = replica_->is_leader() ? options_.id : replica_->leader();
   const bool ready = replica_->is_leader() && applied_ >= replica_->leader_start_index();
   leader_ready_.store(ready, std::memory_order_release);
+  ready_epoch_.store(ready ? replica_->ballot().round : 0, std::memory_order_release);
   // The replica's tick k is due at start_us + k * tick_us.
   lease_deadline_us_.store(
       ready && replica_->HasLease() ? start_us + replica_->lease_expiry_tick() * tick_us : 0,

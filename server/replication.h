@@ -68,7 +68,10 @@ class Replication final : public txn::CommitLog {
   ~Replication() override;
 
   Status Commit(std::string command, const std::function<void()>& queued = {},
-                uint64_t* applied_hlc = nullptr) override;
+                uint64_t* applied_hlc = nullptr, uint64_t epoch = 0) override;
+  // The ballot round of this node's leadership once it is ready (see
+  // IsLeaderReady), else 0.
+  uint64_t LeaderEpoch() override;
   // Hands a message from a peer to the driver.
   void Receive(consensus::Message m);
   // Installs a snapshot a leader sent (taken at applied index `index`);
@@ -140,6 +143,7 @@ class Replication final : public txn::CommitLog {
     bool done = false;
     Status result;
     uint64_t applied_hlc = 0;  // a commit: the timestamp the store applied it at
+    uint64_t epoch = 0;        // proposed only in this leadership (0: any)
     std::condition_variable cv;
   };
   Replication(const Options& options, GroupHost* host, txn::TxnStore* store);
@@ -234,6 +238,7 @@ class Replication final : public txn::CommitLog {
   std::atomic<uint64_t> index_reads_{0};
   bool stop_ = false;
   std::atomic<bool> leader_ready_{false};
+  std::atomic<uint64_t> ready_epoch_{0};
   consensus::NodeId leader_ = consensus::kNoNode;
 };
 

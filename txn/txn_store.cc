@@ -155,6 +155,12 @@ std::string EncodeCommand(uint64_t ts, const std::vector<storage::Record>& recor
   return out;
 }
 
+// A commit needs a leader epoch (CommitLog::LeaderEpoch) and there is none.
+Status NotACaughtUpLeader() {
+  return NotLeaderError("", "this node is not the leader, or has not yet applied every commit "
+                            "chosen before it was elected; retry");
+}
+
 bool DecodeCommand(std::string_view in, uint64_t* ts, std::vector<storage::Record>* records) {
   uint64_t n = 0;
   if (!GetVarint64(&in, ts) || !GetVarint64(&in, &n) || n > in.size()) return false;
@@ -288,6 +294,13 @@ Status TxnStore::CheckSpaceToPropose(const std::vector<storage::Record>& records
   return UnavailableError(absl::StrCat("storage failed; writes are refused: ", space.message()));
 }
 
+Status TxnStore::ProposeCheckedLocked(std::string command, uint64_t* applied_hlc) {
+  if (checked_epoch_ == 0) {
+    return NotACaughtUpLeader();
+  }
+  return commit_log_->Commit(std::move(command), {}, applied_hlc, checked_epoch_);
+}
+
 Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   // Checked under commit_mu_, which RestoreBegin holds until its marker is
   // applied: a commit is either ordered before the restore (which is then
@@ -307,7 +320,7 @@ Result<uint64_t> TxnStore::CommitLocked(std::vector<storage::Record> records) {
   if (commit_log_ != nullptr) {
     MERIDIAN_RETURN_IF_ERROR(CheckSpaceToPropose(records));
     uint64_t applied = ts;
-    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(EncodeCommand(ts, records), {}, &applied));
+    MERIDIAN_RETURN_IF_ERROR(ProposeCheckedLocked(EncodeCommand(ts, records), &applied));
     return applied;
   }
   const storage::Version version{ts, options_.site_id};
@@ -369,6 +382,12 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
   // apply: it takes its timestamp and its place in the log under the lock,
   // then lets the next commit in while it replicates.
   commit_mu_.Lock();
+  // The intent check below holds for a write proposed in this epoch.
+  const uint64_t epoch = commit_log_->LeaderEpoch();
+  if (epoch == 0) {
+    commit_mu_.Unlock();
+    return NotACaughtUpLeader();
+  }
   if (Status refused = CheckNotRestoring(); !refused.ok()) {
     commit_mu_.Unlock();
     return refused;
@@ -393,7 +412,7 @@ Result<CommitInfo> TxnStore::Put(std::string_view key, std::string_view value) {
         queued = true;
         commit_mu_.Unlock();
       },
-      &applied);
+      &applied, epoch);
   if (queued) {
     commit_mu_.Lock();
     --pending_;

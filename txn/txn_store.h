@@ -285,15 +285,21 @@ class TxnStore {
   void EraseTxn(uint64_t txn_id);
   Status ValidateScanRange(const ScanRange& range) const;
   // Locks commit_mu_ and waits until no pipelined commit is in flight, so the
-  // engine reflects every commit ordered before this one.
+  // engine reflects every commit ordered before this one; then takes the
+  // log's leader epoch, which the commit it guards is proposed in (so its
+  // checks hold, see CommitLog::LeaderEpoch).
   class ABSL_SCOPED_LOCKABLE ReadWriteLock {
    public:
     explicit ReadWriteLock(TxnStore* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->commit_mu_) : s_(s) {
       s_->commit_mu_.Lock();
       s_->commit_mu_.Await(absl::Condition(
           +[](int* pending) { return *pending == 0; }, &s_->pending_));
+      s_->checked_epoch_ = s_->commit_log_ == nullptr ? 0 : s_->commit_log_->LeaderEpoch();
     }
-    ~ReadWriteLock() ABSL_UNLOCK_FUNCTION() { s_->commit_mu_.Unlock(); }
+    ~ReadWriteLock() ABSL_UNLOCK_FUNCTION() {
+      s_->checked_epoch_ = 0;
+      s_->commit_mu_.Unlock();
+    }
 
    private:
     TxnStore* s_;
@@ -371,6 +377,11 @@ class TxnStore {
   // filling in each record's version. Returns the commit timestamp.
   Result<uint64_t> CommitLocked(std::vector<storage::Record> records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Replicates a command checked under the ReadWriteLock held now, in the
+  // leader epoch that lock took: NotLeader, with nothing written, if this
+  // node was not a caught-up leader then or has lost leadership since.
+  Status ProposeCheckedLocked(std::string command, uint64_t* applied_hlc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
 
   storage::Engine* const engine_;
   Hlc* const hlc_;
@@ -382,6 +393,8 @@ class TxnStore {
   // writes first waits, holding it, until those are applied (pending_ == 0).
   absl::Mutex commit_mu_;
   int pending_ ABSL_GUARDED_BY(commit_mu_) = 0;
+  // The log's leader epoch taken by the ReadWriteLock held now (0: none).
+  uint64_t checked_epoch_ ABSL_GUARDED_BY(commit_mu_) = 0;
   uint64_t next_log_index_ ABSL_GUARDED_BY(commit_mu_) = 1;
   std::atomic<uint64_t> visible_hlc_{0};
   CommitLog* commit_log_ = nullptr;  // set once, before serving

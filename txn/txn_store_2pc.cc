@@ -268,7 +268,7 @@ Status TxnStore::Resolve(std::string_view txn, const TxnOutcome& outcome,
 Result<uint64_t> TxnStore::ProposeTwoPhaseLocked(std::string command) {
   if (commit_log_ != nullptr) {
     uint64_t applied = 0;
-    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(std::move(command), {}, &applied));
+    MERIDIAN_RETURN_IF_ERROR(ProposeCheckedLocked(std::move(command), &applied));
     return applied;
   }
   absl::MutexLock lock(&apply_mu_);

@@ -223,7 +223,7 @@ Status TxnStore::Split(const SplitSpec& spec) {
   PutVarint64(&cmd, spec.child_group);
   if (commit_log_ != nullptr) {
     uint64_t applied = 0;
-    MERIDIAN_RETURN_IF_ERROR(commit_log_->Commit(std::move(cmd), {}, &applied));
+    MERIDIAN_RETURN_IF_ERROR(ProposeCheckedLocked(std::move(cmd), &applied));
   } else {
     absl::MutexLock apply(&apply_mu_);
     MERIDIAN_RETURN_IF_ERROR(ApplySplitCommand(next_log_index_, cmd, /*sync=*/true).status());

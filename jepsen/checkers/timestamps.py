@@ -5,9 +5,10 @@ A version committed at HLC t is visible to a snapshot s iff t <= s (one
 site). So, for every ok transaction T with snapshot s:
   - every element T read was appended by a transaction that committed at
     or before s ("read-from-the-future" otherwise);
-  - the element right after what T read, in the key's version order, was
-    appended by a transaction that committed after s ("missed-visible"
-    otherwise: T's snapshot covered a write it did not see);
+  - every acknowledged append to a key T read that committed at or before
+    s is in what T read ("missed-visible" otherwise: T's snapshot covered a
+    write it did not see; this also names an acknowledged append that no
+    read shows, a lost update, once a later snapshot reads its key);
 and, per session, each transaction's snapshot is at or after the commit of
 the session's previous writing transaction ("session-behind-own-write":
 read-your-writes at the timestamp level).
@@ -24,7 +25,8 @@ MAX_EXAMPLES = 20
 def check(history, **_):
     ops = [o for o in h.pair(history) if o.f == "txn"]
     commit = {}     # (k, v) -> commit hlc of its ok appender
-    order = {}      # k -> longest read: the version order
+    appender = {}   # (k, v) -> that appender
+    by_key = {}     # k -> [(commit hlc, v)] of its ok appends
     for o in ops:
         if o.type != "ok":
             continue
@@ -32,8 +34,8 @@ def check(history, **_):
         for f, k, v in o.value:
             if f == "append" and hlc:
                 commit[(k, v)] = hlc
-            elif f == "r" and isinstance(v, list) and len(v) > len(order.get(k, [])):
-                order[k] = v
+                appender[(k, v)] = o
+                by_key.setdefault(k, []).append((hlc, v))
     anomalies = {}
 
     def report(kind, text):
@@ -57,15 +59,13 @@ def check(history, **_):
                 if t is not None and (k, e) not in own and t > snap:
                     report("read-from-the-future",
                            f"{o.name} (snapshot {snap}) read {e} of key {k}, committed at {t}")
-            seen = [e for e in v if (k, e) not in own]
-            full = order.get(k, [])
-            if full[:len(seen)] == seen and len(full) > len(seen):
-                nxt = full[len(seen)]
-                t = commit.get((k, nxt))
-                if t is not None and (k, nxt) not in own and t <= snap:
+            seen = set(v)
+            for t, e in by_key.get(k, []):
+                if t <= snap and e not in seen and (k, e) not in own:
+                    w = appender[(k, e)]
                     report("missed-visible",
-                           f"{o.name} (snapshot {snap}) read key {k} = {seen} without {nxt}, "
-                           f"committed at {t} <= its snapshot")
+                           f"{o.name} (snapshot {snap}, node {o.node}) read key {k} without {e}, "
+                           f"appended by {w.name} (node {w.node}) committed at {t} <= its snapshot")
         prev = last_write.get(o.session)
         if prev is not None and snap < prev[1]:
             report("session-behind-own-write",

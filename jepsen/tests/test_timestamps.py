@@ -44,6 +44,15 @@ class TimestampCheckTest(unittest.TestCase):
         r = timestamps.check(h)
         self.assertEqual(r["anomaly_types"], ["missed-visible"])
 
+    def test_an_acknowledged_append_no_read_shows_is_flagged_as_missed(self):
+        # A lost update: W2 appended on a snapshot without W1 and still
+        # committed, so no read ever shows W1's element.
+        lost = txn(1, 1, [["append", 1, 2]], [["append", 1, 2]], snap=10, commit=13)
+        h = history(W1, lost, txn(2, 2, [["r", 1, None]], [["r", 1, [2]]], snap=20))
+        r = timestamps.check(h)
+        self.assertEqual(r["anomaly_types"], ["missed-visible"])
+        self.assertIn("without 1, appended by T1", r["anomalies"]["missed-visible"][0]["explanation"])
+
     def test_a_session_whose_snapshot_is_behind_its_own_write_is_flagged(self):
         h = history(W1, txn(1, 0, [["r", 1, None]], [["r", 1, []]], snap=5))
         r = timestamps.check(h)

@@ -1,5 +1,5 @@
 // Internal to client/: the state a Client shares between its calls (the
-// endpoints, the shard map cache, the session token) and how one call is
+// endpoints, the shard map cache) and how one call is
 // attempted and retried (Invoke), used by the synchronous calls
 // (client.cc) and the asynchronous ones (async_calls.cc).
 //
@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "client/retry_policy.h"
+#include "client/session_state.h"
 #include "client/shard_cache.h"
 #include "common/clock.h"
 #include "common/random.h"
@@ -120,6 +121,11 @@ struct CallSpec {
   // A long stream (a backup): the attempt has no deadline; the caller
   // watches for a stalled stream itself.
   bool no_deadline = false;
+  // The session whose token the call carries and keeps; null: none.
+  SessionState* session = nullptr;
+  // A ReadConsistency::kSession read (keyed, unpinned): it may be served by
+  // any replica of its shard (Invoke, "Session reads").
+  bool session_read = false;
 };
 
 }  // namespace internal
@@ -131,6 +137,7 @@ struct Client::Impl {
   using Endpoint = internal::Endpoint;
   using RetryAction = internal::RetryAction;
   using ScanPart = internal::ScanPart;
+  using SessionState = internal::SessionState;
   using ShardRoute = internal::ShardRoute;
 
   explicit Impl(const ClientOptions& o) : options(o), rng(std::random_device{}()) {
@@ -152,6 +159,21 @@ struct Client::Impl {
       route = shards.Route(*spec.key);
     }
     size_t index = spec.pinned ? *spec.pinned : Target(route);
+    // Session reads: the first attempt goes to a replica of the shard,
+    // taken in turn. A follower that cannot serve it (NOT_LEADER from a
+    // server without follower reads, UNAVAILABLE, unreachable) hands the
+    // read to the leader route, once, without touching the cache: the
+    // follower says nothing about the leader. CAUSAL_WAIT_TIMEOUT is
+    // retried once at another replica (the leader if a follower timed
+    // out), then returned.
+    bool on_follower = false;
+    bool waited_out = false;
+    if (spec.session_read && !spec.pinned) {
+      if (std::optional<size_t> replica = PickReplica(route, std::nullopt)) {
+        on_follower = *replica != index;
+        index = *replica;
+      }
+    }
     for (int retry = 0;; ++retry) {
       Endpoint* ep = At(index);
       const auto deadline = Deadline();
@@ -168,6 +190,27 @@ struct Client::Impl {
           return absl::OkStatus();
         }
         out = internal::ClassifyFailure(gs, spec.kind, ep->address);
+      }
+      if (spec.session_read) {
+        const bool wait_timed_out = GetErrorKind(out.status) == ErrorKind::kCausalWaitTimeout;
+        if (wait_timed_out && waited_out) return out.status;
+        waited_out = waited_out || wait_timed_out;
+        if (on_follower && (wait_timed_out || out.action != RetryAction::kFail)) {
+          if (out.action == RetryAction::kRefreshShards) {
+            RefreshShards(index);
+            route = shards.Route(*spec.key);
+          }
+          on_follower = false;
+          index = Target(route);
+          continue;
+        }
+        if (wait_timed_out) {
+          std::optional<size_t> other = PickReplica(route, index);
+          if (!other) return out.status;
+          on_follower = *other != Target(route);
+          index = *other;
+          continue;
+        }
       }
       if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
         return out.status;
@@ -238,6 +281,31 @@ struct Client::Impl {
     return IndexOf(route->address);
   }
 
+  // The endpoint of a replica of `route`'s shard other than `avoid`,
+  // taken in turn among its replicas (leader included) so that session
+  // reads spread. Without a map to name replicas: the next configured
+  // endpoint after `avoid`, if there is one. nullopt: no other replica.
+  std::optional<size_t> PickReplica(const std::optional<ShardRoute>& route,
+                                    std::optional<size_t> avoid) {
+    std::vector<std::string> replicas;
+    if (route) replicas = shards.Replicas(route->shard_id);
+    if (replicas.empty()) {
+      if (!avoid || options.endpoints.size() < 2) return std::nullopt;
+      return (*avoid + 1) % options.endpoints.size();
+    }
+    const std::string avoided = avoid ? At(*avoid)->address : std::string();
+    uint64_t turn;
+    {
+      absl::MutexLock l(&mu);
+      turn = next_replica++;
+    }
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      const std::string& address = replicas[(turn + i) % replicas.size()];
+      if (address != avoided) return IndexOf(address);
+    }
+    return std::nullopt;
+  }
+
   // Reads the shard map before the first keyed call. OK once the map is
   // known or the server has none (UNIMPLEMENTED: an unsharded server; calls
   // are then not routed). kUnavailable when no endpoint answered. Another
@@ -290,15 +358,16 @@ struct Client::Impl {
   void RefreshShardsAsync(size_t answered, std::function<void()> then);
 
   // One unary RPC, `method` of some service's Stub, attempted as Invoke
-  // does. The session token is sent and kept where the messages carry a
-  // header, so each wrapper only builds its request and reads its reply.
+  // does. The token of `spec.session` is sent and kept where the messages
+  // carry a header, so each wrapper only builds its request and reads its
+  // reply.
   template <typename Stub, typename Request, typename Response>
   Result<Response> Unary(const CallSpec& spec,
                          grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
                                                       Response*),
                          Request req, size_t* served = nullptr) {
     if constexpr (requires { req.mutable_header()->mutable_session_token(); }) {
-      Stamp(req.mutable_header());
+      if (spec.session != nullptr) spec.session->Stamp(req.mutable_header());
     }
     Response resp;
     MERIDIAN_RETURN_IF_ERROR(Invoke(
@@ -311,7 +380,9 @@ struct Client::Impl {
           return (ep.StubOf<Stub>().*method)(ctx, req, &resp);
         },
         served));
-    if constexpr (requires { resp.header().session_token(); }) Observe(resp.header());
+    if constexpr (requires { resp.header().session_token(); }) {
+      if (spec.session != nullptr) spec.session->Observe(resp.header());
+    }
     return resp;
   }
 
@@ -347,8 +418,10 @@ struct Client::Impl {
   }
 
   // One scan request, at the leader of the shard holding `from` (the first
-  // key of req's range). A retry restarts it, so each part is one snapshot.
-  Result<ScanPart> ScanShard(v1::ScanRequest req, std::string_view from);
+  // key of req's range), or as Invoke routes a session read. A retry
+  // restarts it, so each part is one snapshot. Carries `session`'s token.
+  Result<ScanPart> ScanShard(v1::ScanRequest req, std::string_view from, SessionState* session,
+                             bool session_read);
 
   // Async calls (below, with the calls).
   Status FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
@@ -361,7 +434,7 @@ struct Client::Impl {
   // first attempt may fetch the shard map (blocking): retries run on gRPC
   // threads. kUnavailable when the map could not be fetched.
   template <typename Call>
-  Status RouteAsync(Call& call, std::string_view key, int attempt);
+  Status RouteAsync(Call& call, std::string_view key, int attempt, SessionState* session);
   // After an async redirect (`s`) at `endpoint`: WRONG_SHARD refreshes the
   // map from that node without blocking, then `retry` runs on a gRPC
   // thread; NOT_LEADER (already steered) retries at once.
@@ -373,9 +446,10 @@ struct Client::Impl {
   // the leader, by a refreshed shard map, or at the next endpoint: none
   // proves anything was written. `done` runs once, on a gRPC thread or (on
   // an early failure) the caller's.
+  // The call carries and keeps `session`'s token.
   template <typename Op>
   void KeyedAsync(typename Op::Request req, std::function<void(Result<typename Op::Value>)> done,
-                  int attempt);
+                  int attempt, SessionState* session);
 
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.
@@ -448,19 +522,6 @@ struct Client::Impl {
     if (map_state != MapState::kKnown) map_state = state;
   }
 
-  // Keeps the session token of a response. Tokens are opaque to clients; of
-  // two, the one with the later cluster time is the newer.
-  void Observe(const v1::ResponseHeader& h) {
-    if (!h.has_session_token()) return;
-    absl::MutexLock l(&mu);
-    if (h.session_token().cluster_time() >= token.cluster_time()) token = h.session_token();
-  }
-
-  void Stamp(v1::RequestHeader* h) {
-    absl::MutexLock l(&mu);
-    *h->mutable_session_token() = token;
-  }
-
   const ClientOptions options;
   Clock* const clock = SystemClock();
 
@@ -468,7 +529,7 @@ struct Client::Impl {
   // Append-only: indices (held by Txn) and pointers stay valid.
   std::vector<std::unique_ptr<Endpoint>> endpoints ABSL_GUARDED_BY(mu);
   size_t current ABSL_GUARDED_BY(mu) = 0;
-  v1::SessionToken token ABSL_GUARDED_BY(mu);
+  uint64_t next_replica ABSL_GUARDED_BY(mu) = 0;  // PickReplica's turn
   Random rng ABSL_GUARDED_BY(mu);
   MapState map_state ABSL_GUARDED_BY(mu) = MapState::kUnknown;
 

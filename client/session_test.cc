@@ -45,6 +45,8 @@ TEST(TokenText, RoundTripsEveryField) {
   Result<v1::SessionToken> back = internal::DecodeTokenText("  " + text + "\n");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->SerializeAsString(), Token(42).SerializeAsString());
+  // The Python SDK (client/python/tests/test_session.py) writes the same.
+  EXPECT_EQ(text, "mst1.CgcKBQgBEKQDECoYAyIDc2ln");
   EXPECT_EQ(internal::EncodeTokenText(v1::SessionToken()), "mst1.");
   EXPECT_TRUE(internal::DecodeTokenText("mst1.").ok());
 }

@@ -177,8 +177,14 @@ Result<v1::SplitShardResponse> Client::SplitShard(const std::string& split_key) 
 }
 
 Result<v1::RotateSigningKeyResponse> Client::RotateSigningKey() {
-  return impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::RotateSigningKey,
-                      v1::RotateSigningKeyRequest());
+  Result<v1::RotateSigningKeyResponse> r =
+      impl_->Unary({.kind = CallKind::kWrite}, &v1::Admin::Stub::RotateSigningKey,
+                   v1::RotateSigningKeyRequest());
+  if (r.status().code() == absl::StatusCode::kUnimplemented) {
+    return absl::UnimplementedError(
+        "the server has no Admin.RotateSigningKey: it predates signed session tokens");
+  }
+  return r;
 }
 
 namespace {

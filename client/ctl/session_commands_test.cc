@@ -68,6 +68,15 @@ TEST_F(SessionCommandsTest, KeysRotateRefusedExitsOne) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST_F(SessionCommandsTest, KeysRotateOnAServerWithoutSigningSaysSo) {
+  server_.InjectBareError("Admin/RotateSigningKey", grpc::StatusCode::UNIMPLEMENTED);
+  const Outcome r = Do([](Commands& c) { return c.KeysRotate(); });
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_EQ(r.err,
+            "Error: UNIMPLEMENTED: the server has no Admin.RotateSigningKey: it predates signed "
+            "session tokens\n");
+}
+
 TEST_F(SessionCommandsTest, TheTokenCarriesCausalityFromOneInvocationToTheNext) {
   std::string token;
   Outcome r = Do([](Commands& c) { return c.Put("k", "v"); }, OutputFormat::kSimple, "", &token);

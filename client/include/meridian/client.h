@@ -209,7 +209,8 @@ struct RunTxnOptions {
 // other. The calls behave as the Client's calls of the same name do.
 //
 // Thread-safe; calls of one session from several threads are ordered only
-// as they finish. Movable, not copyable.
+// as they finish. Movable (a Txn it began stays valid), not copyable; a
+// moved-from Session may only be assigned to or destroyed.
 // REQUIRES: the Client outlives it.
 class Session {
  public:
@@ -324,7 +325,8 @@ class Client {
   // Adds a new session-token signing key and makes it the one new tokens
   // are signed with (Admin.RotateSigningKey), once the config is committed.
   // Tokens signed with the kept keys still verify. Not retried after a
-  // lost reply (kCommitUnknown): a key may have been added.
+  // lost reply (kCommitUnknown): a key may have been added. Code
+  // UNIMPLEMENTED from a server that predates signed tokens.
   Result<v1::RotateSigningKeyResponse> RotateSigningKey();
 
   // Membership changes of a replicated group (docs/cli.md, "Membership").

@@ -298,9 +298,17 @@ class Client:
     def rotate_signing_key(self) -> admin_pb2.RotateSigningKeyResponse:
         """Admin.RotateSigningKey: adds a session-token signing key and signs
         new tokens with it; tokens signed with the kept keys still verify.
-        A write: not retried after a lost reply (a key may have been added)."""
-        resp, _ = self._unary(True, lambda ep: ep.admin.RotateSigningKey,
-                              admin_pb2.RotateSigningKeyRequest())
+        A write: not retried after a lost reply (a key may have been added).
+        Code UNIMPLEMENTED from a server that predates signed tokens."""
+        try:
+            resp, _ = self._unary(True, lambda ep: ep.admin.RotateSigningKey,
+                                  admin_pb2.RotateSigningKeyRequest())
+        except MeridianError as e:
+            if e.code == grpc.StatusCode.UNIMPLEMENTED:
+                raise MeridianError(grpc.StatusCode.UNIMPLEMENTED,
+                                    "the server has no Admin.RotateSigningKey: it predates "
+                                    "signed session tokens", node=e.node, retryable=False) from e
+            raise
         return resp
 
     def shard_map(self):

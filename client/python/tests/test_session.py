@@ -156,6 +156,8 @@ class _Admin(admin_pb2_grpc.AdminServicer):
                                   leader_address=cl.nodes[0].address)])
 
     def RotateSigningKey(self, request, context):
+        if self.node.cluster.old_server:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "")
         self.keys.insert(0, len(self.keys) + 1)
         return admin_pb2.RotateSigningKeyResponse(header=self.node.header(), key_id=self.keys[0],
                                                   kept_key_ids=self.keys[:3],
@@ -168,6 +170,7 @@ class _Cluster:
         self.token_times = itertools.count(1)
         self.store = {}
         self.headers = []
+        self.old_server = False  # without Admin.RotateSigningKey
         self.nodes = []
         self.nodes = [_Node(self, i) for i in (1, 2, 3)]
 
@@ -332,6 +335,11 @@ class SessionTest(unittest.TestCase):
         c.rotate_signing_key()
         r = c.rotate_signing_key()
         self.assertEqual((r.key_id, list(r.kept_key_ids), r.config_version), (2, [2, 1], 12))
+        self.cluster.old_server = True
+        with self.assertRaises(MeridianError) as cm:
+            c.rotate_signing_key()
+        self.assertEqual(cm.exception.code, grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("predates signed session tokens", cm.exception.message)
 
 
 if __name__ == "__main__":

@@ -159,18 +159,10 @@ struct Client::Impl {
       route = shards.Route(*spec.key);
     }
     size_t index = spec.pinned ? *spec.pinned : Target(route);
-    // Session reads: the first attempt goes to a replica of the shard,
-    // taken in turn. A follower that cannot serve it (NOT_LEADER from a
-    // server without follower reads, UNAVAILABLE, unreachable) hands the
-    // read to the leader route, once, without touching the cache: the
-    // follower says nothing about the leader. CAUSAL_WAIT_TIMEOUT is
-    // retried once at another replica (the leader if a follower timed
-    // out), then returned.
-    bool on_follower = false;
-    bool waited_out = false;
+    SessionRead session_read;
     if (spec.session_read && !spec.pinned) {
       if (std::optional<size_t> replica = PickReplica(route, std::nullopt)) {
-        on_follower = *replica != index;
+        session_read.on_follower = *replica != index;
         index = *replica;
       }
     }
@@ -191,26 +183,10 @@ struct Client::Impl {
         }
         out = internal::ClassifyFailure(gs, spec.kind, ep->address);
       }
-      if (spec.session_read) {
-        const bool wait_timed_out = GetErrorKind(out.status) == ErrorKind::kCausalWaitTimeout;
-        if (wait_timed_out && waited_out) return out.status;
-        waited_out = waited_out || wait_timed_out;
-        if (on_follower && (wait_timed_out || out.action != RetryAction::kFail)) {
-          if (out.action == RetryAction::kRefreshShards) {
-            RefreshShards(index);
-            route = shards.Route(*spec.key);
-          }
-          on_follower = false;
-          index = Target(route);
-          continue;
-        }
-        if (wait_timed_out) {
-          std::optional<size_t> other = PickReplica(route, index);
-          if (!other) return out.status;
-          on_follower = *other != Target(route);
-          index = *other;
-          continue;
-        }
+      if (spec.session_read && !spec.pinned) {
+        const SessionRead::Step step = AfterSessionRead(spec, out, &session_read, &index, &route);
+        if (step == SessionRead::kReturn) return out.status;
+        if (step == SessionRead::kMoved) continue;  // to another node: no backoff
       }
       if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
         return out.status;
@@ -279,6 +255,45 @@ struct Client::Impl {
   size_t Target(const std::optional<ShardRoute>& route) {
     if (!route || route->address.empty()) return Current();
     return IndexOf(route->address);
+  }
+
+  // Where a session read (CallSpec::session_read) stands. Its first attempt
+  // goes to a replica of the shard, taken in turn (PickReplica). A follower
+  // that cannot serve it (NOT_LEADER from a server without follower reads,
+  // UNAVAILABLE, unreachable, WRONG_SHARD) hands the read to the leader
+  // route, once, without touching the shard cache: the follower says
+  // nothing about the leader. CAUSAL_WAIT_TIMEOUT is retried once at
+  // another replica (the leader if a follower timed out), then returned.
+  struct SessionRead {
+    enum Step {
+      kAsUsual,  // the usual retry rules apply to this failure
+      kMoved,    // try again at *index now
+      kReturn,   // the failure is the answer
+    };
+    bool on_follower = false;  // the attempt went to a replica, not the leader route
+    bool waited_out = false;   // a CAUSAL_WAIT_TIMEOUT was retried already
+  };
+  SessionRead::Step AfterSessionRead(const CallSpec& spec, const AttemptOutcome& out,
+                                     SessionRead* read, size_t* index,
+                                     std::optional<ShardRoute>* route) {
+    const bool wait_timed_out = GetErrorKind(out.status) == ErrorKind::kCausalWaitTimeout;
+    if (wait_timed_out && read->waited_out) return SessionRead::kReturn;
+    read->waited_out = read->waited_out || wait_timed_out;
+    if (read->on_follower && (wait_timed_out || out.action != RetryAction::kFail)) {
+      if (out.action == RetryAction::kRefreshShards) {
+        RefreshShards(*index);
+        *route = shards.Route(*spec.key);
+      }
+      read->on_follower = false;
+      *index = Target(*route);
+      return SessionRead::kMoved;
+    }
+    if (!wait_timed_out) return SessionRead::kAsUsual;
+    const std::optional<size_t> other = PickReplica(*route, *index);
+    if (!other) return SessionRead::kReturn;
+    read->on_follower = *other != Target(*route);
+    *index = *other;
+    return SessionRead::kMoved;
   }
 
   // The endpoint of a replica of `route`'s shard other than `avoid`,

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "client/retry_policy.h"
 #include "client/session_state.h"
@@ -184,8 +186,9 @@ struct Client::Impl {
         out = internal::ClassifyFailure(gs, spec.kind, ep->address);
       }
       if (spec.session_read && !spec.pinned) {
-        const SessionRead::Step step = AfterSessionRead(spec, out, &session_read, &index, &route);
-        if (step == SessionRead::kReturn) return out.status;
+        const SessionRead::Step step =
+            AfterSessionRead(spec, out, ep->address, &session_read, &index, &route);
+        if (step == SessionRead::kReturn) return session_read.WaitedOut(out.status);
         if (step == SessionRead::kMoved) continue;  // to another node: no backoff
       }
       if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
@@ -270,13 +273,26 @@ struct Client::Impl {
       kMoved,    // try again at *index now
       kReturn,   // the failure is the answer
     };
-    bool on_follower = false;  // the attempt went to a replica, not the leader route
-    bool waited_out = false;   // a CAUSAL_WAIT_TIMEOUT was retried already
+    bool on_follower = false;               // the attempt went to a replica, not the leader route
+    bool waited_out = false;                // a CAUSAL_WAIT_TIMEOUT was retried already
+    std::vector<std::string> timed_out_at;  // the replicas that answered it
+
+    // The CAUSAL_WAIT_TIMEOUT `last` the caller gets, naming every replica
+    // that could not catch up.
+    Status WaitedOut(const Status& last) const {
+      return MakeError({.kind = ErrorKind::kCausalWaitTimeout},
+                       absl::StrCat("no replica caught up with the session's token in time "
+                                    "(tried ",
+                                    absl::StrJoin(timed_out_at, ", "), "): ", last.message()));
+    }
   };
+  // After a failed attempt of a session read at `address`: what Invoke does
+  // next (SessionRead), moving *index (and *route after WRONG_SHARD).
   SessionRead::Step AfterSessionRead(const CallSpec& spec, const AttemptOutcome& out,
-                                     SessionRead* read, size_t* index,
+                                     const std::string& address, SessionRead* read, size_t* index,
                                      std::optional<ShardRoute>* route) {
     const bool wait_timed_out = GetErrorKind(out.status) == ErrorKind::kCausalWaitTimeout;
+    if (wait_timed_out) read->timed_out_at.push_back(address);
     if (wait_timed_out && read->waited_out) return SessionRead::kReturn;
     read->waited_out = read->waited_out || wait_timed_out;
     if (read->on_follower && (wait_timed_out || out.action != RetryAction::kFail)) {

@@ -233,6 +233,9 @@ TEST_F(SessionReadTest, CausalWaitTimeoutIsReturnedAfterOneRetry) {
   for (uint64_t id : {1, 2, 3}) node(id).InjectError("KV/Get", behind);
   Result<std::optional<GetResult>> r = SessionGet();  // node 1, then node 2
   EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kCausalWaitTimeout) << r.status();
+  EXPECT_EQ(r.status().message(), "no replica caught up with the session's token in time (tried " +
+                                      node(1).address() + ", " + node(2).address() +
+                                      "): replica behind");
   EXPECT_EQ(Gets(), (std::vector<int>{1, 1, 0}));
 }
 

@@ -370,6 +370,7 @@ class Client:
         forced: Optional[int] = None
         on_follower = False
         waited_out = False  # a CAUSAL_WAIT_TIMEOUT was already retried
+        timed_out_at: List[str] = []  # the replicas that answered it
         if session_read and routed:
             shard = self._shard_of(key)
             replica = self._pick_replica(shard, avoid=None)
@@ -404,8 +405,10 @@ class Client:
             step, floor = _next_step(err, write, ep.address)
             if session_read:
                 timed_out = err.kind == "CAUSAL_WAIT_TIMEOUT"
+                if timed_out:
+                    timed_out_at.append(ep.address)
                 if timed_out and waited_out:
-                    raise err
+                    raise _waited_out(err, timed_out_at)
                 waited_out = waited_out or timed_out
                 if on_follower and (timed_out or step != _FAIL):
                     # The follower says nothing about the leader: the leader
@@ -423,7 +426,7 @@ class Client:
                     elif shard is None and len(self.endpoints) > 1:
                         index = (index + 1) % len(self.endpoints)  # no map: the next node
                     else:
-                        raise err
+                        raise _waited_out(err, timed_out_at)
                     retry += 1
                     continue
             if step == _FAIL or retry >= max_retries:
@@ -543,6 +546,14 @@ class Client:
             if prefer:
                 self._current = i
             return i
+
+
+def _waited_out(last: MeridianError, tried: List[str]) -> MeridianError:
+    """The CAUSAL_WAIT_TIMEOUT a session read raises, naming every replica
+    that could not catch up with the session's token."""
+    return MeridianError(last.code, "no replica caught up with the session's token in time "
+                         f"(tried {', '.join(tried)}): {last.message}", kind=last.kind,
+                         retryable=last.retryable, node=last.node)
 
 
 def _next_step(err: MeridianError, write: bool, address: str) -> Tuple[str, float]:

@@ -320,7 +320,12 @@ class SessionTest(unittest.TestCase):
         c = self.client()
         with self.assertRaises(MeridianError) as cm:
             c.get("k", consistency=SESSION)  # node 1, then node 2
-        self.assertEqual(cm.exception.kind, "CAUSAL_WAIT_TIMEOUT")
+        e = cm.exception
+        self.assertEqual((e.kind, e.code), ("CAUSAL_WAIT_TIMEOUT",
+                                            grpc.StatusCode.DEADLINE_EXCEEDED))
+        self.assertEqual(e.message, "no replica caught up with the session's token in time "
+                                    f"(tried {self.n1.address}, {self.n2.address}): injected")
+        self.assertFalse(e.definitely_not_applied)
         self.assertEqual(self.gets(), [1, 1, 0])
 
     def test_an_unknown_consistency_is_refused(self):

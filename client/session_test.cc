@@ -101,6 +101,18 @@ TEST_F(SessionTest, TransactionsCarryAndAdvanceTheirSessionsToken) {
   EXPECT_EQ(TokenSent(), 4u);
 }
 
+TEST_F(SessionTest, AMovedSessionKeepsItsTokenAndItsTransactions) {
+  Session a = client_->NewSession();
+  ASSERT_TRUE(a.Put("k", "1").ok());             // token 1
+  Result<std::unique_ptr<Txn>> txn = a.Begin();  // token 2
+  ASSERT_TRUE(txn.ok()) << txn.status();
+  Session moved = std::move(a);
+  ASSERT_TRUE((*txn)->Put("k", "2").ok());  // token 3, kept by `moved`
+  ASSERT_TRUE((*txn)->Commit().ok());       // token 4
+  ASSERT_TRUE(moved.Get("k").ok());
+  EXPECT_EQ(TokenSent(), 4u);
+}
+
 TEST_F(SessionTest, ImportedTokenCarriesCausalityToAnotherSession) {
   Session writer = client_->NewSession();
   ASSERT_TRUE(writer.Put("k", "1").ok());

@@ -107,13 +107,14 @@ void Client::Impl::Redirect(const Status& s, size_t endpoint, std::string key,
 }
 
 template <typename Call>
-Status Client::Impl::RouteAsync(Call& call, std::string_view key, int attempt) {
+Status Client::Impl::RouteAsync(Call& call, std::string_view key, int attempt,
+                                SessionState* session) {
   if (attempt == 0) MERIDIAN_RETURN_IF_ERROR(EnsureShardMap());
   call.route = shards.Route(key);
   call.endpoint = Target(call.route);
   call.address = At(call.endpoint)->address;
   v1::RequestHeader* h = call.req.mutable_header();
-  Stamp(h);
+  session->Stamp(h);
   h->set_shard_map_version(call.route ? call.route->map_version : 0);
   h->set_shard_id(call.route ? call.route->shard_id : 0);
   return absl::OkStatus();
@@ -162,7 +163,7 @@ struct PutOp {
 void Client::GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done) {
   v1::GetRequest req;
   req.set_key(std::move(key));
-  impl_->KeyedAsync<GetOp>(std::move(req), std::move(done), 0);
+  impl_->KeyedAsync<GetOp>(std::move(req), std::move(done), 0, default_session_->state_.get());
 }
 
 void Client::PutAsync(std::string key, std::string value,
@@ -170,18 +171,19 @@ void Client::PutAsync(std::string key, std::string value,
   v1::PutRequest req;
   req.set_key(std::move(key));
   req.set_value(std::move(value));
-  impl_->KeyedAsync<PutOp>(std::move(req), std::move(done), 0);
+  impl_->KeyedAsync<PutOp>(std::move(req), std::move(done), 0, default_session_->state_.get());
 }
 
 template <typename Op>
 void Client::Impl::KeyedAsync(typename Op::Request req,
-                              std::function<void(Result<typename Op::Value>)> done, int attempt) {
+                              std::function<void(Result<typename Op::Value>)> done, int attempt,
+                              SessionState* session) {
   using Call = AsyncCall<typename Op::Request, typename Op::Response, decltype(done)>;
   auto call = std::make_unique<Call>();
   call->req = std::move(req);
   call->done = std::move(done);
   // A retry reuses the request: RouteAsync rewrites every header field.
-  if (Status s = RouteAsync(*call, call->req.key(), attempt); !s.ok()) {
+  if (Status s = RouteAsync(*call, call->req.key(), attempt, session); !s.ok()) {
     call->done(std::move(s));
     return;
   }
@@ -191,7 +193,7 @@ void Client::Impl::KeyedAsync(typename Op::Request req,
     const AttemptOutcome out = internal::NotConnected(ep->address, why);
     SteerAsync(out, Op::kKind, call->endpoint, call->req.key(), call->route);
     if (attempt < kMaxAsyncRedirects) {
-      KeyedAsync<Op>(std::move(call->req), std::move(call->done), attempt + 1);
+      KeyedAsync<Op>(std::move(call->req), std::move(call->done), attempt + 1, session);
       return;
     }
     call->done(out.status);
@@ -199,7 +201,7 @@ void Client::Impl::KeyedAsync(typename Op::Request req,
   }
   call->ctx.set_deadline(Deadline());
   Call* raw = call.release();
-  Op::Send(*ep, &raw->ctx, &raw->req, &raw->resp, [this, raw, attempt](grpc::Status gs) {
+  Op::Send(*ep, &raw->ctx, &raw->req, &raw->resp, [this, raw, attempt, session](grpc::Status gs) {
     std::unique_ptr<Call> call(raw);
     Status s =
         FinishAsync(gs, Op::kKind, call->endpoint, call->address, call->req.key(), call->route);
@@ -209,15 +211,15 @@ void Client::Impl::KeyedAsync(typename Op::Request req,
       std::string key = call->req.key();
       const size_t endpoint = call->endpoint;
       std::optional<ShardRoute> route = std::move(call->route);
-      auto retry = [this, attempt, req = std::move(call->req),
+      auto retry = [this, attempt, session, req = std::move(call->req),
                     done = std::move(call->done)]() mutable {
-        KeyedAsync<Op>(std::move(req), std::move(done), attempt + 1);
+        KeyedAsync<Op>(std::move(req), std::move(done), attempt + 1, session);
       };
       call.reset();
       Redirect(s, endpoint, std::move(key), std::move(route), std::move(retry));
       return;
     }
-    if (s.ok()) Observe(call->resp.header());
+    if (s.ok()) session->Observe(call->resp.header());
     Result<typename Op::Value> result = s.ok() ? Result<typename Op::Value>(Op::ToValue(call->resp))
                                                : Result<typename Op::Value>(std::move(s));
     // The call's gRPC state goes before `done` runs: once told, the caller

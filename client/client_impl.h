@@ -1,5 +1,5 @@
 // Internal to client/: the state a Client shares between its calls (the
-// endpoints, the shard map cache, the session token) and how one call is
+// endpoints, the shard map cache) and how one call is
 // attempted and retried (Invoke), used by the synchronous calls
 // (client.cc) and the asynchronous ones (async_calls.cc).
 //
@@ -23,8 +23,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "client/retry_policy.h"
+#include "client/session_state.h"
 #include "client/shard_cache.h"
 #include "common/clock.h"
 #include "common/random.h"
@@ -120,6 +123,11 @@ struct CallSpec {
   // A long stream (a backup): the attempt has no deadline; the caller
   // watches for a stalled stream itself.
   bool no_deadline = false;
+  // The session whose token the call carries and keeps; null: none.
+  SessionState* session = nullptr;
+  // A ReadConsistency::kSession read (keyed, unpinned): it may be served by
+  // any replica of its shard (Invoke, "Session reads").
+  bool session_read = false;
 };
 
 }  // namespace internal
@@ -131,6 +139,7 @@ struct Client::Impl {
   using Endpoint = internal::Endpoint;
   using RetryAction = internal::RetryAction;
   using ScanPart = internal::ScanPart;
+  using SessionState = internal::SessionState;
   using ShardRoute = internal::ShardRoute;
 
   explicit Impl(const ClientOptions& o) : options(o), rng(std::random_device{}()) {
@@ -152,6 +161,13 @@ struct Client::Impl {
       route = shards.Route(*spec.key);
     }
     size_t index = spec.pinned ? *spec.pinned : Target(route);
+    SessionRead session_read;
+    if (spec.session_read && !spec.pinned) {
+      if (std::optional<size_t> replica = PickReplica(route, std::nullopt)) {
+        session_read.on_follower = *replica != index;
+        index = *replica;
+      }
+    }
     for (int retry = 0;; ++retry) {
       Endpoint* ep = At(index);
       const auto deadline = Deadline();
@@ -168,6 +184,12 @@ struct Client::Impl {
           return absl::OkStatus();
         }
         out = internal::ClassifyFailure(gs, spec.kind, ep->address);
+      }
+      if (spec.session_read && !spec.pinned) {
+        const SessionRead::Step step =
+            AfterSessionRead(spec, out, ep->address, &session_read, &index, &route);
+        if (step == SessionRead::kReturn) return session_read.WaitedOut(out.status);
+        if (step == SessionRead::kMoved) continue;  // to another node: no backoff
       }
       if (out.action == RetryAction::kFail || spec.no_retry || retry >= options.max_retries) {
         return out.status;
@@ -238,6 +260,83 @@ struct Client::Impl {
     return IndexOf(route->address);
   }
 
+  // Where a session read (CallSpec::session_read) stands. Its first attempt
+  // goes to a replica of the shard, taken in turn (PickReplica). A follower
+  // that cannot serve it (NOT_LEADER from a server without follower reads,
+  // UNAVAILABLE, unreachable, WRONG_SHARD) hands the read to the leader
+  // route, once, without touching the shard cache: the follower says
+  // nothing about the leader. CAUSAL_WAIT_TIMEOUT is retried once at
+  // another replica (the leader if a follower timed out), then returned.
+  struct SessionRead {
+    enum Step {
+      kAsUsual,  // the usual retry rules apply to this failure
+      kMoved,    // try again at *index now
+      kReturn,   // the failure is the answer
+    };
+    bool on_follower = false;               // the attempt went to a replica, not the leader route
+    bool waited_out = false;                // a CAUSAL_WAIT_TIMEOUT was retried already
+    std::vector<std::string> timed_out_at;  // the replicas that answered it
+
+    // The CAUSAL_WAIT_TIMEOUT `last` the caller gets, naming every replica
+    // that could not catch up.
+    Status WaitedOut(const Status& last) const {
+      return MakeError({.kind = ErrorKind::kCausalWaitTimeout},
+                       absl::StrCat("no replica caught up with the session's token in time "
+                                    "(tried ",
+                                    absl::StrJoin(timed_out_at, ", "), "): ", last.message()));
+    }
+  };
+  // After a failed attempt of a session read at `address`: what Invoke does
+  // next (SessionRead), moving *index (and *route after WRONG_SHARD).
+  SessionRead::Step AfterSessionRead(const CallSpec& spec, const AttemptOutcome& out,
+                                     const std::string& address, SessionRead* read, size_t* index,
+                                     std::optional<ShardRoute>* route) {
+    const bool wait_timed_out = GetErrorKind(out.status) == ErrorKind::kCausalWaitTimeout;
+    if (wait_timed_out) read->timed_out_at.push_back(address);
+    if (wait_timed_out && read->waited_out) return SessionRead::kReturn;
+    read->waited_out = read->waited_out || wait_timed_out;
+    if (read->on_follower && (wait_timed_out || out.action != RetryAction::kFail)) {
+      if (out.action == RetryAction::kRefreshShards) {
+        RefreshShards(*index);
+        *route = shards.Route(*spec.key);
+      }
+      read->on_follower = false;
+      *index = Target(*route);
+      return SessionRead::kMoved;
+    }
+    if (!wait_timed_out) return SessionRead::kAsUsual;
+    const std::optional<size_t> other = PickReplica(*route, *index);
+    if (!other) return SessionRead::kReturn;
+    read->on_follower = *other != Target(*route);
+    *index = *other;
+    return SessionRead::kMoved;
+  }
+
+  // The endpoint of a replica of `route`'s shard other than `avoid`,
+  // taken in turn among its replicas (leader included) so that session
+  // reads spread. Without a map to name replicas: the next configured
+  // endpoint after `avoid`, if there is one. nullopt: no other replica.
+  std::optional<size_t> PickReplica(const std::optional<ShardRoute>& route,
+                                    std::optional<size_t> avoid) {
+    std::vector<std::string> replicas;
+    if (route) replicas = shards.Replicas(route->shard_id);
+    if (replicas.empty()) {
+      if (!avoid || options.endpoints.size() < 2) return std::nullopt;
+      return (*avoid + 1) % options.endpoints.size();
+    }
+    const std::string avoided = avoid ? At(*avoid)->address : std::string();
+    uint64_t turn;
+    {
+      absl::MutexLock l(&mu);
+      turn = next_replica++;
+    }
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      const std::string& address = replicas[(turn + i) % replicas.size()];
+      if (address != avoided) return IndexOf(address);
+    }
+    return std::nullopt;
+  }
+
   // Reads the shard map before the first keyed call. OK once the map is
   // known or the server has none (UNIMPLEMENTED: an unsharded server; calls
   // are then not routed). kUnavailable when no endpoint answered. Another
@@ -290,15 +389,16 @@ struct Client::Impl {
   void RefreshShardsAsync(size_t answered, std::function<void()> then);
 
   // One unary RPC, `method` of some service's Stub, attempted as Invoke
-  // does. The session token is sent and kept where the messages carry a
-  // header, so each wrapper only builds its request and reads its reply.
+  // does. The token of `spec.session` is sent and kept where the messages
+  // carry a header, so each wrapper only builds its request and reads its
+  // reply.
   template <typename Stub, typename Request, typename Response>
   Result<Response> Unary(const CallSpec& spec,
                          grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
                                                       Response*),
                          Request req, size_t* served = nullptr) {
     if constexpr (requires { req.mutable_header()->mutable_session_token(); }) {
-      Stamp(req.mutable_header());
+      if (spec.session != nullptr) spec.session->Stamp(req.mutable_header());
     }
     Response resp;
     MERIDIAN_RETURN_IF_ERROR(Invoke(
@@ -311,7 +411,9 @@ struct Client::Impl {
           return (ep.StubOf<Stub>().*method)(ctx, req, &resp);
         },
         served));
-    if constexpr (requires { resp.header().session_token(); }) Observe(resp.header());
+    if constexpr (requires { resp.header().session_token(); }) {
+      if (spec.session != nullptr) spec.session->Observe(resp.header());
+    }
     return resp;
   }
 
@@ -347,8 +449,10 @@ struct Client::Impl {
   }
 
   // One scan request, at the leader of the shard holding `from` (the first
-  // key of req's range). A retry restarts it, so each part is one snapshot.
-  Result<ScanPart> ScanShard(v1::ScanRequest req, std::string_view from);
+  // key of req's range), or as Invoke routes a session read. A retry
+  // restarts it, so each part is one snapshot. Carries `session`'s token.
+  Result<ScanPart> ScanShard(v1::ScanRequest req, std::string_view from, SessionState* session,
+                             bool session_read);
 
   // Async calls (below, with the calls).
   Status FinishAsync(const grpc::Status& gs, CallKind kind, size_t endpoint,
@@ -361,7 +465,7 @@ struct Client::Impl {
   // first attempt may fetch the shard map (blocking): retries run on gRPC
   // threads. kUnavailable when the map could not be fetched.
   template <typename Call>
-  Status RouteAsync(Call& call, std::string_view key, int attempt);
+  Status RouteAsync(Call& call, std::string_view key, int attempt, SessionState* session);
   // After an async redirect (`s`) at `endpoint`: WRONG_SHARD refreshes the
   // map from that node without blocking, then `retry` runs on a gRPC
   // thread; NOT_LEADER (already steered) retries at once.
@@ -373,9 +477,10 @@ struct Client::Impl {
   // the leader, by a refreshed shard map, or at the next endpoint: none
   // proves anything was written. `done` runs once, on a gRPC thread or (on
   // an early failure) the caller's.
+  // The call carries and keeps `session`'s token.
   template <typename Op>
   void KeyedAsync(typename Op::Request req, std::function<void(Result<typename Op::Value>)> done,
-                  int attempt);
+                  int attempt, SessionState* session);
 
   std::chrono::system_clock::time_point Deadline() const {
     // The clock seam: only common/clock.cc reads std::chrono clocks.
@@ -448,19 +553,6 @@ struct Client::Impl {
     if (map_state != MapState::kKnown) map_state = state;
   }
 
-  // Keeps the session token of a response. Tokens are opaque to clients; of
-  // two, the one with the later cluster time is the newer.
-  void Observe(const v1::ResponseHeader& h) {
-    if (!h.has_session_token()) return;
-    absl::MutexLock l(&mu);
-    if (h.session_token().cluster_time() >= token.cluster_time()) token = h.session_token();
-  }
-
-  void Stamp(v1::RequestHeader* h) {
-    absl::MutexLock l(&mu);
-    *h->mutable_session_token() = token;
-  }
-
   const ClientOptions options;
   Clock* const clock = SystemClock();
 
@@ -468,7 +560,7 @@ struct Client::Impl {
   // Append-only: indices (held by Txn) and pointers stay valid.
   std::vector<std::unique_ptr<Endpoint>> endpoints ABSL_GUARDED_BY(mu);
   size_t current ABSL_GUARDED_BY(mu) = 0;
-  v1::SessionToken token ABSL_GUARDED_BY(mu);
+  uint64_t next_replica ABSL_GUARDED_BY(mu) = 0;  // PickReplica's turn
   Random rng ABSL_GUARDED_BY(mu);
   MapState map_state ABSL_GUARDED_BY(mu) = MapState::kUnknown;
 

@@ -258,6 +258,22 @@ TEST(Client, HealthAndAdmin) {
   EXPECT_EQ(GetErrorKind(down->Healthy().status()), ErrorKind::kUnavailable);
 }
 
+TEST(Client, RotateSigningKeyReturnsTheNewKeyAndTheKeptOnes) {
+  FakeServer server;
+  auto c = ConnectTo(server);
+  ASSERT_TRUE(c->RotateSigningKey().ok());
+  Result<v1::RotateSigningKeyResponse> r = c->RotateSigningKey();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->key_id(), 2u);
+  EXPECT_EQ(std::vector<uint32_t>(r->kept_key_ids().begin(), r->kept_key_ids().end()),
+            (std::vector<uint32_t>{2, 1}));
+  EXPECT_EQ(r->config_version(), 2u);
+  // A lost reply may have added a key: never sent twice.
+  server.InjectLostReply("Admin/RotateSigningKey");
+  EXPECT_EQ(GetErrorKind(c->RotateSigningKey().status()), ErrorKind::kCommitUnknown);
+  EXPECT_EQ(server.Calls("Admin/RotateSigningKey"), 3);
+}
+
 // --- membership -------------------------------------------------------------
 
 // "id:role" per member, in the order listed.

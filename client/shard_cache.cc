@@ -70,6 +70,21 @@ std::optional<ShardRoute> ShardCache::Route(std::string_view key) const {
                     .address = AddressOf(*shard)};
 }
 
+std::vector<std::string> ShardCache::Replicas(uint64_t shard_id) const {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<std::string> out;
+  if (!config_) return out;
+  const v1::ShardInfo* shard = FindShardById(*config_, shard_id);
+  const v1::ShardGroup* group = shard == nullptr ? nullptr : GroupOf(*shard);
+  if (group == nullptr) return out;
+  for (uint64_t node : group->replicas()) {
+    if (std::string address = NodeAddress(*config_, node); !address.empty()) {
+      out.push_back(std::move(address));
+    }
+  }
+  return out;
+}
+
 void ShardCache::SetLeader(uint64_t shard_id, const std::string& address) {
   absl::MutexLock l(&mu_);
   if (!config_ || FindShardById(*config_, shard_id) == nullptr) return;

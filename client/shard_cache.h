@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -52,6 +53,11 @@ class ShardCache {
 
   // Where a request for `key` goes; nullopt without a map.
   std::optional<ShardRoute> Route(std::string_view key) const;
+
+  // host:port of every replica of `shard_id`'s group (the one Route's
+  // leader belongs to), in the map's order; empty without a map, for an
+  // unknown shard, or when the map names no addresses.
+  std::vector<std::string> Replicas(uint64_t shard_id) const;
 
   // The leader of `shard_id`'s group is at `address` (a NOT_LEADER hint).
   void SetLeader(uint64_t shard_id, const std::string& address);

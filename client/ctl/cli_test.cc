@@ -58,7 +58,8 @@ class CliTest : public ::testing::Test {
   Outcome Ctl(const std::vector<std::string>& args, const std::string& in = "",
               const std::string& env = "") {
     std::ofstream(dir_ + "/in", std::ios::binary) << in;
-    std::string cmd = "env -u MERIDIAN_ENDPOINTS " + env + " " + ShellQuote(MERIDIANCTL_PATH);
+    std::string cmd = "env -u MERIDIAN_ENDPOINTS -u MERIDIAN_SESSION_TOKEN " + env + " " +
+                      ShellQuote(MERIDIANCTL_PATH);
     for (const auto& a : args) cmd += " " + ShellQuote(a);
     cmd += " <" + dir_ + "/in >" + dir_ + "/out 2>" + dir_ + "/err";
     const int status = std::system(cmd.c_str());
@@ -226,6 +227,54 @@ TEST_F(CliTest, MemberUsageAndServerErrors) {
   r = At({"--timeout", "200ms", "member", "promote", "2"});
   EXPECT_EQ(r.code, 3);
   EXPECT_EQ(r.err, "Error: UNAVAILABLE: no quorum\n");
+}
+
+TEST_F(CliTest, SessionTokenChainsInvocationsThroughAFile) {
+  const std::string file = dir_ + "/token";
+  Outcome r = At({"put", "k", "v", "--session-token-out", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string token = Slurp(file);
+  EXPECT_TRUE(token.starts_with("mst1.") && token.ends_with("\n")) << token;
+  const uint64_t put_sent = server_.LastTokenSeen();
+  r = At({"get", "k", "--session-token", "@" + file, "--session-token-out", file});
+  EXPECT_EQ(r.out, "v\n");
+  EXPECT_EQ(server_.LastTokenSeen(), put_sent + 1) << "the put's token went with the get";
+  EXPECT_NE(Slurp(file), token) << "the get's newer token replaced it";
+  // The token as a value, from the environment, and printed on stderr.
+  r = Ctl({"--endpoints", server_.address(), "get", "k", "--print-session-token"}, "",
+          "MERIDIAN_SESSION_TOKEN=" + token.substr(0, token.size() - 1));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.LastTokenSeen(), put_sent + 1);
+  EXPECT_TRUE(r.err.starts_with("session-token: mst1.")) << r.err;
+}
+
+TEST_F(CliTest, SessionTokenErrorsAreUsageErrors) {
+  Outcome r = At({"--session-token", "bogus", "get", "k"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(
+      r.err.starts_with("Error: INVALID_ARGUMENT: session token: expected text starting "
+                        "with \"mst1.\""))
+      << r.err;
+  EXPECT_TRUE(r.err.ends_with(" (--session-token)\n")) << r.err;
+  r = At({"--session-token", "@" + dir_ + "/missing", "get", "k"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/missing: cannot read it"), std::string::npos) << r.err;
+  EXPECT_EQ(At({"get", "k", "--consistency", "eventual"}).code, 2);
+  EXPECT_EQ(server_.Calls("KV/Get"), 0);
+}
+
+TEST_F(CliTest, ConsistencyAndKeysRotate) {
+  ASSERT_EQ(At({"put", "k", "v"}).code, 0);
+  Outcome r = At({"get", "k", "--consistency", "session"});
+  EXPECT_EQ(r.out, "v\n");
+  EXPECT_EQ(server_.LastHeader().read_consistency(), v1::SESSION);
+  r = At({"scan", "--prefix", "k", "--consistency=linearizable"});
+  EXPECT_EQ(r.out, "k\nv\n");
+  EXPECT_EQ(server_.LastHeader().read_consistency(), v1::READ_CONSISTENCY_UNSPECIFIED);
+  r = At({"keys", "rotate", "-w", "json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"key_id\":1,\"kept_key_ids\":[1],\"config_version\":1}\n");
+  EXPECT_EQ(At({"keys"}).code, 2);
 }
 
 }  // namespace

@@ -134,10 +134,10 @@ void Commands::PrintGet(const std::string& key, const std::optional<client::GetR
   }
 }
 
-int Commands::Get(const std::string& key, bool require_exists) {
+int Commands::Get(const std::string& key, bool require_exists, const client::ReadOptions& read) {
   Result<client::Client*> c = Cluster();
   if (!c.ok()) return Fail(c.status());
-  Result<std::optional<client::GetResult>> r = (*c)->Get(key);
+  Result<std::optional<client::GetResult>> r = (*c)->Get(key, read);
   if (!r.ok()) return Fail(r.status());
   PrintGet(key, *r);
   if (!r->has_value() && require_exists) {
@@ -202,10 +202,10 @@ void Commands::PrintScan(const client::ScanResult& r, bool keys_only) {
   }
 }
 
-int Commands::Scan(const client::ScanSpec& spec) {
+int Commands::Scan(const client::ScanSpec& spec, const client::ReadOptions& read) {
   Result<client::Client*> c = Cluster();
   if (!c.ok()) return Fail(c.status());
-  Result<client::ScanResult> r = (*c)->Scan(spec);
+  Result<client::ScanResult> r = (*c)->Scan(spec, read);
   if (!r.ok()) return Fail(r.status());
   PrintScan(*r, spec.keys_only);
   return kExitOk;

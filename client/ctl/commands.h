@@ -44,10 +44,10 @@ class Commands {
   int Put(const std::string& key, const std::optional<std::string>& value);
   // A missing key prints nothing (simple), a header-only table, or
   // {"key":..,"found":false}; and exits 0, or kExitNotFound with
-  // `require_exists`.
-  int Get(const std::string& key, bool require_exists);
+  // `require_exists`. `read.consistency`: --consistency.
+  int Get(const std::string& key, bool require_exists, const client::ReadOptions& read = {});
   int Delete(const std::string& key);
-  int Scan(const client::ScanSpec& spec);
+  int Scan(const client::ScanSpec& spec, const client::ReadOptions& read = {});
   // Reads a script (txn_script.h) from `in` and runs it as one Execute,
   // which the SDK routes by the script's first key. A failed compare is not
   // an error: it prints FAILURE and exits 0.
@@ -75,6 +75,17 @@ class Commands {
   int LeaderTransfer(const std::string& shard, const std::string& id);
   int ShardSplit(const std::string& key);
   int MemberList();
+  // Rotates the session-token signing key and prints the new key id, the
+  // ids that still verify and the config version.
+  int KeysRotate();
+
+  // The session every command runs in (docs/cli.md, "Sessions"). The token
+  // is text as --session-token takes it; kInvalidArgument for a malformed
+  // one. Call before the command.
+  Status ImportSessionToken(const std::string& token);
+  // The session's token after the command (the imported one if the
+  // command sent nothing).
+  std::string ExportSessionToken();
   // Membership changes (docs/cli.md, "Membership"). Each prints the
   // membership after the change as MemberList does. `id` and `address` are
   // the words from the command line: a bad one is a usage error, and

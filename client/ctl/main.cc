@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "client/ctl/commands.h"
 #include "client/ctl/output.h"
+#include "client/ctl/session_token_file.h"
 
 #ifndef MERIDIAN_VERSION
 #define MERIDIAN_VERSION "unknown"
@@ -46,6 +47,15 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timeout", timeout_flag, "deadline of each request, e.g. 500ms, 5s, 1m")
       ->capture_default_str();
+  std::string session_token_flag, session_token_out;
+  bool print_session_token = false;
+  app.add_option("--session-token", session_token_flag,
+                 "run in the session of TOKEN (mst1...), or of the token in @FILE")
+      ->envname("MERIDIAN_SESSION_TOKEN");
+  app.add_option("--session-token-out", session_token_out,
+                 "write the session's token to FILE after the command");
+  app.add_flag("--print-session-token", print_session_token,
+               "print the session's token on stderr after the command");
 
   // Each command fills `run`; it runs once flags are parsed and checked.
   std::function<int(Commands&)> run;
@@ -61,11 +71,28 @@ int Main(int argc, char** argv) {
     };
   });
 
+  // get and scan: how fresh the read must be.
+  std::string consistency = "linearizable";
+  const auto read_options = [&] {
+    return client::ReadOptions{.consistency = consistency == "session"
+                                                  ? client::ReadConsistency::kSession
+                                                  : client::ReadConsistency::kLinearizable};
+  };
+  const auto add_consistency = [&](CLI::App* cmd) {
+    cmd->add_option("--consistency", consistency,
+                    "linearizable (the leader, latest state) or session (any replica that has "
+                    "caught up with the session's token)")
+        ->check(CLI::IsMember({"linearizable", "session"}))
+        ->capture_default_str();
+  };
+
   CLI::App* get = app.add_subcommand("get", "read KEY (prints nothing if it does not exist)");
   get->add_option("KEY", key)->required();
   get->add_flag("--require-exists", require_exists,
                 "exit with code 6 and an error if KEY does not exist");
-  get->callback([&] { run = [&](Commands& c) { return c.Get(key, require_exists); }; });
+  add_consistency(get);
+  get->callback(
+      [&] { run = [&](Commands& c) { return c.Get(key, require_exists, read_options()); }; });
 
   CLI::App* del = app.add_subcommand("del", "delete KEY (prints 1 if it existed, else 0)");
   del->alias("delete");
@@ -79,7 +106,8 @@ int Main(int argc, char** argv) {
   scan->add_option("--to", scan_spec.end, "end key (exclusive)")->excludes(prefix_opt);
   scan->add_option("--limit", scan_spec.limit, "at most N keys (0 = all)");
   scan->add_flag("--keys-only", scan_spec.keys_only, "print keys without values");
-  scan->callback([&] { run = [&](Commands& c) { return c.Scan(scan_spec); }; });
+  add_consistency(scan);
+  scan->callback([&] { run = [&](Commands& c) { return c.Scan(scan_spec, read_options()); }; });
 
   bool interactive = false;
   std::string txn_timeout_flag;
@@ -180,6 +208,13 @@ int Main(int argc, char** argv) {
   member_remove->add_option("ID", member_id, "member id")->required();
   member_remove->callback([&] { run = [&](Commands& c) { return c.MemberRemove(member_id); }; });
 
+  CLI::App* keys = app.add_subcommand("keys", "session-token signing keys");
+  keys->require_subcommand(1);
+  keys->add_subcommand("rotate",
+                       "add a new signing key and sign new tokens with it (older keys that are "
+                       "kept still verify)")
+      ->callback([&] { run = [&](Commands& c) { return c.KeysRotate(); }; });
+
   std::string snapshot_file;
   bool force = false;
   bool no_progress = false;
@@ -233,14 +268,36 @@ int Main(int argc, char** argv) {
     std::cerr << app.help();
     return kExitUsage;
   }
+  Result<std::string> session_token = ReadSessionTokenFlag(session_token_flag);
+  if (!session_token.ok()) {
+    std::cerr << ErrorLine(session_token.status()) << "\n";
+    return kExitUsage;
+  }
   std::ios::sync_with_stdio(false);
   Commands commands(std::move(options), Io{.in = std::cin,
                                            .out = std::cout,
                                            .err = std::cerr,
                                            .in_is_tty = isatty(STDIN_FILENO) == 1,
                                            .err_is_tty = isatty(STDERR_FILENO) == 1});
-  const int code = run(commands);
+  if (!session_token->empty()) {
+    if (Status s = commands.ImportSessionToken(*session_token); !s.ok()) {
+      std::cerr << ErrorLine(s) << " (--session-token)\n";
+      return kExitUsage;
+    }
+  }
+  int code = run(commands);
   std::cout.flush();
+  // Also after a failed command: the token holds what did succeed.
+  if (!session_token_out.empty() || print_session_token) {
+    const std::string token = commands.ExportSessionToken();
+    if (print_session_token) std::cerr << "session-token: " << token << "\n";
+    if (!session_token_out.empty()) {
+      if (Status s = WriteSessionTokenFile(session_token_out, token); !s.ok()) {
+        std::cerr << ErrorLine(s) << "\n";
+        if (code == kExitOk) code = kExitError;
+      }
+    }
+  }
   return code;
 }
 

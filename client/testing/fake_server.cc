@@ -255,7 +255,9 @@ struct FakeServer::State {
           WrongShardError(LeaderAddress(*shard), version,
                           absl::StrCat("node ", cluster->self, " does not host shard ", id)));
     }
-    if (cluster->leaders[g.group_id()] != cluster->self) {
+    const bool follower_read = header != nullptr && follower_reads &&
+                               header->read_consistency() == v1::SESSION;
+    if (cluster->leaders[g.group_id()] != cluster->self && !follower_read) {
       return ToGrpcStatus(
           NotLeaderError(LeaderAddress(*shard), absl::StrCat("not the leader of shard ", id)));
     }
@@ -330,6 +332,9 @@ struct FakeServer::State {
   std::map<std::string, std::deque<Fault>> faults ABSL_GUARDED_BY(mu);
   std::map<std::string, int> calls ABSL_GUARDED_BY(mu);
   bool serving ABSL_GUARDED_BY(mu) = true;
+  bool follower_reads ABSL_GUARDED_BY(mu) = false;
+  std::vector<uint32_t> signing_keys ABSL_GUARDED_BY(mu);  // newest first
+  uint64_t signing_config_version ABSL_GUARDED_BY(mu) = 0;
   uint64_t token_time ABSL_GUARDED_BY(mu) = 0;
   uint64_t last_token_seen ABSL_GUARDED_BY(mu) = 0;
   MemberMap members ABSL_GUARDED_BY(mu);
@@ -741,6 +746,22 @@ class AdminService final : public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status RotateSigningKey(grpc::ServerContext* ctx, const v1::RotateSigningKeyRequest* req,
+                                v1::RotateSigningKeyResponse* resp) override {
+    FAKE_ENTER("Admin/RotateSigningKey", nullptr);
+    {
+      absl::MutexLock l(&s_->mu);
+      const uint32_t key = s_->signing_keys.empty() ? 1 : s_->signing_keys.front() + 1;
+      s_->signing_keys.insert(s_->signing_keys.begin(), key);
+      if (s_->signing_keys.size() > 3) s_->signing_keys.resize(3);
+      s_->FillHeader(resp->mutable_header(), 0, 0);
+      resp->set_key_id(key);
+      for (uint32_t k : s_->signing_keys) resp->add_kept_key_ids(k);
+      resp->set_config_version(++s_->signing_config_version);
+    }
+    return State::Leave(ctx, entry);
+  }
+
   // The checks and messages follow meridiand's (server/admin_service.cc).
   grpc::Status MemberAdd(grpc::ServerContext* ctx, const v1::MemberAddRequest* req,
                          v1::MemberChangeResponse* resp) override {
@@ -892,6 +913,11 @@ int FakeServer::Calls(const std::string& method) const {
   absl::MutexLock l(&state_->mu);
   auto it = state_->calls.find(method);
   return it == state_->calls.end() ? 0 : it->second;
+}
+
+void FakeServer::SetFollowerReads(bool on) {
+  absl::MutexLock l(&state_->mu);
+  state_->follower_reads = on;
 }
 
 void FakeServer::SetServing(bool serving) {

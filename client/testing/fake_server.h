@@ -9,6 +9,9 @@
 // (CONFLICT, NOT_LEADER with a hint, ...), bare gRPC failures, and replies
 // lost after the work was done.
 //
+// Admin/RotateSigningKey adds signing key 1, 2, ... each time, keeps the
+// newest three, and bumps a config version.
+//
 // Membership: the fake is member 1 ("fake-1", at address()) and the leader
 // of an in-memory group. Admin/MemberAdd, MemberPromote and MemberRemove
 // change it with meridiand's checks and INVALID_ARGUMENT answers (already
@@ -71,6 +74,11 @@ class FakeServer {
   // a RequestHeader (0 if none). Each response carries a token with a
   // cluster_time one higher than the last.
   uint64_t LastTokenSeen() const;
+  // Whether this node, as a follower of a shard (JoinCluster), serves
+  // SESSION reads (RequestHeader.read_consistency) instead of answering
+  // NOT_LEADER, as meridiand does once follower reads land. Off by default:
+  // a follower refuses them, as meridiand does before issue 7's server side.
+  void SetFollowerReads(bool on);
   // Test access to the data, bypassing the API.
   std::optional<std::string> Value(const std::string& key) const;
   // The RequestHeader of the last request that carried one.

@@ -32,8 +32,16 @@
 // they always did. Calls without a key (Admin, health, backup) go to the
 // endpoints.
 //
-// Thread-safety: Client is thread-safe and meant to be shared. A Txn is used
-// by one thread at a time.
+// Sessions (docs/api.md, "Sessions"): every keyed call runs in a Session,
+// which carries a causal token (read-your-writes, monotonic reads,
+// monotonic writes and writes-follow-reads across nodes and failovers).
+// The Client's own calls run in its default session; NewSession() starts
+// another with its own token, e.g. one per end user. A token can be
+// exported as text and imported in another process to carry causality
+// along.
+//
+// Thread-safety: Client and Session are thread-safe and meant to be shared.
+// A Txn is used by one thread at a time.
 #pragma once
 
 #include <chrono>
@@ -67,6 +75,28 @@ struct ClientOptions {
   // shard's leader. false: send every call to the current endpoint and
   // follow only the server's redirects (to talk to one node on purpose).
   bool route_by_shard = true;
+  // Causal sessions (Session below): every call carries its session's
+  // token and keeps the newer one from the reply. false turns them off
+  // entirely, to measure what they cost: no token is sent or kept,
+  // ExportToken gives an empty token and ImportToken fails.
+  bool sessions = true;
+};
+
+// How fresh a Get or Scan must be (docs/api.md, "Sessions").
+enum class ReadConsistency {
+  // The shard's leader serves the read at the latest state.
+  kLinearizable,
+  // Any replica of the shard may serve it once it has caught up with the
+  // session's token: the session's own writes and everything it has read
+  // are visible, other sessions' latest writes may not be yet. Spreads
+  // reads over the replicas. A replica that cannot catch up in time answers
+  // kCausalWaitTimeout; the SDK then tries the leader once, and returns the
+  // error if that times out too.
+  kSession,
+};
+
+struct ReadOptions {
+  ReadConsistency consistency = ReadConsistency::kLinearizable;
 };
 
 struct VersionInfo {
@@ -90,10 +120,10 @@ struct KeyValue {
 };
 
 struct ScanSpec {
-  std::string start;       // inclusive
-  std::string end;         // exclusive; empty = unbounded
-  std::string prefix;      // if set, start and end must be empty
-  uint64_t limit = 0;      // 0 = all
+  std::string start;   // inclusive
+  std::string end;     // exclusive; empty = unbounded
+  std::string prefix;  // if set, start and end must be empty
+  uint64_t limit = 0;  // 0 = all
   bool keys_only = false;
 };
 
@@ -109,6 +139,10 @@ struct ExecuteResult {
 };
 
 class Client;
+class Session;
+namespace internal {
+class SessionState;
+}  // namespace internal
 
 // An interactive transaction. Writes are buffered on the server until Commit.
 // Destroying an unfinished Txn aborts it (best effort).
@@ -117,7 +151,8 @@ class Client;
 // Begin (the leader of its routing key's shard, BeginOptions) and may read
 // and write keys of every shard: one snapshot, two-phase commit across
 // shards (docs/consistency.md).
-// REQUIRES: the Client that began it outlives it.
+// Its calls carry the token of the Session that began it.
+// REQUIRES: the Client and the Session that began it outlive it.
 class Txn {
  public:
   ~Txn();
@@ -140,9 +175,10 @@ class Txn {
   Status Abort();
 
  private:
-  friend class Client;
-  Txn(Client* client, uint64_t id, uint64_t snapshot_hlc);
+  friend class Session;
+  Txn(Client* client, internal::SessionState* session, uint64_t id, uint64_t snapshot_hlc);
   Client* client_;
+  internal::SessionState* session_;  // the Session that began it
   uint64_t id_;
   uint64_t snapshot_hlc_;
   bool finished_ = false;
@@ -159,11 +195,55 @@ struct BeginOptions {
 };
 
 struct RunTxnOptions {
-  int max_attempts = 10;          // attempts on kConflict before giving up
+  int max_attempts = 10;                 // attempts on kConflict before giving up
   std::chrono::milliseconds timeout{0};  // server-side txn deadline; 0 = default
   // As BeginOptions::routing_key: fn cannot be looked into before it runs,
   // so name a key it touches when the cluster is sharded.
   std::string routing_key;
+};
+
+// A causal session: a token and the calls that carry it. Each call sends
+// the session's token and keeps the newer token of the reply, so later
+// calls of the session see what earlier ones wrote or read, whichever node
+// serves them. Cheap to create; independent sessions do not wait for each
+// other. The calls behave as the Client's calls of the same name do.
+//
+// Thread-safe; calls of one session from several threads are ordered only
+// as they finish. Movable (a Txn it began stays valid), not copyable; a
+// moved-from Session may only be assigned to or destroyed.
+// REQUIRES: the Client outlives it.
+class Session {
+ public:
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+
+  Result<std::optional<GetResult>> Get(std::string_view key, const ReadOptions& options = {});
+  Result<WriteResult> Put(std::string_view key, std::string_view value);
+  Result<bool> Delete(std::string_view key);
+  Result<ScanResult> Scan(const ScanSpec& spec, const ReadOptions& options = {});
+  Result<ExecuteResult> Execute(const v1::ExecuteRequest& request);
+  Result<std::unique_ptr<Txn>> Begin(const BeginOptions& options = {});
+  Status RunTxn(const std::function<Status(Txn&)>& fn, const RunTxnOptions& options = {});
+  Status CsetAdd(std::string_view key, std::string_view element);
+  Status CsetRemove(std::string_view key, std::string_view element);
+  Result<std::map<std::string, int64_t>> CsetRead(std::string_view key);
+
+  // The session's token as text, to hand to another process or session:
+  // "mst1." then the token in base64url. Opaque; an empty token (no call
+  // answered yet, or sessions off) is "mst1.".
+  std::string ExportToken() const;
+  // Makes this session causally follow the one that exported `token`: of
+  // the two tokens it keeps the newer (the server merges what each has
+  // observed). kInvalidArgument, with what is wrong, for text that
+  // ExportToken did not produce, and when sessions are off.
+  Status ImportToken(std::string_view token);
+
+ private:
+  friend class Client;
+  Session(Client* client, bool enabled);
+  Client* client_;
+  std::unique_ptr<internal::SessionState> state_;
 };
 
 class Client {
@@ -171,7 +251,16 @@ class Client {
   static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
   ~Client();
 
-  Result<std::optional<GetResult>> Get(std::string_view key);
+  // A new session with an empty token.
+  Session NewSession();
+  // The session the Client's own keyed calls (Get ... CsetRead, GetAsync,
+  // PutAsync) run in.
+  Session& DefaultSession() { return *default_session_; }
+
+  // The calls below run in the default session.
+
+  // `options.consistency`: ReadConsistency; kLinearizable by default.
+  Result<std::optional<GetResult>> Get(std::string_view key, const ReadOptions& options = {});
   Result<WriteResult> Put(std::string_view key, std::string_view value);
   // Returns whether a live value was deleted.
   Result<bool> Delete(std::string_view key);
@@ -180,7 +269,7 @@ class Client {
   // by shard, each at that shard's own snapshot (not one snapshot of the
   // whole range until cross-shard snapshots land), and the parts are
   // concatenated in key order, with `limit` counted over all of them.
-  Result<ScanResult> Scan(const ScanSpec& spec);
+  Result<ScanResult> Scan(const ScanSpec& spec, const ReadOptions& options = {});
 
   // One-shot transaction: compares, then success or failure ops, atomically.
   // Routed by its first key (compares, then success, then failure ops). With
@@ -189,7 +278,8 @@ class Client {
   Result<ExecuteResult> Execute(const v1::ExecuteRequest& request);
 
   // Begin({.timeout = timeout}).
-  Result<std::unique_ptr<Txn>> Begin(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  Result<std::unique_ptr<Txn>> Begin(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // Starts a transaction at the leader of the shard holding
   // options.routing_key. The Txn stays with the node that served Begin: a
   // later NOT_LEADER (the transaction is gone with the leadership) comes
@@ -208,10 +298,10 @@ class Client {
   // lost is kCommitUnknown. They are routed as the synchronous calls are; the
   // first keyed call of a Client (sync or async) may block while it reads
   // the shard map, and a WRONG_SHARD refreshes it without blocking.
+  // They read linearizably.
   // REQUIRES: the Client outlives every pending callback.
   void GetAsync(std::string key, std::function<void(Result<std::optional<GetResult>>)> done);
-  void PutAsync(std::string key, std::string value,
-                std::function<void(Result<WriteResult>)> done);
+  void PutAsync(std::string key, std::string value, std::function<void(Result<WriteResult>)> done);
 
   Status CsetAdd(std::string_view key, std::string_view element);
   Status CsetRemove(std::string_view key, std::string_view element);
@@ -232,6 +322,12 @@ class Client {
   // the keys from it to the shard's end move to a new shard. Returns once
   // the new map is committed; the client adopts it.
   Result<v1::SplitShardResponse> SplitShard(const std::string& split_key);
+  // Adds a new session-token signing key and makes it the one new tokens
+  // are signed with (Admin.RotateSigningKey), once the config is committed.
+  // Tokens signed with the kept keys still verify. Not retried after a
+  // lost reply (kCommitUnknown): a key may have been added. Code
+  // UNIMPLEMENTED from a server that predates signed tokens.
+  Result<v1::RotateSigningKeyResponse> RotateSigningKey();
 
   // Membership changes of a replicated group (docs/cli.md, "Membership").
   // Each goes to the leader, returns once the change is committed, and
@@ -279,9 +375,11 @@ class Client {
 
  private:
   friend class Txn;
+  friend class Session;
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Session> default_session_;
 };
 
 }  // namespace meridian::client

@@ -1,4 +1,5 @@
-"""Client and Txn: the Meridian v1 API over gRPC, for Python.
+"""Client: the Meridian v1 API over gRPC, for Python (keyed calls in
+session.py).
 
 The same retry rule as the C++ SDK (client/retry_policy.h), with one
 deliberate difference noted below:
@@ -28,12 +29,21 @@ sent it and retries (at its hint, if any). A Scan whose range crosses a
 shard boundary continues at the next shard (ScanResponse.resume_key), at
 the first part's snapshot.
 
+Session reads (consistency=SESSION): the first attempt goes to a replica
+of the key's shard, taken in turn among the replicas (leader included) so
+that reads spread. A follower that cannot serve it (NOT_LEADER from a server
+without follower reads, UNAVAILABLE, unreachable, WRONG_SHARD) hands the read
+to the leader route, once, without changing what the client believes about
+the leader. CAUSAL_WAIT_TIMEOUT (the replica could not catch up with the
+session's token in time) is retried once at another replica (the leader if
+a follower timed out), then raised.
+
 Every attempt has its own deadline of `timeout` seconds; `max_retries`
 bounds the retries (leader hops included) of one call.
 
 Thread-safety: a Client may be shared by threads. A Txn is used by one
-thread at a time. One Client is one session: it sends back the newest
-session token it has seen, as the C++ SDK does.
+thread at a time. Keyed calls run in sessions (session.py): the Client's
+own in its default session, as in the C++ SDK.
 """
 
 from __future__ import annotations
@@ -41,19 +51,18 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import (Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar,
-                    Union)
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import grpc
 
-from meridian_client import ops as _ops
-from meridian_client._proto import (admin_pb2, admin_pb2_grpc, common_pb2, cset_pb2,
-                                    cset_pb2_grpc, kv_pb2, kv_pb2_grpc, txn_pb2, txn_pb2_grpc)
+from meridian_client._proto import (admin_pb2, admin_pb2_grpc, common_pb2, cset_pb2_grpc,
+                                    kv_pb2_grpc, txn_pb2_grpc)
 from meridian_client.errors import MeridianError, from_rpc_error, not_sent
-from meridian_client.ops import Bytes, to_bytes
-from meridian_client.results import (ExecuteResult, GetResult, Header, KeyValue, OpResult,
-                                     Reply, ScanResult, WriteResult)
+from meridian_client.ops import Bytes
+from meridian_client.results import ExecuteResult, GetResult, ScanResult, WriteResult
 from meridian_client.routing import Shard, ShardRouter
+from meridian_client.session import LINEARIZABLE, Session, Txn
+from meridian_client.tokens import TokenState
 
 T = TypeVar("T")
 
@@ -137,10 +146,6 @@ def _valid_hint(hint: str) -> bool:
     return bool(hint) and ":" in hint
 
 
-def _version(v: common_pb2.Version) -> Tuple[int, int]:
-    return v.hlc, v.site_id
-
-
 class Client:
     """A connection to a Meridian cluster.
 
@@ -155,6 +160,8 @@ class Client:
       shard_routing: route keyed calls by the cluster's shard map (default);
         False sends every call to the current endpoint and follows only the
         server's redirects.
+      sessions: causal session tokens (default). False sends and keeps no
+        token, to measure what sessions cost; import_token then fails.
 
     Raises MeridianError from every call (see errors.py for the rule that
     tells a definite failure from an unknown outcome).
@@ -162,7 +169,7 @@ class Client:
 
     def __init__(self, endpoints: Union[Sequence[str], str], timeout: float = 5.0, *,
                  max_retries: int = 8, initial_backoff: float = 0.01,
-                 max_backoff: float = 1.0, shard_routing: bool = True):
+                 max_backoff: float = 1.0, shard_routing: bool = True, sessions: bool = True):
         if isinstance(endpoints, str):
             endpoints = [e.strip() for e in endpoints.split(",")]
         endpoints = list(endpoints)
@@ -182,7 +189,8 @@ class Client:
         # Append-only, so a Txn's endpoint index stays valid.
         self._endpoints: List[_Endpoint] = []
         self._current = 0
-        self._token = common_pb2.SessionToken()
+        self._sessions = sessions
+        self._next_replica = 0  # _pick_replica's turn
         self._rng = random.Random()
         self._router = ShardRouter()
         # None: not asked yet; False: the server has no Admin.Shards (no
@@ -192,6 +200,7 @@ class Client:
         for e in endpoints:
             if all(x.address != e for x in self._endpoints):
                 self._endpoints.append(_Endpoint(e, self.timeout, max_backoff))
+        self.default_session = Session(self, sessions)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -212,131 +221,53 @@ class Client:
         with self._mu:
             return [e.address for e in self._endpoints]
 
-    # -- single-key operations ---------------------------------------------
+    # -- sessions ----------------------------------------------------------
 
-    def get(self, key: Bytes) -> GetResult:
+    def session(self) -> Session:
+        """A new causal session with an empty token (session.py)."""
+        return Session(self, self._sessions)
+
+    def export_token(self) -> str:
+        """The default session's token as text (Session.export_token)."""
+        return self.default_session.export_token()
+
+    def import_token(self, token: str) -> None:
+        """Session.import_token, into the default session."""
+        self.default_session.import_token(token)
+
+    # -- keyed calls, in the default session (Session has their docs) -------
+
+    def get(self, key: Bytes, *, consistency: str = LINEARIZABLE) -> GetResult:
         """The newest live value of `key`. Unpacks as (found, value, version_hlc)."""
-        req = kv_pb2.GetRequest(key=to_bytes(key))
-        resp, node = self._unary(False, lambda ep: ep.kv.Get, req, req.key)
-        return _get_result(resp, node)
+        return self.default_session.get(key, consistency=consistency)
 
     def put(self, key: Bytes, value: Bytes) -> WriteResult:
-        req = kv_pb2.PutRequest(key=to_bytes(key), value=to_bytes(value, "value"))
-        resp, node = self._unary(True, lambda ep: ep.kv.Put, req, req.key)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self.default_session.put(key, value)
 
     def delete(self, key: Bytes) -> WriteResult:
-        """existed says whether a live value was deleted (commit_hlc 0 if not)."""
-        req = kv_pb2.DeleteRequest(key=to_bytes(key))
-        resp, node = self._unary(True, lambda ep: ep.kv.Delete, req, req.key)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node,
-                           existed=resp.existed)
+        return self.default_session.delete(key)
 
     def scan(self, start: Bytes = b"", end: Bytes = b"", limit: int = 0, *,
-             prefix: Bytes = b"", keys_only: bool = False) -> ScanResult:
-        """The live keys of [start, end) (empty end: to the last key), or of
-        `prefix`, in key order, all at one snapshot; limit 0 = all.
-
-        A range over several shards is read one shard after the other (each
-        node ends its part with the key to resume at), the later parts at the
-        first part's snapshot; header and node are the first part's. more is
-        also True when the limit was reached exactly at a shard's end."""
-        start, end, prefix = to_bytes(start), to_bytes(end), to_bytes(prefix)
-        _check_range(start, end, prefix, limit)
-        range_end = _prefix_end(prefix) if prefix else end
-        first = self._scan_part(kv_pb2.ScanRequest(start=start, end=end, prefix=prefix,
-                                                   limit=limit, keys_only=keys_only))
-        kvs, more, resume = list(first.kvs), first.more, first.resume_key
-        while resume and not more and not (range_end and resume >= range_end):
-            if limit and len(kvs) >= limit:
-                more = True
-                break
-            req = kv_pb2.ScanRequest(start=resume, end=range_end, keys_only=keys_only,
-                                     limit=limit - len(kvs) if limit else 0,
-                                     snapshot=first.header.snapshot)
-            part = self._scan_part(req)
-            if part.resume_key and part.resume_key <= resume:
-                raise MeridianError(grpc.StatusCode.INTERNAL,
-                                    f"scan: resume_key {part.resume_key!r} does not advance "
-                                    f"past {resume!r}", node=part.node)
-            kvs.extend(part.kvs)
-            more, resume = part.more, part.resume_key
-        return ScanResult(kvs, more, Header.from_proto(first.header), first.node)
-
-    def _scan_part(self, req: kv_pb2.ScanRequest) -> "_ScanPart":
-        """One Scan call: the part of req's range in the shard of its start."""
-        self._stamp(req.header)
-
-        def attempt(ep: _Endpoint, timeout: float) -> _ScanPart:
-            # A retry restarts the part, so it is still one snapshot.
-            kvs: List[KeyValue] = []
-            header = None
-            more, resume = False, b""
-            for chunk in ep.kv.Scan(req, timeout=timeout):
-                if header is None:
-                    header = chunk.header
-                kvs.extend(KeyValue(kv.key, kv.value, kv.version.hlc, kv.version.site_id)
-                           for kv in chunk.kvs)
-                more, resume = chunk.more, chunk.resume_key
-            header = header if header is not None else common_pb2.ResponseHeader()
-            self._observe(header)
-            return _ScanPart(kvs, more, resume, header, ep.address)
-
-        part, _ = self._invoke(False, attempt, key=req.start or req.prefix, header=req.header)
-        return part
-
-    # -- transactions ------------------------------------------------------
+             prefix: Bytes = b"", keys_only: bool = False,
+             consistency: str = LINEARIZABLE) -> ScanResult:
+        return self.default_session.scan(start, end, limit, prefix=prefix, keys_only=keys_only,
+                                         consistency=consistency)
 
     def execute(self, compares: Iterable[Any] = (), success: Iterable[Any] = (),
                 failure: Iterable[Any] = ()) -> ExecuteResult:
-        """One-shot transaction: evaluates every compare at one snapshot, then
-        applies `success` if all hold and `failure` otherwise, atomically.
-        Compares and ops: see ops.py. A compare that does not hold is not an
-        error: succeeded is False and the failure branch ran. In a sharded
-        cluster it goes to the shard of the first key it names, and every key
-        must be in that shard."""
-        req = txn_pb2.ExecuteRequest(
-            compares=[_ops.compare_to_proto(c) for c in compares],
-            success=[_ops.op_to_proto(o) for o in success],
-            failure=[_ops.op_to_proto(o) for o in failure])
-        # Execute with only gets changes nothing and is retried like a read.
-        writes = _ops.has_writes(req.success) or _ops.has_writes(req.failure)
-        resp, node = self._unary(writes, lambda ep: ep.txn.Execute, req, _ops.first_key(req))
-        return ExecuteResult(resp.succeeded, [_op_result(r) for r in resp.results],
-                             resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self.default_session.execute(compares, success, failure)
 
-    def begin(self, timeout_ms: int = 0, routing_key: Bytes = b"") -> "Txn":
-        """Begins an interactive transaction (timeout_ms 0: the server's
-        default, 10 s). Its snapshot is taken now; every later call of the
-        Txn goes to the node that served this. In a sharded cluster that is
-        the leader of the shard holding `routing_key` (empty: the first
-        shard), and every key the transaction touches must be in that shard.
-        A retried Begin may leave an unused transaction behind on a node; it
-        expires at its deadline."""
-        if timeout_ms < 0:
-            raise not_sent(grpc.StatusCode.INVALID_ARGUMENT, "negative transaction timeout",
-                           kind="INVALID_ARGUMENT")
-        req = txn_pb2.BeginRequest(timeout_ms=timeout_ms, routing_key=to_bytes(routing_key))
-        resp, index = self._unary_at(False, lambda ep: ep.txn.Begin, req, key=req.routing_key)
-        return Txn(self, index, resp)
-
-    # -- counting sets -----------------------------------------------------
+    def begin(self, timeout_ms: int = 0, routing_key: Bytes = b"") -> Txn:
+        return self.default_session.begin(timeout_ms, routing_key)
 
     def cset_add(self, key: Bytes, element: Bytes) -> WriteResult:
-        req = cset_pb2.CsetAddRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._unary(True, lambda ep: ep.cset.Add, req, req.key)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self.default_session.cset_add(key, element)
 
     def cset_remove(self, key: Bytes, element: Bytes) -> WriteResult:
-        req = cset_pb2.CsetRemoveRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._unary(True, lambda ep: ep.cset.Remove, req, req.key)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self.default_session.cset_remove(key, element)
 
     def cset_read(self, key: Bytes) -> dict:
-        """element -> count, elements with a zero count omitted."""
-        req = cset_pb2.CsetReadRequest(key=to_bytes(key))
-        resp, _ = self._unary(False, lambda ep: ep.cset.Read, req, req.key)
-        return {e.element: e.count for e in resp.entries if e.count != 0}
+        return self.default_session.cset_read(key)
 
     # -- administration ----------------------------------------------------
 
@@ -364,6 +295,22 @@ class Client:
         self._routing = True
         return resp
 
+    def rotate_signing_key(self) -> admin_pb2.RotateSigningKeyResponse:
+        """Admin.RotateSigningKey: adds a session-token signing key and signs
+        new tokens with it; tokens signed with the kept keys still verify.
+        A write: not retried after a lost reply (a key may have been added).
+        Code UNIMPLEMENTED from a server that predates signed tokens."""
+        try:
+            resp, _ = self._unary(True, lambda ep: ep.admin.RotateSigningKey,
+                                  admin_pb2.RotateSigningKeyRequest())
+        except MeridianError as e:
+            if e.code == grpc.StatusCode.UNIMPLEMENTED:
+                raise MeridianError(grpc.StatusCode.UNIMPLEMENTED,
+                                    "the server has no Admin.RotateSigningKey: it predates "
+                                    "signed session tokens", node=e.node, retryable=False) from e
+            raise
+        return resp
+
     def shard_map(self):
         """The map keyed calls are routed by (a meridian.v1.ClusterConfig
         copy), or None: not fetched yet, or a server without shards."""
@@ -372,48 +319,72 @@ class Client:
     # -- the retry loop ----------------------------------------------------
 
     def _unary(self, write: bool, method: Callable[[_Endpoint], Callable], req,
-               key: Optional[bytes] = None) -> Tuple[Any, str]:
-        resp, index = self._unary_at(write, method, req, key=key)
+               key: Optional[bytes] = None, session: Optional[TokenState] = None,
+               session_read: bool = False) -> Tuple[Any, str]:
+        resp, index = self._unary_at(write, method, req, key=key, session=session,
+                                     session_read=session_read)
         return resp, self._address(index)
 
     def _unary_at(self, write: bool, method, req, pinned: Optional[int] = None,
-                  retries: Optional[int] = None, key: Optional[bytes] = None) -> Tuple[Any, int]:
-        """`key`: the key the request is routed by (None: not routed)."""
+                  retries: Optional[int] = None, key: Optional[bytes] = None,
+                  session: Optional[TokenState] = None,
+                  session_read: bool = False) -> Tuple[Any, int]:
+        """`key`: the key the request is routed by (None: not routed).
+        `session`: whose token the request carries and the reply updates."""
         header = req.DESCRIPTOR.fields_by_name.get("header")
         if header is not None and header.message_type is common_pb2.RequestHeader.DESCRIPTOR:
-            self._stamp(req.header)
+            if session is not None:
+                session.stamp(req.header)
         else:
             key = None
 
         def attempt(ep: _Endpoint, timeout: float):
             resp = method(ep)(req, timeout=timeout)
-            if "header" in resp.DESCRIPTOR.fields_by_name:
-                self._observe(resp.header)
+            if session is not None and "header" in resp.DESCRIPTOR.fields_by_name:
+                session.observe(resp.header)
             return resp
 
         return self._invoke(write, attempt, pinned=pinned, retries=retries, key=key,
-                            header=req.header if key is not None else None)
+                            header=req.header if key is not None else None,
+                            session_read=session_read)
 
     def _invoke(self, write: bool, attempt: Callable[[_Endpoint, float], T],
                 pinned: Optional[int] = None, retries: Optional[int] = None,
                 key: Optional[bytes] = None,
-                header: Optional[common_pb2.RequestHeader] = None) -> Tuple[T, int]:
+                header: Optional[common_pb2.RequestHeader] = None,
+                session_read: bool = False) -> Tuple[T, int]:
         """Runs attempt(endpoint, timeout) until it succeeds or its failure may
         not or need not be retried. Returns (result, endpoint index).
 
         With a routing `key` (and `header`, the request's, stamped with the
-        shard before each attempt) each attempt goes where _target says."""
+        shard before each attempt) each attempt goes where _target says,
+        except as the session-read rule (module docstring) says."""
         max_retries = self.max_retries if retries is None else retries
         index = pinned if pinned is not None else self._current_index()
         routed = key is not None and pinned is None
         hop: Optional[str] = None  # a WRONG_SHARD hint, tried next
         skipped = 0  # replicas of the shard passed over after failures
         retry = 0
+        # Session reads: the endpoint of the next attempt when the rule
+        # picked one, and whether the attempt is at a follower.
+        forced: Optional[int] = None
+        on_follower = False
+        waited_out = False  # a CAUSAL_WAIT_TIMEOUT was already retried
+        timed_out_at: List[str] = []  # the replicas that answered it
+        if session_read and routed:
+            shard = self._shard_of(key)
+            replica = self._pick_replica(shard, avoid=None)
+            if replica is not None:
+                forced = self._index_of(replica, prefer=False)
+                on_follower = forced != self._target(shard, None, skipped, index)
         while True:
             shard = None
             if routed:
                 shard = self._shard_of(key)
-                index = self._target(shard, hop, skipped, index)
+                if forced is not None:
+                    index, forced = forced, None
+                else:
+                    index = self._target(shard, hop, skipped, index)
                 hop = None
                 header.shard_map_version = shard.map_version if shard else 0
                 header.shard_id = shard.shard_id if shard else 0
@@ -426,12 +397,38 @@ class Client:
             else:
                 try:
                     result = attempt(ep, max(deadline - time.monotonic(), 0.001))
-                    if shard is not None:
+                    if shard is not None and not on_follower:
                         self._router.set_leader(shard.shard_id, ep.address)
                     return result, index
                 except grpc.RpcError as e:
                     err = from_rpc_error(e, ep.address)
             step, floor = _next_step(err, write, ep.address)
+            if session_read:
+                timed_out = err.kind == "CAUSAL_WAIT_TIMEOUT"
+                if timed_out:
+                    timed_out_at.append(ep.address)
+                if timed_out and waited_out:
+                    raise _waited_out(err, timed_out_at)
+                waited_out = waited_out or timed_out
+                if on_follower and (timed_out or step != _FAIL):
+                    # The follower says nothing about the leader: the leader
+                    # route as it was, after a fresher map on WRONG_SHARD.
+                    on_follower = False
+                    if err.kind == "WRONG_SHARD":
+                        self._fetch_shards(index)
+                    retry += 1
+                    continue
+                if timed_out:
+                    other = self._pick_replica(shard, avoid=ep.address)
+                    if other is not None:
+                        forced = self._index_of(other, prefer=False)
+                        on_follower = forced != self._target(shard, None, skipped, index)
+                    elif shard is None and len(self.endpoints) > 1:
+                        index = (index + 1) % len(self.endpoints)  # no map: the next node
+                    else:
+                        raise _waited_out(err, timed_out_at)
+                    retry += 1
+                    continue
             if step == _FAIL or retry >= max_retries:
                 raise err
             if pinned is not None:
@@ -475,6 +472,21 @@ class Client:
                 replicas = self._router.replicas(shard.shard_id)
                 address = replicas[skipped % len(replicas)] if replicas else None
         return self._index_of(address, prefer=False) if address is not None else index
+
+    def _pick_replica(self, shard: Optional[Shard], avoid: Optional[str]) -> Optional[str]:
+        """host:port of a replica of `shard` (its preferred site's group)
+        other than `avoid`, taken in turn so that session reads spread; None
+        if there is none (no map, or no other replica)."""
+        replicas = self._router.replicas(shard.shard_id, preferred_site_only=True) \
+            if shard is not None else []
+        with self._mu:
+            turn = self._next_replica
+            self._next_replica += 1
+        for i in range(len(replicas)):
+            address = replicas[(turn + i) % len(replicas)]
+            if address != avoid:
+                return address
+        return None
 
     def _fetch_shards(self, index: int) -> None:
         """Asks node `index` for its shard map, once, and keeps it if newer.
@@ -535,17 +547,13 @@ class Client:
                 self._current = i
             return i
 
-    def _stamp(self, header: common_pb2.RequestHeader) -> None:
-        with self._mu:
-            header.session_token.CopyFrom(self._token)
 
-    def _observe(self, header: common_pb2.ResponseHeader) -> None:
-        # Tokens are opaque; of two, the one with the later cluster time is newer.
-        if not header.HasField("session_token"):
-            return
-        with self._mu:
-            if header.session_token.cluster_time >= self._token.cluster_time:
-                self._token.CopyFrom(header.session_token)
+def _waited_out(last: MeridianError, tried: List[str]) -> MeridianError:
+    """The CAUSAL_WAIT_TIMEOUT a session read raises, naming every replica
+    that could not catch up with the session's token."""
+    return MeridianError(last.code, "no replica caught up with the session's token in time "
+                         f"(tried {', '.join(tried)}): {last.message}", kind=last.kind,
+                         retryable=last.retryable, node=last.node)
 
 
 def _next_step(err: MeridianError, write: bool, address: str) -> Tuple[str, float]:
@@ -571,159 +579,3 @@ def _next_step(err: MeridianError, write: bool, address: str) -> Tuple[str, floa
                                          grpc.StatusCode.DEADLINE_EXCEEDED):
         return _NEXT, 0.0
     return _FAIL, 0.0
-
-
-class _ScanPart(NamedTuple):
-    kvs: List[KeyValue]
-    more: bool
-    resume_key: bytes
-    header: common_pb2.ResponseHeader
-    node: str
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The first key after every key that starts with `prefix`; b"" (the
-    end of the keyspace) if there is none. As proto/shard_lookup.cc
-    PrefixEnd, by which the server continues a prefix scan."""
-    p = prefix.rstrip(b"\xff")
-    return p[:-1] + bytes([p[-1] + 1]) if p else b""
-
-
-def _check_range(start: bytes, end: bytes, prefix: bytes, limit: int) -> None:
-    if prefix and (start or end):
-        raise not_sent(grpc.StatusCode.INVALID_ARGUMENT,
-                       "scan: prefix cannot be combined with start/end", kind="INVALID_ARGUMENT")
-    if end and end < start:
-        raise not_sent(grpc.StatusCode.INVALID_ARGUMENT, "scan: end is before start",
-                       kind="INVALID_ARGUMENT")
-    if limit < 0:
-        raise not_sent(grpc.StatusCode.INVALID_ARGUMENT, "scan: negative limit",
-                       kind="INVALID_ARGUMENT")
-
-
-def _get_result(resp, node: str) -> GetResult:
-    hlc, site = _version(resp.version)
-    if not resp.found:
-        return GetResult(False, None, 0, 0, Header.from_proto(resp.header), node)
-    return GetResult(True, resp.value, hlc, site, Header.from_proto(resp.header), node)
-
-
-def _op_result(r: txn_pb2.OpResult) -> OpResult:
-    which = r.WhichOneof("result")
-    if which == "get":
-        g = r.get
-        return OpResult("get", found=g.found, value=g.value if g.found else None,
-                        version_hlc=g.version.hlc if g.found else 0)
-    if which == "delete":
-        return OpResult("delete", existed=r.delete.existed)
-    return OpResult(which or "put")
-
-
-class Txn:
-    """An interactive transaction. Reads see the snapshot taken at Begin plus
-    the transaction's own writes; writes are buffered on the server until
-    commit(), which raises CONFLICT if another transaction committed a write
-    to one of the same keys after Begin (first committer wins).
-
-    Every call goes to `node`, the endpoint that served Begin. As a context
-    manager it aborts (best effort) unless committed or aborted:
-
-      with client.begin() as txn:
-          found, value, _ = txn.get("k")
-          txn.put("k", b"v")
-          txn.commit()
-    """
-
-    def __init__(self, client: Client, index: int, begin: txn_pb2.BeginResponse):
-        self._client = client
-        self._index = index
-        self.id: int = begin.txn_id
-        self.deadline_unix_ms: int = begin.deadline_unix_ms
-        self.header = Header.from_proto(begin.header)
-        self.snapshot_hlc: int = self.header.snapshot_hlc
-        self.node: str = client._address(index)
-        self._finished = False
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    def _check_open(self) -> None:
-        if self._finished:
-            raise not_sent(grpc.StatusCode.FAILED_PRECONDITION,
-                           f"transaction {self.id} was already committed or aborted",
-                           node=self.node)
-
-    def _call(self, write: bool, method, req, retries: Optional[int] = None):
-        resp, _ = self._client._unary_at(write, method, req, pinned=self._index, retries=retries)
-        return resp
-
-    def get(self, key: Bytes) -> GetResult:
-        self._check_open()
-        resp = self._call(False, lambda ep: ep.txn.Get,
-                          txn_pb2.TxnGetRequest(txn_id=self.id, key=to_bytes(key)))
-        return _get_result(resp, self.node)
-
-    # Buffered writes change nothing until commit, and buffering the same
-    # write twice is harmless, so they are retried like reads.
-    def put(self, key: Bytes, value: Bytes) -> Reply:
-        self._check_open()
-        resp = self._call(False, lambda ep: ep.txn.Put, txn_pb2.TxnPutRequest(
-            txn_id=self.id, key=to_bytes(key), value=to_bytes(value, "value")))
-        return Reply(Header.from_proto(resp.header), self.node)
-
-    def delete(self, key: Bytes) -> Reply:
-        self._check_open()
-        resp = self._call(False, lambda ep: ep.txn.Delete,
-                          txn_pb2.TxnDeleteRequest(txn_id=self.id, key=to_bytes(key)))
-        return Reply(Header.from_proto(resp.header), self.node)
-
-    def scan(self, start: Bytes = b"", end: Bytes = b"", limit: int = 0, *,
-             prefix: Bytes = b"") -> ScanResult:
-        """At most `limit` keys (0: the server's maximum, 10,000); more says
-        keys were left."""
-        self._check_open()
-        start, end, prefix = to_bytes(start), to_bytes(end), to_bytes(prefix)
-        _check_range(start, end, prefix, limit)
-        resp = self._call(False, lambda ep: ep.txn.Scan, txn_pb2.TxnScanRequest(
-            txn_id=self.id, start=start, end=end, prefix=prefix, limit=limit))
-        kvs = [KeyValue(kv.key, kv.value, kv.version.hlc, kv.version.site_id) for kv in resp.kvs]
-        return ScanResult(kvs, resp.more, Header.from_proto(resp.header), self.node)
-
-    def commit(self) -> WriteResult:
-        """Commits; commit_hlc is 0 for a read-only transaction. Raises CONFLICT
-        when another transaction committed one of the same keys first, and
-        an error whose definitely_not_applied is False (COMMIT_UNKNOWN, a
-        deadline, a lost connection) when the outcome is not known."""
-        self._check_open()
-        try:
-            resp = self._call(True, lambda ep: ep.txn.Commit,
-                              txn_pb2.CommitRequest(txn_id=self.id))
-        except MeridianError as e:
-            # Left open only when this commit surely did nothing and the node
-            # may still hold the transaction (refused before the handler ran),
-            # so that committing again cannot hide an earlier unknown outcome.
-            self._finished = not (e.definitely_not_applied and
-                                  (not e.sent or e.kind in ("NOT_LEADER", "RESOURCE_EXHAUSTED")))
-            raise
-        self._finished = True
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), self.node)
-
-    def abort(self) -> None:
-        """Aborts; not retried. If the abort is lost, the server expires the
-        transaction at its deadline."""
-        if self._finished:
-            return
-        self._finished = True
-        self._call(False, lambda ep: ep.txn.Abort, txn_pb2.AbortRequest(txn_id=self.id),
-                   retries=0)
-
-    def __enter__(self) -> "Txn":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self._finished:
-            try:
-                self.abort()
-            except MeridianError:
-                pass

@@ -15,7 +15,7 @@ from meridian_client._proto import common_pb2
 
 @dataclass(frozen=True)
 class Header:
-    """meridian.v1.ResponseHeader, minus the session token (the Client keeps it)."""
+    """meridian.v1.ResponseHeader, minus the session token (the Session keeps it)."""
     node_id: str = ""
     site_id: int = 0
     site_name: str = ""

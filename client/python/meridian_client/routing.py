@@ -91,9 +91,10 @@ class ShardRouter:
             if self._leaders.get(shard_id) == address:
                 del self._leaders[shard_id]
 
-    def replicas(self, shard_id: int) -> List[str]:
+    def replicas(self, shard_id: int, preferred_site_only: bool = False) -> List[str]:
         """host:port of the shard's replicas, those of its preferred site
-        first; [] if the map does not list them."""
+        first (only those with preferred_site_only); [] if the map does not
+        list them."""
         with self._mu:
             if self._config is None:
                 return []
@@ -102,6 +103,8 @@ class ShardRouter:
                 return []
             addresses = {n.node_id: n.address for n in self._config.nodes if n.address}
             groups = sorted(shard.groups, key=lambda g: g.site_id != shard.preferred_site)
+            if preferred_site_only:
+                groups = groups[:1]
             return [addresses[r] for g in groups for r in g.replicas if r in addresses]
 
     def _find(self, key: bytes) -> Optional[cluster_pb2.ShardInfo]:

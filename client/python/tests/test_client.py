@@ -25,7 +25,7 @@ from concurrent import futures  # noqa: E402
 import grpc  # noqa: E402
 from meridian.v1 import common_pb2, kv_pb2, kv_pb2_grpc  # noqa: E402
 
-from meridian_client import Client, Compare, MeridianError, Put, from_status  # noqa: E402
+from meridian_client import SESSION, Client, Compare, MeridianError, Put, from_status  # noqa: E402
 from meridian_client.errors import decode_error_detail, from_rpc_error  # noqa: E402
 from support import details_bin, free_port  # noqa: E402
 
@@ -534,6 +534,19 @@ class LiveClusterTest(unittest.TestCase):
         m = c.shard_map()
         self.assertIsNotNone(m)
         self.assertEqual(len(m.shards), 1)
+
+    def test_session_reads_see_the_sessions_writes_at_every_replica(self):
+        writer = self.client(self.addresses).session()
+        writer.put("s/k", "v1")
+        # Another client, carrying the writer's token; its session reads take
+        # each replica in turn (a follower without follower reads hands the
+        # read to the leader).
+        reader = self.client([self.addresses[-1]])
+        reader.import_token(writer.export_token())
+        for _ in range(2 * len(self.addresses)):
+            self.assertEqual(reader.get("s/k", consistency=SESSION).value, b"v1")
+        r = reader.scan(prefix="s/", consistency=SESSION)
+        self.assertEqual([(kv.key, kv.value) for kv in r.kvs], [(b"s/k", b"v1")])
 
 
 

@@ -20,7 +20,7 @@ from meridian.v1 import (admin_pb2, admin_pb2_grpc, cluster_pb2, common_pb2, kv_
                          kv_pb2_grpc, txn_pb2, txn_pb2_grpc)
 
 from meridian_client import Client, MeridianError, Put  # noqa: E402
-from meridian_client.client import _prefix_end  # noqa: E402
+from meridian_client.session import _prefix_end  # noqa: E402
 from meridian_client.routing import Shard, ShardRouter  # noqa: E402
 from support import details_bin  # noqa: E402
 

@@ -23,6 +23,13 @@ struct DriverOptions {
   uint64_t engine_memory_bytes = 256ull << 20;  // engine driver: cache budget
   bool engine_direct_io = false;       // engine driver: O_DIRECT
   int rpc_timeout_ms = 10'000;
+  // meridian driver: causal sessions on (the SDK's default) or off.
+  bool sessions = true;
+  // meridian driver: "" reads through the SDK's async calls (linearizable,
+  // at the leader); "linearizable" or "session" reads with that consistency
+  // through its blocking calls on the driver's thread pool, the same way for
+  // both, so the two compare like for like.
+  std::string read_consistency;
 };
 
 using Done = std::function<void(Status)>;

@@ -119,6 +119,11 @@ int Main(int argc, char** argv) {
   app.add_flag("--verify-writes", verify_writes,
                "read back every key written successfully; exit 1 on any mismatch");
   app.add_flag("--quiet", quiet, "no progress line");
+  app.add_flag("--sessions,!--no-sessions", d.sessions,
+               "meridian: causal session tokens on every call (default on)");
+  app.add_option("--read-consistency", d.read_consistency,
+                 "meridian: linearizable|session reads through the SDK's blocking calls "
+                 "(default: its async linearizable reads)");
   app.add_option("--rpc-timeout-ms", d.rpc_timeout_ms, "deadline per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 3'600'000));

@@ -4,6 +4,7 @@
 // calls, run on a thread pool with a thread per concurrent call.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,15 +30,26 @@ Status Attempt(client::Txn& txn, const std::vector<std::string>& keys, const std
 
 class MeridianDriver final : public Driver {
  public:
-  MeridianDriver(std::unique_ptr<client::Client> client, std::string description)
+  MeridianDriver(std::unique_ptr<client::Client> client, std::string description,
+                 std::optional<client::ReadConsistency> read_consistency)
       : client_(std::move(client)),
         description_(std::move(description)),
+        read_consistency_(read_consistency),
         pool_(kMaxBlockingThreads) {}
 
   std::string Name() const override { return "meridian"; }
   std::string Describe() const override { return description_; }
 
   void Read(const std::string& key, ReadDone done) override {
+    if (read_consistency_) {
+      pool_.Submit([this, key, done = std::move(done)] {
+        auto r = client_->Get(key, {.consistency = *read_consistency_});
+        if (!r.ok()) return done(r.status());
+        if (!r->has_value()) return done(std::optional<std::string>());
+        done(std::optional<std::string>(std::move((*r)->value)));
+      });
+      return;
+    }
     client_->GetAsync(key, [done = std::move(done)](Result<std::optional<client::GetResult>> r) {
       if (!r.ok()) return done(r.status());
       if (!r->has_value()) return done(std::optional<std::string>());
@@ -85,6 +97,7 @@ class MeridianDriver final : public Driver {
  private:
   const std::unique_ptr<client::Client> client_;
   const std::string description_;
+  const std::optional<client::ReadConsistency> read_consistency_;
   // Last: destroyed first, so blocking calls finish while the client lives.
   ThreadPool pool_;
 };
@@ -97,15 +110,26 @@ Result<std::unique_ptr<Driver>> MakeMeridianDriver(const DriverOptions& options)
   client::ClientOptions co;
   co.endpoints = options.endpoints;
   co.rpc_timeout = std::chrono::milliseconds(options.rpc_timeout_ms);
+  co.sessions = options.sessions;
+  std::optional<client::ReadConsistency> consistency;
+  if (options.read_consistency == "linearizable") {
+    consistency = client::ReadConsistency::kLinearizable;
+  } else if (options.read_consistency == "session") {
+    consistency = client::ReadConsistency::kSession;
+  } else if (!options.read_consistency.empty()) {
+    return InvalidArgumentError("meridian driver: --read-consistency is linearizable or session, not \"" +
+                                options.read_consistency + "\"");
+  }
   MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<client::Client> client, client::Client::Connect(co));
   // The member count is for the report only; a cluster that cannot answer
   // now shows up as errors in the run.
-  std::string description = "meridian";
+  std::string description = options.sessions ? "meridian" : "meridian (sessions off)";
+  if (consistency) description += ", " + options.read_consistency + " reads";
   if (Result<v1::MembersResponse> m = client->Members(); m.ok()) {
     const int n = m->members_size();
     description += " " + std::to_string(n) + (n == 1 ? " node" : " nodes");
   }
-  return std::unique_ptr<Driver>(new MeridianDriver(std::move(client), std::move(description)));
+  return std::unique_ptr<Driver>(new MeridianDriver(std::move(client), std::move(description), consistency));
 }
 
 }  // namespace meridian::bench

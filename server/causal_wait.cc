@@ -23,12 +23,12 @@ Result<uint64_t> WaitUntilVisible(const std::function<uint64_t()>& visible, uint
   while (reached < target) {
     const uint64_t now_us = clock->NowMonotonicMicros();
     if (now_us >= until_us) {
-      const uint64_t behind_ms = HlcPhysicalMillis(target) - std::min(HlcPhysicalMillis(target),
-                                                                       HlcPhysicalMillis(reached));
+      const uint64_t behind_ms = HlcPhysicalMillis(target) -
+                                 std::min(HlcPhysicalMillis(target), HlcPhysicalMillis(reached));
       return CausalWaitTimeoutError(absl::StrCat(
           "session read not served: waited ", (now_us - start_us) / 1000, " ms for ",
-          std::string(what), " on this node to apply up to the session's ", FormatHlc(target), "; it reached ",
-          FormatHlc(reached), " (", behind_ms,
+          std::string(what), " on this node to apply up to the session's ", FormatHlc(target),
+          "; it reached ", FormatHlc(reached), " (", behind_ms,
           " ms behind). The replica is lagging or cut off from its leader: retry with a longer "
           "deadline, at another replica, or with LINEARIZABLE at the leader"));
     }

@@ -27,9 +27,9 @@ class SteppingClock final : public Clock {
 
 TEST(CausalWaitBudget, LeavesTheClientTimeToHearTheTimeout) {
   EXPECT_EQ(CausalWaitBudgetMs(std::nullopt), kMaxCausalWaitMs);
-  EXPECT_EQ(CausalWaitBudgetMs(1000), 900u);    // a fifth, capped at 100 ms
-  EXPECT_EQ(CausalWaitBudgetMs(250), 200u);     // a fifth
-  EXPECT_EQ(CausalWaitBudgetMs(20), 15u);       // at least 5 ms
+  EXPECT_EQ(CausalWaitBudgetMs(1000), 900u);  // a fifth, capped at 100 ms
+  EXPECT_EQ(CausalWaitBudgetMs(250), 200u);   // a fifth
+  EXPECT_EQ(CausalWaitBudgetMs(20), 15u);     // at least 5 ms
   EXPECT_EQ(CausalWaitBudgetMs(5), 0u);
   EXPECT_EQ(CausalWaitBudgetMs(0), 0u);
   EXPECT_EQ(CausalWaitBudgetMs(3'600'000), kMaxCausalWaitMs);
@@ -46,8 +46,8 @@ TEST(CausalWait, AReplicaThatCoversTheTokenServesAtOnce) {
 TEST(CausalWait, ServesOnceTheReplicaCatchesUp) {
   SteppingClock clock;
   int polls = 0;
-  Result<uint64_t> waited = WaitUntilVisible(
-      [&] { return uint64_t(++polls >= 5 ? 200 : 100); }, 150, &clock, 1000, "x");
+  Result<uint64_t> waited =
+      WaitUntilVisible([&] { return uint64_t(++polls >= 5 ? 200 : 100); }, 150, &clock, 1000, "x");
   ASSERT_TRUE(waited.ok()) << waited.status();
   EXPECT_EQ(polls, 5);
   EXPECT_EQ(*waited, 50u + 100 + 200 + 400);  // backing off from 50 µs
@@ -56,7 +56,12 @@ TEST(CausalWait, ServesOnceTheReplicaCatchesUp) {
 TEST(CausalWait, PollsAtLeastEveryMillisecond) {
   SteppingClock clock;
   int polls = 0;
-  (void)WaitUntilVisible([&] { ++polls; return uint64_t{1}; }, 2, &clock, 100, "x");
+  (void)WaitUntilVisible(
+      [&] {
+        ++polls;
+        return uint64_t{1};
+      },
+      2, &clock, 100, "x");
   // 50+100+200+400+800 µs, then 1 ms steps up to 100 ms.
   EXPECT_GE(polls, 95);
   EXPECT_LE(polls, 105);
@@ -87,8 +92,7 @@ TEST(CausalWait, WakesPromptlyOnARealClock) {
     raised_at_us = clock->NowMonotonicMicros();
     visible = 10;
   });
-  Result<uint64_t> waited =
-      WaitUntilVisible([&] { return visible.load(); }, 10, clock, 5'000, "x");
+  Result<uint64_t> waited = WaitUntilVisible([&] { return visible.load(); }, 10, clock, 5'000, "x");
   const uint64_t woke_at_us = clock->NowMonotonicMicros();
   raiser.join();
   ASSERT_TRUE(waited.ok()) << waited.status();

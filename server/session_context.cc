@@ -50,7 +50,8 @@ Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request) cons
         "not committed its config); retry shortly");
   }
   if (verdict.rejection != TokenRejection::kNone) {
-    Metrics().session_tokens_rejected->With({std::string(TokenRejectionName(verdict.rejection))})
+    Metrics()
+        .session_tokens_rejected->With({std::string(TokenRejectionName(verdict.rejection))})
         ->Inc();
     return verdict.status;
   }

@@ -59,8 +59,8 @@ Result<v1::SigningKey> LoadOrCreateLocalKey(FileSystem* fs, const std::string& d
     std::string secret;
     MERIDIAN_RETURN_IF_ERROR(file->Read(0, kSigningKeyBytes + 1, &secret));
     if (secret.size() != kSigningKeyBytes) {
-      return CorruptionError(absl::StrCat(path, " holds ", secret.size(),
-                                          " bytes, not a ", kSigningKeyBytes,
+      return CorruptionError(absl::StrCat(path, " holds ", secret.size(), " bytes, not a ",
+                                          kSigningKeyBytes,
                                           "-byte session signing key; remove it to make a new "
                                           "one (tokens clients hold then stop verifying)"));
     }
@@ -69,8 +69,7 @@ Result<v1::SigningKey> LoadOrCreateLocalKey(FileSystem* fs, const std::string& d
     key.set_secret(std::move(secret));
     return key;
   }
-  MERIDIAN_ASSIGN_OR_RETURN(v1::SigningKey key,
-                            NewSigningKey(1, SystemClock()->NowUnixMillis()));
+  MERIDIAN_ASSIGN_OR_RETURN(v1::SigningKey key, NewSigningKey(1, SystemClock()->NowUnixMillis()));
   const std::string tmp = path + ".tmp";
   MERIDIAN_ASSIGN_OR_RETURN(std::unique_ptr<File> out, fs->OpenFile(tmp, /*create=*/true));
   MERIDIAN_RETURN_IF_ERROR(out->Write(0, key.secret()));
@@ -91,19 +90,17 @@ Result<v1::RotateSigningKeyResponse> RotateSigningKey(ConfigGroup* config, bool 
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kForwardDeadline);
     ctx.AddMetadata("meridian-forwarded", "1");
-    auto stub =
-        v1::Admin::NewStub(grpc::CreateChannel(leader, grpc::InsecureChannelCredentials()));
+    auto stub = v1::Admin::NewStub(grpc::CreateChannel(leader, grpc::InsecureChannelCredentials()));
     MERIDIAN_RETURN_IF_ERROR(FromGrpcStatus(stub->RotateSigningKey(&ctx, {}, &resp)));
     return resp;
   }
   Status last;
   for (int attempt = 0; attempt < kRotationAttempts; ++attempt) {
     uint32_t added = 0;
-    Result<v1::ClusterConfig> committed =
-        config->Update([&](v1::ClusterConfig* c) -> Result<bool> {
-          MERIDIAN_ASSIGN_OR_RETURN(added, AddRotatedKey(c, SystemClock()->NowUnixMillis()));
-          return true;
-        });
+    Result<v1::ClusterConfig> committed = config->Update([&](v1::ClusterConfig* c) -> Result<bool> {
+      MERIDIAN_ASSIGN_OR_RETURN(added, AddRotatedKey(c, SystemClock()->NowUnixMillis()));
+      return true;
+    });
     if (!committed.ok()) {
       last = committed.status();
       if (GetErrorKind(last) == ErrorKind::kConflict) continue;
@@ -114,8 +111,7 @@ Result<v1::RotateSigningKeyResponse> RotateSigningKey(ConfigGroup* config, bool 
     for (const v1::SigningKey& k : committed->signing_keys()) resp.add_kept_key_ids(k.key_id());
     resp.set_config_version(committed->version());
     Log(Level::kInfo, "session signing key rotated",
-        {{"key_id", absl::StrCat(added)},
-         {"config_version", absl::StrCat(committed->version())}});
+        {{"key_id", absl::StrCat(added)}, {"config_version", absl::StrCat(committed->version())}});
     return resp;
   }
   return last;

@@ -51,9 +51,9 @@ Result<v1::SigningKey> LoadOrCreateLocalKey(FileSystem* fs, const std::string& d
 // Admin.RotateSigningKey. On the config group's leader: commits a config
 // with a new key (AddRotatedKey, retried on a concurrent change); returns
 // once it is applied on the leader (other nodes learn it from their
-// replica of the config group, within a maintenance period). Elsewhere, with may_forward, sends the request
-// to that leader (once: the forwarded request is marked); without,
-// NOT_LEADER with its address.
+// replica of the config group within a maintenance period). Elsewhere,
+// with may_forward, sends the request to that leader (once: the forwarded
+// request is marked); without, NOT_LEADER with its address.
 Result<v1::RotateSigningKeyResponse> RotateSigningKey(ConfigGroup* config, bool may_forward);
 
 }  // namespace meridian::server

@@ -44,18 +44,21 @@ std::string KeyIds(const SigningKeys& keys) {
 
 std::string_view TokenRejectionName(TokenRejection r) {
   switch (r) {
-    case TokenRejection::kNone: return "none";
-    case TokenRejection::kUnsigned: return "unsigned";
-    case TokenRejection::kUnknownKey: return "unknown_key";
-    case TokenRejection::kBadSignature: return "bad_signature";
-    case TokenRejection::kTooFarAhead: return "too_far_ahead";
+    case TokenRejection::kNone:
+      return "none";
+    case TokenRejection::kUnsigned:
+      return "unsigned";
+    case TokenRejection::kUnknownKey:
+      return "unknown_key";
+    case TokenRejection::kBadSignature:
+      return "bad_signature";
+    case TokenRejection::kTooFarAhead:
+      return "too_far_ahead";
   }
   return "none";
 }
 
-bool IsEmptyToken(const v1::SessionToken& token) {
-  return NewestTimestamp(token) == 0;
-}
+bool IsEmptyToken(const v1::SessionToken& token) { return NewestTimestamp(token) == 0; }
 
 uint64_t NewestTimestamp(const v1::SessionToken& token) {
   uint64_t newest = token.cluster_time();
@@ -124,11 +127,11 @@ TokenVerdict VerifyToken(const v1::SessionToken& token, const SigningKeys& keys,
   }
   const uint64_t claimed = NewestTimestamp(token);
   if (claimed > latest_acceptable_hlc) {
-    return Reject(TokenRejection::kTooFarAhead,
-                  absl::StrCat("session token time ", FormatHlc(claimed),
-                               " is too far ahead of this node's clock (it accepts up to ",
-                               FormatHlc(latest_acceptable_hlc),
-                               "): a clock ran beyond --max-clock-offset"));
+    return Reject(
+        TokenRejection::kTooFarAhead,
+        absl::StrCat("session token time ", FormatHlc(claimed),
+                     " is too far ahead of this node's clock (it accepts up to ",
+                     FormatHlc(latest_acceptable_hlc), "): a clock ran beyond --max-clock-offset"));
   }
   return TokenVerdict{};
 }

@@ -93,8 +93,7 @@ TEST(SessionToken, AFlippedSignatureByteIsAForgery) {
 TEST(SessionToken, AKeyOfAnotherClusterDoesNotVerify) {
   v1::SessionToken t = Token(kNow - 10, kNow);
   SignToken(Key(1, 'x'), &t);
-  EXPECT_EQ(VerifyToken(t, Keys({Key(1, 'a')}), kLatest).rejection,
-            TokenRejection::kBadSignature);
+  EXPECT_EQ(VerifyToken(t, Keys({Key(1, 'a')}), kLatest).rejection, TokenRejection::kBadSignature);
 }
 
 TEST(SessionToken, UnsignedTokensAreRefused) {

@@ -4,7 +4,8 @@
 // nodes; a paused follower waits and serves after it resumes, or answers
 // CAUSAL_WAIT_TIMEOUT when it cannot catch up in time); tokens are signed
 // (forged, unsigned and too-far-ahead ones are refused); keys rotate with
-// old tokens still valid; a token outlives its leader.
+// old tokens still valid; a token outlives its leader; a Begin's snapshot
+// covers the token.
 //
 // Raw gRPC stubs (not the SDK) so that each request goes to exactly the
 // node named and carries exactly the token given.
@@ -326,27 +327,12 @@ TEST_F(SessionTest, ATokenOutlivesItsLeader) {
   EXPECT_GT(put->header().commit_hlc(), ObservedAt(token, kSite));
 }
 
-TEST_F(SessionTest, ATransactionBegunWithATokenSnapshotsAfterIt) {
-  const int leader = WaitForLeader();
-  ASSERT_GE(leader, 0);
-  auto put = Put(leader, "k", "v");
-  ASSERT_TRUE(put.ok()) << put.status();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(In(std::chrono::seconds(5)));
-  v1::BeginRequest req;
-  *req.mutable_header()->mutable_session_token() = put->header().session_token();
-  v1::BeginResponse resp;
-  Status s = FromGrpcStatus(v1::Txn::NewStub(Channel(leader))->Begin(&ctx, req, &resp));
-  ASSERT_TRUE(s.ok()) << s;
-  ASSERT_EQ(resp.header().snapshot().entries_size(), 1);
-  EXPECT_GE(resp.header().snapshot().entries(0).hlc(), put->header().commit_hlc());
-}
-
 // A single node (--dev): its key lives in its data dir, so its tokens
-// survive a restart; and a signed token too far ahead of its clock is
-// refused. The test signs that token itself with the node's key file, as
-// only a node with a runaway clock could.
-TEST(SingleNodeSessionTest, TokensSurviveARestartAndTooFarAheadIsRefused) {
+// survive a restart; a token ahead of the node's state makes a session read
+// and a Begin snapshot at or above it; and a signed token too far ahead of
+// its clock is refused. The test signs tokens itself with the node's key
+// file, as only a node with a clock ahead could.
+TEST(SingleNodeSessionTest, TokensSurviveARestartCoverReadsAndBeginsAndMayNotRunAhead) {
   TestDaemon node;
   ASSERT_TRUE(node.Start().ok()) << node.Log();
   auto channel = grpc::CreateChannel(node.endpoint(), grpc::InsecureChannelCredentials());
@@ -386,6 +372,37 @@ TEST(SingleNodeSessionTest, TokensSurviveARestartAndTooFarAheadIsRefused) {
   auto accepted = get(near);
   ASSERT_TRUE(accepted.ok()) << accepted.status();
   EXPECT_GT(accepted->header().session_token().cluster_time(), near.cluster_time());
+
+  // A token ahead of everything the node stamped (a session that came from
+  // a node whose clock runs ahead): a session read and a Begin both take a
+  // snapshot at or above it.
+  auto begin = [&](const v1::SessionToken& t) -> Result<v1::BeginResponse> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::BeginRequest req;
+    *req.mutable_header()->mutable_session_token() = t;
+    v1::BeginResponse resp;
+    Status s = FromGrpcStatus(v1::Txn::NewStub(channel)->Begin(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  };
+  auto later_token = [&] {
+    v1::SessionToken later;
+    server::MergeObserved(kSite, MakeHlc(SystemClock()->NowUnixMillis() + 300, 0),
+                          later.mutable_observed());
+    server::SignToken(key, &later);
+    return later;
+  };
+  const v1::SessionToken read_after = later_token();
+  auto read = get(read_after);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->header().snapshot().entries_size(), 1);
+  EXPECT_GE(read->header().snapshot().entries(0).hlc(), ObservedAt(read_after, kSite));
+  const v1::SessionToken begin_after = later_token();
+  auto begun = begin(begin_after);
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  ASSERT_EQ(begun->header().snapshot().entries_size(), 1);
+  EXPECT_GE(begun->header().snapshot().entries(0).hlc(), ObservedAt(begin_after, kSite));
 
   v1::SessionToken ahead = token;
   ahead.set_cluster_time(MakeHlc(now_ms + 5'000, 0));

@@ -26,8 +26,10 @@ void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hl
   const std::shared_ptr<const v1::ClusterConfig> current = shards->Current().config;
   const v1::SigningKey* key = NewestKey(current->signing_keys());
   // Until this node learns a key it gives no token: one it could not sign
-  // would be refused when it came back.
-  if (key == nullptr) return;
+  // would be refused when it came back. Nor does a fenced node: its clock is
+  // beyond the max offset from most peers, so its cluster time would be
+  // refused by them as too far ahead, and the session with it.
+  if (key == nullptr || (fence != nullptr && fence->fenced())) return;
   v1::SessionToken* token = header->mutable_session_token();
   if (request != nullptr) *token->mutable_observed() = request->session_token().observed();
   MergeObserved(config->site_id, std::max(snapshot_hlc, commit_hlc), token->mutable_observed());

@@ -82,7 +82,7 @@ struct ServiceContext {
   // (if given; it was accepted by AcceptSessionToken) with this site's entry
   // raised to the snapshot and commit timestamps, the cluster time of this
   // node's clock, signed with the newest signing key; none while this node
-  // knows no key.
+  // knows no key or is fenced.
   void FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc, uint64_t commit_hlc,
                   uint64_t shard_id = 0, const v1::RequestHeader* request = nullptr) const;
 

@@ -80,6 +80,28 @@ class SessionTest : public ClusterTest {
     return resp;
   }
 
+  // A SESSION scan of `prefix` at `node`: the first chunk (with the
+  // header), or the error.
+  Result<v1::ScanResponse> ScanPrefix(int node, const std::string& prefix,
+                                      const v1::SessionToken& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::ScanRequest req;
+    *req.mutable_header()->mutable_session_token() = token;
+    req.mutable_header()->set_read_consistency(v1::SESSION);
+    req.set_prefix(prefix);
+    auto reader = v1::KV::NewStub(Channel(node))->Scan(&ctx, req);
+    v1::ScanResponse first, chunk;
+    bool got_first = false;
+    while (reader->Read(&chunk)) {
+      if (!got_first) first = chunk;
+      got_first = true;
+    }
+    Status s = FromGrpcStatus(reader->Finish());
+    if (!s.ok()) return s;
+    return first;
+  }
+
   Result<v1::RotateSigningKeyResponse> Rotate(int node) {
     grpc::ClientContext ctx;
     ctx.set_deadline(In(std::chrono::seconds(30)));
@@ -141,6 +163,17 @@ TEST_F(SessionTest, EveryFollowerReadsTheSessionsOwnWrites) {
     ASSERT_TRUE(put.ok()) << put.status();
     ExpectSignedCovering(put->header(), put->header().commit_hlc());
     token = put->header().session_token();
+    // Every other write is read back first by a scan (a session read too),
+    // then by a Get at each follower.
+    if (i % 2 == 1) {
+      const int at = Follower(leader, i / 2 % 2);
+      auto scanned = ScanPrefix(at, "ryw", token);
+      ASSERT_TRUE(scanned.ok()) << "node " << at + 1 << ": " << scanned.status();
+      ASSERT_EQ(scanned->kvs_size(), 1);
+      EXPECT_EQ(scanned->kvs(0).value(), std::to_string(i))
+          << "node " << at + 1 << " scanned a stale value";
+      token = scanned->header().session_token();
+    }
     for (int f = 0; f < 2; ++f) {
       const int at = Follower(leader, f);
       const uint64_t start = SystemClock()->NowMonotonicMicros();

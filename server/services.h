@@ -90,9 +90,17 @@ struct ServiceContext {
   // Verifies the request's session token, if it carries one, and advances
   // this node's clock to it. INVALID_ARGUMENT naming the problem for an
   // unsigned, forged, unknown-key or too-far-ahead token (counted in
-  // meridian_session_tokens_rejected_total); UNAVAILABLE while this node
-  // knows no signing key yet.
+  // meridian_session_tokens_rejected_total). A node that knows no signing
+  // key (VerifiesSessionTokens) ignores signed tokens: OK, nothing
+  // advanced.
   Status AcceptSessionToken(const v1::RequestHeader& request) const;
+  // Whether this node knows a signing key, and so verifies and honours
+  // tokens. Not in a new cluster's first moments, nor on a node that joined
+  // with --join (no voter of the config group, it never learns the keys).
+  bool VerifiesSessionTokens() const;
+  // The token's entry for this site if this node verifies tokens, else 0:
+  // the least snapshot a Begin may take.
+  uint64_t SessionFloor(const v1::RequestHeader& request) const;
   // The store that serves a read of `key`: with an explicit snapshot, or
   // LINEARIZABLE, as Router::ForSnapshotRead; a SESSION read is served by
   // any local replica of the shard once it covers the session's token
@@ -104,7 +112,9 @@ struct ServiceContext {
   // token's entry for this site: at once if it has; on the shard's leader
   // after closing that timestamp (one empty commit at most); elsewhere
   // after waiting, within the client's deadline (CausalWaitBudgetMs), for
-  // the replica to apply it. CAUSAL_WAIT_TIMEOUT if it does not in time.
+  // the replica to apply it. CAUSAL_WAIT_TIMEOUT if it does not in time. A
+  // node that does not verify tokens serves a leader's read at once and
+  // refuses a follower's that carries a token (UNAVAILABLE).
   Status CatchUpToSession(const Router::Target& target, const v1::RequestHeader& request,
                           const grpc::ServerContext& context) const;
   // The single-site snapshot HLC named by `v`, or nullopt when `v` is empty.

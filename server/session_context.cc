@@ -45,9 +45,10 @@ Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request) cons
   }
   if (verdict.rejection == TokenRejection::kUnknownKey &&
       NewestKey(current->signing_keys()) == nullptr) {
-    return UnavailableError(
-        "this node has not learned the cluster's session signing keys yet (the config group has "
-        "not committed its config); retry shortly");
+    // It cannot tell a real token from a forged one, so it trusts none:
+    // served as if it carried no token (CatchUpToSession refuses the reads
+    // that would need it).
+    return absl::OkStatus();
   }
   if (verdict.rejection != TokenRejection::kNone) {
     Metrics()
@@ -73,14 +74,32 @@ Result<Router::Target> ServiceContext::RouteRead(std::string_view key,
   return target;
 }
 
+bool ServiceContext::VerifiesSessionTokens() const {
+  return NewestKey(shards->Current().config->signing_keys()) != nullptr;
+}
+
+uint64_t ServiceContext::SessionFloor(const v1::RequestHeader& request) const {
+  return VerifiesSessionTokens() ? ObservedAt(request.session_token(), config->site_id) : 0;
+}
+
 Status ServiceContext::CatchUpToSession(const Router::Target& target,
                                         const v1::RequestHeader& request,
                                         const grpc::ServerContext& context) const {
-  const uint64_t needed = ObservedAt(request.session_token(), config->site_id);
   txn::TxnStore* store = target.store;
+  const bool leads = target.replication == nullptr || target.replication->IsLeaderReady();
+  if (!VerifiesSessionTokens()) {
+    // The leader's state covers every acknowledged write of its shard, so
+    // it serves without the token; a follower cannot know how far behind
+    // the session it is.
+    if (leads || IsEmptyToken(request.session_token())) return absl::OkStatus();
+    return UnavailableError(
+        "this replica cannot verify session tokens (it has not learned the cluster's signing "
+        "keys), so it cannot serve a session read that carries one; retry at another replica or "
+        "at the leader");
+  }
+  const uint64_t needed = ObservedAt(request.session_token(), config->site_id);
   if (store->VisibleHlc() >= needed) return absl::OkStatus();
   const uint64_t start_us = clock->NowMonotonicMicros();
-  const bool leads = target.replication == nullptr || target.replication->IsLeaderReady();
   Status s;
   if (leads) {
     // The token may name a newer commit of another shard: close this one

@@ -53,8 +53,10 @@ class SessionContextTest : public ::testing::Test {
 
 TEST_F(SessionContextTest, AVerifiedTokenAdvancesTheClock) {
   const uint64_t ahead = MakeHlc(clock_.NowUnixMillis() + 300, 5);
-  ASSERT_TRUE(ctx_.AcceptSessionToken(SignedBy(Key(1, 'a'), ahead)).ok());
+  const v1::RequestHeader request = SignedBy(Key(1, 'a'), ahead);
+  ASSERT_TRUE(ctx_.AcceptSessionToken(request).ok());
   EXPECT_GT(hlc_.Now(), ahead);
+  EXPECT_EQ(ctx_.SessionFloor(request), ahead);
   // No token at all is fine, and moves nothing.
   EXPECT_TRUE(ctx_.AcceptSessionToken(v1::RequestHeader()).ok());
 }
@@ -81,10 +83,19 @@ TEST_F(SessionContextTest, AKeyNewerThanAnyKnownReloadsTheConfigOnce) {
   EXPECT_EQ(reloads, 2);
 }
 
-TEST_F(SessionContextTest, ANodeWithoutKeysAsksForARetryAndGivesNoToken) {
+TEST_F(SessionContextTest, ANodeWithoutKeysIgnoresTokensAndGivesNone) {
   directory_.Set(ConfigWith(5, {}), "committed");
-  Status s = ctx_.AcceptSessionToken(SignedBy(Key(1, 'a'), MakeHlc(clock_.NowUnixMillis(), 0)));
-  EXPECT_EQ(GetErrorKind(s), ErrorKind::kUnavailable) << s;
+  EXPECT_FALSE(ctx_.VerifiesSessionTokens());
+  const uint64_t ahead = MakeHlc(clock_.NowUnixMillis() + 300, 0);
+  const v1::RequestHeader request = SignedBy(Key(1, 'a'), ahead);
+  // It cannot tell this token from a forgery: it may not move its clock.
+  EXPECT_TRUE(ctx_.AcceptSessionToken(request).ok());
+  EXPECT_LT(hlc_.Now(), ahead);
+  EXPECT_EQ(ctx_.SessionFloor(request), 0u);
+  // Unsigned ones are refused all the same.
+  v1::RequestHeader unsigned_request;
+  MergeObserved(1, ahead, unsigned_request.mutable_session_token()->mutable_observed());
+  EXPECT_EQ(ctx_.AcceptSessionToken(unsigned_request).code(), absl::StatusCode::kInvalidArgument);
   v1::ResponseHeader h;
   ctx_.FillHeader(&h, 0, 123);
   EXPECT_FALSE(h.has_session_token());

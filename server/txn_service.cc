@@ -7,7 +7,6 @@
 #include "server/txn_coordinator.h"
 #include "server/server_metrics.h"
 #include "server/services_internal.h"
-#include "server/session_token.h"
 
 namespace meridian::server {
 namespace {
@@ -159,8 +158,8 @@ class TxnService final : public v1::Txn::Service {
                      v1::BeginResponse* resp) override {
     MERIDIAN_BEGIN_SESSION_REQUEST(context, req->header());
     if (Coordinated()) {
-      const uint64_t seen = ObservedAt(req->header().session_token(), ctx_->config->site_id);
-      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->coordinator->Begin(req->timeout_ms(), seen));
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+          auto b, ctx_->coordinator->Begin(req->timeout_ms(), ctx_->SessionFloor(req->header())));
       ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0, 0, &req->header());
       resp->set_txn_id(b.txn_id);
       resp->set_deadline_unix_ms(b.deadline_unix_ms);

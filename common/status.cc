@@ -132,6 +132,9 @@ Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
 Status TxnNotFoundError(std::string_view message) {
   return MakeError({.kind = ErrorKind::kTxnNotFound}, message);
 }
+Status CausalWaitTimeoutError(std::string_view message) {
+  return MakeError({.kind = ErrorKind::kCausalWaitTimeout}, message);
+}
 Status WrongShardError(std::string_view hint, uint64_t shard_map_version,
                        std::string_view message) {
   return MakeError({.kind = ErrorKind::kWrongShard,

@@ -76,6 +76,9 @@ Status LimitExceededError(std::string_view limit_name, uint64_t limit_value,
 Status OverloadedError(std::string_view limit_name, uint64_t limit_value,
                        uint64_t retry_after_ms, std::string_view message);
 Status TxnNotFoundError(std::string_view message);
+// A session read could not be served in time: the replica did not catch up
+// with the session's token before the deadline (never a stale answer).
+Status CausalWaitTimeoutError(std::string_view message);
 // The request reached a node that does not serve its key's shard, or was
 // routed by a shard map that no longer holds: refresh the map and retry.
 Status WrongShardError(std::string_view hint, uint64_t shard_map_version,

@@ -10,6 +10,7 @@
 #include "server/router.h"
 #include "server/shard_directory.h"
 #include "server/services_internal.h"
+#include "server/session_keys.h"
 #include "server/shard_splitter.h"
 
 namespace meridian::server {
@@ -96,6 +97,24 @@ class AdminService final : public v1::Admin::Service {
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(*resp,
                                    ctx_->splitter->Split(req->split_key(), "manual", !forwarded));
     ctx_->FillHeader(resp->mutable_header(), 0, 0, resp->child_shard_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RotateSigningKey(grpc::ServerContext* context, const v1::RotateSigningKeyRequest*,
+                                v1::RotateSigningKeyResponse* resp) override {
+    if (ctx_->config_group == nullptr) {
+      return ToGrpcStatus(MakeError(
+          {.kind = ErrorKind::kInvalidArgument},
+          "a single node (--dev) signs session tokens with its one key "
+          "(<data_dir>/session-signing-key) and does not rotate it; rotation needs a cluster"));
+    }
+    const bool forwarded = context->client_metadata().count("meridian-forwarded") > 0;
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(*resp,
+                                   server::RotateSigningKey(ctx_->config_group, !forwarded));
+    // This node signs with the new key from now on, even if it only
+    // forwarded the request (once its replica applied the change).
+    if (ctx_->reload_cluster_config) ctx_->reload_cluster_config();
+    ctx_->FillHeader(resp->mutable_header(), 0, 0);
     return grpc::Status::OK;
   }
 

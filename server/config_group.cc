@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "proto/shard_lookup.h"
+#include "server/session_keys.h"
 
 namespace meridian::server {
 namespace {
@@ -17,7 +18,7 @@ Result<std::string> RandomBytes(size_t n) {
   std::ifstream in("/dev/urandom", std::ios::binary);
   std::string out(n, '\0');
   if (!in.read(out.data(), static_cast<std::streamsize>(n))) {
-    return UnavailableError("cannot read /dev/urandom for the cluster id and signing key");
+    return UnavailableError("cannot read /dev/urandom for the cluster id");
   }
   return out;
 }
@@ -38,12 +39,9 @@ Status ConfigGroup::CommitBootstrap(v1::ClusterConfig initial) {
   MERIDIAN_RETURN_IF_ERROR(replication_->ReadBarrier());
   MERIDIAN_RETURN_IF_ERROR(ValidateClusterConfig(initial));
   MERIDIAN_ASSIGN_OR_RETURN(std::string id, RandomBytes(16));
-  MERIDIAN_ASSIGN_OR_RETURN(std::string secret, RandomBytes(32));
   initial.set_cluster_id(absl::BytesToHexString(id));
-  v1::SigningKey* key = initial.add_signing_keys();
-  key->set_key_id(1);
-  key->set_secret(std::move(secret));
-  key->set_created_unix_ms(SystemClock()->NowUnixMillis());
+  MERIDIAN_ASSIGN_OR_RETURN(*initial.add_signing_keys(),
+                            NewSigningKey(1, SystemClock()->NowUnixMillis()));
   txn::Compare absent;
   absent.target = txn::Compare::Target::kExists;
   absent.op = txn::Compare::Op::kEqual;

@@ -14,6 +14,7 @@
 #include "proto/shard_lookup.h"
 #include "server/peer.h"
 #include "server/server_metrics.h"
+#include "server/session_keys.h"
 
 namespace meridian::server {
 namespace {
@@ -61,12 +62,19 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   } else {
     // A single node: one shard, one store, a map that never changes.
     MERIDIAN_ASSIGN_OR_RETURN(v1::ClusterConfig map, node->FlagsConfig({{1, c.listen}}));
+    MERIDIAN_ASSIGN_OR_RETURN(*map.add_signing_keys(),
+                              LoadOrCreateLocalKey(PosixFileSystem(), c.data_dir,
+                                                   kLocalSigningKeyFile));
     node->shard_directory_.Set(std::move(map), "static");
     node->router_ = std::make_unique<Router>(
         &node->shard_directory_, c.site_id,
         std::map<uint64_t, Router::LocalGroup>{{1, {node->store_.get(), nullptr}}});
   }
   node->ctx_.router = node->router_.get();
+  if (node->config_group_) {
+    node->ctx_.config_group = node->config_group_.get();
+    node->ctx_.reload_cluster_config = [n = node.get()] { (void)n->ReloadCommittedConfig(); };
+  }
   node->ctx_.shards = &node->shard_directory_;
   node->StartCoordinator();
   if (node->config_group_) {
@@ -329,29 +337,55 @@ void Node::CloseIdleShards() {
   }
 }
 
+Result<bool> Node::ReloadCommittedConfig() {
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<v1::ClusterConfig> applied,
+                            config_group_->ReadApplied());
+  if (!applied) return false;
+  if (shard_directory_.Set(*applied, "committed")) {
+    Log(Level::kInfo, "cluster config",
+        {{"version", absl::StrCat(applied->version())},
+         {"cluster_id", applied->cluster_id()},
+         {"shards", absl::StrCat(applied->shards_size())},
+         {"signing_keys", absl::StrCat(applied->signing_keys_size())}});
+  }
+  return true;
+}
+
 void Node::RefreshClusterConfig() {
   if (config_group_ == nullptr) return;
-  Result<std::optional<v1::ClusterConfig>> applied = config_group_->ReadApplied();
-  if (!applied.ok()) {
+  Result<bool> committed = ReloadCommittedConfig();
+  if (!committed.ok()) {
     Log(Level::kError, "cannot read the cluster config",
-        {{"error", std::string(applied.status().message())}});
-    return;
-  }
-  if (applied->has_value()) {
-    const v1::ClusterConfig& committed = **applied;
-    if (shard_directory_.Set(committed, "committed")) {
-      Log(Level::kInfo, "cluster config",
-          {{"version", absl::StrCat(committed.version())},
-           {"cluster_id", committed.cluster_id()},
-           {"shards", absl::StrCat(committed.shards_size())}});
-    }
+        {{"error", std::string(committed.status().message())}});
     return;
   }
   if (!config_group_->replication()->IsLeaderReady()) return;
+  if (*committed) {
+    AddMissingSigningKey();
+    return;
+  }
   if (Status s = config_group_->CommitBootstrap(*shard_directory_.Current().config); !s.ok()) {
     Log(Level::kWarn, "cannot commit the bootstrap cluster config yet",
         {{"error", std::string(s.message())}});
   }
+}
+
+void Node::AddMissingSigningKey() {
+  if (shard_directory_.Current().config->signing_keys_size() > 0) return;
+  Result<v1::ClusterConfig> done =
+      config_group_->Update([](v1::ClusterConfig* c) -> Result<bool> {
+        if (c->signing_keys_size() > 0) return false;
+        MERIDIAN_RETURN_IF_ERROR(AddRotatedKey(c, SystemClock()->NowUnixMillis()).status());
+        return true;
+      });
+  if (!done.ok()) {
+    Log(Level::kWarn, "cannot add a session signing key to the cluster config yet",
+        {{"error", std::string(done.status().message())}});
+    return;
+  }
+  Log(Level::kInfo, "added the first session signing key to a config that had none",
+      {{"config_version", absl::StrCat(done->version())}});
+  shard_directory_.Set(*std::move(done), "committed");
 }
 
 EngineSettings Node::EngineSettingsFor(std::string path, uint64_t cache_bytes) const {

@@ -64,6 +64,12 @@ class Node {
   // Replicated mode: caches the config group's committed cluster config
   // and, on its leader, commits the bootstrap one if none is yet.
   void RefreshClusterConfig();
+  // Installs the config this node's replica of the config group applied,
+  // if newer; returns whether one is committed.
+  Result<bool> ReloadCommittedConfig();
+  // On the config group's leader: gives a committed config without signing
+  // keys (a cluster from before sessions) its first one.
+  void AddMissingSigningKey();
   // Replicated mode: on the shard groups this node leads, closes a fresh
   // timestamp where the newest is older than --close-interval, so
   // followers keep serving recent snapshot reads.

@@ -61,9 +61,8 @@ Result<Router::Target> Router::ForKey(std::string_view key, const v1::RequestHea
   return ForSnapshotRead(key, header, 0);
 }
 
-Result<Router::Target> Router::ForSnapshotRead(std::string_view key,
-                                               const v1::RequestHeader& header,
-                                               uint64_t snapshot_hlc) const {
+Result<std::pair<std::shared_ptr<const v1::ClusterConfig>, const v1::ShardInfo*>>
+Router::ShardOfKey(std::string_view key, const v1::RequestHeader& header) const {
   ShardDirectory::View view = directory_->Current();
   const v1::ShardInfo* shard = FindShard(*view.config, key);
   if (shard == nullptr) return absl::InternalError("the shard map covers no shard for this key");
@@ -75,7 +74,20 @@ Result<Router::Target> Router::ForSnapshotRead(std::string_view key,
                      " (the client's map, version ", header.shard_map_version(),
                      "); refresh the shard map"));
   }
-  return Serve(std::move(view.config), shard, snapshot_hlc);
+  return std::make_pair(std::move(view.config), shard);
+}
+
+Result<Router::Target> Router::ForSnapshotRead(std::string_view key,
+                                               const v1::RequestHeader& header,
+                                               uint64_t snapshot_hlc) const {
+  MERIDIAN_ASSIGN_OR_RETURN(auto found, ShardOfKey(key, header));
+  return Serve(std::move(found.first), found.second, {.follower_read_at = snapshot_hlc});
+}
+
+Result<Router::Target> Router::ForSessionRead(std::string_view key,
+                                              const v1::RequestHeader& header) const {
+  MERIDIAN_ASSIGN_OR_RETURN(auto found, ShardOfKey(key, header));
+  return Serve(std::move(found.first), found.second, {.any_replica = true});
 }
 
 Result<Router::Target> Router::ForShard(uint64_t shard_id) const {
@@ -90,12 +102,11 @@ Result<Router::Target> Router::ForShardSnapshotRead(uint64_t shard_id,
     return TxnNotFoundError(absl::StrCat("no shard ", shard_id,
                                          " in the shard map: unknown or malformed transaction id"));
   }
-  return Serve(std::move(view.config), shard, snapshot_hlc);
+  return Serve(std::move(view.config), shard, {.follower_read_at = snapshot_hlc});
 }
 
 Result<Router::Target> Router::Serve(std::shared_ptr<const v1::ClusterConfig> config,
-                                     const v1::ShardInfo* shard,
-                                     uint64_t follower_read_at) const {
+                                     const v1::ShardInfo* shard, Serving serving) const {
   const v1::ShardGroup* group = GroupInSite(*shard, site_id_);
   const std::optional<LocalGroup> local =
       group == nullptr ? std::nullopt : Local(group->group_id());
@@ -106,13 +117,15 @@ Result<Router::Target> Router::Serve(std::shared_ptr<const v1::ClusterConfig> co
                            absl::StrCat("this node hosts no replica of shard ", shard->shard_id(),
                                         hint.empty() ? "" : absl::StrCat("; try ", hint)));
   }
-  if (follower_read_at != 0 && local->store->VisibleHlc() >= follower_read_at) {
+  Target target{std::move(config), shard, local->store, local->replication};
+  if (serving.any_replica) return target;
+  if (serving.follower_read_at != 0 && local->store->VisibleHlc() >= serving.follower_read_at) {
     // Every commit at or below the snapshot is applied here, and every
     // later one in the log is stamped above it: a follower may serve it.
-    return Target{std::move(config), shard, local->store};
+    return target;
   }
   MERIDIAN_RETURN_IF_ERROR(GroupReadBarrier(local->replication));
-  return Target{std::move(config), shard, local->store};
+  return target;
 }
 
 Status Router::CheckSameShard(const Target& target, std::string_view key) {

@@ -42,6 +42,7 @@ class Router {
     std::shared_ptr<const v1::ClusterConfig> config;  // keeps `shard` alive
     const v1::ShardInfo* shard = nullptr;
     txn::TxnStore* store = nullptr;
+    Replication* replication = nullptr;  // the store's group; null on a single node
     uint64_t shard_id() const { return shard->shard_id(); }
   };
 
@@ -59,6 +60,10 @@ class Router {
   Result<Target> ForSnapshotRead(std::string_view key, const v1::RequestHeader& header,
                                  uint64_t snapshot_hlc) const;
   Result<Target> ForShardSnapshotRead(uint64_t shard_id, uint64_t snapshot_hlc) const;
+  // For a session read: the local replica of `key`'s shard, leader or
+  // follower, with no read barrier (the caller waits for it to cover the
+  // session's token). WRONG_SHARD as ForKey.
+  Result<Target> ForSessionRead(std::string_view key, const v1::RequestHeader& header) const;
   // A group this node hosts from now on (a split's new group).
   void AddLocal(uint64_t group, LocalGroup local);
   // The local group, if hosted.
@@ -86,10 +91,18 @@ class Router {
   std::pair<uint64_t, std::string> LeaderOf(uint64_t group) const;
 
  private:
-  // follower_read_at != 0: a follower whose store is closed at or above it
-  // serves too.
+  // Which replicas may serve: only the leader (after its read barrier); or
+  // also a follower whose store is closed at or above `follower_read_at`
+  // (!= 0); or any replica (`any_replica`).
+  struct Serving {
+    uint64_t follower_read_at = 0;
+    bool any_replica = false;
+  };
+  // The shard of `key`, WRONG_SHARD if the client routed it by another.
+  Result<std::pair<std::shared_ptr<const v1::ClusterConfig>, const v1::ShardInfo*>> ShardOfKey(
+      std::string_view key, const v1::RequestHeader& header) const;
   Result<Target> Serve(std::shared_ptr<const v1::ClusterConfig> config, const v1::ShardInfo* shard,
-                       uint64_t follower_read_at = 0) const;
+                       Serving serving) const;
 
   const ShardDirectory* const directory_;
   const uint32_t site_id_;

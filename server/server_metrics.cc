@@ -273,6 +273,25 @@ ServerMetrics* Make() {
       m->txn_aborts->With({path, reason});
     }
   }
+  m->session_tokens_rejected = reg.AddCounter(
+      "meridian_session_tokens_rejected_total",
+      "Session tokens refused with INVALID_ARGUMENT, by reason: unsigned, unknown_key, "
+      "bad_signature, too_far_ahead.",
+      {"reason"});
+  for (const char* reason : {"unsigned", "unknown_key", "bad_signature", "too_far_ahead"}) {
+    m->session_tokens_rejected->With({reason});
+  }
+  m->causal_wait_seconds =
+      reg.AddHistogram("meridian_causal_wait_seconds",
+                       "Time session reads and Begins waited for this node to cover their "
+                       "session token (only those that had to wait; timeouts included).",
+                       {}, metrics::LatencyBuckets())
+          ->With();
+  m->causal_wait_timeouts =
+      reg.AddCounter("meridian_causal_wait_timeouts_total",
+                     "Session reads refused with CAUSAL_WAIT_TIMEOUT: the replica did not catch "
+                     "up with the token before the deadline.")
+          ->With();
   m->admission_refused = reg.AddCounter(
       "meridian_admission_refused_total",
       "Data requests refused by admission control, by the limit: inflight (--max-inflight) or "

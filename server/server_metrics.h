@@ -47,6 +47,12 @@ struct ServerMetrics {
   // Transactions of the Txn service (Execute and Commit), by commit path.
   metrics::Family<metrics::Counter>* txn_commits;  // {path}
   metrics::Family<metrics::Counter>* txn_aborts;   // {path, reason}
+  // Sessions: tokens refused, by reason (session_token.h); session reads
+  // and Begins that had to catch up with their token (their wait, served
+  // or not), and those that ran out of time (CAUSAL_WAIT_TIMEOUT).
+  metrics::Family<metrics::Counter>* session_tokens_rejected;  // {reason}
+  metrics::Histogram* causal_wait_seconds;
+  metrics::Counter* causal_wait_timeouts;
   // Admission control refusals, by the limit that refused.
   metrics::Family<metrics::Counter>* admission_refused;  // {reason}
   // RocksDB memtable flushes (every group's engine).

@@ -6,11 +6,13 @@
 #include "server/fence.h"
 #include "server/replication.h"
 #include "server/router.h"
+#include "server/session_token.h"
 
 namespace meridian::server {
 
 void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc,
-                                uint64_t commit_hlc, uint64_t shard_id) const {
+                                uint64_t commit_hlc, uint64_t shard_id,
+                                const v1::RequestHeader* request) const {
   header->set_node_id(config->node_id);
   header->set_site_id(config->site_id);
   header->set_site_name(config->site);
@@ -21,13 +23,18 @@ void ServiceContext::FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hl
     e->set_hlc(snapshot_hlc);
   }
   header->set_commit_hlc(commit_hlc);
-  // Unsigned until issue 7 brings signing keys; it already has the
-  // multi-site shape.
-  auto* token = header->mutable_session_token();
-  auto* seen = token->mutable_observed()->add_entries();
-  seen->set_site_id(config->site_id);
-  seen->set_hlc(std::max(snapshot_hlc, commit_hlc));
-  token->set_cluster_time(hlc->Last());
+  const std::shared_ptr<const v1::ClusterConfig> current = shards->Current().config;
+  const v1::SigningKey* key = NewestKey(current->signing_keys());
+  // Until this node learns a key it gives no token: one it could not sign
+  // would be refused when it came back. Nor does a fenced node: its clock is
+  // beyond the max offset from most peers, so its cluster time would be
+  // refused by them as too far ahead, and the session with it.
+  if (key == nullptr || (fence != nullptr && fence->fenced())) return;
+  v1::SessionToken* token = header->mutable_session_token();
+  if (request != nullptr) *token->mutable_observed() = request->session_token().observed();
+  MergeObserved(config->site_id, std::max(snapshot_hlc, commit_hlc), token->mutable_observed());
+  token->set_cluster_time(hlc->Now());
+  SignToken(*key, token);
 }
 
 std::string ClientKey(const grpc::ServerContext& context) {

@@ -8,7 +8,9 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "meridian/v1/common.pb.h"
 #include "server/admission.h"
 #include "server/config.h"
+#include "server/router.h"
 #include "storage/engine.h"
 #include "txn/txn_store.h"
 
@@ -25,8 +28,7 @@ namespace meridian::server {
 class Replication;
 class GroupHost;
 class Fence;
-class Router;
-class ShardDirectory;
+class ConfigGroup;
 class TxnCoordinator;
 class ShardSplitter;
 class ClusterClock;
@@ -50,6 +52,13 @@ struct ServiceContext {
   ShardSplitter* splitter = nullptr;
   // Every node's clock and low watermark (Participant.NodeClock).
   ClusterClock* cluster_clock = nullptr;
+  // Replicated mode: the cluster config's group (Admin.RotateSigningKey).
+  ConfigGroup* config_group = nullptr;
+  // Replicated mode: reads the config this node's replica of the config
+  // group has applied into `shards` at once (a token signed with a key
+  // newer than any this node knows may come from a rotation it has not
+  // picked up yet).
+  std::function<void()> reload_cluster_config;
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced
@@ -69,9 +78,45 @@ struct ServiceContext {
   std::string ClientUrl() const;
 
   // Fills the header every response carries. snapshot/commit 0 = none;
-  // shard_id 0 = not about one shard.
+  // shard_id 0 = not about one shard. The session token is the request's
+  // (if given; it was accepted by AcceptSessionToken) with this site's entry
+  // raised to the snapshot and commit timestamps, the cluster time of this
+  // node's clock, signed with the newest signing key; none while this node
+  // knows no key or is fenced.
   void FillHeader(v1::ResponseHeader* header, uint64_t snapshot_hlc, uint64_t commit_hlc,
-                  uint64_t shard_id = 0) const;
+                  uint64_t shard_id = 0, const v1::RequestHeader* request = nullptr) const;
+
+  // Sessions (session_context.cc; docs/consistency.md, "Sessions").
+  // Verifies the request's session token, if it carries one, and advances
+  // this node's clock to it. INVALID_ARGUMENT naming the problem for an
+  // unsigned, forged, unknown-key or too-far-ahead token (counted in
+  // meridian_session_tokens_rejected_total). A node that knows no signing
+  // key (VerifiesSessionTokens) ignores signed tokens: OK, nothing
+  // advanced.
+  Status AcceptSessionToken(const v1::RequestHeader& request) const;
+  // Whether this node knows a signing key, and so verifies and honours
+  // tokens. Not in a new cluster's first moments, nor on a node that joined
+  // with --join (no voter of the config group, it never learns the keys).
+  bool VerifiesSessionTokens() const;
+  // The token's entry for this site if this node verifies tokens, else 0:
+  // the least snapshot a Begin may take.
+  uint64_t SessionFloor(const v1::RequestHeader& request) const;
+  // The store that serves a read of `key`: with an explicit snapshot, or
+  // LINEARIZABLE, as Router::ForSnapshotRead; a SESSION read is served by
+  // any local replica of the shard once it covers the session's token
+  // (CatchUpToSession).
+  Result<Router::Target> RouteRead(std::string_view key, const v1::RequestHeader& request,
+                                   std::optional<uint64_t> snapshot,
+                                   const grpc::ServerContext& context) const;
+  // Returns once `target`'s store has made visible everything up to the
+  // token's entry for this site: at once if it has; on the shard's leader
+  // after closing that timestamp (one empty commit at most); elsewhere
+  // after waiting, within the client's deadline (CausalWaitBudgetMs), for
+  // the replica to apply it. CAUSAL_WAIT_TIMEOUT if it does not in time. A
+  // node that does not verify tokens serves a leader's read at once and
+  // refuses a follower's that carries a token (UNAVAILABLE).
+  Status CatchUpToSession(const Router::Target& target, const v1::RequestHeader& request,
+                          const grpc::ServerContext& context) const;
   // The single-site snapshot HLC named by `v`, or nullopt when `v` is empty.
   // InvalidArgument when it names another site.
   Result<std::optional<uint64_t>> SnapshotFrom(const v1::VectorTimestamp& v) const;

@@ -46,6 +46,11 @@ std::unique_ptr<grpc::Service> MakeParticipantService(ServiceContext* ctx);
 #define MERIDIAN_BEGIN_KEYED_REQUEST(server_context)                                 \
   ::meridian::server::RequestGuard _request_guard(ctx_, (server_context), true);     \
   MERIDIAN_GRPC_RETURN_IF_ERROR(_request_guard.status())
+// The same for a data handler whose request carries a RequestHeader: its
+// session token is verified and observed (AcceptSessionToken) first.
+#define MERIDIAN_BEGIN_SESSION_REQUEST(server_context, request_header)       \
+  MERIDIAN_BEGIN_KEYED_REQUEST(server_context);                              \
+  MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->AcceptSessionToken(request_header))
 #define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
   do {                                                              \
     ::meridian::Status _gst = (expr);                               \

@@ -50,7 +50,8 @@ TxnCoordinator::~TxnCoordinator() {
   for (std::thread& t : resolvers_) t.join();
 }
 
-Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t requested_timeout_ms) {
+Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t requested_timeout_ms,
+                                             uint64_t min_snapshot_hlc) {
   MERIDIAN_ASSIGN_OR_RETURN(const uint64_t timeout_ms,
                             txn::TxnTimeout(requested_timeout_ms, options_.default_timeout_ms,
                                             options_.max_timeout_ms));
@@ -66,7 +67,7 @@ Result<txn::BeginInfo> TxnCoordinator::Begin(uint64_t requested_timeout_ms) {
     }
     // Registered (under mu_, as LowWatermark reads) before the snapshot can
     // only move up, so the low watermark never passes it.
-    t->snapshot_hlc = hlc_->Now();
+    t->snapshot_hlc = std::max(hlc_->Now(), min_snapshot_hlc);
     t->id = (uint64_t{1} << 63) | (options_.node_id << kLocalBits) | (next_id_++ & kLocalMask);
     txns_[t->id] = t;
   }

@@ -80,7 +80,8 @@ class TxnCoordinator {
   // sits below it, the local id in the low 40 bits.
   static bool IsCoordinated(uint64_t wire_id) { return (wire_id >> 63) != 0; }
 
-  Result<txn::BeginInfo> Begin(uint64_t timeout_ms);
+  // The snapshot is at least `min_snapshot_hlc` (a session's token).
+  Result<txn::BeginInfo> Begin(uint64_t timeout_ms, uint64_t min_snapshot_hlc = 0);
   Result<txn::ReadResult> Get(uint64_t txn_id, std::string_view key);
   Status Put(uint64_t txn_id, std::string_view key, std::string_view value);
   Status Delete(uint64_t txn_id, std::string_view key);

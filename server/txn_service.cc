@@ -114,7 +114,7 @@ class TxnService final : public v1::Txn::Service {
 
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* req,
                        v1::ExecuteResponse* resp) override {
-    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_BEGIN_SESSION_REQUEST(context, req->header());
     std::vector<txn::Compare> compares;
     for (const auto& c : req->compares()) compares.push_back(FromProto(c));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto success, FromProto(req->success()));
@@ -146,26 +146,32 @@ class TxnService final : public v1::Txn::Service {
     const TxnOutcomes& outcomes = two_phase ? TxnOutcomes::Slow() : TxnOutcomes::Get();
     (r.succeeded ? outcomes.committed : outcomes.compare_failed)->Inc();
     ctx_->FillHeader(resp->mutable_header(), r.snapshot_hlc, r.commit_hlc,
-                     one_shard ? shard.shard_id() : 0);
+                     one_shard ? shard.shard_id() : 0, &req->header());
     resp->set_succeeded(r.succeeded);
     for (const auto& res : r.results) ToProto(res, resp->add_results());
     return grpc::Status::OK;
   }
 
+  // The snapshot covers the session's token: at least its entry for this
+  // site.
   grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* req,
                      v1::BeginResponse* resp) override {
-    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_BEGIN_SESSION_REQUEST(context, req->header());
     if (Coordinated()) {
-      MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, ctx_->coordinator->Begin(req->timeout_ms()));
-      ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0);
+      MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+          auto b, ctx_->coordinator->Begin(req->timeout_ms(), ctx_->SessionFloor(req->header())));
+      ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0, 0, &req->header());
       resp->set_txn_id(b.txn_id);
       resp->set_deadline_unix_ms(b.deadline_unix_ms);
       return grpc::Status::OK;
     }
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard,
                                    ctx_->router->ForKey(req->routing_key(), req->header()));
+    // On the leader: its snapshot is the visible timestamp, closed through
+    // the token first if it is behind it.
+    MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->CatchUpToSession(shard, req->header(), *context));
     MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto b, shard.store->Begin(req->timeout_ms()));
-    ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0, shard.shard_id());
+    ctx_->FillHeader(resp->mutable_header(), b.snapshot_hlc, 0, shard.shard_id(), &req->header());
     resp->set_txn_id(Router::WireTxnId(shard.shard_id(), b.txn_id));
     resp->set_deadline_unix_ms(b.deadline_unix_ms);
     return grpc::Status::OK;

@@ -1,0 +1,39 @@
+// The wait of a session read (docs/consistency.md, "Sessions"): a replica
+// serves a read carrying a session token once its store's visible
+// timestamp covers the token's entry for this site, so the read reflects
+// every write the session saw or made. Followers' visible timestamps move
+// as they apply the leader's commits and its idle closes
+// (--close-interval).
+//
+// Thread-safe (no state).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace meridian::server {
+
+// Waits with no deadline from the client are bounded by this; so are
+// longer ones.
+constexpr uint64_t kMaxCausalWaitMs = 10'000;
+
+// How long a session read may wait, given the time left until the
+// client's deadline (nullopt: none). Leaves a margin (a fifth of it, 5 to
+// 100 ms) so that CAUSAL_WAIT_TIMEOUT reaches the client before its own
+// deadline does; 0 when nothing is left.
+uint64_t CausalWaitBudgetMs(std::optional<uint64_t> remaining_ms);
+
+// Polls `visible` (every 50 µs at first, backing off to 1 ms) until it
+// returns at least `target`, for at most `budget_ms` on `clock`'s monotonic
+// time. Returns the microseconds it waited; CAUSAL_WAIT_TIMEOUT naming the
+// target, how far the replica got and `what` (e.g. "shard 3") if it ran
+// out of time.
+Result<uint64_t> WaitUntilVisible(const std::function<uint64_t()>& visible, uint64_t target,
+                                  Clock* clock, uint64_t budget_ms, std::string_view what);
+
+}  // namespace meridian::server

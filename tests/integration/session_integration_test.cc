@@ -1,0 +1,513 @@
+// Causal sessions (issue 7) on three real meridiand processes: a SESSION
+// read carrying a token is served by any replica once that replica covers
+// the token (read-your-writes at every follower; monotonic reads across
+// nodes; a paused follower waits and serves after it resumes, or answers
+// CAUSAL_WAIT_TIMEOUT when it cannot catch up in time); tokens are signed
+// (forged, unsigned and too-far-ahead ones are refused); keys rotate with
+// old tokens still valid; a token outlives its leader; a Begin's snapshot
+// covers the token.
+//
+// Raw gRPC stubs (not the SDK) so that each request goes to exactly the
+// node named and carries exactly the token given.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "common/clock.h"
+#include "common/hlc.h"
+#include "meridian/v1/admin.grpc.pb.h"
+#include "meridian/v1/kv.grpc.pb.h"
+#include "meridian/v1/txn.grpc.pb.h"
+#include "proto/grpc_status.h"
+#include "server/session_keys.h"
+#include "server/session_token.h"
+#include "tests/integration/cluster_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+using server::ObservedAt;
+
+constexpr uint32_t kSite = 1;
+
+std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
+  return std::chrono::system_clock::now() + d;
+}
+
+class SessionTest : public ClusterTest {
+ protected:
+  std::shared_ptr<grpc::Channel> Channel(int node) {
+    auto& c = channels_[endpoints_[node]];
+    if (!c) c = grpc::CreateChannel(endpoints_[node], grpc::InsecureChannelCredentials());
+    return c;
+  }
+
+  Result<v1::PutResponse> Put(int node, const std::string& key, const std::string& value,
+                              const v1::SessionToken& token = {}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::PutRequest req;
+    *req.mutable_header()->mutable_session_token() = token;
+    req.set_key(key);
+    req.set_value(value);
+    v1::PutResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(node))->Put(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  Result<v1::GetResponse> Get(int node, const std::string& key, const v1::SessionToken& token,
+                              v1::ReadConsistency consistency = v1::SESSION,
+                              std::chrono::milliseconds deadline = std::chrono::seconds(5)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(deadline));
+    v1::GetRequest req;
+    *req.mutable_header()->mutable_session_token() = token;
+    req.mutable_header()->set_read_consistency(consistency);
+    req.set_key(key);
+    v1::GetResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(Channel(node))->Get(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  // A SESSION scan of `prefix` at `node`: the first chunk (with the
+  // header), or the error.
+  Result<v1::ScanResponse> ScanPrefix(int node, const std::string& prefix,
+                                      const v1::SessionToken& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::ScanRequest req;
+    *req.mutable_header()->mutable_session_token() = token;
+    req.mutable_header()->set_read_consistency(v1::SESSION);
+    req.set_prefix(prefix);
+    auto reader = v1::KV::NewStub(Channel(node))->Scan(&ctx, req);
+    v1::ScanResponse first, chunk;
+    bool got_first = false;
+    while (reader->Read(&chunk)) {
+      if (!got_first) first = chunk;
+      got_first = true;
+    }
+    Status s = FromGrpcStatus(reader->Finish());
+    if (!s.ok()) return s;
+    return first;
+  }
+
+  Result<v1::RotateSigningKeyResponse> Rotate(int node) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(30)));
+    v1::RotateSigningKeyResponse resp;
+    Status s = FromGrpcStatus(v1::Admin::NewStub(Channel(node))->RotateSigningKey(&ctx, {}, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  // The leader of group 1 once one is known and serves writes, and every
+  // running node signs its tokens (a new cluster's nodes answer without one
+  // until they learn the first key from the committed config).
+  int WaitForLeader() {
+    for (int t = 0; t < 200; ++t) {
+      const int leader = LeaderIndex();
+      if (leader >= 0 && Put(leader, "session/probe", "x").ok()) {
+        for (int node = 0; node < 3; ++node) {
+          if (nodes_[node]->Running() && !WaitForSigningKey(node, 1, /*or_newer=*/true)) return -1;
+        }
+        return leader;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+
+  // Waits until `node` signs its answers with `key_id` (or a newer one).
+  bool WaitForSigningKey(int node, uint32_t key_id, bool or_newer = false) {
+    for (int t = 0; t < 100; ++t) {
+      auto r = Get(node, "session/probe", {}, v1::SESSION);
+      const uint32_t signs_with = r.ok() ? r->header().session_token().key_id() : 0;
+      if (signs_with == key_id || (or_newer && signs_with > key_id)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  static int Follower(int leader, int nth) { return (leader + 1 + nth) % 3; }
+
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+};
+
+// Every token a node hands out is signed and covers what the reply reports.
+void ExpectSignedCovering(const v1::ResponseHeader& h, uint64_t hlc) {
+  const v1::SessionToken& t = h.session_token();
+  EXPECT_GE(t.key_id(), 1u);
+  EXPECT_EQ(t.signature().size(), 32u);
+  EXPECT_GE(ObservedAt(t, kSite), hlc);
+  EXPECT_GE(t.cluster_time(), hlc);
+}
+
+TEST_F(SessionTest, EveryFollowerReadsTheSessionsOwnWrites) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  v1::SessionToken token;
+  uint64_t slowest_us = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto put = Put(leader, "ryw", std::to_string(i), token);
+    ASSERT_TRUE(put.ok()) << put.status();
+    ExpectSignedCovering(put->header(), put->header().commit_hlc());
+    token = put->header().session_token();
+    // Every other write is read back first by a scan (a session read too),
+    // then by a Get at each follower.
+    if (i % 2 == 1) {
+      const int at = Follower(leader, i / 2 % 2);
+      auto scanned = ScanPrefix(at, "ryw", token);
+      ASSERT_TRUE(scanned.ok()) << "node " << at + 1 << ": " << scanned.status();
+      ASSERT_EQ(scanned->kvs_size(), 1);
+      EXPECT_EQ(scanned->kvs(0).value(), std::to_string(i))
+          << "node " << at + 1 << " scanned a stale value";
+      token = scanned->header().session_token();
+    }
+    for (int f = 0; f < 2; ++f) {
+      const int at = Follower(leader, f);
+      const uint64_t start = SystemClock()->NowMonotonicMicros();
+      auto got = Get(at, "ryw", token);
+      slowest_us = std::max(slowest_us, SystemClock()->NowMonotonicMicros() - start);
+      ASSERT_TRUE(got.ok()) << "node " << at + 1 << ": " << got.status();
+      EXPECT_EQ(got->value(), std::to_string(i)) << "node " << at + 1 << " served a stale read";
+      ExpectSignedCovering(got->header(), put->header().commit_hlc());
+      token = got->header().session_token();
+    }
+  }
+  // The wait polls the follower's visible timestamp every millisecond at
+  // most: catching up with a just-acknowledged write takes about one
+  // replication round, not an idle-close period (250 ms).
+  std::cout << "slowest follower read after a write: " << slowest_us / 1000 << " ms\n";
+  // A coarse bound (the machine may be loaded); typically 20-30 ms.
+  EXPECT_LT(slowest_us, 500'000u);
+}
+
+TEST_F(SessionTest, ReadsAcrossNodesNeverGoBackInTime) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 1; !stop.load(); ++i) (void)Put(leader, "counter", std::to_string(i));
+  });
+  v1::SessionToken token;
+  int last = 0;
+  uint64_t last_observed = 0;
+  for (int i = 0; i < 90; ++i) {
+    auto got = Get(i % 3, "counter", token);
+    ASSERT_TRUE(got.ok()) << got.status();
+    int value = 0;
+    if (got->found()) {
+      ASSERT_TRUE(absl::SimpleAtoi(got->value(), &value)) << got->value();
+    }
+    EXPECT_GE(value, last) << "read " << i << " at node " << i % 3 + 1 << " went back";
+    last = value;
+    token = got->header().session_token();
+    EXPECT_GE(ObservedAt(token, kSite), last_observed);
+    last_observed = ObservedAt(token, kSite);
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(last, 0);
+}
+
+TEST_F(SessionTest, APausedFollowerServesOnceItCatchesUpOrTimesOut) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  const int lagger = Follower(leader, 0);
+  const int other = Follower(leader, 1);
+  ASSERT_TRUE(Put(leader, "k", "before").ok());
+
+  // Writes go on without it; a session read sent to it waits for them.
+  nodes_[lagger]->Pause();
+  auto put = Put(leader, "k", "after");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const v1::SessionToken after = put->header().session_token();
+  auto pending = std::async(std::launch::async, [&] {
+    return Get(lagger, "k", after, v1::SESSION, std::chrono::seconds(10));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  nodes_[lagger]->Resume();
+  auto got = pending.get();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "after");
+
+  // Cut off from both peers, it cannot catch up: a short deadline ends in
+  // CAUSAL_WAIT_TIMEOUT, never in a stale answer.
+  nodes_[lagger]->Pause();
+  put = Put(leader, "k", "third");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const v1::SessionToken third = put->header().session_token();
+  nodes_[leader]->Pause();
+  nodes_[other]->Pause();
+  nodes_[lagger]->Resume();
+  auto refused = Get(lagger, "k", third, v1::SESSION, std::chrono::milliseconds(800));
+  nodes_[leader]->Resume();
+  nodes_[other]->Resume();
+  ASSERT_FALSE(refused.ok()) << "served " << refused->value();
+  EXPECT_EQ(GetErrorKind(refused.status()), ErrorKind::kCausalWaitTimeout) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), FormatHlc(ObservedAt(third, kSite))))
+      << refused.status();
+  // With its peers back it catches up and serves.
+  got = Get(lagger, "k", third, v1::SESSION, std::chrono::seconds(10));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "third");
+}
+
+TEST_F(SessionTest, ForgedUnsignedAndAlteredTokensAreRefused) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  auto put = Put(leader, "k", "v");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const v1::SessionToken good = put->header().session_token();
+  for (int node = 0; node < 3; ++node) {
+    ASSERT_TRUE(Get(node, "k", good).ok()) << node;
+
+    v1::SessionToken forged = good;
+    (*forged.mutable_signature())[5] ^= 0x20;
+    Status s = Get(node, "k", forged).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "signature does not match")) << s;
+
+    v1::SessionToken pushed = good;  // a client moving its own time on
+    pushed.set_cluster_time(pushed.cluster_time() + 1);
+    s = Put(node, "k2", "x", pushed).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+
+    v1::SessionToken unsigned_token;
+    server::MergeObserved(kSite, ObservedAt(good, kSite), unsigned_token.mutable_observed());
+    s = Get(node, "k", unsigned_token).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "unsigned session token")) << s;
+
+    v1::SessionToken unknown_key = good;
+    unknown_key.set_key_id(good.key_id() + 40);
+    s = Get(node, "k", unknown_key).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "does not know")) << s;
+  }
+}
+
+TEST_F(SessionTest, RotatedKeysSignNewTokensAndOldOnesVerifyWhileKept) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  auto put = Put(leader, "k", "v");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const v1::SessionToken old_token = put->header().session_token();
+  ASSERT_EQ(old_token.key_id(), 1u);
+
+  // Any node takes it (a follower forwards it to the config group's leader).
+  auto rotated = Rotate(Follower(leader, 0));
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->key_id(), 2u);
+  EXPECT_EQ(std::vector<uint32_t>(rotated->kept_key_ids().begin(), rotated->kept_key_ids().end()),
+            (std::vector<uint32_t>{2, 1}));
+  for (int node = 0; node < 3; ++node) {
+    EXPECT_TRUE(WaitForSigningKey(node, 2)) << "node " << node + 1 << " never signed with key 2";
+    auto got = Get(node, "k", old_token);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->header().session_token().key_id(), 2u);
+  }
+  for (uint32_t next = 3; next <= 4; ++next) {
+    rotated = Rotate(next % 3);
+    ASSERT_TRUE(rotated.ok()) << rotated.status();
+    EXPECT_EQ(rotated->key_id(), next);
+  }
+  EXPECT_EQ(std::vector<uint32_t>(rotated->kept_key_ids().begin(), rotated->kept_key_ids().end()),
+            (std::vector<uint32_t>{4, 3, 2}));
+  for (int node = 0; node < 3; ++node) {
+    ASSERT_TRUE(WaitForSigningKey(node, 4)) << node;
+    Status s = Get(node, "k", old_token).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "signed with key 1")) << s;
+  }
+}
+
+TEST_F(SessionTest, ATokenOutlivesItsLeader) {
+  const int leader = WaitForLeader();
+  ASSERT_GE(leader, 0);
+  v1::SessionToken token;
+  for (int i = 0; i < 5; ++i) {
+    auto put = Put(leader, "failover/" + std::to_string(i), "v" + std::to_string(i), token);
+    ASSERT_TRUE(put.ok()) << put.status();
+    token = put->header().session_token();
+  }
+  nodes_[leader]->Kill();
+  for (int f = 0; f < 2; ++f) {
+    const int at = Follower(leader, f);
+    auto got = Get(at, "failover/4", token, v1::SESSION, std::chrono::seconds(10));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->value(), "v4");
+  }
+  const int next = WaitForLeader();
+  ASSERT_GE(next, 0);
+  ASSERT_NE(next, leader);
+  auto got = Get(next, "failover/0", token, v1::LINEARIZABLE);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value(), "v0");
+  // The new leader's writes come after everything the session saw.
+  auto put = Put(next, "failover/after", "x", token);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->header().commit_hlc(), ObservedAt(token, kSite));
+}
+
+// Two shards: a token from a write to shard 1 names a time shard 2 (idle)
+// has not closed yet. Shard 2's followers serve a session read once its
+// leader's idle close (--close-interval) passes that time; its leader
+// closes it at once.
+class ShardedSessionTest : public SessionTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override { return {"--shards", "2"}; }
+
+  // shard id -> leader index, once every node agrees.
+  std::map<uint64_t, int> ShardLeaders() {
+    for (int t = 0; t < 200; ++t) {
+      std::map<uint64_t, int> leaders;
+      for (int node = 0; node < 3; ++node) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(In(std::chrono::seconds(2)));
+        v1::ShardsResponse resp;
+        if (!v1::Admin::NewStub(Channel(node))->Shards(&ctx, {}, &resp).ok()) break;
+        if (resp.source() != "committed") break;
+        for (const v1::ShardLeader& l : resp.leaders()) {
+          for (int i = 0; i < 3; ++i) {
+            if (endpoints_[i] == l.leader_address()) leaders[l.shard_id()] = i;
+          }
+        }
+      }
+      if (leaders.size() == 2 && WaitForSigningKey(0, 1, true) && WaitForSigningKey(1, 1, true) &&
+          WaitForSigningKey(2, 1, true)) {
+        return leaders;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return {};
+  }
+};
+
+TEST_F(ShardedSessionTest, AnIdleShardsFollowerServesOnceItsLeaderClosesPastTheToken) {
+  std::map<uint64_t, int> leaders = ShardLeaders();
+  ASSERT_EQ(leaders.size(), 2u);
+  const std::string in_shard1 = "a", in_shard2 = "\x90";
+  ASSERT_TRUE(Put(leaders[2], in_shard2, "old").ok());
+  uint64_t slowest_us = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto put = Put(leaders[1], in_shard1, std::to_string(i));
+    ASSERT_TRUE(put.ok()) << put.status();
+    const v1::SessionToken token = put->header().session_token();
+    for (int node = 0; node < 3; ++node) {
+      const uint64_t start = SystemClock()->NowMonotonicMicros();
+      auto got = Get(node, in_shard2, token);
+      const uint64_t took_us = SystemClock()->NowMonotonicMicros() - start;
+      ASSERT_TRUE(got.ok()) << "node " << node + 1 << ": " << got.status();
+      EXPECT_EQ(got->value(), "old");
+      ASSERT_EQ(got->header().snapshot().entries_size(), 1);
+      EXPECT_GE(got->header().snapshot().entries(0).hlc(), ObservedAt(token, kSite))
+          << "node " << node + 1 << " read shard 2 below the session's token";
+      if (node != leaders[2]) slowest_us = std::max(slowest_us, took_us);
+    }
+  }
+  // Bounded by the close interval (250 ms) plus the maintenance period that
+  // runs the close (250 ms) plus a round.
+  std::cout << "slowest follower read of an idle shard: " << slowest_us / 1000 << " ms\n";
+  EXPECT_LT(slowest_us, 1'500'000u);
+}
+
+// A single node (--dev): its key lives in its data dir, so its tokens
+// survive a restart; a token ahead of the node's state makes a session read
+// and a Begin snapshot at or above it; and a signed token too far ahead of
+// its clock is refused. The test signs tokens itself with the node's key
+// file, as only a node with a clock ahead could.
+TEST(SingleNodeSessionTest, TokensSurviveARestartCoverReadsAndBeginsAndMayNotRunAhead) {
+  TestDaemon node;
+  ASSERT_TRUE(node.Start().ok()) << node.Log();
+  auto channel = grpc::CreateChannel(node.endpoint(), grpc::InsecureChannelCredentials());
+  auto get = [&](const v1::SessionToken& token) -> Result<v1::GetResponse> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::GetRequest req;
+    *req.mutable_header()->mutable_session_token() = token;
+    req.mutable_header()->set_read_consistency(v1::SESSION);
+    req.set_key("k");
+    v1::GetResponse resp;
+    Status s = FromGrpcStatus(v1::KV::NewStub(channel)->Get(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  };
+  auto first = get({});
+  ASSERT_TRUE(first.ok()) << first.status();
+  const v1::SessionToken token = first->header().session_token();
+  ASSERT_EQ(token.key_id(), 1u);
+
+  ASSERT_EQ(node.Stop(), 0) << node.Log();
+  ASSERT_TRUE(node.Start().ok()) << node.Log();
+  channel = grpc::CreateChannel(node.endpoint(), grpc::InsecureChannelCredentials());
+  auto again = get(token);
+  ASSERT_TRUE(again.ok()) << again.status();
+
+  std::ifstream in(node.data_dir() + "/" + server::kLocalSigningKeyFile, std::ios::binary);
+  v1::SigningKey key;
+  key.set_key_id(1);
+  key.mutable_secret()->assign(std::istreambuf_iterator<char>(in), {});
+  ASSERT_EQ(key.secret().size(), server::kSigningKeyBytes);
+  const uint64_t now_ms = SystemClock()->NowUnixMillis();
+
+  v1::SessionToken near = token;  // within --max-clock-offset (500 ms)
+  near.set_cluster_time(MakeHlc(now_ms + 200, 0));
+  server::SignToken(key, &near);
+  auto accepted = get(near);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_GT(accepted->header().session_token().cluster_time(), near.cluster_time());
+
+  // A token ahead of everything the node stamped (a session that came from
+  // a node whose clock runs ahead): a session read and a Begin both take a
+  // snapshot at or above it.
+  auto begin = [&](const v1::SessionToken& t) -> Result<v1::BeginResponse> {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(std::chrono::seconds(5)));
+    v1::BeginRequest req;
+    *req.mutable_header()->mutable_session_token() = t;
+    v1::BeginResponse resp;
+    Status s = FromGrpcStatus(v1::Txn::NewStub(channel)->Begin(&ctx, req, &resp));
+    if (!s.ok()) return s;
+    return resp;
+  };
+  auto later_token = [&] {
+    v1::SessionToken later;
+    server::MergeObserved(kSite, MakeHlc(SystemClock()->NowUnixMillis() + 300, 0),
+                          later.mutable_observed());
+    server::SignToken(key, &later);
+    return later;
+  };
+  const v1::SessionToken read_after = later_token();
+  auto read = get(read_after);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->header().snapshot().entries_size(), 1);
+  EXPECT_GE(read->header().snapshot().entries(0).hlc(), ObservedAt(read_after, kSite));
+  const v1::SessionToken begin_after = later_token();
+  auto begun = begin(begin_after);
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  ASSERT_EQ(begun->header().snapshot().entries_size(), 1);
+  EXPECT_GE(begun->header().snapshot().entries(0).hlc(), ObservedAt(begin_after, kSite));
+
+  v1::SessionToken ahead = token;
+  ahead.set_cluster_time(MakeHlc(now_ms + 5'000, 0));
+  server::SignToken(key, &ahead);
+  Status s = get(ahead).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "too far ahead")) << s;
+  EXPECT_EQ(node.Stop(), 0) << node.Log();
+}
+
+}  // namespace
+}  // namespace meridian::testing

@@ -7,35 +7,28 @@
 #include <chrono>
 
 #include "client/testing/fake_server.h"
+#include "client/testing/fast_options.h"
 
 namespace meridian::client {
 namespace {
 
 using testing::FakeServer;
 
-// Fast retries so tests do not wait; a short deadline for lost replies.
-ClientOptions Options(std::vector<std::string> endpoints) {
-  ClientOptions o;
-  o.endpoints = std::move(endpoints);
-  o.rpc_timeout = std::chrono::milliseconds(500);
-  o.initial_backoff = std::chrono::milliseconds(1);
-  o.max_backoff = std::chrono::milliseconds(5);
-  return o;
-}
+using testing::FastOptions;
 
 std::unique_ptr<Client> ConnectTo(const FakeServer& server) {
-  Result<std::unique_ptr<Client>> c = Client::Connect(Options({server.address()}));
+  Result<std::unique_ptr<Client>> c = Client::Connect(FastOptions({server.address()}));
   EXPECT_TRUE(c.ok()) << c.status();
   return std::move(c).value();
 }
 
 TEST(Connect, ValidatesOptions) {
   EXPECT_EQ(GetErrorKind(Client::Connect(ClientOptions{}).status()), ErrorKind::kInvalidArgument);
-  ClientOptions o = Options({"127.0.0.1:1"});
+  ClientOptions o = FastOptions({"127.0.0.1:1"});
   o.max_backoff = std::chrono::milliseconds(0);
   EXPECT_FALSE(Client::Connect(o).ok());
   // Channels are lazy: an unreachable endpoint is not an error yet.
-  EXPECT_TRUE(Client::Connect(Options({"127.0.0.1:1"})).ok());
+  EXPECT_TRUE(Client::Connect(FastOptions({"127.0.0.1:1"})).ok());
 }
 
 TEST(Client, PutGetDeleteRoundTrip) {
@@ -120,7 +113,7 @@ TEST(Client, OverloadRefusalIsRetriedNoSoonerThanItsHint) {
 
 TEST(Client, OverloadRefusalSurfacesWithItsHintWhenRetriesRunOut) {
   FakeServer server;
-  ClientOptions o = Options({server.address()});
+  ClientOptions o = FastOptions({server.address()});
   o.max_retries = 0;
   auto c = Client::Connect(o).value();
   server.InjectError("KV/Put", OverloadedError("max_inflight", 8, 5, "overloaded"));
@@ -140,7 +133,7 @@ TEST(Client, DiskFullIsFinal) {
 
 TEST(Client, RetriesGiveUpAfterMaxRetries) {
   FakeServer server;
-  ClientOptions o = Options({server.address()});
+  ClientOptions o = FastOptions({server.address()});
   o.max_retries = 2;
   auto c = Client::Connect(o).value();
   server.InjectError("KV/Put", UnavailableError("no quorum"), 10);
@@ -166,7 +159,7 @@ TEST(Client, WriteWithLostReplyIsCommitUnknownAndNotRetried) {
 
 TEST(Client, NotLeaderHintMovesToTheLeader) {
   FakeServer follower, leader;
-  auto c = Client::Connect(Options({follower.address()})).value();
+  auto c = Client::Connect(FastOptions({follower.address()})).value();
   follower.InjectError("KV/Put", NotLeaderError(leader.address(), "not the leader"));
   ASSERT_TRUE(c->Put("k", "v").ok());
   EXPECT_EQ(follower.Calls("KV/Put"), 1);
@@ -179,14 +172,14 @@ TEST(Client, NotLeaderHintMovesToTheLeader) {
 
 TEST(Client, FailsOverPastAnUnreachableEndpoint) {
   FakeServer server;
-  auto c = Client::Connect(Options({"127.0.0.1:1", server.address()})).value();
+  auto c = Client::Connect(FastOptions({"127.0.0.1:1", server.address()})).value();
   // Nothing was sent to the dead endpoint, so even a write moves on.
   ASSERT_TRUE(c->Put("k", "v").ok());
   EXPECT_EQ(server.Calls("KV/Put"), 1);
 }
 
 TEST(Client, UnreachableClusterIsUnavailable) {
-  ClientOptions o = Options({"127.0.0.1:1"});
+  ClientOptions o = FastOptions({"127.0.0.1:1"});
   o.max_retries = 1;
   auto c = Client::Connect(o).value();
   EXPECT_EQ(GetErrorKind(c->Put("k", "v").status()), ErrorKind::kUnavailable);
@@ -254,7 +247,7 @@ TEST(Client, HealthAndAdmin) {
   ASSERT_TRUE(m.ok());
   ASSERT_EQ(m->members_size(), 1);
 
-  auto down = Client::Connect(Options({"127.0.0.1:1"})).value();
+  auto down = Client::Connect(FastOptions({"127.0.0.1:1"})).value();
   EXPECT_EQ(GetErrorKind(down->Healthy().status()), ErrorKind::kUnavailable);
 }
 
@@ -337,7 +330,7 @@ TEST(Membership, RefusedChangesKeepTheirKindAndAreNotRetried) {
 
 TEST(Membership, ChangeFollowsNotLeaderToTheLeader) {
   FakeServer follower, leader;
-  auto c = Client::Connect(Options({follower.address()})).value();
+  auto c = Client::Connect(FastOptions({follower.address()})).value();
   follower.InjectError("Admin/MemberAdd", NotLeaderError(leader.address(), "not the leader"));
   Result<v1::MembersResponse> m = c->MemberAdd(2, "127.0.0.1:2390");
   ASSERT_TRUE(m.ok()) << m.status();

@@ -10,6 +10,7 @@
 #include "client/session_state.h"
 #include "client/testing/fake_cluster.h"
 #include "client/testing/fake_server.h"
+#include "client/testing/fast_options.h"
 #include "meridian/client.h"
 
 namespace meridian::client {
@@ -18,14 +19,7 @@ namespace {
 using testing::FakeCluster;
 using testing::FakeServer;
 
-ClientOptions Options(std::vector<std::string> endpoints) {
-  ClientOptions o;
-  o.endpoints = std::move(endpoints);
-  o.rpc_timeout = std::chrono::milliseconds(500);
-  o.initial_backoff = std::chrono::milliseconds(1);
-  o.max_backoff = std::chrono::milliseconds(5);
-  return o;
-}
+using testing::FastOptions;
 
 v1::SessionToken Token(uint64_t cluster_time) {
   v1::SessionToken t;
@@ -68,7 +62,7 @@ TEST(TokenText, RejectsWhatExportDidNotProduce) {
 
 class SessionTest : public ::testing::Test {
  protected:
-  SessionTest() : client_(Client::Connect(Options({server_.address()})).value()) {}
+  SessionTest() : client_(Client::Connect(FastOptions({server_.address()})).value()) {}
 
   uint64_t TokenSent() { return server_.LastTokenSeen(); }
 
@@ -120,7 +114,7 @@ TEST_F(SessionTest, ImportedTokenCarriesCausalityToAnotherSession) {
   const std::string text = writer.ExportToken();
   EXPECT_TRUE(text.starts_with("mst1."));
 
-  std::unique_ptr<Client> other = Client::Connect(Options({server_.address()})).value();
+  std::unique_ptr<Client> other = Client::Connect(FastOptions({server_.address()})).value();
   Session reader = other->NewSession();
   ASSERT_TRUE(reader.ImportToken(text).ok());
   EXPECT_EQ(reader.ExportToken(), text);
@@ -152,7 +146,7 @@ TEST_F(SessionTest, MalformedTokenIsRejectedAndChangesNothing) {
 
 TEST(SessionsOff, NoTokenIsSentOrKept) {
   FakeServer server;
-  ClientOptions o = Options({server.address()});
+  ClientOptions o = FastOptions({server.address()});
   o.sessions = false;
   std::unique_ptr<Client> c = Client::Connect(o).value();
   ASSERT_TRUE(c->Put("k", "1").ok());
@@ -169,7 +163,7 @@ TEST(SessionsOff, NoTokenIsSentOrKept) {
 
 TEST(SessionsOn, AFreshSessionSendsAnEmptyToken) {
   FakeServer server;
-  std::unique_ptr<Client> c = Client::Connect(Options({server.address()})).value();
+  std::unique_ptr<Client> c = Client::Connect(FastOptions({server.address()})).value();
   ASSERT_TRUE(c->Get("k").ok());
   EXPECT_TRUE(server.LastHeader().has_session_token());
 }
@@ -179,7 +173,7 @@ class SessionReadTest : public ::testing::Test {
  protected:
   SessionReadTest()
       : cluster_(3, {{.id = 1, .start_key = "", .replicas = {1, 2, 3}, .leader = 1}}) {
-    client_ = Client::Connect(Options({cluster_.node(2).address()})).value();
+    client_ = Client::Connect(FastOptions({cluster_.node(2).address()})).value();
   }
   FakeServer& node(uint64_t id) { return cluster_.node(id); }
   void FollowerReads(bool on) {
@@ -253,7 +247,7 @@ TEST_F(SessionReadTest, CausalWaitTimeoutIsReturnedAfterOneRetry) {
 
 TEST(SessionRead, ASingleNodeServesItsOwnSessionReads) {
   FakeServer server;
-  std::unique_ptr<Client> c = Client::Connect(Options({server.address()})).value();
+  std::unique_ptr<Client> c = Client::Connect(FastOptions({server.address()})).value();
   ASSERT_TRUE(c->Put("k", "v").ok());
   Result<std::optional<GetResult>> r = c->Get("k", {.consistency = ReadConsistency::kSession});
   ASSERT_TRUE(r.ok()) << r.status();

@@ -10,6 +10,7 @@
 
 #include "client/testing/fake_cluster.h"
 #include "client/testing/fake_server.h"
+#include "client/testing/fast_options.h"
 #include "meridian/client.h"
 
 namespace meridian::client {
@@ -18,14 +19,7 @@ namespace {
 using testing::FakeCluster;
 using testing::FakeServer;
 
-ClientOptions Options(std::vector<std::string> endpoints) {
-  ClientOptions o;
-  o.endpoints = std::move(endpoints);
-  o.rpc_timeout = std::chrono::milliseconds(500);
-  o.initial_backoff = std::chrono::milliseconds(1);
-  o.max_backoff = std::chrono::milliseconds(5);
-  return o;
-}
+using testing::FastOptions;
 
 // Three nodes, three shards with different leaders:
 //   shard 1 ["", "k")  on nodes 1, 2, led by 1
@@ -38,7 +32,7 @@ class ShardRoutingTest : public ::testing::Test {
       : cluster_(3, {{.id = 1, .start_key = "", .replicas = {1, 2}, .leader = 1},
                      {.id = 2, .start_key = "k", .replicas = {2, 3}, .leader = 3},
                      {.id = 3, .start_key = "t", .replicas = {1, 3}, .leader = 1}}) {
-    client_ = Client::Connect(Options({cluster_.node(2).address()})).value();
+    client_ = Client::Connect(FastOptions({cluster_.node(2).address()})).value();
   }
 
   FakeServer& node(uint64_t id) { return cluster_.node(id); }
@@ -149,7 +143,7 @@ TEST_F(ShardRoutingTest, AnUnroutedClientLearnsTheMapFromWrongShard) {
 }
 
 TEST_F(ShardRoutingTest, WrongShardIsBoundedByMaxRetries) {
-  ClientOptions o = Options({node(2).address()});
+  ClientOptions o = FastOptions({node(2).address()});
   o.max_retries = 2;
   auto c = Client::Connect(o).value();
   node(1).InjectError("KV/Put", WrongShardError("", 1, "confused"), 10);
@@ -297,7 +291,7 @@ TEST_F(ShardRoutingTest, AsyncCallsRouteAndFollowRedirectsPerShard) {
 
 TEST(ShardRouting, ADevNodeIsOneShard) {
   FakeServer server;
-  auto c = Client::Connect(Options({server.address()})).value();
+  auto c = Client::Connect(FastOptions({server.address()})).value();
   ASSERT_TRUE(c->Put("k", "v").ok());
   EXPECT_EQ(server.LastHeader().shard_id(), 1u);
   EXPECT_EQ(server.LastHeader().shard_map_version(), 1u);
@@ -310,7 +304,7 @@ TEST(ShardRouting, ADevNodeIsOneShard) {
 TEST(ShardRouting, AServerWithoutShardsIsNotRouted) {
   FakeServer server;
   server.InjectBareError("Admin/Shards", grpc::StatusCode::UNIMPLEMENTED, 100);
-  auto c = Client::Connect(Options({server.address()})).value();
+  auto c = Client::Connect(FastOptions({server.address()})).value();
   ASSERT_TRUE(c->Put("k", "v").ok());
   ASSERT_TRUE(c->Get("k").ok());
   ASSERT_TRUE(c->Scan({}).ok());

@@ -74,6 +74,9 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   if (node->config_group_) {
     node->ctx_.config_group = node->config_group_.get();
     node->ctx_.reload_cluster_config = [n = node.get()] { (void)n->ReloadCommittedConfig(); };
+    node->ctx_.learns_signing_keys = [n = node.get()] {
+      return n->config_group_replication_->Membership().first.IsVoter(n->config_.member_id);
+    };
   }
   node->ctx_.shards = &node->shard_directory_;
   node->StartCoordinator();
@@ -203,6 +206,7 @@ Status Node::StartReplication() {
                             host_->AddGroup(ro, config_store_.store.get()));
   config_store_.store->SetCommitLog(config_replication);
   config_group_ = std::make_unique<ConfigGroup>(config_store_.store.get(), config_replication);
+  config_group_replication_ = config_replication;
 
   // The shard groups: those of the committed shard map (a restart) or of
   // the flags (the first start) that place a replica here. A joining node

@@ -134,6 +134,7 @@ class Node {
   Replication::Options replication_options_;  // every shard group's, but the group and members
   ExtraGroup config_store_;                                 // outlives host_
   std::unique_ptr<ConfigGroup> config_group_;
+  Replication* config_group_replication_ = nullptr;  // owned by host_
   ShardDirectory shard_directory_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<ShardCaller> shard_caller_;     // after router_: it calls it

@@ -59,6 +59,10 @@ struct ServiceContext {
   // newer than any this node knows may come from a rotation it has not
   // picked up yet).
   std::function<void()> reload_cluster_config;
+  // Replicated mode: whether this node votes in the config group, so it
+  // learns the signing keys with the first committed config (a node added
+  // with --join does not, and serves without tokens).
+  std::function<bool()> learns_signing_keys;
   std::atomic<int> in_flight{0};       // data requests being served
   std::atomic<bool> draining{false};   // shutting down: refuse new requests
   const Fence* fence = nullptr;        // set: refuse data requests while it is fenced

@@ -26,6 +26,18 @@ std::optional<uint64_t> RemainingMs(const grpc::ServerContext& context, Clock* c
 }  // namespace
 
 Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request) const {
+  if (!VerifiesSessionTokens() && learns_signing_keys && learns_signing_keys()) {
+    // A new cluster's first moments, before its first config commits.
+    // Served now, this call would be answered without a token, and its
+    // session would not know what it wrote or read here (a later session
+    // read at a follower could miss it).
+    if (reload_cluster_config) reload_cluster_config();
+    if (!VerifiesSessionTokens()) {
+      return UnavailableError(
+          "this node has not learned the cluster's session signing keys yet (its first config "
+          "is not committed); retry shortly");
+    }
+  }
   const v1::SessionToken& token = request.session_token();
   if (IsEmptyToken(token)) return absl::OkStatus();
   const uint64_t latest_acceptable =

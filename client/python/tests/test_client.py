@@ -493,6 +493,19 @@ class LiveClusterTest(unittest.TestCase):
                 if time.monotonic() > deadline:
                     self.fail("no leader within 30 s")
                 time.sleep(0.1)
+        # Every node serves data once it has the committed config (and so
+        # the session signing keys); before, it answers UNAVAILABLE.
+        for a in self.addresses:
+            one = self.client([a], max_retries=0)
+            while True:
+                try:
+                    if one.shards().source == "committed":
+                        break
+                except MeridianError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.fail(f"{a} had no committed config within 30 s")
+                time.sleep(0.1)
 
     def tearDown(self):
         for c in self.clients:

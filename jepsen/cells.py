@@ -46,7 +46,7 @@ NEMESES = {
 }
 
 # The CI matrix: 4 cells, 60 s of faults each (docs/testing.md).
-SMOKE = ["append+partition", "register+kill", "bank+pause", "set+power"]
+SMOKE = ["append+partition", "register+kill", "bank+pause", "set+power", "causal+clock-large"]
 
 
 def meridiand(build_dir):

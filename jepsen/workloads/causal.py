@@ -1,7 +1,12 @@
 """Causal register: for each of its keys a session runs read-init, write 1,
-read, write 2, read, moving to a random node between ops where the SDK
-allows it. A read must never go back behind the session's own writes or
-earlier reads (read-your-writes, monotonic reads and writes)."""
+read, write 2, read. Reads are SESSION reads: the SDK spreads them over the
+shard's replicas, followers included, and each replica waits until it
+covers the session's token. A read must never go back behind the session's
+own writes or earlier reads (read-your-writes, monotonic reads and writes),
+whatever the nemesis does to clocks (issue 7: skew under and over
+--max-clock-offset)."""
+
+from meridian_client import SESSION
 
 from jepsen.workloads.register import read_or_write, reg_key
 from jepsen.workloads.base import Workload
@@ -25,4 +30,4 @@ class Causal(Workload):
         return f, [key, v]
 
     def invoke(self, client, f, value):
-        return read_or_write(client, b"causal/" + reg_key(value[0]), f, value)
+        return read_or_write(client, b"causal/" + reg_key(value[0]), f, value, consistency=SESSION)

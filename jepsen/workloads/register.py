@@ -59,12 +59,13 @@ class Register(Workload):
         return (type_, value, error, node, *stamp)
 
 
-def read_or_write(client, key, f, value):
+def read_or_write(client, key, f, value, **read_options):
     """A single-key Get ("read", value [k, None]) or Put ("write", [k, v]) of
-    an int register; the read completes as [k, v or None]."""
+    an int register; the read completes as [k, v or None]. read_options go
+    to the Get (e.g. consistency=SESSION)."""
     k, v = value
     if f == "read":
-        type_, res, error, node, *stamp = read_outcome(lambda: client.get(key))
+        type_, res, error, node, *stamp = read_outcome(lambda: client.get(key, **read_options))
         if type_ != "ok":
             return type_, None, error, node
         found, raw, _ = res

@@ -1,6 +1,7 @@
 // meridianctl's commands against an in-process fake server: output formats
 // and exit codes.
 #include "client/ctl/commands.h"
+#include "client/ctl/commands_testing.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -16,22 +17,9 @@ namespace {
 
 using client::testing::FakeServer;
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 Outcome Ctl(const std::vector<std::string>& endpoints, OutputFormat format,
             const std::function<int(Commands&)>& fn, const std::string& in = "", bool tty = false) {
-  std::istringstream is(in);
-  std::ostringstream os, es;
-  Commands c(
-      GlobalOptions{
-          .endpoints = endpoints, .format = format, .timeout = std::chrono::milliseconds(500)},
-      Io{.in = is, .out = os, .err = es, .in_is_tty = tty});
-  const int code = fn(c);
-  return {code, os.str(), es.str()};
+  return RunCommands(endpoints, format, fn, in, tty);
 }
 
 // A node that answers Admin/Status with a fixed response, such as a

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "client/ctl/commands.h"
+#include "client/ctl/commands_testing.h"
 #include "client/ctl/session_token_file.h"
 #include "client/testing/fake_server.h"
 
@@ -17,12 +18,6 @@ namespace {
 
 using client::testing::FakeServer;
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 class SessionCommandsTest : public ::testing::Test {
  protected:
   // Runs `fn` on a fresh Commands (one meridianctl invocation) that first
@@ -30,19 +25,15 @@ class SessionCommandsTest : public ::testing::Test {
   // *token_after, the session's token after it.
   Outcome Do(const std::function<int(Commands&)>& fn, OutputFormat format = OutputFormat::kSimple,
              const std::string& token = "", std::string* token_after = nullptr) {
-    std::istringstream is;
-    std::ostringstream os, es;
-    Commands c(GlobalOptions{.endpoints = {server_.address()},
-                             .format = format,
-                             .timeout = std::chrono::milliseconds(500)},
-               Io{.in = is, .out = os, .err = es});
-    if (!token.empty()) {
-      const Status s = c.ImportSessionToken(token);
-      EXPECT_TRUE(s.ok()) << s;
-    }
-    const int code = fn(c);
-    if (token_after != nullptr) *token_after = c.ExportSessionToken();
-    return {code, os.str(), es.str()};
+    return RunCommands({server_.address()}, format, [&](Commands& c) {
+      if (!token.empty()) {
+        const Status s = c.ImportSessionToken(token);
+        EXPECT_TRUE(s.ok()) << s;
+      }
+      const int code = fn(c);
+      if (token_after != nullptr) *token_after = c.ExportSessionToken();
+      return code;
+    });
   }
 
   FakeServer server_;

@@ -5,18 +5,13 @@
 #include <sstream>
 
 #include "client/ctl/commands.h"
+#include "client/ctl/commands_testing.h"
 #include "client/testing/fake_cluster.h"
 
 namespace meridian::ctl {
 namespace {
 
 using client::testing::FakeCluster;
-
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
 
 // Two shards: ["", "k") on nodes 1 and 2, led by 1; ["k", end) on nodes 2
 // and 3, led by 3. meridianctl is pointed at node 2, which leads neither.
@@ -28,14 +23,7 @@ class ShardCommandsTest : public ::testing::Test {
 
   Outcome Do(const std::function<int(Commands&)>& fn, OutputFormat format = OutputFormat::kSimple,
              const std::string& in = "") {
-    std::istringstream is(in);
-    std::ostringstream os, es;
-    Commands c(GlobalOptions{.endpoints = {cluster_.node(2).address()},
-                             .format = format,
-                             .timeout = std::chrono::milliseconds(500)},
-               Io{.in = is, .out = os, .err = es});
-    const int code = fn(c);
-    return {code, os.str(), es.str()};
+    return RunCommands({cluster_.node(2).address()}, format, fn, in);
   }
   std::string Address(uint64_t node) { return cluster_.node(node).address(); }
 

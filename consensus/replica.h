@@ -120,6 +120,11 @@ class Replica {
   Result<uint64_t> Propose(std::string command);
   // Asks `target` to take over leadership. REQUIRES: this node leads.
   Status TransferLeadership(NodeId target);
+  // Whether this node may stand for election (default true). A node that
+  // may not neither starts a probe when its election timer fires nor takes
+  // over on a transfer; it still votes, accepts and, if it leads, leads.
+  // The server clears it while the node is fenced (server/fence.h).
+  void set_may_lead(bool may) { may_lead_ = may; }
   // Proposes a membership change (see membership.h); returns its slot. The
   // leader must have committed its first entry, no other change may be
   // pending, and at most one voter may change.
@@ -196,7 +201,7 @@ class Replica {
   // Everyone the log goes to: members of the committed and pending
   // configs, this node excluded.
   std::vector<NodeId> Peers() const;
-  bool CanRun() const { return newest_config().IsVoter(options_.id); }
+  bool CanRun() const { return may_lead_ && newest_config().IsVoter(options_.id); }
   void NotePendingConfig(const Entry& e);
   void CommitConfig(const Entry& e);
   void StepDownIfNoVoter();
@@ -256,6 +261,7 @@ class Replica {
   Role role_ = Role::kFollower;
   Ballot ballot_;             // the ballot we follow or lead
   NodeId leader_ = kNoNode;
+  bool may_lead_ = true;
   int election_elapsed_ = 0;
   int election_timeout_ = 0;
   int heartbeat_elapsed_ = 0;

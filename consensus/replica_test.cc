@@ -238,6 +238,35 @@ TEST(ReplicaLeaseTest, TransferEndsTheLease) {
   EXPECT_TRUE(g.at(target).is_leader());
 }
 
+// A node that may not lead (a fenced one) neither runs when the leader
+// dies nor takes over on a transfer; it still votes, so the others elect.
+TEST(ReplicaLeadershipTest, ANodeThatMayNotLeadNeverRunsButStillVotes) {
+  Group g(3);
+  const NodeId leader = g.ElectLeader();
+  ASSERT_NE(leader, kNoNode);
+  const NodeId barred = leader % 3 + 1;
+  g.at(barred).set_may_lead(false);
+  ASSERT_TRUE(g.at(leader).TransferLeadership(barred).ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_FALSE(g.at(barred).is_leader()) << "a transfer does not make it run";
+
+  // The leader dies: only the third node may take over, with the barred
+  // node's vote. Repeatedly, so the barred node's timer fires first too.
+  g.Crash(leader);
+  const NodeId other = 6 - leader - barred;
+  for (int i = 0; i < 20 && !g.at(other).is_leader(); ++i) g.Tick(5);
+  EXPECT_TRUE(g.at(other).is_leader());
+  EXPECT_FALSE(g.at(barred).is_leader());
+
+  // Allowed again, it can be handed leadership.
+  g.at(barred).set_may_lead(true);
+  ASSERT_TRUE(g.at(other).TransferLeadership(barred).ok());
+  g.Settle();
+  g.Tick(2);
+  EXPECT_TRUE(g.at(barred).is_leader());
+}
+
 // Regression test for meridian_replication_peer_lag_entries: the leader
 // knows how far each peer's commit lags its log; followers report nothing.
 TEST(ReplicaProgressTest, LeaderKnowsHowFarEachPeerLags) {

@@ -22,6 +22,12 @@ namespace meridian::server {
 // longer ones.
 constexpr uint64_t kMaxCausalWaitMs = 10'000;
 
+// A verified session token may name a time beyond this node's clock + the
+// max clock offset (a node stamped it while its clock ran ahead): the node
+// waits that much out, if it is at most this long (and the deadline
+// allows), before it accepts the token; a token further ahead is refused.
+constexpr uint64_t kMaxTokenAheadWaitMs = 5'000;
+
 // How long a session read may wait, given the time left until the
 // client's deadline (nullopt: none). Leaves a margin (a fifth of it, 5 to
 // 100 ms) so that CAUSAL_WAIT_TIMEOUT reaches the client before its own

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <vector>
 
+#include "server/peer_call_clock.h"
 #include "server/server_metrics.h"
 
 namespace meridian::server {
@@ -45,7 +46,7 @@ void ClusterClock::RefreshPeersLocked() {
     Peer p;
     p.address = n.address();
     p.stub = v1::Participant::NewStub(
-        grpc::CreateChannel(n.address(), grpc::InsecureChannelCredentials()));
+        NewPeerChannel(n.address(), {hlc_, static_cast<uint32_t>(options_.self_id)}));
     next.emplace(n.node_id(), std::move(p));
   }
   peers_ = std::move(next);

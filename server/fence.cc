@@ -1,6 +1,7 @@
 #include "server/fence.h"
 
 #include <cstdlib>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,24 +12,30 @@ namespace meridian::server {
 
 FenceVerdict DecideFence(const FenceInputs& in) {
   FenceVerdict v;
-  std::vector<const PeerClock::Estimate*> off;
+  // Per peer beyond the bound, what shows it.
+  std::map<consensus::NodeId, std::string> off;
   for (const PeerClock::Estimate& e : in.estimates) {
     // The true offset lies within offset ± rtt/2: this much it is at least.
     const double least = std::abs(static_cast<double>(e.sample.offset_us)) -
                          static_cast<double>(e.sample.rtt_us) / 2;
-    if (least > static_cast<double>(in.max_offset_us)) off.push_back(&e);
+    if (least <= static_cast<double>(in.max_offset_us)) continue;
+    off[e.peer] = absl::StrCat(" peer ", e.peer, " at ", e.address,
+                               absl::StrFormat(" is %+.3f s away (rtt %.1f ms)",
+                                               static_cast<double>(e.sample.offset_us) / 1e6,
+                                               static_cast<double>(e.sample.rtt_us) / 1e3));
+  }
+  for (const PeerClock::Rejection& r : in.rejections) {
+    std::string& why = off[r.peer];
+    absl::StrAppend(&why, why.empty() ? absl::StrCat(" peer ", r.peer, " at ", r.address) : ",",
+                    " sent ", r.count, " timestamps beyond the bound, the newest ", r.ahead_ms,
+                    " ms ahead of this node's clock");
   }
   if (in.peers > 0 && off.size() * 2 > in.peers) {
     v.clock = true;
     absl::StrAppend(&v.reason, "clock offset beyond --max-clock-offset (",
                     in.max_offset_us / 1000, " ms) to ", off.size(), " of ", in.peers,
                     " peers:");
-    for (const PeerClock::Estimate* e : off) {
-      absl::StrAppend(&v.reason, " peer ", e->peer, " at ", e->address,
-                      absl::StrFormat(" is %+.3f s away (rtt %.1f ms);",
-                                      static_cast<double>(e->sample.offset_us) / 1e6,
-                                      static_cast<double>(e->sample.rtt_us) / 1e3));
-    }
+    for (const auto& [peer, why] : off) absl::StrAppend(&v.reason, why, ";");
     v.reason.pop_back();  // the last ';'
   }
   if (!in.not_member_of.empty()) {

@@ -8,9 +8,10 @@
 //
 // A node is fenced when
 //   - its clock is certainly more than max_offset away from a majority of
-//     its peers: for each peer, |offset| - rtt/2 (the smallest offset the
-//     measurement allows) is over max_offset, and such peers are more than
-//     half of the peers it streams to; or
+//     its peers: a peer counts when |offset| - rtt/2 (the smallest offset
+//     the measurement allows) is over max_offset, or when this node refused
+//     its HLC (beyond max_offset ahead of this node's wall clock) within the
+//     last 5 s; such peers are more than half of the peers it streams to; or
 //   - it is not a member (voter or learner) of a group it hosts: removed,
 //     or not yet added.
 #pragma once
@@ -31,6 +32,7 @@ struct FenceInputs {
   uint64_t max_offset_us = 500'000;  // --max-clock-offset
   size_t peers = 0;                  // peers this node streams to (the clock majority's base)
   std::vector<PeerClock::Estimate> estimates;  // the fresh ones
+  std::vector<PeerClock::Rejection> rejections;  // peers whose HLC was refused lately
   std::vector<uint64_t> not_member_of;         // hosted groups whose membership lacks this node
 };
 

@@ -68,6 +68,34 @@ TEST(DecideFence, PeersWithoutAMeasurementAreNotOff) {
   EXPECT_FALSE(DecideFence(in).fenced()) << "a single node is never clock-fenced";
 }
 
+TEST(DecideFence, RefusedHlcsCountLikeMeasuredOffsets) {
+  // This node's clock runs behind: peer 2's probes show it, and peer 3 has
+  // no probe yet but sent timestamps this node refused.
+  FenceInputs in;
+  in.peers = 2;
+  in.estimates = {At(2, 3'000'000, 400)};
+  EXPECT_FALSE(DecideFence(in).fenced());
+  in.rejections = {{3, "127.0.0.1:5003", /*ahead_ms=*/2900, /*count=*/4}};
+  FenceVerdict v = DecideFence(in);
+  EXPECT_TRUE(v.clock);
+  EXPECT_TRUE(absl::StrContains(v.reason, "to 2 of 2 peers")) << v.reason;
+  EXPECT_TRUE(absl::StrContains(
+      v.reason, "peer 3 at 127.0.0.1:5003 sent 4 timestamps beyond the bound, the newest 2900 ms "
+                "ahead of this node's clock"))
+      << v.reason;
+  // A peer shown by both counts once.
+  in.rejections.push_back({2, "127.0.0.1:5002", 3000, 1});
+  in.peers = 3;
+  v = DecideFence(in);
+  EXPECT_TRUE(absl::StrContains(v.reason, "to 2 of 3 peers")) << v.reason;
+  EXPECT_TRUE(absl::StrContains(v.reason, "is +3.000 s away (rtt 0.4 ms), sent 1 timestamps"))
+      << v.reason;
+  // One refusing peer of three is not a majority.
+  in.estimates.clear();
+  in.rejections.pop_back();
+  EXPECT_FALSE(DecideFence(in).fenced());
+}
+
 TEST(DecideFence, NotAMemberIsFenced) {
   FenceInputs in;
   in.peers = 2;

@@ -15,7 +15,9 @@ namespace meridian::server {
 GroupHost::GroupHost(const Options& options)
     : options_(options),
       random_(SystemClock()->NowMonotonicMicros() ^ (uint64_t{options.id} << 32)),
-      peer_clock_(SystemClock(), PeerClock::Options{.rtt_seconds = Metrics().peer_rtt_seconds}) {}
+      peer_clock_(SystemClock(), PeerClock::Options{.rtt_seconds = Metrics().peer_rtt_seconds,
+                                                    .hlc = options.hlc,
+                                                    .hlc_rejected = Metrics().peer_hlc_rejected}) {}
 
 Result<std::unique_ptr<GroupHost>> GroupHost::Open(const Options& options) {
   if (options.id == consensus::kNoNode) return InvalidArgumentError("a member id is required");

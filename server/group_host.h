@@ -44,6 +44,9 @@ class GroupHost {
     std::string wal_dir;
     int tick_ms = 25;  // one consensus tick, for every group
     uint64_t max_snapshot_bytes = 8ull << 30;  // a bigger incoming snapshot is refused
+    // The node's clock, carried on and merged from every peer batch
+    // (PeerClock); null: not carried.
+    Hlc* hlc = nullptr;
   };
 
   // Opens (recovering) the node WAL. Groups are added next.

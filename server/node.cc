@@ -13,6 +13,7 @@
 #include "server/placement.h"
 #include "proto/shard_lookup.h"
 #include "server/peer.h"
+#include "server/peer_call_clock.h"
 #include "server/server_metrics.h"
 #include "server/session_keys.h"
 
@@ -128,6 +129,8 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 512);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeRpcMetricsFactory());
+  // Node-to-node calls carry the caller's HLC (server/peer_call_clock.h).
+  if (node->host_) interceptors.push_back(NewPeerClockInterceptor(node->host_->peer_clock()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (auto& s : node->services_) builder.RegisterService(s.get());
   if (node->peer_service_) builder.RegisterService(AsGrpcService(node->peer_service_.get()));
@@ -189,8 +192,10 @@ Status Node::StartReplication() {
   ho.id = c.member_id;
   ho.wal_dir = c.data_dir + "/wal";
   ho.tick_ms = static_cast<int>(c.tick_ms);
+  ho.hlc = hlc_.get();
   consensus::Wal::ParseIo(c.wal_io, &ho.wal_io);
   MERIDIAN_ASSIGN_OR_RETURN(host_, GroupHost::Open(ho));
+  fenced_leadership_ = std::make_unique<FencedLeadership>(c.member_id);
   Replication::Options ro;
   for (const auto& [id, addr] : members) ro.members[id] = addr;
   ro.heartbeat_ticks = static_cast<int>(c.heartbeat_ticks);
@@ -263,6 +268,7 @@ Status Node::StartReplication() {
 
 void Node::StartCoordinator() {
   shard_caller_ = std::make_unique<ShardCaller>(router_.get(), &shard_directory_, config_.site_id);
+  shard_caller_->set_caller_clock({hlc_.get(), config_.member_id});
   TxnCoordinator::Options o;
   o.node_id = config_.member_id == 0 ? 1 : config_.member_id;
   o.site_id = config_.site_id;
@@ -420,6 +426,7 @@ void Node::EvaluateFence() {
     PeerClock* clock = host_->peer_clock();
     in.peers = clock->peer_count();
     in.estimates = clock->Estimates();
+    in.rejections = clock->Rejections();
     for (Replication* r : host_->groups()) {
       // Member commands change shard groups, not the config group (whose
       // voters are the bootstrap members): being outside it is no fence.
@@ -427,7 +434,11 @@ void Node::EvaluateFence() {
       if (!r->Membership().first.Contains(config_.member_id)) in.not_member_of.push_back(r->group());
     }
   }
-  fence_.Update(DecideFence(in));
+  const FenceVerdict verdict = DecideFence(in);
+  fence_.Update(verdict);
+  if (host_ && fenced_leadership_) {
+    fenced_leadership_->Apply(verdict.clock, host_->groups(), ctx_.clock->NowMonotonicMicros());
+  }
 }
 
 void Node::MaintenanceLoop() {

@@ -21,6 +21,7 @@
 #include "server/config_group.h"
 #include "server/data_dir.h"
 #include "server/fence.h"
+#include "server/fenced_leadership.h"
 #include "server/peer.h"
 #include "server/group_host.h"
 #include "server/metrics_server.h"
@@ -152,6 +153,7 @@ class Node {
   std::thread maintenance_;
   absl::Mutex shutdown_mu_;
   Fence fence_;
+  std::unique_ptr<FencedLeadership> fenced_leadership_;  // maintenance loop only
   NodeView node_view_;  // published to the metrics while serving
   // Readiness (/readyz, and the data services' grpc.health.v1 status):
   // serving, leader, storage, fenced.

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+
 namespace meridian::server {
 
 std::optional<ClockSample> ComputeClockSample(uint64_t t1, uint64_t t2, uint64_t t3,
@@ -46,6 +49,7 @@ bool PeerClock::Stamp(consensus::NodeId peer, v1::PeerBatch* batch) {
   auto it = peers_.find(peer);
   if (it == peers_.end() || !it->second.streaming) return false;
   Peer& p = it->second;
+  if (options_.hlc != nullptr) batch->set_hlc(options_.hlc->Now());
   bool added = false;
   if (!p.pinged || mono - p.last_ping_mono_us >= options_.ping_interval_us) {
     batch->mutable_ping()->set_t1(now);
@@ -77,6 +81,11 @@ uint64_t PeerClock::ProbeDueInUs(consensus::NodeId peer) {
 
 void PeerClock::OnBatch(consensus::NodeId from, const v1::PeerBatch& batch,
                         uint64_t arrived_us) {
+  {
+    absl::MutexLock lock(&mu_);
+    peers_.try_emplace(from);  // a peer heard from is known
+  }
+  MergeRemoteHlc(from, batch.hlc());
   if (!batch.has_ping() && !batch.has_echo()) return;
   const uint64_t mono = clock_->NowMonotonicMicros();
   std::optional<ClockSample> sample;
@@ -96,6 +105,52 @@ void PeerClock::OnBatch(consensus::NodeId from, const v1::PeerBatch& batch,
     }
   }
   if (rtt != nullptr) rtt->Observe(static_cast<double>(sample->rtt_us) / 1e6);
+}
+
+void PeerClock::MergeRemoteHlc(consensus::NodeId from, uint64_t hlc) {
+  if (options_.hlc == nullptr || hlc == 0) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!peers_.contains(from)) return;
+  }
+  const Status merged = options_.hlc->Observe(hlc);
+  if (merged.ok()) return;
+  const uint64_t mono = clock_->NowMonotonicMicros();
+  const uint64_t wall_ms = clock_->NowUnixMillis();
+  const uint64_t remote_ms = HlcPhysicalMillis(hlc);
+  std::string address;
+  bool first = false;
+  uint64_t ahead_ms = remote_ms > wall_ms ? remote_ms - wall_ms : 0;
+  {
+    absl::MutexLock lock(&mu_);
+    Peer& p = peers_[from];
+    first = !p.last_rejected_mono_us || mono - *p.last_rejected_mono_us > options_.max_age_us;
+    if (first) p.rejected_count = 0;
+    p.last_rejected_mono_us = mono;
+    p.rejected_ahead_ms = ahead_ms;
+    ++p.rejected_count;
+    address = p.address;
+  }
+  if (options_.hlc_rejected != nullptr) options_.hlc_rejected->With({address})->Inc();
+  if (first) {
+    Log(Level::kWarn, "refusing a peer's clock: its timestamp is beyond --max-clock-offset ahead",
+        {{"peer", absl::StrCat(from)},
+         {"address", address},
+         {"timestamp", FormatHlc(hlc)},
+         {"ahead_ms", absl::StrCat(ahead_ms)}});
+  }
+}
+
+std::vector<PeerClock::Rejection> PeerClock::Rejections() {
+  const uint64_t mono = clock_->NowMonotonicMicros();
+  std::vector<Rejection> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, p] : peers_) {
+    if (!p.streaming || !p.last_rejected_mono_us) continue;
+    if (mono - *p.last_rejected_mono_us > options_.max_age_us) continue;
+    out.push_back({id, p.address, p.rejected_ahead_ms, p.rejected_count});
+  }
+  return out;
 }
 
 std::vector<PeerClock::Estimate> PeerClock::Estimates() {

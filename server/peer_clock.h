@@ -16,6 +16,15 @@
 // Per peer, the last `window` samples are kept; the estimate is the one with
 // the smallest rtt (the tightest bound, as NTP's clock filter picks it).
 //
+// Every batch also carries the sender's hybrid logical clock (PeerBatch.hlc),
+// and the receiver merges it into its own (Options::hlc): the HLC rides every
+// peer RPC, as it rides every client reply in the session token. A peer's
+// timestamp beyond the max clock offset ahead of this node's wall clock is
+// refused (Hlc::Observe): counted in meridian_peer_hlc_rejected_total{peer},
+// logged when a peer starts sending them, and kept for the fence
+// (Rejections()), which fences this node when a majority of its peers are
+// beyond the offset by either measure.
+//
 // Thread-safe. Stamp runs on the stream threads, OnBatch on the gRPC
 // threads that read incoming streams, Estimates on scrapes and the fence.
 #pragma once
@@ -30,6 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/hlc.h"
 #include "common/metrics.h"
 #include "consensus/types.h"
 #include "meridian/v1/peer.pb.h"
@@ -56,6 +66,11 @@ class PeerClock {
     // Per-peer rtt histograms ({peer} = address), observed once per sample;
     // null: none.
     metrics::Family<metrics::Histogram>* rtt_seconds = nullptr;
+    // This node's HLC: stamped on every batch and merged with every peer's.
+    // Null: batches carry no HLC and incoming ones are not merged.
+    Hlc* hlc = nullptr;
+    // Per-peer counts of refused timestamps ({peer} = address); null: none.
+    metrics::Family<metrics::Counter>* hlc_rejected = nullptr;
   };
 
   // REQUIRES: clock outlives this object.
@@ -89,6 +104,25 @@ class PeerClock {
   // Peers (AddPeer'd) with a sample younger than max_age_us, by id.
   std::vector<Estimate> Estimates();
 
+  // Merges `hlc`, received from peer `from` (on a batch, or in a unary
+  // call's metadata: server/peer_call_clock.h), into Options::hlc; a
+  // refusal is counted, logged when the peer starts sending them, and
+  // reported by Rejections(). 0, no Options::hlc, or a unary call from a
+  // node this one neither streams to nor hears from: ignored.
+  void MergeRemoteHlc(consensus::NodeId from, uint64_t hlc);
+
+  // A peer whose HLC this node refused (beyond the max offset ahead of its
+  // wall clock) within the last max_age_us.
+  struct Rejection {
+    consensus::NodeId peer = consensus::kNoNode;
+    std::string address;
+    uint64_t ahead_ms = 0;  // the newest refused timestamp minus our wall clock
+    uint64_t count = 0;     // refusals since the peer started sending them
+    friend bool operator==(const Rejection&, const Rejection&) = default;
+  };
+  // Streamed peers with a recent refusal, by id.
+  std::vector<Rejection> Rejections();
+
  private:
   struct Peer {
     std::string address;  // "" until AddPeer
@@ -98,7 +132,11 @@ class PeerClock {
     bool pinged = false;
     std::optional<std::pair<uint64_t, uint64_t>> echo_due;  // (t1, t2) of its latest ping
     std::deque<std::pair<uint64_t, ClockSample>> samples;   // (arrival, monotonic us), oldest first
+    std::optional<uint64_t> last_rejected_mono_us;
+    uint64_t rejected_ahead_ms = 0;
+    uint64_t rejected_count = 0;  // since the current run of refusals began
   };
+
 
   Clock* const clock_;
   const Options options_;

@@ -131,6 +131,69 @@ TEST(PeerClock, EstimateIsTheTightestRecentSampleAndGoesStale) {
   EXPECT_TRUE(p.a.Estimates().empty());
 }
 
+// Two nodes whose HLCs ride their batches; B's wall clock runs `skew_ms`
+// ahead of A's.
+struct HlcPair {
+  explicit HlcPair(uint64_t skew_ms)
+      : a_clock(1'700'000'000'000), b_clock(1'700'000'000'000 + skew_ms),
+        a_hlc(&a_clock, {.max_offset_ms = 500}), b_hlc(&b_clock, {.max_offset_ms = 500}),
+        rejected(reg.AddCounter("rejected_total", "refused", {"peer"})),
+        a(&a_clock, {.hlc = &a_hlc, .hlc_rejected = rejected}),
+        b(&b_clock, {.hlc = &b_hlc}) {
+    a.AddPeer(2, "b:1");
+    b.AddPeer(1, "a:1");
+  }
+  // B writes a batch to A, which A reads at once.
+  v1::PeerBatch BToA() {
+    v1::PeerBatch batch;
+    b.Stamp(1, &batch);
+    a.OnBatch(2, batch, a_clock.NowUnixMicros());
+    return batch;
+  }
+  ManualClock a_clock;
+  ManualClock b_clock;
+  Hlc a_hlc;
+  Hlc b_hlc;
+  metrics::Registry reg;
+  metrics::Family<metrics::Counter>* rejected;
+  PeerClock a;
+  PeerClock b;
+};
+
+TEST(PeerClock, EveryBatchCarriesTheSendersHlcAndTheReceiverMergesIt) {
+  HlcPair p(/*skew_ms=*/300);  // within the 500 ms bound
+  v1::PeerBatch batch = p.BToA();
+  EXPECT_EQ(HlcPhysicalMillis(batch.hlc()), p.b_clock.NowUnixMillis());
+  // A's next timestamp orders after everything B had stamped.
+  EXPECT_GT(p.a_hlc.Now(), batch.hlc());
+  EXPECT_TRUE(p.a.Rejections().empty());
+  // A batch with no probe still carries the clock.
+  v1::PeerBatch plain;
+  EXPECT_FALSE(p.b.Stamp(1, &plain)) << "no probe due";
+  EXPECT_NE(plain.hlc(), 0u);
+}
+
+TEST(PeerClock, AHlcBeyondTheOffsetIsRefusedCountedAndReportedUntilItStops) {
+  HlcPair p(/*skew_ms=*/3000);
+  v1::PeerBatch batch = p.BToA();
+  EXPECT_LT(p.a_hlc.Last(), batch.hlc()) << "not adopted";
+  EXPECT_LT(HlcPhysicalMillis(p.a_hlc.Now()), p.a_clock.NowUnixMillis() + 1);
+  p.BToA();
+  EXPECT_EQ(p.rejected->With({"b:1"})->Value(), 2u);
+  EXPECT_EQ(p.a.Rejections(),
+            (std::vector<PeerClock::Rejection>{{2, "b:1", /*ahead_ms=*/3000, /*count=*/2}}));
+  // B's clock is set right: its batches merge again, and the old refusals
+  // age out after max_age (5 s).
+  p.b_clock.SetUnixMillis(p.a_clock.NowUnixMillis());
+  p.a_clock.AdvanceMillis(4000);
+  p.b_clock.AdvanceMillis(4000);
+  p.BToA();
+  EXPECT_EQ(p.rejected->With({"b:1"})->Value(), 2u);
+  EXPECT_EQ(p.a.Rejections().size(), 1u);
+  p.a_clock.AdvanceMillis(1001);
+  EXPECT_TRUE(p.a.Rejections().empty());
+}
+
 TEST(PeerClock, OnlyStreamedPeersAreCountedAndPinged) {
   Pair p(0);
   EXPECT_EQ(p.a.peer_count(), 1u);

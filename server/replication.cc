@@ -455,6 +455,7 @@ void Replication::DriveInput(uint64_t ticks) {
   const consensus::NodeId transfer_to = std::exchange(transfer_to_, consensus::kNoNode);
   lock.unlock();
 
+  replica_->set_may_lead(may_lead_.load(std::memory_order_relaxed));
   // Ticks before messages: a heartbeat that waited in the inbox during a
   // stall then counts as heard late, which errs on the safe side.
   for (uint64_t i = 0; i < ticks; ++i) replica_->Tick();

@@ -96,6 +96,11 @@ class Replication final : public txn::CommitLog {
   // INVALID_ARGUMENT if `target` is not a voter. The caller watches
   // LeaderId() for the outcome.
   Status TransferLeadership(consensus::NodeId target);
+  // Whether this node may stand for this group's leadership (Replica::
+  // set_may_lead): cleared while the node is fenced, so that it neither
+  // runs nor takes over; it keeps leading until it hands leadership off.
+  // Takes effect on the driver's next round.
+  void SetMayLead(bool may) { may_lead_.store(may, std::memory_order_relaxed); }
   // host:port of the leader as this node believes it, or "".
   std::string LeaderAddress();
   consensus::NodeId LeaderId();
@@ -238,6 +243,7 @@ class Replication final : public txn::CommitLog {
   std::atomic<uint64_t> index_reads_{0};
   bool stop_ = false;
   std::atomic<bool> leader_ready_{false};
+  std::atomic<bool> may_lead_{true};
   std::atomic<uint64_t> ready_epoch_{0};
   consensus::NodeId leader_ = consensus::kNoNode;
 };

@@ -229,6 +229,11 @@ ServerMetrics* Make() {
       "meridian_peer_rtt_seconds",
       "Round-trip time to the peer measured by the clock probes (the peer's hold excluded).",
       {"peer"}, metrics::LatencyBuckets());
+  m->peer_hlc_rejected = reg.AddCounter(
+      "meridian_peer_hlc_rejected_total",
+      "Peer batches whose hybrid logical clock this node refused: beyond --max-clock-offset ahead "
+      "of its wall clock (refusals from most peers fence it).",
+      {"peer"});
   m->max_clock_offset_seconds =
       reg.AddGauge("meridian_max_clock_offset_seconds",
                    "The configured --max-clock-offset: beyond it from most peers, a node fences.")
@@ -273,6 +278,11 @@ ServerMetrics* Make() {
       m->txn_aborts->With({path, reason});
     }
   }
+  m->session_token_ahead_waits =
+      reg.AddCounter("meridian_session_token_ahead_waits_total",
+                     "Requests whose verified session token was ahead of this node's clock + "
+                     "--max-clock-offset by a short time, which the node waited out before serving.")
+          ->With();
   m->session_tokens_rejected = reg.AddCounter(
       "meridian_session_tokens_rejected_total",
       "Session tokens refused with INVALID_ARGUMENT, by reason: unsigned, unknown_key, "

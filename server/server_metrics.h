@@ -33,6 +33,7 @@ struct ServerMetrics {
   metrics::Family<metrics::Counter>* peer_stream_failures;  // {peer}
   metrics::Histogram* peer_batch_messages;                  // messages per batch handed to a stream
   metrics::Family<metrics::Histogram>* peer_rtt_seconds;    // {peer}, one per clock probe
+  metrics::Family<metrics::Counter>* peer_hlc_rejected;     // {peer}
   metrics::Gauge* max_clock_offset_seconds;  // --max-clock-offset
   // Fencing (fence.h): 1 while fenced, overall and by cause.
   metrics::Gauge* fenced;
@@ -51,6 +52,7 @@ struct ServerMetrics {
   // and Begins that had to catch up with their token (their wait, served
   // or not), and those that ran out of time (CAUSAL_WAIT_TIMEOUT).
   metrics::Family<metrics::Counter>* session_tokens_rejected;  // {reason}
+  metrics::Counter* session_token_ahead_waits;
   metrics::Histogram* causal_wait_seconds;
   metrics::Counter* causal_wait_timeouts;
   // Admission control refusals, by the limit that refused.

@@ -96,8 +96,11 @@ struct ServiceContext {
   // unsigned, forged, unknown-key or too-far-ahead token (counted in
   // meridian_session_tokens_rejected_total). A node that knows no signing
   // key (VerifiesSessionTokens) ignores signed tokens: OK, nothing
-  // advanced.
-  Status AcceptSessionToken(const v1::RequestHeader& request) const;
+  // advanced. A verified token ahead of the bound by less than
+  // kMaxTokenAheadWaitMs, and less than the time left before the request's
+  // deadline (`context`; null: none), is waited out, then accepted.
+  Status AcceptSessionToken(const v1::RequestHeader& request,
+                            const grpc::ServerContext* context = nullptr) const;
   // Whether this node knows a signing key, and so verifies and honours
   // tokens. Not in a new cluster's first moments, nor on a node that joined
   // with --join (no voter of the config group, it never learns the keys).

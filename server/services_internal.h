@@ -50,7 +50,7 @@ std::unique_ptr<grpc::Service> MakeParticipantService(ServiceContext* ctx);
 // session token is verified and observed (AcceptSessionToken) first.
 #define MERIDIAN_BEGIN_SESSION_REQUEST(server_context, request_header)       \
   MERIDIAN_BEGIN_KEYED_REQUEST(server_context);                              \
-  MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->AcceptSessionToken(request_header))
+  MERIDIAN_GRPC_RETURN_IF_ERROR(ctx_->AcceptSessionToken(request_header, (server_context)))
 #define MERIDIAN_GRPC_RETURN_IF_ERROR(expr)                          \
   do {                                                              \
     ::meridian::Status _gst = (expr);                               \

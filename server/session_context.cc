@@ -25,7 +25,8 @@ std::optional<uint64_t> RemainingMs(const grpc::ServerContext& context, Clock* c
 
 }  // namespace
 
-Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request) const {
+Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request,
+                                          const grpc::ServerContext* context) const {
   if (!VerifiesSessionTokens() && learns_signing_keys && learns_signing_keys()) {
     // A new cluster's first moments, before its first config commits.
     // Served now, this call would be answered without a token, and its
@@ -40,10 +41,29 @@ Status ServiceContext::AcceptSessionToken(const v1::RequestHeader& request) cons
   }
   const v1::SessionToken& token = request.session_token();
   if (IsEmptyToken(token)) return absl::OkStatus();
-  const uint64_t latest_acceptable =
+  uint64_t latest_acceptable =
       MakeHlc(clock->NowUnixMillis() + config->max_clock_offset_ms, kHlcLogicalMask);
   std::shared_ptr<const v1::ClusterConfig> current = shards->Current().config;
   TokenVerdict verdict = VerifyToken(token, current->signing_keys(), latest_acceptable);
+  if (verdict.rejection == TokenRejection::kTooFarAhead) {
+    // Signed by the cluster: some node stamped that time while its clock ran
+    // ahead (it fences itself, but its timestamps stay in the data, and
+    // every commit after them is stamped above them). Refusing would break
+    // the session until the clocks pass that time; waiting the excess out,
+    // when it is short, keeps the session and its guarantees.
+    const uint64_t claimed_ms = HlcPhysicalMillis(NewestTimestamp(token));
+    const uint64_t excess_ms = claimed_ms - HlcPhysicalMillis(latest_acceptable);
+    const uint64_t budget_ms = std::min(
+        kMaxTokenAheadWaitMs,
+        context == nullptr ? kMaxTokenAheadWaitMs : CausalWaitBudgetMs(RemainingMs(*context, clock)));
+    if (excess_ms <= budget_ms) {
+      Metrics().session_token_ahead_waits->Inc();
+      clock->SleepMicros(excess_ms * 1000);
+      latest_acceptable =
+          MakeHlc(clock->NowUnixMillis() + config->max_clock_offset_ms, kHlcLogicalMask);
+      verdict = VerifyToken(token, current->signing_keys(), latest_acceptable);
+    }
+  }
   if (verdict.rejection == TokenRejection::kUnknownKey && reload_cluster_config) {
     // A key newer than this node's newest may come from a rotation it has
     // not picked up yet: look once at what its replica of the config group

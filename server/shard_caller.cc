@@ -53,7 +53,7 @@ ShardCaller::ShardCaller(Router* router, const ShardDirectory* shards, uint32_t 
 std::shared_ptr<grpc::Channel> ShardCaller::Channel(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& c = channels_[address];
-  if (!c) c = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (!c) c = NewPeerChannel(address, caller_clock_);
   return c;
 }
 

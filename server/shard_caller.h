@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "server/peer_call_clock.h"
 #include "server/router.h"
 #include "server/shard_access.h"
 #include "server/shard_directory.h"
@@ -49,6 +50,9 @@ class ShardCaller final : public ShardAccess {
                  const std::vector<std::string>& keys) override;
   // Carries out a split at the shard's leader (TxnStore::Split).
   Status Split(uint64_t shard, const txn::SplitSpec& spec);
+  // Remote calls made after this carry `caller`'s clock (peer_call_clock.h).
+  // REQUIRES: before the first call.
+  void set_caller_clock(CallerClock caller) { caller_clock_ = caller; }
 
  private:
   template <typename T>
@@ -72,6 +76,7 @@ class ShardCaller final : public ShardAccess {
   Router* const router_;
   const ShardDirectory* const shards_;
   const uint32_t site_id_;
+  CallerClock caller_clock_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
   std::map<uint64_t, std::string> leaders_;  // shard -> last known leader address

@@ -669,5 +669,105 @@ TEST_F(MetricsClusterTest, ClockSkewedNodeIsFencedAndRefusesClients) {
   EXPECT_EQ(entered, 1u) << log;
 }
 
+// Member 3 leads, then its wall clock jumps 3 s ahead (libfaketime reading
+// an offset file): it fences itself, hands leadership to a member whose
+// clock agrees with the majority, and stands for none while fenced; the
+// others refuse its clock (counted) without fencing themselves. Set right,
+// it may lead again.
+TEST_F(MetricsClusterTest, AFencedLeaderHandsOffLeadershipAndTheOthersRefuseItsClock) {
+  const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (::access(faketime.c_str(), R_OK) != 0) {
+    GTEST_SKIP() << faketime << " is missing (Debian package libfaketime; "
+                 << "deploy/local/install-deps.sh installs it)";
+  }
+  const std::string clock_file = MakeTempDir("fenced_leader") + "/offset";
+  auto set_offset = [&](const std::string& offset) {
+    std::ofstream(clock_file + ".tmp") << offset << "\n";
+    std::filesystem::rename(clock_file + ".tmp", clock_file);
+  };
+  set_offset("+0");
+  nodes_[2]->SetEnv({"LD_PRELOAD=" + faketime, "FAKETIME_TIMESTAMP_FILE=" + clock_file,
+                     "FAKETIME_NO_CACHE=1", "DONT_FAKE_MONOTONIC=1",
+                     "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+  for (auto& n : nodes_) ASSERT_TRUE(n->Start().ok()) << n->Log();
+  for (int i : {0, 1, 2}) {
+    ASSERT_TRUE(WaitFor([&] { return HttpGet(metrics_ports_[i], "/readyz").status == 200; }, 20))
+        << HttpGet(metrics_ports_[i], "/readyz").body;
+  }
+  client::ClientOptions all;
+  all.endpoints = endpoints_;
+  all.max_retries = 30;
+  auto c = client::Client::Connect(all);
+  ASSERT_TRUE(c.ok());
+  auto direct = nodes_[2]->Connect();
+  ASSERT_NE(direct, nullptr);
+  // Groups member 3 leads, by its own account.
+  auto led_by_3 = [&] {
+    std::vector<uint64_t> led;
+    auto st = direct->NodeStatus();
+    if (!st.ok()) return led;
+    for (const v1::GroupStatus& g : st->groups()) {
+      if (g.is_leader()) led.push_back(g.group());
+    }
+    return led;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        (void)(*c)->LeaderTransfer(1, 3);
+        return !led_by_3().empty();
+      },
+      20))
+      << "member 3 never led shard 1";
+  ASSERT_TRUE((*c)->Put("before", "v").ok());
+
+  set_offset("+3");
+  HttpResponse ready;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ready = HttpGet(metrics_ports_[2], "/readyz");
+        return ready.status == 503 && absl::StrContains(ready.body, "[-]fenced:");
+      },
+      20))
+      << ready.body;
+  EXPECT_TRUE(WaitFor([&] { return led_by_3().empty(); }, 10))
+      << "the fenced member still leads group " << led_by_3().front() << "\n"
+      << nodes_[2]->Log();
+  EXPECT_TRUE(absl::StrContains(nodes_[2]->Log(), "fenced leader hands leadership off"));
+  // The shard is served by the others, and member 3 does not take it back
+  // (its election timer keeps firing, as after any leader change).
+  for (int i = 0; i < 20; ++i) {
+    auto put = (*c)->Put(absl::StrCat("after", i), "v");
+    EXPECT_TRUE(put.ok()) << put.status();
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_TRUE(led_by_3().empty());
+
+  // The others refused member 3's clock on its batches and stayed ready:
+  // one peer of two is no majority.
+  for (int i : {0, 1}) {
+    const std::string body = HttpGet(metrics_ports_[i], "/metrics").body;
+    EXPECT_GT(SampleWith(body, "meridian_peer_hlc_rejected_total",
+                         "peer=\"" + endpoints_[2] + "\""),
+              0)
+        << body;
+    EXPECT_EQ(SampleWith(body, "meridian_fenced", ""), 0) << body;
+    EXPECT_TRUE(absl::StrContains(nodes_[i]->Log(), "refusing a peer's clock")) << nodes_[i]->Log();
+  }
+
+  // Set right (its HLC stays ahead until the wall clock passes it), it
+  // leaves the fence and can be handed leadership again.
+  set_offset("+0");
+  EXPECT_TRUE(WaitFor([&] { return HttpGet(metrics_ports_[2], "/readyz").status == 200; }, 20))
+      << HttpGet(metrics_ports_[2], "/readyz").body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        (void)(*c)->LeaderTransfer(1, 3);
+        return !led_by_3().empty();
+      },
+      20))
+      << "member 3 never led again";
+  EXPECT_TRUE((*c)->Put("again", "v").ok());
+}
+
 }  // namespace
 }  // namespace meridian::testing

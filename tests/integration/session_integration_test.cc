@@ -498,7 +498,8 @@ TEST_F(ShardedSessionTest, WritesFollowTheSessionsWritesAndReadsAcrossShardsWith
 
 // A single node (--dev): its key lives in its data dir, so its tokens
 // survive a restart; a token ahead of the node's state makes a session read
-// and a Begin snapshot at or above it; and a signed token too far ahead of
+// and a Begin snapshot at or above it; a signed token a little too far
+// ahead is waited out; and a signed token much too far ahead of
 // its clock is refused. The test signs tokens itself with the node's key
 // file, as only a node with a clock ahead could.
 TEST(SingleNodeSessionTest, TokensSurviveARestartCoverReadsAndBeginsAndMayNotRunAhead) {
@@ -573,8 +574,22 @@ TEST(SingleNodeSessionTest, TokensSurviveARestartCoverReadsAndBeginsAndMayNotRun
   ASSERT_EQ(begun->header().snapshot().entries_size(), 1);
   EXPECT_GE(begun->header().snapshot().entries(0).hlc(), ObservedAt(begin_after, kSite));
 
+  // Signed, 1.5 s ahead of the node's clock: 1 s past --max-clock-offset,
+  // which the node waits out before it serves (a node stamped that time
+  // while its clock ran ahead).
+  v1::SessionToken past_bound = token;
+  past_bound.set_cluster_time(MakeHlc(SystemClock()->NowUnixMillis() + 1'500, 0));
+  server::SignToken(key, &past_bound);
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = get(past_bound);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(waited.ok()) << waited.status();
+  EXPECT_GE(took, std::chrono::milliseconds(800));
+  EXPECT_GE(waited->header().session_token().cluster_time(), past_bound.cluster_time());
+
+  // A minute ahead is beyond any wait: refused at once.
   v1::SessionToken ahead = token;
-  ahead.set_cluster_time(MakeHlc(now_ms + 5'000, 0));
+  ahead.set_cluster_time(MakeHlc(now_ms + 60'000, 0));
   server::SignToken(key, &ahead);
   Status s = get(ahead).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;

@@ -15,7 +15,8 @@ uint64_t CausalWaitBudgetMs(std::optional<uint64_t> remaining_ms) {
 }
 
 Result<uint64_t> WaitUntilVisible(const std::function<uint64_t()>& visible, uint64_t target,
-                                  Clock* clock, uint64_t budget_ms, std::string_view what) {
+                                  Clock* clock, uint64_t budget_ms, std::string_view what,
+                                  const std::function<void(uint64_t waited_us)>& while_waiting) {
   const uint64_t start_us = clock->NowMonotonicMicros();
   const uint64_t until_us = start_us + budget_ms * 1000;
   uint64_t pause_us = 50;
@@ -32,6 +33,7 @@ Result<uint64_t> WaitUntilVisible(const std::function<uint64_t()>& visible, uint
           " ms behind). The replica is lagging or cut off from its leader: retry with a longer "
           "deadline, at another replica, or with LINEARIZABLE at the leader"));
     }
+    if (while_waiting) while_waiting(now_us - start_us);
     clock->SleepMicros(std::min(pause_us, until_us - now_us));
     pause_us = std::min<uint64_t>(pause_us * 2, 1000);
     reached = visible();

@@ -2,8 +2,9 @@
 // serves a read carrying a session token once its store's visible
 // timestamp covers the token's entry for this site, so the read reflects
 // every write the session saw or made. Followers' visible timestamps move
-// as they apply the leader's commits and its idle closes
-// (--close-interval).
+// as they apply the leader's commits and its closes: idle ones
+// (--close-interval), and those a waiting follower asks for
+// (close_nudger.h).
 //
 // Thread-safe (no state).
 #pragma once
@@ -38,8 +39,11 @@ uint64_t CausalWaitBudgetMs(std::optional<uint64_t> remaining_ms);
 // returns at least `target`, for at most `budget_ms` on `clock`'s monotonic
 // time. Returns the microseconds it waited; CAUSAL_WAIT_TIMEOUT naming the
 // target, how far the replica got and `what` (e.g. "shard 3") if it ran
-// out of time.
-Result<uint64_t> WaitUntilVisible(const std::function<uint64_t()>& visible, uint64_t target,
-                                  Clock* clock, uint64_t budget_ms, std::string_view what);
+// out of time. `while_waiting`, if set, is called with the microseconds
+// waited so far before each pause (e.g. to ask the leader to close the
+// target); it should return promptly.
+Result<uint64_t> WaitUntilVisible(
+    const std::function<uint64_t()>& visible, uint64_t target, Clock* clock, uint64_t budget_ms,
+    std::string_view what, const std::function<void(uint64_t waited_us)>& while_waiting = nullptr);
 
 }  // namespace meridian::server

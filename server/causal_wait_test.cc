@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "common/hlc.h"
@@ -81,6 +82,25 @@ TEST(CausalWait, TimesOutNamingWhatItWaitedFor) {
   EXPECT_TRUE(absl::StrContains(m, FormatHlc(reached))) << m;
   EXPECT_TRUE(absl::StrContains(m, "300 ms behind")) << m;
   EXPECT_EQ(clock.mono_us_.load(), 250'000u);
+}
+
+// The session read's hook (asking the leader to close) sees how long the
+// wait has lasted, and only while the replica is behind.
+TEST(CausalWait, TellsTheHookHowLongItHasWaitedBeforeEachPause) {
+  SteppingClock clock;
+  int polls = 0;
+  std::vector<uint64_t> seen;
+  Result<uint64_t> waited =
+      WaitUntilVisible([&] { return uint64_t(++polls >= 4 ? 200 : 100); }, 150, &clock, 1000, "x",
+                       [&](uint64_t waited_us) { seen.push_back(waited_us); });
+  ASSERT_TRUE(waited.ok()) << waited.status();
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 50, 150}));
+  // Served at once: never called.
+  seen.clear();
+  ASSERT_TRUE(WaitUntilVisible([] { return uint64_t{200}; }, 150, &clock, 1000, "x",
+                               [&](uint64_t waited_us) { seen.push_back(waited_us); })
+                  .ok());
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST(CausalWait, WakesPromptlyOnARealClock) {

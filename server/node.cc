@@ -86,6 +86,12 @@ Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
         node->config_group_.get(), &node->shard_directory_, node->shard_caller_.get(),
         node->router_.get(), ShardSplitter::Options{c.site_id, c.split_size_bytes});
     node->ctx_.splitter = node->splitter_.get();
+    node->close_nudger_ =
+        std::make_unique<CloseNudger>([caller = node->shard_caller_.get()](
+                                          uint64_t shard, uint64_t through, uint64_t timeout_ms) {
+          return caller->CloseThrough(shard, through, timeout_ms);
+        });
+    node->ctx_.close_nudger = node->close_nudger_.get();
   }
 
   node->ctx_.config = &node->config_;
@@ -501,6 +507,9 @@ void Node::Shutdown() {
   // No request nor the maintenance loop uses it any more; its resolvers
   // call the (stopped) groups and give up.
   coordinator_.reset();
+  // No request asks it any more; its requests in flight give up within a
+  // second, before the groups they may call locally go.
+  close_nudger_.reset();
   if (Status s = engine_->Flush(); !s.ok()) {
     Log(Level::kError, "final flush failed", {{"error", std::string(s.message())}});
   }

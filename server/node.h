@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/hlc.h"
+#include "server/close_nudger.h"
 #include "server/cluster_clock.h"
 #include "server/config.h"
 #include "server/config_group.h"
@@ -142,6 +143,7 @@ class Node {
   std::unique_ptr<ClusterClock> cluster_clock_;   // reads the stores and the coordinator
   std::unique_ptr<TxnCoordinator> coordinator_;   // after shard_caller_ and cluster_clock_
   std::unique_ptr<ShardSplitter> splitter_;       // after shard_caller_
+  std::unique_ptr<CloseNudger> close_nudger_;     // after shard_caller_
   std::unique_ptr<GroupHost> host_;  // stops before the stores go
   Replication* replication_ = nullptr;  // group 1, owned by host_
   ServiceContext ctx_;

@@ -1,7 +1,9 @@
 // meridian.v1.Participant: a shard's side of a transaction whose
-// coordinator is another node (ShardCaller calls it). Each call names its
-// shard and is served by the shard's leader.
+// coordinator is another node, and of a follower's session read waiting on
+// an idle shard (ShardCaller calls it). Each call names its shard and is
+// served by the shard's leader.
 #include "meridian/v1/participant.grpc.pb.h"
+#include "server/close_request.h"
 #include "server/cluster_clock.h"
 #include "server/participant_proto.h"
 #include "server/services_internal.h"
@@ -70,6 +72,17 @@ class ParticipantService final : public v1::Participant::Service {
     std::vector<std::string> keys(req->keys().begin(), req->keys().end());
     MERIDIAN_GRPC_RETURN_IF_ERROR(
         shard.store->Resolve(req->txn(), FromProto(req->outcome()), keys));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CloseThrough(grpc::ServerContext* context, const v1::CloseThroughRequest* req,
+                            v1::CloseThroughResponse* resp) override {
+    MERIDIAN_BEGIN_KEYED_REQUEST(context);
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(auto shard, ctx_->router->ForShard(req->shard_id()));
+    MERIDIAN_GRPC_ASSIGN_OR_RETURN(
+        uint64_t closed, ServeCloseRequest(shard.store, req->through_hlc(), ctx_->hlc, ctx_->clock,
+                                           ctx_->config->max_clock_offset_ms));
+    resp->set_closed_hlc(closed);
     return grpc::Status::OK;
   }
 

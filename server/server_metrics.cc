@@ -302,6 +302,12 @@ ServerMetrics* Make() {
                      "Session reads refused with CAUSAL_WAIT_TIMEOUT: the replica did not catch "
                      "up with the token before the deadline.")
           ->With();
+  m->close_requests = reg.AddCounter(
+      "meridian_close_requests_total",
+      "Followers' requests that a shard's leader close a timestamp a session read waits for, by "
+      "result: closed, failed, coalesced (not sent: another request covered it).",
+      {"result"});
+  for (const char* result : {"closed", "failed", "coalesced"}) m->close_requests->With({result});
   m->admission_refused = reg.AddCounter(
       "meridian_admission_refused_total",
       "Data requests refused by admission control, by the limit: inflight (--max-inflight) or "

@@ -55,6 +55,9 @@ struct ServerMetrics {
   metrics::Counter* session_token_ahead_waits;
   metrics::Histogram* causal_wait_seconds;
   metrics::Counter* causal_wait_timeouts;
+  // Followers' requests that an idle shard's leader close a session's
+  // timestamp now (close_nudger.h), by result: closed, failed, coalesced.
+  metrics::Family<metrics::Counter>* close_requests;  // {result}
   // Admission control refusals, by the limit that refused.
   metrics::Family<metrics::Counter>* admission_refused;  // {reason}
   // RocksDB memtable flushes (every group's engine).

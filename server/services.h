@@ -32,6 +32,7 @@ class ConfigGroup;
 class TxnCoordinator;
 class ShardSplitter;
 class ClusterClock;
+class CloseNudger;
 
 // What the services share. Owned by the Node; outlives the services.
 struct ServiceContext {
@@ -52,6 +53,10 @@ struct ServiceContext {
   ShardSplitter* splitter = nullptr;
   // Every node's clock and low watermark (Participant.NodeClock).
   ClusterClock* cluster_clock = nullptr;
+  // Replicated mode: a follower's session read waiting on an idle shard
+  // asks the leader to close its timestamp (null: it waits for the idle
+  // close).
+  CloseNudger* close_nudger = nullptr;
   // Replicated mode: the cluster config's group (Admin.RotateSigningKey).
   ConfigGroup* config_group = nullptr;
   // Replicated mode: reads the config this node's replica of the config
@@ -119,9 +124,11 @@ struct ServiceContext {
   // token's entry for this site: at once if it has; on the shard's leader
   // after closing that timestamp (one empty commit at most); elsewhere
   // after waiting, within the client's deadline (CausalWaitBudgetMs), for
-  // the replica to apply it. CAUSAL_WAIT_TIMEOUT if it does not in time. A
-  // node that does not verify tokens serves a leader's read at once and
-  // refuses a follower's that carries a token (UNAVAILABLE).
+  // the replica to apply it, asking the leader to close it if the wait
+  // lasts beyond a couple of milliseconds (close_nudger.h).
+  // CAUSAL_WAIT_TIMEOUT if it does not in time. A node that does not
+  // verify tokens serves a leader's read at once and refuses a follower's
+  // that carries a token (UNAVAILABLE).
   Status CatchUpToSession(const Router::Target& target, const v1::RequestHeader& request,
                           const grpc::ServerContext& context) const;
   // The single-site snapshot HLC named by `v`, or nullopt when `v` is empty.

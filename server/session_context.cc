@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/causal_wait.h"
+#include "server/close_nudger.h"
 #include "server/replication.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
@@ -12,6 +13,15 @@
 
 namespace meridian::server {
 namespace {
+
+// A follower waits this long before it asks the shard's leader to close
+// the session's timestamp: on a shard taking writes the next commit
+// usually covers it first, and no request is spent.
+constexpr uint64_t kCloseNudgeDelayUs = 2'000;
+// A close request slower than this helps no more than the leader's idle
+// close (at the default --close-interval); it also bounds how long a
+// shutdown waits for one.
+constexpr uint64_t kCloseRequestTimeoutMs = 1'000;
 
 // Milliseconds until the client's deadline, or nullopt if it set none.
 std::optional<uint64_t> RemainingMs(const grpc::ServerContext& context, Clock* clock) {
@@ -140,8 +150,19 @@ Status ServiceContext::CatchUpToSession(const Router::Target& target,
   }
   if (!leads || GetErrorKind(s) == ErrorKind::kNotLeader) {
     const uint64_t budget_ms = CausalWaitBudgetMs(RemainingMs(context, clock));
+    // Only the leader's commits move this replica, and on an idle shard
+    // those are its idle closes (--close-interval): ask it for one now.
+    bool asked = close_nudger == nullptr;
+    auto ask_leader_to_close = [&](uint64_t waited_us) {
+      if (asked || waited_us < kCloseNudgeDelayUs) return;
+      const uint64_t left_ms = budget_ms - std::min(budget_ms, waited_us / 1000);
+      if (left_ms == 0) return;
+      asked = close_nudger->Nudge(target.shard_id(), needed,
+                                  std::min(left_ms, kCloseRequestTimeoutMs)) !=
+              CloseNudger::Outcome::kBusy;
+    };
     s = WaitUntilVisible([store] { return store->VisibleHlc(); }, needed, clock, budget_ms,
-                         absl::StrCat("shard ", target.shard_id()))
+                         absl::StrCat("shard ", target.shard_id()), ask_leader_to_close)
             .status();
     if (GetErrorKind(s) == ErrorKind::kCausalWaitTimeout) Metrics().causal_wait_timeouts->Inc();
   }

@@ -17,9 +17,10 @@ namespace {
 constexpr int kAttempts = 8;
 constexpr auto kCallDeadline = std::chrono::seconds(10);
 
-std::unique_ptr<grpc::ClientContext> Context() {
+std::unique_ptr<grpc::ClientContext> Context(std::chrono::system_clock::time_point deadline =
+                                                 std::chrono::system_clock::now() + kCallDeadline) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+  ctx->set_deadline(deadline);
   return ctx;
 }
 
@@ -80,11 +81,16 @@ std::string ShardCaller::Target(uint64_t shard, size_t skip) {
 
 template <typename T>
 Result<T> ShardCaller::Call(uint64_t shard, bool idempotent, const Local<T>& local,
-                            const Remote<T>& remote, uint64_t follower_read_at) {
+                            const Remote<T>& remote, uint64_t follower_read_at,
+                            std::chrono::system_clock::time_point give_up_at) {
   Status last = UnavailableError(absl::StrCat("no leader of shard ", shard, " answered"));
   size_t skip = 0;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5 << std::min(attempt, 6)));
+    if (attempt > 0) {
+      const auto pause = std::chrono::milliseconds(5 << std::min(attempt, 6));
+      if (std::chrono::system_clock::now() + pause >= give_up_at) return last;
+      std::this_thread::sleep_for(pause);
+    }
     Result<Router::Target> here = router_->ForShardSnapshotRead(shard, follower_read_at);
     if (here.ok()) {
       Result<T> r = local(here->store);
@@ -279,6 +285,30 @@ Status ShardCaller::Split(uint64_t shard, const txn::SplitSpec& spec) {
                return true;
              })
       .status();
+}
+
+Result<uint64_t> ShardCaller::CloseThrough(uint64_t shard, uint64_t through_hlc,
+                                           uint64_t timeout_ms) {
+  const auto give_up_at = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
+  return Call<uint64_t>(
+      shard, true,
+      [&](txn::TxnStore* s) -> Result<uint64_t> {
+        // Led here: the timestamp is this node's own to trust (the store
+        // still refuses one beyond its clock bound).
+        MERIDIAN_RETURN_IF_ERROR(s->CloseThrough(through_hlc));
+        return s->VisibleHlc();
+      },
+      [&](const std::shared_ptr<grpc::Channel>& ch, uint64_t) -> Result<uint64_t> {
+        v1::CloseThroughRequest req;
+        req.set_shard_id(shard);
+        req.set_through_hlc(through_hlc);
+        v1::CloseThroughResponse resp;
+        auto ctx = Context(give_up_at);
+        MERIDIAN_RETURN_IF_ERROR(
+            FromGrpcStatus(v1::Participant::NewStub(ch)->CloseThrough(ctx.get(), req, &resp)));
+        return resp.closed_hlc();
+      },
+      0, give_up_at);
 }
 
 }  // namespace meridian::server

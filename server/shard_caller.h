@@ -1,6 +1,7 @@
 // ShardCaller: reaches the leader of any shard from this node, for the
-// transaction coordinator (reads at a snapshot, commits, two-phase commit)
-// and for readers that recover an abandoned transaction.
+// transaction coordinator (reads at a snapshot, commits, two-phase commit),
+// for readers that recover an abandoned transaction, and for followers
+// that ask a leader to close a timestamp (CloseNudger).
 //
 // A call is local (a direct TxnStore call) when this node leads the shard
 // (or, for a read, holds a replica already closed at its snapshot),
@@ -16,6 +17,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +52,11 @@ class ShardCaller final : public ShardAccess {
                  const std::vector<std::string>& keys) override;
   // Carries out a split at the shard's leader (TxnStore::Split).
   Status Split(uint64_t shard, const txn::SplitSpec& spec);
+  // Closes the shard through `through_hlc` at its leader
+  // (Participant.CloseThrough, ServeCloseRequest) and returns the leader's
+  // visible timestamp afterwards. Gives up within `timeout_ms` (retries
+  // included): DEADLINE_EXCEEDED or the last refusal.
+  Result<uint64_t> CloseThrough(uint64_t shard, uint64_t through_hlc, uint64_t timeout_ms);
   // Remote calls made after this carry `caller`'s clock (peer_call_clock.h).
   // REQUIRES: before the first call.
   void set_caller_clock(CallerClock caller) { caller_clock_ = caller; }
@@ -63,10 +70,12 @@ class ShardCaller final : public ShardAccess {
   // Runs `local` here if this node leads `shard` (or, for a read at
   // `follower_read_at` != 0, holds a replica closed at or above it), else
   // `remote` at the leader (see above). `idempotent`: retry after any
-  // transient failure.
+  // transient failure. No retry starts after `give_up_at`.
   template <typename T>
   Result<T> Call(uint64_t shard, bool idempotent, const Local<T>& local, const Remote<T>& remote,
-                 uint64_t follower_read_at = 0);
+                 uint64_t follower_read_at = 0,
+                 std::chrono::system_clock::time_point give_up_at =
+                     std::chrono::system_clock::time_point::max());
   std::shared_ptr<grpc::Channel> Channel(const std::string& address);
   // Where to send a call for `shard` next: its known leader, else a
   // replica after `skip` others.

@@ -338,6 +338,38 @@ check_meridians() {
   done
 }
 
+# ---- CPU time
+
+# cpu_snapshot OUT PID...: writes to OUT the CPU time used so far by each
+# PID ("pid PID TICKS": utime + stime of all its threads, /proc/PID/stat),
+# by the children this shell has waited for ("children USER SYS", bash's
+# `times`, e.g. 0m1.234s), and by the machine ("machine BUSY STEAL TOTAL"
+# ticks over all CPUs, /proc/stat; busy excludes idle, iowait and steal).
+# Ticks are 1/$(getconf CLK_TCK) s. Two snapshots bracket a run: the
+# difference of "children" is the CPU of what was waited for in between
+# (run_bench's meridian-bench), with no wrapper process. Fails if a PID is gone.
+cpu_snapshot() {
+  local out=$1 pid stat f kids
+  shift
+  {
+    for pid in "$@"; do
+      read -r stat <"/proc/$pid/stat" || return 1
+      # Fields after the command name, from field 3 (state): 14 and 15 are
+      # utime and stime.
+      read -r -a f <<<"${stat##*) }"
+      echo "pid $pid $((f[11] + f[12]))"
+    done
+    # Not in a pipe or $(...): a subshell's `times` knows none of our children.
+    times >"$out.times"
+    { read -r _; read -r kids; } <"$out.times"
+    echo "children $kids"
+    read -r -a f </proc/stat
+    # cpu user nice system idle iowait irq softirq steal ...
+    echo "machine $((f[1] + f[2] + f[3] + f[6] + f[7])) $((f[8])) $((f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7] + f[8]))"
+  } >"$out"
+  rm -f "$out.times"
+}
+
 # ---- tables
 
 # py_table ARGS...: runs the Python on stdin, as sys.argv[1:] = ARGS, after

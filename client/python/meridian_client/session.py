@@ -96,11 +96,14 @@ class Session:
                                          session=self._state, session_read=session_read)
         return _get_result(resp, node)
 
+    def _write(self, method, req) -> WriteResult:
+        """A single-key write of this session, routed by req.key."""
+        resp, node = self._client._unary(True, method, req, req.key, session=self._state)
+        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+
     def put(self, key: Bytes, value: Bytes) -> WriteResult:
         req = kv_pb2.PutRequest(key=to_bytes(key), value=to_bytes(value, "value"))
-        resp, node = self._client._unary(True, lambda ep: ep.kv.Put, req, req.key,
-                                         session=self._state)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self._write(lambda ep: ep.kv.Put, req)
 
     def delete(self, key: Bytes) -> WriteResult:
         """existed says whether a live value was deleted (commit_hlc 0 if not)."""
@@ -211,15 +214,11 @@ class Session:
 
     def cset_add(self, key: Bytes, element: Bytes) -> WriteResult:
         req = cset_pb2.CsetAddRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._client._unary(True, lambda ep: ep.cset.Add, req, req.key,
-                                         session=self._state)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self._write(lambda ep: ep.cset.Add, req)
 
     def cset_remove(self, key: Bytes, element: Bytes) -> WriteResult:
         req = cset_pb2.CsetRemoveRequest(key=to_bytes(key), element=to_bytes(element, "element"))
-        resp, node = self._client._unary(True, lambda ep: ep.cset.Remove, req, req.key,
-                                         session=self._state)
-        return WriteResult(resp.header.commit_hlc, Header.from_proto(resp.header), node)
+        return self._write(lambda ep: ep.cset.Remove, req)
 
     def cset_read(self, key: Bytes) -> dict:
         """element -> count, elements with a zero count omitted."""

@@ -85,7 +85,7 @@ void PeerClock::OnBatch(consensus::NodeId from, const v1::PeerBatch& batch,
     absl::MutexLock lock(&mu_);
     peers_.try_emplace(from);  // a peer heard from is known
   }
-  MergeRemoteHlc(from, batch.hlc());
+  AdoptOrRefuse(from, batch.hlc());
   if (!batch.has_ping() && !batch.has_echo()) return;
   const uint64_t mono = clock_->NowMonotonicMicros();
   std::optional<ClockSample> sample;
@@ -113,6 +113,11 @@ void PeerClock::MergeRemoteHlc(consensus::NodeId from, uint64_t hlc) {
     absl::MutexLock lock(&mu_);
     if (!peers_.contains(from)) return;
   }
+  AdoptOrRefuse(from, hlc);
+}
+
+void PeerClock::AdoptOrRefuse(consensus::NodeId from, uint64_t hlc) {
+  if (options_.hlc == nullptr || hlc == 0) return;
   const Status merged = options_.hlc->Observe(hlc);
   if (merged.ok()) return;
   const uint64_t mono = clock_->NowMonotonicMicros();

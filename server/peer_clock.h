@@ -136,6 +136,8 @@ class PeerClock {
     uint64_t rejected_ahead_ms = 0;
     uint64_t rejected_count = 0;  // since the current run of refusals began
   };
+  // MergeRemoteHlc for a peer already known (REQUIRES: mu_ not held).
+  void AdoptOrRefuse(consensus::NodeId from, uint64_t hlc);
 
 
   Clock* const clock_;
